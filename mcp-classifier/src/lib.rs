@@ -1,0 +1,9 @@
+//! smart-traffic's shared core and classifier.
+//!
+//! - [`reading`]: the sensor reading, parsed from the wire with field-level errors.
+//! - [`classification`]: the classifier's verdict, as stored and as served.
+//! - [`store`]: events and the classification queue on PostgreSQL or SQLite.
+
+pub mod classification;
+pub mod reading;
+pub mod store;

@@ -1,0 +1,175 @@
+use std::future::Future;
+use std::time::Duration;
+
+use diesel::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use futures::FutureExt;
+use tracing::Instrument;
+
+use super::{DatabaseUrl, StoreConfig, StoreError};
+
+pub(super) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+#[derive(Clone)]
+pub(super) enum Backend {
+    Postgres(Pool<AsyncPgConnection>),
+    Sqlite(Pool<SqliteConn>),
+}
+
+/// The events store. Cheap to clone: clones share one connection pool.
+#[derive(Clone)]
+pub struct Store {
+    pub(super) backend: Backend,
+    pub(super) config: StoreConfig,
+    /// Every operation runs as a task on this runtime (the one the store was opened on), never
+    /// inside the caller's future; see [`Store::run`].
+    runtime: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("url", &self.config.url).finish_non_exhaustive()
+    }
+}
+
+/// Runs a block with `$conn` bound to a pooled connection and `events` naming the table module
+/// of the store's backend. The block is written once and compiled once per backend; the
+/// two-block form is for the few statements whose SQL differs between the dialects.
+macro_rules! with_conn {
+    ($store:expr, |$conn:ident| $body:block) => {
+        with_conn!($store, |$conn| postgres: $body, sqlite: $body)
+    };
+    ($store:expr, |$conn:ident| postgres: $pg:block, sqlite: $lite:block) => {
+        match &$store.backend {
+            $crate::store::backend::Backend::Postgres(pool) => {
+                #[allow(unused_imports)]
+                use $crate::store::schema::postgres::events;
+                let mut pooled = pool.get().await?;
+                let $conn = &mut *pooled;
+                $pg
+            }
+            $crate::store::backend::Backend::Sqlite(pool) => {
+                #[allow(unused_imports)]
+                use $crate::store::schema::sqlite::events;
+                let mut pooled = pool.get().await?;
+                let $conn = &mut *pooled;
+                $lite
+            }
+        }
+    };
+}
+
+impl Store {
+    /// Builds the connection pool. Connections are opened lazily, so this succeeds even while
+    /// the database is down; [`Store::ping`] or the first operation tells. Must be called
+    /// from within a multi-threaded tokio runtime, which then runs every store operation.
+    pub fn connect(config: StoreConfig) -> Result<Self, StoreError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| StoreError::NoRuntime)?;
+        let backend = match &config.url {
+            DatabaseUrl::Postgres(url) => Backend::Postgres(pg_pool(url, &config)?),
+            DatabaseUrl::Sqlite(path) => Backend::Sqlite(sqlite_pool(path, &config)?),
+        };
+        Ok(Self { backend, config, runtime })
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// Runs `work` as a task of its own on the store's runtime and waits for it. If the caller
+    /// is cancelled (a client hung up, a timeout fired), the work still runs to completion, so
+    /// a write is never abandoned halfway and a connection is never dropped mid-statement.
+    /// The latter matters beyond writes: diesel-async's SQLite wrapper, dropped mid-query,
+    /// blocks in `block_in_place`, which panics on the current-thread runtimes actix-web uses.
+    pub(super) async fn run<T, Fut>(
+        &self,
+        work: impl FnOnce(Store) -> Fut,
+    ) -> Result<T, StoreError>
+    where
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let task = self.runtime.spawn(work(self.clone()).in_current_span());
+        task.await.map_err(StoreError::Task)?
+    }
+}
+
+fn pool_builder_error(url: &str) -> impl FnOnce(diesel_async::pooled_connection::deadpool::BuildError) -> StoreError {
+    let url = url.to_owned();
+    move |source| StoreError::Pool { url, source }
+}
+
+fn pg_pool(url: &str, config: &StoreConfig) -> Result<Pool<AsyncPgConnection>, StoreError> {
+    let statement_timeout_ms = config.statement_timeout.as_millis();
+    let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+    manager_config.custom_setup = Box::new(move |url| {
+        let url = url.to_owned();
+        async move {
+            let mut conn = AsyncPgConnection::establish(&url).await?;
+            conn.batch_execute(&format!(
+                "SET statement_timeout = {statement_timeout_ms}; \
+                 SET application_name = 'smart-traffic'"
+            ))
+            .await
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        }
+        .boxed()
+    });
+    manager_config.recycling_method = RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::new_with_config(url, manager_config);
+    build_pool(Pool::builder(manager), config)
+        .map_err(pool_builder_error(&DatabaseUrl::Postgres(url.to_owned()).to_string()))
+}
+
+fn sqlite_pool(path: &std::path::Path, config: &StoreConfig) -> Result<Pool<SqliteConn>, StoreError> {
+    let busy_timeout_ms = config.statement_timeout.as_millis();
+    let mut manager_config = ManagerConfig::<SqliteConn>::default();
+    manager_config.custom_setup = Box::new(move |path| {
+        let path = path.to_owned();
+        async move {
+            let mut conn = SqliteConn::establish(&path).await?;
+            conn.batch_execute(&sqlite_pragmas(busy_timeout_ms))
+                .await
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        }
+        .boxed()
+    });
+    manager_config.recycling_method = RecyclingMethod::Fast;
+    let display = path.display().to_string();
+    let manager = AsyncDieselConnectionManager::new_with_config(display.clone(), manager_config);
+    build_pool(Pool::builder(manager), config).map_err(pool_builder_error(&display))
+}
+
+/// Session settings for every SQLite connection. WAL lets readers run beside the writer;
+/// `synchronous = FULL` makes a commit durable before it returns (2xx means durable).
+pub(super) fn sqlite_pragmas(busy_timeout_ms: u128) -> String {
+    format!(
+        "PRAGMA busy_timeout = {busy_timeout_ms}; \
+         PRAGMA journal_mode = WAL; \
+         PRAGMA synchronous = FULL; \
+         PRAGMA foreign_keys = ON;"
+    )
+}
+
+fn build_pool<C>(
+    builder: diesel_async::pooled_connection::deadpool::PoolBuilder<C>,
+    config: &StoreConfig,
+) -> Result<Pool<C>, diesel_async::pooled_connection::deadpool::BuildError>
+where
+    C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C>,
+{
+    let timeout: Option<Duration> = Some(config.acquire_timeout);
+    builder
+        .max_size(config.max_connections)
+        .wait_timeout(timeout)
+        .create_timeout(timeout)
+        .recycle_timeout(timeout)
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+}

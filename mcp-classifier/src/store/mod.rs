@@ -1,0 +1,27 @@
+//! Storage of readings, their classifications and the classification queue, on PostgreSQL or
+//! SQLite behind one async interface.
+//!
+//! Writes run in spawned tasks so that a caller dropping the future (a client hanging up)
+//! cannot stop a write halfway; reads may be cancelled freely, and a connection left mid-query
+//! by a cancelled read is discarded by the pool rather than reused.
+
+#[macro_use]
+mod backend;
+mod config;
+mod cursor;
+mod error;
+mod migrate;
+#[macro_use]
+mod model;
+mod queue;
+mod read;
+mod retry;
+mod schema;
+mod write;
+
+pub use backend::Store;
+pub use config::{DatabaseUrl, StoreConfig};
+pub use cursor::Cursor;
+pub use error::StoreError;
+pub use model::{Event, EventFilter, Inserted, Page, Status, StatusCounts};
+pub use retry::{Retry, RetryPolicy};

@@ -1,0 +1,275 @@
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use diesel::Queryable;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Cursor, StoreError};
+use crate::classification::{Classification, Label, LevelOfService, UnknownName};
+use crate::reading::{Reading, SensorId};
+
+/// Where an event stands in the classification queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting to be classified (also between retries).
+    Pending,
+    /// Claimed by a worker whose lease has not expired.
+    Processing,
+    /// Classified; the classification is attached.
+    Classified,
+    /// Given up after repeated permanent failures; `last_error` says why.
+    Failed,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [Self::Pending, Self::Processing, Self::Classified, Self::Failed];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Processing => "processing",
+            Self::Classified => "classified",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for Status {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownName { kind: "status", value: s.to_owned() })
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored reading with its classification and queue state.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Event {
+    pub id: i64,
+    #[serde(flatten)]
+    pub reading: Reading,
+    /// When the service accepted the reading.
+    pub received_at: DateTime<Utc>,
+    pub status: Status,
+    /// The latest classification; null until the event is first classified.
+    pub classification: Option<Classification>,
+    pub classified_at: Option<DateTime<Utc>>,
+    /// Classification attempts so far.
+    pub attempts: u32,
+    /// When a pending event is next due (or a processing event's lease expires).
+    pub next_attempt_at: DateTime<Utc>,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+}
+
+/// The outcome of storing one reading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inserted {
+    pub event: Event,
+    /// The reading was already stored (same sensor, lane and time); `event` is the first copy.
+    pub duplicate: bool,
+}
+
+/// Filters for the newest-first listing; all optional and combined with AND.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    pub sensor_id: Option<SensorId>,
+    /// Inclusive lower bound on `observed_at`.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive upper bound on `observed_at`.
+    pub to: Option<DateTime<Utc>>,
+    pub status: Option<Status>,
+    pub label: Option<Label>,
+}
+
+/// One page of a listing and where the next one starts (`None` on the last page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Event>,
+    pub next_cursor: Option<Cursor>,
+}
+
+/// Number of events in each queue status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct StatusCounts {
+    pub pending: u64,
+    pub processing: u64,
+    pub classified: u64,
+    pub failed: u64,
+}
+
+impl StatusCounts {
+    pub(super) fn add(&mut self, status: Status, n: u64) {
+        match status {
+            Status::Pending => self.pending += n,
+            Status::Processing => self.processing += n,
+            Status::Classified => self.classified += n,
+            Status::Failed => self.failed += n,
+        }
+    }
+
+    pub fn get(&self, status: Status) -> u64 {
+        match status {
+            Status::Pending => self.pending,
+            Status::Processing => self.processing,
+            Status::Classified => self.classified,
+            Status::Failed => self.failed,
+        }
+    }
+}
+
+/// Every column of `events`, in the order of [`EventRow`]'s fields.
+macro_rules! event_columns {
+    () => {
+        (
+            events::id,
+            events::sensor_id,
+            events::observed_at,
+            events::interval_s,
+            events::lane,
+            events::vehicle_count,
+            events::avg_speed_kmh,
+            events::occupancy_pct,
+            events::speed_limit_kmh,
+            events::lanes,
+            events::received_at,
+            events::status,
+            events::label,
+            events::level_of_service,
+            events::flow_veh_h_lane,
+            events::density_veh_km_lane,
+            events::confidence,
+            events::flags,
+            events::reasons,
+            events::classifier_version,
+            events::classified_at,
+            events::attempts,
+            events::next_attempt_at,
+            events::lease_owner,
+            events::lease_until,
+            events::last_error,
+        )
+    };
+}
+
+/// One `events` row as both backends return it.
+#[derive(Debug, Queryable)]
+pub(super) struct EventRow {
+    pub id: i64,
+    pub sensor_id: String,
+    pub observed_at: DateTime<Utc>,
+    pub interval_s: i32,
+    pub lane: Option<i16>,
+    pub vehicle_count: i32,
+    pub avg_speed_kmh: Option<f64>,
+    pub occupancy_pct: Option<f64>,
+    pub speed_limit_kmh: Option<i16>,
+    pub lanes: Option<i16>,
+    pub received_at: DateTime<Utc>,
+    pub status: String,
+    pub label: Option<String>,
+    pub level_of_service: Option<String>,
+    pub flow_veh_h_lane: Option<f64>,
+    pub density_veh_km_lane: Option<f64>,
+    pub confidence: Option<f64>,
+    pub flags: Option<Value>,
+    pub reasons: Option<Value>,
+    pub classifier_version: Option<String>,
+    pub classified_at: Option<DateTime<Utc>>,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    #[allow(dead_code)]
+    pub lease_owner: Option<String>,
+    #[allow(dead_code)]
+    pub lease_until: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+impl EventRow {
+    /// The unique key of the reading this row stores.
+    pub fn key(&self) -> ReadingKey {
+        (self.sensor_id.clone(), self.lane, self.observed_at)
+    }
+}
+
+/// `(sensor_id, lane, observed_at)`: what makes a reading the same reading.
+pub(super) type ReadingKey = (String, Option<i16>, DateTime<Utc>);
+
+pub(super) fn reading_key(reading: &Reading) -> ReadingKey {
+    (
+        reading.sensor_id().as_str().to_owned(),
+        reading.lane().map(i16::from),
+        reading.observed_at(),
+    )
+}
+
+impl TryFrom<EventRow> for Event {
+    type Error = StoreError;
+
+    fn try_from(row: EventRow) -> Result<Self, Self::Error> {
+        let id = row.id;
+        let corrupt = |reason: String| StoreError::CorruptRow { id, reason };
+        let reading = Reading::from_stored(
+            row.sensor_id,
+            row.observed_at,
+            row.interval_s.into(),
+            row.lane.map(i64::from),
+            row.vehicle_count.into(),
+            row.avg_speed_kmh,
+            row.occupancy_pct,
+            row.speed_limit_kmh.map(i64::from),
+            row.lanes.map(i64::from),
+        )
+        .map_err(|e| corrupt(e.to_string()))?;
+        let status = row.status.parse().map_err(|e: UnknownName| corrupt(e.to_string()))?;
+        let classification = match row.label {
+            None => None,
+            Some(label) => Some(Classification {
+                label: label.parse().map_err(|e: UnknownName| corrupt(e.to_string()))?,
+                level_of_service: row
+                    .level_of_service
+                    .map(|los| los.parse::<LevelOfService>())
+                    .transpose()
+                    .map_err(|e| corrupt(e.to_string()))?,
+                flow_veh_h_lane: row.flow_veh_h_lane.unwrap_or_default(),
+                density_veh_km_lane: row.density_veh_km_lane,
+                confidence: row.confidence.unwrap_or_default(),
+                flags: json_list(row.flags).map_err(|e| corrupt(format!("flags: {e}")))?,
+                reasons: json_list(row.reasons).map_err(|e| corrupt(format!("reasons: {e}")))?,
+                classifier_version: row.classifier_version.unwrap_or_default(),
+            }),
+        };
+        Ok(Event {
+            id,
+            reading,
+            received_at: row.received_at,
+            status,
+            classification,
+            classified_at: row.classified_at,
+            attempts: u32::try_from(row.attempts).map_err(|e| corrupt(e.to_string()))?,
+            next_attempt_at: row.next_attempt_at,
+            last_error: row.last_error,
+        })
+    }
+}
+
+fn json_list<T: serde::de::DeserializeOwned>(value: Option<Value>) -> Result<Vec<T>, serde_json::Error> {
+    value.map(serde_json::from_value).transpose().map(Option::unwrap_or_default)
+}
+
+pub(super) fn to_events(rows: Vec<EventRow>) -> Result<Vec<Event>, StoreError> {
+    rows.into_iter().map(Event::try_from).collect()
+}

@@ -1,0 +1,231 @@
+//! The classification queue: claims are leases; results and failures are written only while
+//! the lease is still held, so a worker that stalled past its lease cannot overwrite the work
+//! of the worker that took over.
+//!
+//! A pending event is due when `next_attempt_at` has passed. A claimed event is `processing`
+//! and its `next_attempt_at` is set to the lease expiry, so an abandoned lease makes the event
+//! due again with no sweeper and one index (`events_due_idx`) serves both cases.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+use super::model::{EventRow, to_events};
+use super::{Event, Retry, Status, Store, StoreError};
+use crate::classification::Classification;
+
+/// The SET clause of a claim.
+macro_rules! claim_changes {
+    ($owner:expr, $until:expr) => {
+        (
+            events::status.eq(Status::Processing.as_str()),
+            events::lease_owner.eq(&$owner),
+            events::lease_until.eq($until),
+            events::next_attempt_at.eq($until),
+            events::attempts.eq(events::attempts + 1),
+        )
+    };
+}
+
+/// Ids of up to `limit` events due at `now`, oldest due first.
+macro_rules! due_ids {
+    ($now:expr, $limit:expr) => {
+        events::table
+            .select(events::id)
+            .filter(events::status.eq_any(DUE))
+            .filter(events::next_attempt_at.le($now))
+            .order((events::next_attempt_at.asc(), events::id.asc()))
+            .limit($limit)
+    };
+}
+
+/// The events among `ids` that are still due at `now`.
+macro_rules! still_due {
+    ($ids:expr, $now:expr) => {
+        events::table
+            .filter(events::id.eq_any($ids))
+            .filter(events::status.eq_any(DUE))
+            .filter(events::next_attempt_at.le($now))
+    };
+}
+
+/// Event `id`, if `owner`'s lease on it is still live at `now`.
+macro_rules! leased {
+    ($id:expr, $owner:expr, $now:expr) => {
+        events::table
+            .filter(events::id.eq($id))
+            .filter(events::status.eq(Status::Processing.as_str()))
+            .filter(events::lease_owner.eq(&$owner))
+            .filter(events::lease_until.gt($now))
+    };
+}
+
+const DUE: [&str; 2] = [Status::Pending.as_str(), Status::Processing.as_str()];
+
+impl Store {
+    /// Leases up to `limit` due events to `owner` for `lease`, oldest due first, counting an
+    /// attempt on each. Concurrent claimers never get the same event (PostgreSQL: `FOR UPDATE
+    /// SKIP LOCKED`; SQLite: one writer at a time). `owner` must be unique per worker.
+    pub async fn claim(&self, owner: &str, limit: usize, lease: Duration) -> Result<Vec<Event>, StoreError> {
+        let owner = owner.to_owned();
+        self.run(move |store| async move {
+            let now = Utc::now();
+            let until = now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows: Vec<EventRow> = with_conn!(store, |conn|
+                postgres: {
+                    // The row locks taken by SKIP LOCKED hold until commit, so concurrent
+                    // claimers pass over these rows instead of waiting on them.
+                    conn.transaction(async |conn| {
+                        let ids: Vec<i64> = due_ids!(now, limit)
+                            .for_update()
+                            .skip_locked()
+                            .load(conn)
+                            .await?;
+                        Ok::<_, StoreError>(
+                            diesel::update(still_due!(ids, now))
+                                .set(claim_changes!(owner, until))
+                                .returning(event_columns!())
+                                .get_results(conn)
+                                .await?,
+                        )
+                    })
+                    .await?
+                },
+                sqlite: {
+                    // Optimistic: the UPDATE re-checks that each row is still due, and SQLite
+                    // runs one writer at a time, so a row another claimer took is skipped.
+                    let ids: Vec<i64> = due_ids!(now, limit).load(conn).await?;
+                    diesel::update(still_due!(ids, now))
+                        .set(claim_changes!(owner, until))
+                        .returning(event_columns!())
+                        .get_results(conn)
+                        .await?
+                }
+            );
+            let mut events = to_events(rows)?;
+            events.sort_by_key(|e| e.id);
+            Ok(events)
+        })
+        .await
+    }
+
+    /// Records a classification if `owner` still holds the lease on event `id`. Returns false
+    /// (and writes nothing) when the lease expired, was taken over, or the event was re-queued.
+    pub async fn complete(
+        &self,
+        id: i64,
+        owner: &str,
+        classification: Classification,
+    ) -> Result<bool, StoreError> {
+        let owner = owner.to_owned();
+        self.run(move |store| async move {
+            let now = Utc::now();
+            let flags = serde_json::to_value(&classification.flags)
+                .map_err(|e| StoreError::Query(diesel::result::Error::SerializationError(e.into())))?;
+            let reasons = serde_json::to_value(&classification.reasons)
+                .map_err(|e| StoreError::Query(diesel::result::Error::SerializationError(e.into())))?;
+            let c = &classification;
+            let updated = with_conn!(store, |conn| {
+                diesel::update(leased!(id, owner, now))
+                    .set((
+                        events::status.eq(Status::Classified.as_str()),
+                        events::label.eq(c.label.as_str()),
+                        events::level_of_service.eq(c.level_of_service.map(|los| los.as_str())),
+                        events::flow_veh_h_lane.eq(c.flow_veh_h_lane),
+                        events::density_veh_km_lane.eq(c.density_veh_km_lane),
+                        events::confidence.eq(c.confidence),
+                        events::flags.eq(&flags),
+                        events::reasons.eq(&reasons),
+                        events::classifier_version.eq(&c.classifier_version),
+                        events::classified_at.eq(now),
+                        events::lease_owner.eq(None::<String>),
+                        events::lease_until.eq(None::<DateTime<Utc>>),
+                        events::last_error.eq(None::<String>),
+                    ))
+                    .execute(conn)
+                    .await?
+            });
+            Ok(updated == 1)
+        })
+        .await
+    }
+
+    /// Records a failed attempt if `owner` still holds the lease: back to `pending` until
+    /// the given time, or `failed` for good. Returns false when the lease was lost.
+    pub async fn fail(&self, id: i64, owner: &str, error: &str, retry: Retry) -> Result<bool, StoreError> {
+        let owner = owner.to_owned();
+        let error = error.to_owned();
+        self.run(move |store| async move {
+            let now = Utc::now();
+            let (status, next_attempt_at) = match retry {
+                Retry::At(at) => (Status::Pending, at),
+                Retry::Never => (Status::Failed, now),
+            };
+            let updated = with_conn!(store, |conn| {
+                diesel::update(leased!(id, owner, now))
+                    .set((
+                        events::status.eq(status.as_str()),
+                        events::next_attempt_at.eq(next_attempt_at),
+                        events::last_error.eq(&error),
+                        events::lease_owner.eq(None::<String>),
+                        events::lease_until.eq(None::<DateTime<Utc>>),
+                    ))
+                    .execute(conn)
+                    .await?
+            });
+            Ok(updated == 1)
+        })
+        .await
+    }
+
+    /// Hands a leased event back untouched (a worker shutting down): due at once, and the
+    /// attempt it was charged is refunded. Returns false when the lease was lost.
+    pub async fn release(&self, id: i64, owner: &str) -> Result<bool, StoreError> {
+        let owner = owner.to_owned();
+        self.run(move |store| async move {
+            let now = Utc::now();
+            let updated = with_conn!(store, |conn| {
+                diesel::update(leased!(id, owner, now))
+                    .set((
+                        events::status.eq(Status::Pending.as_str()),
+                        events::next_attempt_at.eq(now),
+                        events::attempts.eq(events::attempts - 1),
+                        events::lease_owner.eq(None::<String>),
+                        events::lease_until.eq(None::<DateTime<Utc>>),
+                    ))
+                    .execute(conn)
+                    .await?
+            });
+            Ok(updated == 1)
+        })
+        .await
+    }
+
+    /// Queues an event for classification again, whatever its state, with a fresh attempt
+    /// budget; any lease on it is revoked. The previous classification stays visible until
+    /// the new one replaces it. Returns the event, or `None` if there is no such id.
+    pub async fn requeue(&self, id: i64) -> Result<Option<Event>, StoreError> {
+        self.run(move |store| async move {
+            let now = Utc::now();
+            let row: Option<EventRow> = with_conn!(store, |conn| {
+                diesel::update(events::table.filter(events::id.eq(id)))
+                    .set((
+                        events::status.eq(Status::Pending.as_str()),
+                        events::next_attempt_at.eq(now),
+                        events::attempts.eq(0),
+                        events::lease_owner.eq(None::<String>),
+                        events::lease_until.eq(None::<DateTime<Utc>>),
+                    ))
+                    .returning(event_columns!())
+                    .get_result(conn)
+                    .await
+                    .optional()?
+            });
+            row.map(Event::try_from).transpose()
+        })
+        .await
+    }
+}

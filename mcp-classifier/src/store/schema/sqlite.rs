@@ -1,0 +1,33 @@
+// The SQLite twin of `postgres.rs`, kept in step with `migrations/sqlite` (see docs/architecture.md).
+// `id` is read as BigInt: SQLite integers are 64-bit, and both backends then share one Rust type.
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        sensor_id -> Text,
+        observed_at -> TimestamptzSqlite,
+        interval_s -> Integer,
+        lane -> Nullable<SmallInt>,
+        vehicle_count -> Integer,
+        avg_speed_kmh -> Nullable<Double>,
+        occupancy_pct -> Nullable<Double>,
+        speed_limit_kmh -> Nullable<SmallInt>,
+        lanes -> Nullable<SmallInt>,
+        received_at -> TimestamptzSqlite,
+        status -> Text,
+        label -> Nullable<Text>,
+        level_of_service -> Nullable<Text>,
+        flow_veh_h_lane -> Nullable<Double>,
+        density_veh_km_lane -> Nullable<Double>,
+        confidence -> Nullable<Double>,
+        flags -> Nullable<Json>,
+        reasons -> Nullable<Json>,
+        classifier_version -> Nullable<Text>,
+        classified_at -> Nullable<TimestamptzSqlite>,
+        attempts -> Integer,
+        next_attempt_at -> TimestamptzSqlite,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<TimestamptzSqlite>,
+        last_error -> Nullable<Text>,
+    }
+}

@@ -1,0 +1,164 @@
+//! Storing readings: idempotent on the reading's key, one multi-row statement per chunk.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+// No RunQueryDsl at module level: the two backends' branches each import their own (async/sync).
+use diesel::{ExpressionMethods, QueryDsl};
+use diesel_async::AsyncConnection;
+
+use super::model::{EventRow, ReadingKey, reading_key};
+use super::{Event, Inserted, Store, StoreError};
+use crate::reading::Reading;
+
+/// Rows per INSERT: 11 bound values each stays far below both backends' parameter limits
+/// (65 535 on PostgreSQL, 32 766 on SQLite).
+const INSERT_CHUNK: usize = 1000;
+
+/// The VALUES of one reading, against whichever `events` module is in scope.
+macro_rules! reading_values {
+    ($reading:expr, $now:expr) => {{
+        let r: &Reading = $reading;
+        (
+            events::sensor_id.eq(r.sensor_id().as_str().to_owned()),
+            events::observed_at.eq(r.observed_at()),
+            events::interval_s.eq(r.interval_s() as i32),
+            events::lane.eq(r.lane().map(i16::from)),
+            events::vehicle_count.eq(r.vehicle_count() as i32),
+            events::avg_speed_kmh.eq(r.avg_speed_kmh()),
+            events::occupancy_pct.eq(r.occupancy_pct()),
+            events::speed_limit_kmh.eq(r.speed_limit_kmh().map(|v| v as i16)),
+            events::lanes.eq(r.lanes().map(i16::from)),
+            events::received_at.eq($now),
+            events::next_attempt_at.eq($now),
+        )
+    }};
+}
+
+impl Store {
+    /// Stores one reading as a pending event. A reading already stored (same sensor, lane and
+    /// `observed_at`) is not stored again: the first copy comes back with `duplicate: true`.
+    pub async fn insert(&self, reading: Reading) -> Result<Inserted, StoreError> {
+        self.run(move |store| async move {
+            let mut inserted = store.insert_chunk(vec![reading], Utc::now()).await?;
+            inserted.pop().ok_or(StoreError::Query(diesel::result::Error::NotFound))
+        })
+        .await
+    }
+
+    /// Stores many readings in one transaction, one multi-row INSERT per chunk of
+    /// [`INSERT_CHUNK`]. The result has one entry per input, in input order; a reading that
+    /// repeats an earlier one (stored before, or earlier in `readings`) is a duplicate.
+    pub async fn insert_many(&self, readings: Vec<Reading>) -> Result<Vec<Inserted>, StoreError> {
+        if readings.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run(move |store| async move { store.insert_chunk(readings, Utc::now()).await })
+            .await
+    }
+
+    async fn insert_chunk(
+        &self,
+        readings: Vec<Reading>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        let readings = Arc::new(readings);
+        let rows = with_conn!(self, |conn|
+            postgres: {
+                use diesel_async::RunQueryDsl;
+                conn.transaction(async |conn| {
+                    Ok::<_, StoreError>(insert_chunks!(conn, &readings, now, .await))
+                })
+                .await?
+            },
+            sqlite: {
+                // diesel builds SQLite's multi-row INSERT only on its synchronous connection;
+                // IMMEDIATE takes the write lock first, so concurrent writers queue rather
+                // than fail on a lock upgrade.
+                let readings = Arc::clone(&readings);
+                conn.spawn_blocking(move |conn| {
+                    use diesel::RunQueryDsl;
+                    conn.immediate_transaction(|conn| Ok(insert_chunks!(conn, &readings, now,)))
+                })
+                .await?
+            }
+        );
+        match_inputs(&readings, rows)
+    }
+}
+
+/// Inserts `readings` chunk by chunk and collects `(row, inserted_now)` for every reading:
+/// the rows the INSERT created, then the already stored rows the others collided with.
+/// `$($await)*` is `.await` on an async connection and nothing on a synchronous one.
+macro_rules! insert_chunks {
+    ($conn:ident, $readings:expr, $now:expr, $($await:tt)*) => {{
+        let readings: &[Reading] = $readings;
+        let mut rows: Vec<(EventRow, bool)> = Vec::with_capacity(readings.len());
+        for chunk in readings.chunks(INSERT_CHUNK) {
+            let values: Vec<_> = chunk.iter().map(|r| reading_values!(r, $now)).collect();
+            let fresh: Vec<EventRow> = diesel::insert_into(events::table)
+                .values(values)
+                .on_conflict_do_nothing()
+                .returning(event_columns!())
+                .get_results($conn)
+                $($await)*?;
+            let (sensors, times) = collided(chunk, &fresh);
+            rows.extend(fresh.into_iter().map(|row| (row, true)));
+            if !sensors.is_empty() {
+                // Over-fetches the sensors × times product; match_inputs keeps exact keys.
+                let existing: Vec<EventRow> = events::table
+                    .select(event_columns!())
+                    .filter(events::sensor_id.eq_any(sensors))
+                    .filter(events::observed_at.eq_any(times))
+                    .load($conn)
+                    $($await)*?;
+                rows.extend(existing.into_iter().map(|row| (row, false)));
+            }
+        }
+        rows
+    }};
+}
+use insert_chunks;
+
+/// Sensors and times of the readings in `chunk` that the INSERT did not create.
+fn collided(chunk: &[Reading], fresh: &[EventRow]) -> (Vec<String>, Vec<DateTime<Utc>>) {
+    let fresh_keys: HashSet<ReadingKey> = fresh.iter().map(EventRow::key).collect();
+    let missing: Vec<&Reading> =
+        chunk.iter().filter(|r| !fresh_keys.contains(&reading_key(r))).collect();
+    (
+        unique(missing.iter().map(|r| r.sensor_id().as_str())).into_iter().map(str::to_owned).collect(),
+        unique(missing.iter().map(|r| r.observed_at())),
+    )
+}
+
+fn unique<T: Eq + std::hash::Hash + Copy>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut seen = HashSet::new();
+    items.filter(|item| seen.insert(*item)).collect()
+}
+
+/// Pairs each input with its row. `rows` holds `(row, inserted_now)`; the first input naming
+/// a row inserted now owns it, every other input naming that key is a duplicate.
+fn match_inputs(readings: &[Reading], rows: Vec<(EventRow, bool)>) -> Result<Vec<Inserted>, StoreError> {
+    let mut by_key: HashMap<ReadingKey, (Event, bool)> = HashMap::with_capacity(rows.len());
+    for (row, inserted_now) in rows {
+        let key = row.key();
+        // Rows inserted now come first, so they win over the same row found again.
+        if !by_key.contains_key(&key) {
+            by_key.insert(key, (Event::try_from(row)?, inserted_now));
+        }
+    }
+    readings
+        .iter()
+        .map(|reading| {
+            let key = reading_key(reading);
+            let (event, unclaimed) = by_key.get_mut(&key).ok_or_else(|| StoreError::CorruptRow {
+                id: 0,
+                reason: format!("reading {key:?} was neither inserted nor found"),
+            })?;
+            let duplicate = !*unclaimed;
+            *unclaimed = false;
+            Ok(Inserted { event: event.clone(), duplicate })
+        })
+        .collect()
+}
