@@ -1,0 +1,430 @@
+//! The store suite: each case runs unchanged against SQLite and PostgreSQL (see main.rs).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use mcp_classifier::classification::{Classification, Flag, Label, LevelOfService};
+use mcp_classifier::reading::SensorId;
+use mcp_classifier::store::{EventFilter, Retry, Status, Store};
+use serde_json::json;
+
+use crate::support::{TestDb, minute, reading, reading_with};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn verdict(label: Label) -> Classification {
+    Classification {
+        label,
+        level_of_service: Some(LevelOfService::C),
+        flow_veh_h_lane: 720.0,
+        density_veh_km_lane: Some(8.228571428571428),
+        confidence: 0.9,
+        flags: vec![Flag::Gap, Flag::HighOccupancy],
+        reasons: vec!["density 8.2 veh/km/ln is within LOS C (≤ 16.2)".into()],
+        classifier_version: "test/1".into(),
+    }
+}
+
+fn sensor(id: &str) -> SensorId {
+    SensorId::parse(id).expect("sensor id")
+}
+
+pub async fn insert_stores_a_pending_event_with_every_field(db: &TestDb) {
+    let r = reading_with(
+        "loop/A1:n.3",
+        Some(2),
+        0,
+        json!({"interval_s": 30, "speed_limit_kmh": 100, "lanes": 3}),
+    );
+    let before = Utc::now();
+    let inserted = db.store().insert(r.clone()).await.unwrap();
+    assert!(!inserted.duplicate);
+    let e = inserted.event;
+    assert!(e.id > 0);
+    assert_eq!(e.reading, r);
+    assert_eq!(e.status, Status::Pending);
+    assert_eq!(e.classification, None);
+    assert_eq!(e.attempts, 0);
+    assert!(e.received_at >= before - TimeDelta::seconds(1));
+    assert_eq!(db.store().get(e.id).await.unwrap(), Some(e));
+}
+
+pub async fn a_resent_reading_returns_the_first_row_as_a_duplicate(db: &TestDb) {
+    for lane in [Some(1), None] {
+        let first = db.store().insert(reading("s1", lane, 5)).await.unwrap();
+        let again = db.store().insert(reading("s1", lane, 5)).await.unwrap();
+        assert!(!first.duplicate);
+        assert!(again.duplicate, "lane {lane:?}");
+        assert_eq!(again.event.id, first.event.id);
+    }
+    // Another lane or another minute is another reading.
+    let other_lane = db.store().insert(reading("s1", Some(2), 5)).await.unwrap();
+    let other_time = db.store().insert(reading("s1", None, 6)).await.unwrap();
+    assert!(!other_lane.duplicate && !other_time.duplicate);
+    assert_eq!(db.store().counts_by_status().await.unwrap().pending, 4);
+}
+
+pub async fn insert_many_reports_fresh_and_duplicate_readings_in_input_order(db: &TestDb) {
+    let pre = db.store().insert(reading("pre", Some(0), 1)).await.unwrap().event;
+    // More than one INSERT chunk, a reading stored before, and a repeat inside the batch.
+    let mut batch: Vec<_> = (0..2_500).map(|i| reading("bulk", Some((i % 4) as u8), i)).collect();
+    batch.insert(1_200, reading("pre", Some(0), 1));
+    batch.push(reading("bulk", Some(3), 2_499)); // repeats the last of the 2 500
+    batch.push(reading("bulk", Some(1), 1));
+    let results = db.store().insert_many(batch.clone()).await.unwrap();
+    assert_eq!(results.len(), batch.len());
+    for (input, result) in batch.iter().zip(&results) {
+        assert_eq!(&result.event.reading, input);
+    }
+    let duplicates: Vec<usize> =
+        results.iter().enumerate().filter(|(_, r)| r.duplicate).map(|(i, _)| i).collect();
+    assert_eq!(duplicates, vec![1_200, 2_501, 2_502]);
+    assert_eq!(results[1_200].event, pre, "the row stored before");
+    assert_eq!(results[2_501].event.id, results[2_500].event.id);
+    assert_eq!(results[2_502].event.id, results[1].event.id);
+    let ids: HashSet<i64> = results.iter().map(|r| r.event.id).collect();
+    assert_eq!(ids.len(), 2_500 + 1);
+    assert_eq!(db.store().counts_by_status().await.unwrap().pending, 2_501);
+    assert!(db.store().insert_many(Vec::new()).await.unwrap().is_empty());
+}
+
+pub async fn concurrent_inserts_of_one_reading_yield_one_row(db: &TestDb) {
+    let other = db.open_store();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = if i % 2 == 0 { db.store().clone() } else { other.clone() };
+            tokio::spawn(async move {
+                if i % 3 == 0 {
+                    store.insert_many(vec![reading("race", None, 0)]).await.map(|mut v| v.remove(0))
+                } else {
+                    store.insert(reading("race", None, 0)).await
+                }
+            })
+        })
+        .collect();
+    let mut fresh = 0;
+    let mut ids = HashSet::new();
+    for task in tasks {
+        let inserted = task.await.unwrap().unwrap();
+        fresh += usize::from(!inserted.duplicate);
+        ids.insert(inserted.event.id);
+    }
+    assert_eq!(fresh, 1, "exactly one insert creates the row");
+    assert_eq!(ids.len(), 1);
+    assert_eq!(db.store().counts_by_status().await.unwrap().pending, 1);
+}
+
+pub async fn get_of_an_unknown_id_is_none(db: &TestDb) {
+    assert_eq!(db.store().get(987_654).await.unwrap(), None);
+}
+
+pub async fn list_filters_and_orders_newest_first(db: &TestDb) {
+    let store = db.store();
+    for m in 0..10 {
+        store.insert(reading("a", Some(1), m)).await.unwrap();
+        store.insert(reading("b", Some(1), m)).await.unwrap();
+    }
+    let all = store.list(EventFilter::default(), 100, None).await.unwrap();
+    assert_eq!(all.items.len(), 20);
+    assert_eq!(all.next_cursor, None);
+    let keys: Vec<_> = all.items.iter().map(|e| (e.reading.observed_at(), e.id)).collect();
+    let mut sorted = keys.clone();
+    sorted.sort_by(|x, y| y.cmp(x));
+    assert_eq!(keys, sorted, "newest observed_at first, then highest id");
+
+    let window = EventFilter {
+        sensor_id: Some(sensor("a")),
+        from: Some(minute(3)),
+        to: Some(minute(7)),
+        ..Default::default()
+    };
+    let page = store.list(window, 100, None).await.unwrap();
+    let minutes: Vec<_> = page.items.iter().map(|e| e.reading.observed_at()).collect();
+    assert_eq!(minutes, vec![minute(6), minute(5), minute(4), minute(3)]);
+    assert!(page.items.iter().all(|e| e.reading.sensor_id().as_str() == "a"));
+
+    let claimed = store.claim("w", 3, LEASE).await.unwrap();
+    store.complete(claimed[0].id, "w", verdict(Label::Heavy)).await.unwrap();
+    store.fail(claimed[1].id, "w", "boom", Retry::Never).await.unwrap();
+    let by_status = |status| EventFilter { status: Some(status), ..Default::default() };
+    let by_label = |label| EventFilter { label: Some(label), ..Default::default() };
+    assert_eq!(store.list(by_status(Status::Processing), 100, None).await.unwrap().items.len(), 1);
+    assert_eq!(store.list(by_status(Status::Failed), 100, None).await.unwrap().items[0].id, claimed[1].id);
+    let heavy = store.list(by_label(Label::Heavy), 100, None).await.unwrap();
+    assert_eq!(heavy.items.iter().map(|e| e.id).collect::<Vec<_>>(), vec![claimed[0].id]);
+    assert!(store.list(by_label(Label::Congested), 100, None).await.unwrap().items.is_empty());
+}
+
+pub async fn a_cursor_walk_sees_every_preexisting_row_once_while_rows_arrive(db: &TestDb) {
+    const ROWS: i64 = 10_000;
+    let batch: Vec<_> = (0..ROWS).map(|i| reading(&format!("walk-{}", i % 7), None, i % 1_500)).collect();
+    let stored = db.store().insert_many(batch).await.unwrap();
+    let preexisting: HashSet<i64> = stored.iter().map(|r| r.event.id).collect();
+    assert_eq!(preexisting.len(), ROWS as usize);
+
+    // A writer keeps adding readings (older, newer and equal times) during the walk.
+    let writer_store = db.open_store();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            let mut n = 0_i64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let minutes = [-5, 700, 3_000][(n % 3) as usize] + n / 3;
+                writer_store.insert(reading("late", Some(9), minutes)).await.unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = db.store().list(EventFilter::default(), 250, cursor).await.unwrap();
+        seen.extend(page.items.iter().map(|e| e.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.await.unwrap();
+    assert!(written > 0, "rows were inserted during the walk");
+    let seen_pre: Vec<i64> = seen.iter().copied().filter(|id| preexisting.contains(id)).collect();
+    let unique: HashSet<i64> = seen_pre.iter().copied().collect();
+    assert_eq!(seen_pre.len(), unique.len(), "no pre-existing row twice");
+    assert_eq!(unique, preexisting, "every pre-existing row once");
+    let all_unique: HashSet<i64> = seen.iter().copied().collect();
+    assert_eq!(all_unique.len(), seen.len(), "no row twice at all");
+}
+
+pub async fn claim_leases_due_events_oldest_first_and_counts_an_attempt(db: &TestDb) {
+    let store = db.store();
+    let ids: Vec<i64> = store
+        .insert_many((0..5).map(|m| reading("q", None, m)).collect())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event.id)
+        .collect();
+    let first = store.claim("w1", 3, LEASE).await.unwrap();
+    assert_eq!(first.iter().map(|e| e.id).collect::<Vec<_>>(), ids[..3]);
+    assert!(first.iter().all(|e| e.status == Status::Processing && e.attempts == 1));
+    assert!(first.iter().all(|e| e.next_attempt_at > Utc::now() + TimeDelta::seconds(20)));
+    let rest = store.claim("w2", 10, LEASE).await.unwrap();
+    assert_eq!(rest.iter().map(|e| e.id).collect::<Vec<_>>(), ids[3..]);
+    assert!(store.claim("w3", 10, LEASE).await.unwrap().is_empty(), "nothing left that is due");
+    let counts = store.counts_by_status().await.unwrap();
+    assert_eq!((counts.pending, counts.processing), (0, 5));
+}
+
+pub async fn two_pools_claiming_concurrently_never_get_the_same_event(db: &TestDb) {
+    const EVENTS: usize = 600;
+    db.store()
+        .insert_many((0..EVENTS as i64).map(|m| reading("c", None, m)).collect())
+        .await
+        .unwrap();
+    let pools = [db.store().clone(), db.open_store()];
+    let claimers: Vec<_> = (0..6)
+        .map(|w| {
+            let store = pools[w % 2].clone();
+            tokio::spawn(async move {
+                let owner = format!("worker-{w}");
+                let mut mine = Vec::new();
+                loop {
+                    let batch = store.claim(&owner, 7, LEASE).await.unwrap();
+                    if batch.is_empty() {
+                        break;
+                    }
+                    mine.extend(batch.iter().map(|e| e.id));
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    let unique: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(all.len(), unique.len(), "an event was claimed twice");
+    assert_eq!(unique.len(), EVENTS, "every event was claimed");
+}
+
+pub async fn complete_records_the_classification_only_under_a_live_lease(db: &TestDb) {
+    let store = db.store();
+    let id = store.insert(reading("l", Some(1), 0)).await.unwrap().event.id;
+    let claimed = store.claim("owner-a", 1, Duration::from_millis(300)).await.unwrap();
+    assert_eq!(claimed[0].id, id);
+    assert!(!store.complete(id, "owner-b", verdict(Label::Moderate)).await.unwrap(), "not b's lease");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(
+        !store.complete(id, "owner-a", verdict(Label::Moderate)).await.unwrap(),
+        "a completion after the lease expired is refused"
+    );
+    // The expired lease made the event due again; a new holder takes over.
+    let retaken = store.claim("owner-b", 5, LEASE).await.unwrap();
+    assert_eq!(retaken.iter().map(|e| (e.id, e.attempts)).collect::<Vec<_>>(), vec![(id, 2)]);
+    assert!(!store.complete(id, "owner-a", verdict(Label::Congested)).await.unwrap());
+    assert!(store.complete(id, "owner-b", verdict(Label::Moderate)).await.unwrap());
+    let event = store.get(id).await.unwrap().unwrap();
+    assert_eq!(event.status, Status::Classified);
+    assert_eq!(event.classification, Some(verdict(Label::Moderate)));
+    assert!(event.classified_at.is_some());
+    assert!(!store.complete(id, "owner-b", verdict(Label::Heavy)).await.unwrap(), "lease ended");
+}
+
+pub async fn failures_back_off_or_end_failed_and_release_refunds_the_attempt(db: &TestDb) {
+    let store = db.store();
+    let id = store.insert(reading("f", None, 0)).await.unwrap().event.id;
+    store.claim("w", 1, LEASE).await.unwrap();
+    let later = Utc::now() + TimeDelta::milliseconds(400);
+    assert!(store.fail(id, "w", "classifier timed out", Retry::At(later)).await.unwrap());
+    let e = store.get(id).await.unwrap().unwrap();
+    assert_eq!((e.status, e.attempts), (Status::Pending, 1));
+    assert_eq!(e.last_error.as_deref(), Some("classifier timed out"));
+    assert!(store.claim("w", 1, LEASE).await.unwrap().is_empty(), "not due before the backoff");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(store.claim("w", 1, LEASE).await.unwrap()[0].attempts, 2);
+
+    assert!(store.release(id, "w").await.unwrap());
+    let e = store.get(id).await.unwrap().unwrap();
+    assert_eq!((e.status, e.attempts), (Status::Pending, 1), "release refunds the attempt");
+    assert!(!store.release(id, "w").await.unwrap(), "nothing left to release");
+
+    store.claim("w", 1, LEASE).await.unwrap();
+    assert!(!store.fail(id, "intruder", "x", Retry::Never).await.unwrap());
+    assert!(store.fail(id, "w", "reading rejected: vehicle_count", Retry::Never).await.unwrap());
+    let e = store.get(id).await.unwrap().unwrap();
+    assert_eq!(e.status, Status::Failed);
+    assert_eq!(e.last_error.as_deref(), Some("reading rejected: vehicle_count"));
+    assert!(store.claim("w", 1, LEASE).await.unwrap().is_empty(), "failed events are not due");
+}
+
+pub async fn requeue_makes_any_event_due_again_with_a_fresh_budget(db: &TestDb) {
+    let store = db.store();
+    let id = store.insert(reading("r", None, 0)).await.unwrap().event.id;
+    store.claim("w", 1, LEASE).await.unwrap();
+    store.complete(id, "w", verdict(Label::FreeFlow)).await.unwrap();
+    let requeued = store.requeue(id).await.unwrap().unwrap();
+    assert_eq!((requeued.status, requeued.attempts), (Status::Pending, 0));
+    assert_eq!(requeued.classification, Some(verdict(Label::FreeFlow)), "kept until replaced");
+    // Requeueing revokes a lease in flight: its holder's result is refused.
+    store.claim("old", 1, LEASE).await.unwrap();
+    store.requeue(id).await.unwrap();
+    assert!(!store.complete(id, "old", verdict(Label::Heavy)).await.unwrap());
+    assert_eq!(store.claim("new", 1, LEASE).await.unwrap()[0].id, id);
+    assert_eq!(store.requeue(123_456_789).await.unwrap(), None);
+}
+
+pub async fn history_is_the_last_readings_of_one_sensor_lane_oldest_first(db: &TestDb) {
+    let store = db.store();
+    let mut batch = Vec::new();
+    for m in 0..20 {
+        batch.push(reading("h", Some(1), m));
+        batch.push(reading("h", Some(2), m));
+        batch.push(reading("h", None, m));
+        batch.push(reading("other", Some(1), m));
+    }
+    store.insert_many(batch).await.unwrap();
+    let h = store.history(sensor("h"), Some(1), minute(10), 4).await.unwrap();
+    assert_eq!(
+        h.iter().map(|r| r.observed_at()).collect::<Vec<_>>(),
+        vec![minute(6), minute(7), minute(8), minute(9)]
+    );
+    assert!(h.iter().all(|r| r.sensor_id().as_str() == "h" && r.lane() == Some(1)));
+    let laneless = store.history(sensor("h"), None, minute(3), 10).await.unwrap();
+    assert_eq!(laneless.len(), 3);
+    assert!(laneless.iter().all(|r| r.lane().is_none()));
+    assert!(store.history(sensor("h"), Some(1), minute(0), 5).await.unwrap().is_empty());
+}
+
+pub async fn counts_by_status_counts_every_status(db: &TestDb) {
+    let store = db.store();
+    store.insert_many((0..6).map(|m| reading("n", None, m)).collect()).await.unwrap();
+    let claimed = store.claim("w", 3, LEASE).await.unwrap();
+    store.complete(claimed[0].id, "w", verdict(Label::Heavy)).await.unwrap();
+    store.fail(claimed[1].id, "w", "bad", Retry::Never).await.unwrap();
+    let counts = store.counts_by_status().await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.processing, counts.classified, counts.failed),
+        (3, 1, 1, 1)
+    );
+    assert_eq!(counts.get(Status::Pending), 3);
+}
+
+pub async fn cancelled_calls_finish_their_writes_and_leave_the_pool_healthy(db: &TestDb) {
+    let store = db.store();
+    // Callers that give up at once, mid-write and mid-read, many times over.
+    for i in 0..200 {
+        let write = store.insert(reading("cancel", None, i));
+        let _ = tokio::time::timeout(Duration::from_micros(1), write).await;
+        let read = store.list(EventFilter::default(), 50, None);
+        let _ = tokio::time::timeout(Duration::from_micros(1), read).await;
+    }
+    // Abandoned writes still complete, entirely.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let pending = store.counts_by_status().await.unwrap().pending;
+        if pending == 200 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "only {pending} of 200 abandoned writes landed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // And every pooled connection still works: more concurrent calls than the pool holds.
+    let calls: Vec<_> = (0..64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store.insert(reading("after", None, i)).await?;
+                store.list(EventFilter::default(), 10, None).await
+            })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap().items.len(), 10);
+    }
+    let page = store.list(EventFilter { sensor_id: Some(sensor("cancel")), ..Default::default() }, 1_000, None);
+    let page = page.await.unwrap();
+    assert_eq!(page.items.len(), 200);
+    assert!(page.items.iter().all(|e| e.reading.vehicle_count() == 12));
+}
+
+pub async fn migrations_are_idempotent_and_safe_to_run_concurrently(db: &TestDb) {
+    // The fixture migrated once; several "processes" starting together find nothing to do.
+    let stores: Vec<Store> = (0..4).map(|_| db.open_store()).collect();
+    let runs: Vec<_> = stores
+        .iter()
+        .map(|s| {
+            let s = s.clone();
+            tokio::spawn(async move { s.migrate().await })
+        })
+        .collect();
+    for run in runs {
+        assert!(run.await.unwrap().unwrap().is_empty());
+    }
+    assert!(db.store().is_migrated().await.unwrap());
+    db.store().ping().await.unwrap();
+}
+
+/// Runs on an empty database: processes starting together apply each migration exactly once.
+pub async fn concurrent_first_starts_migrate_an_empty_database_once(db: &TestDb) {
+    assert!(!db.store().is_migrated().await.unwrap());
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let s = db.open_store();
+            tokio::spawn(async move { s.migrate().await })
+        })
+        .collect();
+    let mut applied = Vec::new();
+    for run in runs {
+        applied.push(run.await.unwrap().unwrap().len());
+    }
+    applied.sort();
+    assert_eq!(applied, vec![0, 0, 0, 1], "one process applies the single migration");
+    assert!(db.store().is_migrated().await.unwrap());
+    db.store().insert(reading("m", None, 0)).await.unwrap();
+}

@@ -1,0 +1,69 @@
+//! The store suite, generated once per backend: `sqlite::*` on a temporary file, and
+//! `postgres::*` on a fresh schema of `TEST_DATABASE_URL` (skipped, saying so, when unset).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cases;
+mod support;
+
+macro_rules! store_suite {
+    (migrated: [$($case:ident),* $(,)?], empty: [$($empty_case:ident),* $(,)?]) => {
+        mod sqlite {
+            use crate::support::TestDb;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::cases::$case(&TestDb::sqlite(true).await).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $empty_case() {
+                    crate::cases::$empty_case(&TestDb::sqlite(false).await).await;
+                }
+            )*
+        }
+
+        mod postgres {
+            use crate::support::TestDb;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    if let Some(db) = TestDb::postgres(true).await {
+                        crate::cases::$case(&db).await;
+                    }
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $empty_case() {
+                    if let Some(db) = TestDb::postgres(false).await {
+                        crate::cases::$empty_case(&db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+store_suite! {
+    migrated: [
+        insert_stores_a_pending_event_with_every_field,
+        a_resent_reading_returns_the_first_row_as_a_duplicate,
+        insert_many_reports_fresh_and_duplicate_readings_in_input_order,
+        concurrent_inserts_of_one_reading_yield_one_row,
+        get_of_an_unknown_id_is_none,
+        list_filters_and_orders_newest_first,
+        a_cursor_walk_sees_every_preexisting_row_once_while_rows_arrive,
+        claim_leases_due_events_oldest_first_and_counts_an_attempt,
+        two_pools_claiming_concurrently_never_get_the_same_event,
+        complete_records_the_classification_only_under_a_live_lease,
+        failures_back_off_or_end_failed_and_release_refunds_the_attempt,
+        requeue_makes_any_event_due_again_with_a_fresh_budget,
+        history_is_the_last_readings_of_one_sensor_lane_oldest_first,
+        counts_by_status_counts_every_status,
+        cancelled_calls_finish_their_writes_and_leave_the_pool_healthy,
+        migrations_are_idempotent_and_safe_to_run_concurrently,
+    ],
+    empty: [concurrent_first_starts_migrate_an_empty_database_once]
+}
