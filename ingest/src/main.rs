@@ -1,1 +1,23 @@
-fn main() {}
+use clap::Parser;
+use ingest::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    // A missing .env is normal; variables already set in the environment win over it.
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    if let Err(e) = ingest::telemetry::init(cli.log_format) {
+        eprintln!("ingest: cannot start logging: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
+    let outcome = match cli.command.unwrap_or_default() {
+        Command::Migrate => ingest::cli::migrate(&cli.database).await,
+    };
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %ingest::cli::report(&*e), "ingest failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -398,8 +398,9 @@ fn push(errors: &mut Vec<FieldError>, field: &str, message: &str) {
     errors.push(FieldError { field: field.to_owned(), message: message.to_owned() });
 }
 
+/// Reports a missing value, unless the field was sent with the wrong JSON type (already reported).
 fn required<T>(errors: &mut Vec<FieldError>, field: &str, value: Option<T>) -> Option<T> {
-    if value.is_none() {
+    if value.is_none() && !errors.iter().any(|e| e.field == field) {
         push(errors, field, "is required");
     }
     value

@@ -40,12 +40,13 @@ impl StoreError {
     /// failures are worth retrying and map to 503 over HTTP.
     pub fn is_unavailable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error};
-        match self {
-            StoreError::Unavailable(_) | StoreError::MigrationConnect(_) => true,
-            StoreError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _))
-            | StoreError::Query(Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _))
-            | StoreError::Query(Error::BrokenTransactionManager) => true,
-            _ => false,
-        }
+        matches!(
+            self,
+            StoreError::Unavailable(_)
+                | StoreError::MigrationConnect(_)
+                | StoreError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _))
+                | StoreError::Query(Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _))
+                | StoreError::Query(Error::BrokenTransactionManager)
+        )
     }
 }

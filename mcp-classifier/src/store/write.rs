@@ -144,8 +144,8 @@ fn match_inputs(readings: &[Reading], rows: Vec<(EventRow, bool)>) -> Result<Vec
     for (row, inserted_now) in rows {
         let key = row.key();
         // Rows inserted now come first, so they win over the same row found again.
-        if !by_key.contains_key(&key) {
-            by_key.insert(key, (Event::try_from(row)?, inserted_now));
+        if let std::collections::hash_map::Entry::Vacant(slot) = by_key.entry(key) {
+            slot.insert((Event::try_from(row)?, inserted_now));
         }
     }
     readings

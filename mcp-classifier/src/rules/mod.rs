@@ -1,0 +1,1 @@
+//! Traffic classification rules (pure: no I/O).
