@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use mcp_classifier::store::{DatabaseUrl, Store, StoreConfig};
 
-use crate::telemetry::LogFormat;
+use mcp_classifier::telemetry::LogFormat;
 
 /// Traffic-sensor ingest: stores readings durably and has them classified over MCP.
 #[derive(Debug, Parser)]
@@ -42,11 +42,21 @@ pub struct DatabaseArgs {
     pub database_max_connections: Option<usize>,
 
     /// Seconds to wait for a pooled connection before answering 503.
-    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_S", default_value_t = 5, global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_ACQUIRE_TIMEOUT_S",
+        default_value_t = 5,
+        global = true
+    )]
     pub database_acquire_timeout_s: u64,
 
     /// Longest a single SQL statement may run, in seconds.
-    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT_S", default_value_t = 30, global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_STATEMENT_TIMEOUT_S",
+        default_value_t = 30,
+        global = true
+    )]
     pub database_statement_timeout_s: u64,
 }
 

@@ -2,4 +2,3 @@
 //! list them. See `docs/architecture.md` for the map.
 
 pub mod cli;
-pub mod telemetry;

@@ -6,7 +6,7 @@ async fn main() -> std::process::ExitCode {
     // A missing .env is normal; variables already set in the environment win over it.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    if let Err(e) = ingest::telemetry::init(cli.log_format) {
+    if let Err(e) = mcp_classifier::telemetry::init(cli.log_format) {
         eprintln!("ingest: cannot start logging: {e}");
         return std::process::ExitCode::FAILURE;
     }

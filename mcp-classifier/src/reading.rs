@@ -41,7 +41,8 @@ impl SensorId {
 
     /// Parses an identifier, explaining the rule when it is broken.
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '-');
+        let allowed =
+            |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '-');
         if raw.is_empty() || raw.len() > SENSOR_ID_MAX_LEN || !raw.chars().all(allowed) {
             return Err(Self::RULE);
         }
@@ -289,7 +290,12 @@ pub struct ReadingError {
 
 impl ReadingError {
     fn whole(message: String) -> Self {
-        Self { errors: vec![FieldError { field: String::new(), message }] }
+        Self {
+            errors: vec![FieldError {
+                field: String::new(),
+                message,
+            }],
+        }
     }
 }
 
@@ -327,20 +333,36 @@ struct RawFields {
 impl RawFields {
     fn from_wire(wire: ReadingWire, errors: &mut Vec<FieldError>) -> Self {
         for name in wire.unknown.keys() {
-            push(errors, name, "is not a field of a reading; remove it (field names are case-sensitive)");
+            push(
+                errors,
+                name,
+                "is not a field of a reading; remove it (field names are case-sensitive)",
+            );
         }
         Self {
             sensor_id: wire.sensor_id.and_then(|v| string(errors, "sensor_id", v)),
-            observed_at: wire.observed_at.and_then(|v| timestamp(errors, "observed_at", v)),
-            interval_s: wire.interval_s.and_then(|v| integer(errors, "interval_s", v)),
-            lane: wire.lane.and_then(|v| integer(errors, "lane", v)),
-            vehicle_count: wire.vehicle_count.and_then(|v| integer(errors, "vehicle_count", v)),
-            avg_speed_kmh: wire.avg_speed_kmh.and_then(|v| number(errors, "avg_speed_kmh", v)),
-            occupancy_pct: wire.occupancy_pct.and_then(|v| number(errors, "occupancy_pct", v)),
+            observed_at: wire
+                .observed_at
+                .and_then(|v| timestamp(errors, "observed_at", v)),
+            interval_s: wire
+                .interval_s
+                .and_then(|v| integer(errors, "interval_s", v, INTERVAL_S, "seconds")),
+            lane: wire.lane.and_then(|v| integer(errors, "lane", v, LANE, "")),
+            vehicle_count: wire
+                .vehicle_count
+                .and_then(|v| integer(errors, "vehicle_count", v, VEHICLE_COUNT, "vehicles")),
+            avg_speed_kmh: wire
+                .avg_speed_kmh
+                .and_then(|v| number(errors, "avg_speed_kmh", v)),
+            occupancy_pct: wire
+                .occupancy_pct
+                .and_then(|v| number(errors, "occupancy_pct", v)),
             speed_limit_kmh: wire
                 .speed_limit_kmh
-                .and_then(|v| integer(errors, "speed_limit_kmh", v)),
-            lanes: wire.lanes.and_then(|v| integer(errors, "lanes", v)),
+                .and_then(|v| integer(errors, "speed_limit_kmh", v, SPEED_LIMIT_KMH, "km/h")),
+            lanes: wire
+                .lanes
+                .and_then(|v| integer(errors, "lanes", v, LANES, "lanes")),
         }
     }
 
@@ -348,7 +370,9 @@ impl RawFields {
     /// The result is only meaningful when `errors` is still empty afterwards.
     fn validate(self, now: Option<DateTime<Utc>>, errors: &mut Vec<FieldError>) -> Option<Reading> {
         let sensor_id = required(errors, "sensor_id", self.sensor_id).and_then(|raw| {
-            SensorId::parse(&raw).map_err(|rule| push(errors, "sensor_id", rule)).ok()
+            SensorId::parse(&raw)
+                .map_err(|rule| push(errors, "sensor_id", rule))
+                .ok()
         });
         let observed_at = required(errors, "observed_at", self.observed_at).and_then(|at| {
             let ahead = now.map(|now| at - now).unwrap_or(TimeDelta::zero());
@@ -357,9 +381,9 @@ impl RawFields {
                     errors,
                     "observed_at",
                     &format!(
-                        "is {} s ahead of the server clock; readings may be at most {} s in the future \
+                        "is {:.3} s ahead of the server clock; readings may be at most {} s in the future \
                          (check the sensor's clock and time zone)",
-                        ahead.num_seconds(),
+                        ahead.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6,
                         MAX_FUTURE_SKEW.num_seconds()
                     ),
                 );
@@ -368,15 +392,35 @@ impl RawFields {
                 Some(at)
             }
         });
-        let interval_s = in_range(errors, "interval_s", self.interval_s, INTERVAL_S, "seconds")
-            .or(self.interval_s.is_none().then_some(i64::from(DEFAULT_INTERVAL_S)));
+        let interval_s =
+            in_range(errors, "interval_s", self.interval_s, INTERVAL_S, "seconds").or(self
+                .interval_s
+                .is_none()
+                .then_some(i64::from(DEFAULT_INTERVAL_S)));
         let lane = in_range(errors, "lane", self.lane, LANE, "");
         let vehicle_count = required(errors, "vehicle_count", self.vehicle_count)
             .and_then(|n| in_range(errors, "vehicle_count", Some(n), VEHICLE_COUNT, "vehicles"));
-        let avg_speed_kmh = in_range_f(errors, "avg_speed_kmh", self.avg_speed_kmh, AVG_SPEED_KMH, "km/h");
-        let occupancy_pct = in_range_f(errors, "occupancy_pct", self.occupancy_pct, OCCUPANCY_PCT, "%");
-        let speed_limit_kmh =
-            in_range(errors, "speed_limit_kmh", self.speed_limit_kmh, SPEED_LIMIT_KMH, "km/h");
+        let avg_speed_kmh = in_range_f(
+            errors,
+            "avg_speed_kmh",
+            self.avg_speed_kmh,
+            AVG_SPEED_KMH,
+            "km/h",
+        );
+        let occupancy_pct = in_range_f(
+            errors,
+            "occupancy_pct",
+            self.occupancy_pct,
+            OCCUPANCY_PCT,
+            "%",
+        );
+        let speed_limit_kmh = in_range(
+            errors,
+            "speed_limit_kmh",
+            self.speed_limit_kmh,
+            SPEED_LIMIT_KMH,
+            "km/h",
+        );
         let lanes = in_range(errors, "lanes", self.lanes, LANES, "lanes");
 
         // Every conversion below is within range by the checks above.
@@ -395,7 +439,10 @@ impl RawFields {
 }
 
 fn push(errors: &mut Vec<FieldError>, field: &str, message: &str) {
-    errors.push(FieldError { field: field.to_owned(), message: message.to_owned() });
+    errors.push(FieldError {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    });
 }
 
 /// Reports a missing value, unless the field was sent with the wrong JSON type (already reported).
@@ -425,7 +472,7 @@ fn in_range(
     if (min..=max).contains(&v) {
         Some(v)
     } else {
-        push(errors, field, &format!("must be an integer from {min} to {max}{}, got {v}", unit_suffix(unit)));
+        push(errors, field, &range_message((min, max), unit, v));
         None
     }
 }
@@ -441,43 +488,78 @@ fn in_range_f(
     if v.is_finite() && (min..=max).contains(&v) {
         Some(v)
     } else {
-        push(errors, field, &format!("must be a number from {min} to {max}{}, got {v}", unit_suffix(unit)));
+        push(
+            errors,
+            field,
+            &range_message((min, max), unit, v).replacen("an integer", "a number", 1),
+        );
         None
     }
-}
-
-fn unit_suffix(unit: &str) -> String {
-    if unit.is_empty() { String::new() } else { format!(" {unit}") }
 }
 
 fn string(errors: &mut Vec<FieldError>, field: &str, value: Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s),
         other => {
-            push(errors, field, &format!("must be a string, got {}", json_type_name(&other)));
+            push(
+                errors,
+                field,
+                &format!("must be a string, got {}", json_type_name(&other)),
+            );
             None
         }
     }
 }
 
-fn integer(errors: &mut Vec<FieldError>, field: &str, value: Value) -> Option<i64> {
+/// A JSON integer; `range` and `unit` only word the error for a number too large for any range.
+fn integer(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    value: Value,
+    range: (i64, i64),
+    unit: &str,
+) -> Option<i64> {
     match &value {
         Value::Number(n) => {
             if let Some(i) = n.as_i64() {
-                Some(i)
-            } else if n.as_u64().is_some() {
-                // Larger than i64::MAX: out of every range we accept.
-                Some(i64::MAX)
-            } else {
-                push(errors, field, &format!("must be a whole number, got {n}"));
-                None
+                return Some(i);
+            }
+            // JSON Schema's "integer" admits any number with a zero fraction (60.0, 1e3);
+            // the published schema says "integer", so the parser agrees with it.
+            match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(f as i64),
+                Some(f) if f.fract() == 0.0 => {
+                    push(errors, field, &range_message(range, unit, n));
+                    None
+                }
+                _ => {
+                    push(errors, field, &format!("must be a whole number, got {n}"));
+                    None
+                }
             }
         }
         other => {
-            push(errors, field, &format!("must be an integer, got {}", json_type_name(other)));
+            push(
+                errors,
+                field,
+                &format!("must be an integer, got {}", json_type_name(other)),
+            );
             None
         }
     }
+}
+
+fn range_message(
+    (min, max): (impl fmt::Display, impl fmt::Display),
+    unit: &str,
+    got: impl fmt::Display,
+) -> String {
+    let unit = if unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {unit}")
+    };
+    format!("must be an integer from {min} to {max}{unit}, got {got}")
 }
 
 fn number(errors: &mut Vec<FieldError>, field: &str, value: Value) -> Option<f64> {
@@ -490,17 +572,24 @@ fn number(errors: &mut Vec<FieldError>, field: &str, value: Value) -> Option<f64
             }
         },
         other => {
-            push(errors, field, &format!("must be a number, got {}", json_type_name(other)));
+            push(
+                errors,
+                field,
+                &format!("must be a number, got {}", json_type_name(other)),
+            );
             None
         }
     }
 }
 
 fn timestamp(errors: &mut Vec<FieldError>, field: &str, value: Value) -> Option<DateTime<Utc>> {
-    const RULE: &str =
-        "must be an RFC 3339 timestamp with a UTC offset, e.g. 2026-11-29T08:15:00Z or 2026-11-29T09:15:00+01:00";
+    const RULE: &str = "must be an RFC 3339 timestamp with a UTC offset, e.g. 2026-11-29T08:15:00Z or 2026-11-29T09:15:00+01:00";
     let Value::String(raw) = value else {
-        push(errors, field, &format!("{RULE}; got {}", json_type_name(&value)));
+        push(
+            errors,
+            field,
+            &format!("{RULE}; got {}", json_type_name(&value)),
+        );
         return None;
     };
     match DateTime::parse_from_rfc3339(&raw) {

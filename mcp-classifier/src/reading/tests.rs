@@ -471,7 +471,7 @@ fn observed_at_more_than_5_minutes_ahead_is_rejected() {
         with("observed_at", json!("2026-11-29T08:20:01Z")),
         "observed_at",
     );
-    assert!(message.contains("301 s ahead"), "{message}");
+    assert!(message.contains("301.000 s ahead"), "{message}");
     assert!(message.contains("at most 300 s"), "{message}");
     assert!(observed_at("2026-11-29T08:20:00.000001Z").is_err());
     // The offset is applied before comparing: 08:20 at -01:00 is 09:20 UTC.
@@ -1294,4 +1294,18 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn whole_number_floats_are_integers_as_json_schema_says() {
+    let reading = parse(with("interval_s", json!(60.0))).unwrap();
+    assert_eq!(reading.interval_s(), 60);
+    assert_eq!(
+        parse(with("vehicle_count", json!(1e3)))
+            .unwrap()
+            .vehicle_count(),
+        1000
+    );
+    let message = only_error(with("vehicle_count", json!(2.5)), "vehicle_count");
+    assert!(message.contains("whole number"), "{message}");
 }

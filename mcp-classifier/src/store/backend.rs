@@ -3,7 +3,9 @@ use std::time::Duration;
 
 use diesel::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures::FutureExt;
@@ -31,7 +33,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("url", &self.config.url).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("url", &self.config.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -72,7 +76,11 @@ impl Store {
             DatabaseUrl::Postgres(url) => Backend::Postgres(pg_pool(url, &config)?),
             DatabaseUrl::Sqlite(path) => Backend::Sqlite(sqlite_pool(path, &config)?),
         };
-        Ok(Self { backend, config, runtime })
+        Ok(Self {
+            backend,
+            config,
+            runtime,
+        })
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -84,10 +92,7 @@ impl Store {
     /// a write is never abandoned halfway and a connection is never dropped mid-statement.
     /// The latter matters beyond writes: diesel-async's SQLite wrapper, dropped mid-query,
     /// blocks in `block_in_place`, which panics on the current-thread runtimes actix-web uses.
-    pub(super) async fn run<T, Fut>(
-        &self,
-        work: impl FnOnce(Store) -> Fut,
-    ) -> Result<T, StoreError>
+    pub(super) async fn run<T, Fut>(&self, work: impl FnOnce(Store) -> Fut) -> Result<T, StoreError>
     where
         Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
         T: Send + 'static,
@@ -97,7 +102,9 @@ impl Store {
     }
 }
 
-fn pool_builder_error(url: &str) -> impl FnOnce(diesel_async::pooled_connection::deadpool::BuildError) -> StoreError {
+fn pool_builder_error(
+    url: &str,
+) -> impl FnOnce(diesel_async::pooled_connection::deadpool::BuildError) -> StoreError {
     let url = url.to_owned();
     move |source| StoreError::Pool { url, source }
 }
@@ -121,11 +128,15 @@ fn pg_pool(url: &str, config: &StoreConfig) -> Result<Pool<AsyncPgConnection>, S
     });
     manager_config.recycling_method = RecyclingMethod::Fast;
     let manager = AsyncDieselConnectionManager::new_with_config(url, manager_config);
-    build_pool(Pool::builder(manager), config)
-        .map_err(pool_builder_error(&DatabaseUrl::Postgres(url.to_owned()).to_string()))
+    build_pool(Pool::builder(manager), config).map_err(pool_builder_error(
+        &DatabaseUrl::Postgres(url.to_owned()).to_string(),
+    ))
 }
 
-fn sqlite_pool(path: &std::path::Path, config: &StoreConfig) -> Result<Pool<SqliteConn>, StoreError> {
+fn sqlite_pool(
+    path: &std::path::Path,
+    config: &StoreConfig,
+) -> Result<Pool<SqliteConn>, StoreError> {
     let busy_timeout_ms = config.statement_timeout.as_millis();
     let mut manager_config = ManagerConfig::<SqliteConn>::default();
     manager_config.custom_setup = Box::new(move |path| {

@@ -116,7 +116,9 @@ mod tests {
             DatabaseUrl::Postgres("postgres://u@h/db".into())
         );
         assert_eq!(
-            DatabaseUrl::parse(Some("postgresql://h/db")).unwrap().backend_name(),
+            DatabaseUrl::parse(Some("postgresql://h/db"))
+                .unwrap()
+                .backend_name(),
             "postgres"
         );
         assert_eq!(
@@ -139,8 +141,13 @@ mod tests {
 
     #[test]
     fn display_hides_the_password() {
-        let url = DatabaseUrl::parse(Some("postgres://app:s3cret@db:5432/traffic?sslmode=require"))
-            .unwrap();
-        assert_eq!(url.to_string(), "postgres://app:***@db:5432/traffic?sslmode=require");
+        let url = DatabaseUrl::parse(Some(
+            "postgres://app:s3cret@db:5432/traffic?sslmode=require",
+        ))
+        .unwrap();
+        assert_eq!(
+            url.to_string(),
+            "postgres://app:***@db:5432/traffic?sslmode=require"
+        );
     }
 }

@@ -16,7 +16,11 @@ const VERSION: &str = "v1";
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        let raw = format!("{VERSION}:{}:{}", self.observed_at.timestamp_micros(), self.id);
+        let raw = format!(
+            "{VERSION}:{}:{}",
+            self.observed_at.timestamp_micros(),
+            self.id
+        );
         URL_SAFE_NO_PAD.encode(raw)
     }
 
@@ -52,8 +56,17 @@ mod tests {
 
     #[test]
     fn tampered_cursors_are_refused() {
-        for bad in ["", "!!!", "djE6MTox", &URL_SAFE_NO_PAD.encode("v2:1:1"), &URL_SAFE_NO_PAD.encode("v1:x:1")] {
-            assert!(matches!(Cursor::decode(bad), Err(StoreError::InvalidCursor(_))), "{bad}");
+        for bad in [
+            "",
+            "!!!",
+            "djE6MTox",
+            &URL_SAFE_NO_PAD.encode("v2:1:1"),
+            &URL_SAFE_NO_PAD.encode("v1:x:1"),
+        ] {
+            assert!(
+                matches!(Cursor::decode(bad), Err(StoreError::InvalidCursor(_))),
+                "{bad}"
+            );
         }
     }
 }

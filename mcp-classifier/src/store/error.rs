@@ -45,7 +45,10 @@ impl StoreError {
             StoreError::Unavailable(_)
                 | StoreError::MigrationConnect(_)
                 | StoreError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _))
-                | StoreError::Query(Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _))
+                | StoreError::Query(Error::DatabaseError(
+                    DatabaseErrorKind::UnableToSendCommand,
+                    _
+                ))
                 | StoreError::Query(Error::BrokenTransactionManager)
         )
     }

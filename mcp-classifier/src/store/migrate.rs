@@ -81,19 +81,26 @@ fn versions(applied: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String
 
 fn migrate_postgres(conn: AsyncPgConnection) -> Result<Vec<String>, StoreError> {
     let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
-    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).execute(&mut conn)?;
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+        .execute(&mut conn)?;
     let result = conn.run_pending_migrations(POSTGRES).map(versions);
     // Closing the session would release the lock too; unlocking keeps the intent explicit.
-    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).execute(&mut conn)?;
+    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+        .execute(&mut conn)?;
     result.map_err(|e| StoreError::Migration(e.to_string()))
 }
 
-fn migrate_sqlite(conn: &mut SqliteConnection, busy_timeout_ms: u128) -> Result<Vec<String>, StoreError> {
+fn migrate_sqlite(
+    conn: &mut SqliteConnection,
+    busy_timeout_ms: u128,
+) -> Result<Vec<String>, StoreError> {
     conn.batch_execute(&sqlite_pragmas(busy_timeout_ms))?;
     // IMMEDIATE takes the write lock up front: a second process waits (busy_timeout), then
     // finds the migrations applied. Each migration's own transaction nests as a savepoint.
     conn.immediate_transaction(|conn| {
-        conn.run_pending_migrations(SQLITE).map(versions).map_err(MigrationFailed)
+        conn.run_pending_migrations(SQLITE)
+            .map(versions)
+            .map_err(MigrationFailed)
     })
     .map_err(|e| StoreError::Migration(e.to_string()))
 }

@@ -26,7 +26,12 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [Self::Pending, Self::Processing, Self::Classified, Self::Failed];
+    pub const ALL: [Status; 4] = [
+        Self::Pending,
+        Self::Processing,
+        Self::Classified,
+        Self::Failed,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -45,7 +50,10 @@ impl FromStr for Status {
         Self::ALL
             .into_iter()
             .find(|status| status.as_str() == s)
-            .ok_or_else(|| UnknownName { kind: "status", value: s.to_owned() })
+            .ok_or_else(|| UnknownName {
+                kind: "status",
+                value: s.to_owned(),
+            })
     }
 }
 
@@ -234,11 +242,16 @@ impl TryFrom<EventRow> for Event {
             row.lanes.map(i64::from),
         )
         .map_err(|e| corrupt(e.to_string()))?;
-        let status = row.status.parse().map_err(|e: UnknownName| corrupt(e.to_string()))?;
+        let status = row
+            .status
+            .parse()
+            .map_err(|e: UnknownName| corrupt(e.to_string()))?;
         let classification = match row.label {
             None => None,
             Some(label) => Some(Classification {
-                label: label.parse().map_err(|e: UnknownName| corrupt(e.to_string()))?,
+                label: label
+                    .parse()
+                    .map_err(|e: UnknownName| corrupt(e.to_string()))?,
                 level_of_service: row
                     .level_of_service
                     .map(|los| los.parse::<LevelOfService>())
@@ -266,8 +279,13 @@ impl TryFrom<EventRow> for Event {
     }
 }
 
-fn json_list<T: serde::de::DeserializeOwned>(value: Option<Value>) -> Result<Vec<T>, serde_json::Error> {
-    value.map(serde_json::from_value).transpose().map(Option::unwrap_or_default)
+fn json_list<T: serde::de::DeserializeOwned>(
+    value: Option<Value>,
+) -> Result<Vec<T>, serde_json::Error> {
+    value
+        .map(serde_json::from_value)
+        .transpose()
+        .map(Option::unwrap_or_default)
 }
 
 pub(super) fn to_events(rows: Vec<EventRow>) -> Result<Vec<Event>, StoreError> {

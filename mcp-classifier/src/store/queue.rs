@@ -68,7 +68,12 @@ impl Store {
     /// Leases up to `limit` due events to `owner` for `lease`, oldest due first, counting an
     /// attempt on each. Concurrent claimers never get the same event (PostgreSQL: `FOR UPDATE
     /// SKIP LOCKED`; SQLite: one writer at a time). `owner` must be unique per worker.
-    pub async fn claim(&self, owner: &str, limit: usize, lease: Duration) -> Result<Vec<Event>, StoreError> {
+    pub async fn claim(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Event>, StoreError> {
         let owner = owner.to_owned();
         self.run(move |store| async move {
             let now = Utc::now();
@@ -123,10 +128,12 @@ impl Store {
         let owner = owner.to_owned();
         self.run(move |store| async move {
             let now = Utc::now();
-            let flags = serde_json::to_value(&classification.flags)
-                .map_err(|e| StoreError::Query(diesel::result::Error::SerializationError(e.into())))?;
-            let reasons = serde_json::to_value(&classification.reasons)
-                .map_err(|e| StoreError::Query(diesel::result::Error::SerializationError(e.into())))?;
+            let flags = serde_json::to_value(&classification.flags).map_err(|e| {
+                StoreError::Query(diesel::result::Error::SerializationError(e.into()))
+            })?;
+            let reasons = serde_json::to_value(&classification.reasons).map_err(|e| {
+                StoreError::Query(diesel::result::Error::SerializationError(e.into()))
+            })?;
             let c = &classification;
             let updated = with_conn!(store, |conn| {
                 diesel::update(leased!(id, owner, now))
@@ -155,7 +162,13 @@ impl Store {
 
     /// Records a failed attempt if `owner` still holds the lease: back to `pending` until
     /// the given time, or `failed` for good. Returns false when the lease was lost.
-    pub async fn fail(&self, id: i64, owner: &str, error: &str, retry: Retry) -> Result<bool, StoreError> {
+    pub async fn fail(
+        &self,
+        id: i64,
+        owner: &str,
+        error: &str,
+        retry: Retry,
+    ) -> Result<bool, StoreError> {
         let owner = owner.to_owned();
         let error = error.to_owned();
         self.run(move |store| async move {

@@ -69,9 +69,9 @@ impl Store {
                 }
                 if let Some(c) = cursor {
                     query = query.filter(
-                        events::observed_at
-                            .lt(c.observed_at)
-                            .or(events::observed_at.eq(c.observed_at).and(events::id.lt(c.id))),
+                        events::observed_at.lt(c.observed_at).or(events::observed_at
+                            .eq(c.observed_at)
+                            .and(events::id.lt(c.id))),
                     );
                 }
                 query
@@ -83,9 +83,17 @@ impl Store {
             let more = rows.len() > limit;
             rows.truncate(limit);
             let next_cursor = more
-                .then(|| rows.last().map(|r| Cursor { observed_at: r.observed_at, id: r.id }))
+                .then(|| {
+                    rows.last().map(|r| Cursor {
+                        observed_at: r.observed_at,
+                        id: r.id,
+                    })
+                })
                 .flatten();
-            Ok(Page { items: to_events(rows)?, next_cursor })
+            Ok(Page {
+                items: to_events(rows)?,
+                next_cursor,
+            })
         })
         .await
     }
@@ -112,10 +120,16 @@ impl Store {
                     Some(lane) => query.filter(events::lane.eq(i16::from(lane))),
                     None => query.filter(events::lane.is_null()),
                 };
-                query.order(events::observed_at.desc()).limit(limit).load(conn).await?
+                query
+                    .order(events::observed_at.desc())
+                    .limit(limit)
+                    .load(conn)
+                    .await?
             });
-            let mut history: Vec<Reading> =
-                to_events(rows)?.into_iter().map(|event| event.reading).collect();
+            let mut history: Vec<Reading> = to_events(rows)?
+                .into_iter()
+                .map(|event| event.reading)
+                .collect();
             history.reverse();
             Ok(history)
         })
@@ -134,12 +148,15 @@ impl Store {
             });
             let mut counts = StatusCounts::default();
             for (status, n) in rows {
-                let status: Status = status
-                    .parse()
-                    .map_err(|e: crate::classification::UnknownName| StoreError::CorruptRow {
-                        id: 0,
-                        reason: e.to_string(),
-                    })?;
+                let status: Status =
+                    status
+                        .parse()
+                        .map_err(|e: crate::classification::UnknownName| {
+                            StoreError::CorruptRow {
+                                id: 0,
+                                reason: e.to_string(),
+                            }
+                        })?;
                 counts.add(status, u64::try_from(n).unwrap_or_default());
             }
             Ok(counts)

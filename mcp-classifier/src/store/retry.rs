@@ -48,8 +48,12 @@ impl RetryPolicy {
     /// ("equal jitter": never less than half the exponential delay, so retries still spread out).
     pub fn delay(&self, attempts: u32, jitter: f64) -> Duration {
         let exponent = attempts.saturating_sub(1).min(32);
-        let exponential = self.base_delay.saturating_mul(2u32.saturating_pow(exponent));
-        exponential.min(self.max_delay).mul_f64(jitter.clamp(0.0, 1.0))
+        let exponential = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(exponent));
+        exponential
+            .min(self.max_delay)
+            .mul_f64(jitter.clamp(0.0, 1.0))
     }
 }
 

@@ -42,7 +42,9 @@ impl Store {
     pub async fn insert(&self, reading: Reading) -> Result<Inserted, StoreError> {
         self.run(move |store| async move {
             let mut inserted = store.insert_chunk(vec![reading], Utc::now()).await?;
-            inserted.pop().ok_or(StoreError::Query(diesel::result::Error::NotFound))
+            inserted
+                .pop()
+                .ok_or(StoreError::Query(diesel::result::Error::NotFound))
         })
         .await
     }
@@ -124,10 +126,15 @@ use insert_chunks;
 /// Sensors and times of the readings in `chunk` that the INSERT did not create.
 fn collided(chunk: &[Reading], fresh: &[EventRow]) -> (Vec<String>, Vec<DateTime<Utc>>) {
     let fresh_keys: HashSet<ReadingKey> = fresh.iter().map(EventRow::key).collect();
-    let missing: Vec<&Reading> =
-        chunk.iter().filter(|r| !fresh_keys.contains(&reading_key(r))).collect();
+    let missing: Vec<&Reading> = chunk
+        .iter()
+        .filter(|r| !fresh_keys.contains(&reading_key(r)))
+        .collect();
     (
-        unique(missing.iter().map(|r| r.sensor_id().as_str())).into_iter().map(str::to_owned).collect(),
+        unique(missing.iter().map(|r| r.sensor_id().as_str()))
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
         unique(missing.iter().map(|r| r.observed_at())),
     )
 }
@@ -139,7 +146,10 @@ fn unique<T: Eq + std::hash::Hash + Copy>(items: impl Iterator<Item = T>) -> Vec
 
 /// Pairs each input with its row. `rows` holds `(row, inserted_now)`; the first input naming
 /// a row inserted now owns it, every other input naming that key is a duplicate.
-fn match_inputs(readings: &[Reading], rows: Vec<(EventRow, bool)>) -> Result<Vec<Inserted>, StoreError> {
+fn match_inputs(
+    readings: &[Reading],
+    rows: Vec<(EventRow, bool)>,
+) -> Result<Vec<Inserted>, StoreError> {
     let mut by_key: HashMap<ReadingKey, (Event, bool)> = HashMap::with_capacity(rows.len());
     for (row, inserted_now) in rows {
         let key = row.key();
@@ -152,13 +162,17 @@ fn match_inputs(readings: &[Reading], rows: Vec<(EventRow, bool)>) -> Result<Vec
         .iter()
         .map(|reading| {
             let key = reading_key(reading);
-            let (event, unclaimed) = by_key.get_mut(&key).ok_or_else(|| StoreError::CorruptRow {
-                id: 0,
-                reason: format!("reading {key:?} was neither inserted nor found"),
-            })?;
+            let (event, unclaimed) =
+                by_key.get_mut(&key).ok_or_else(|| StoreError::CorruptRow {
+                    id: 0,
+                    reason: format!("reading {key:?} was neither inserted nor found"),
+                })?;
             let duplicate = !*unclaimed;
             *unclaimed = false;
-            Ok(Inserted { event: event.clone(), duplicate })
+            Ok(Inserted {
+                event: event.clone(),
+                duplicate,
+            })
         })
         .collect()
 }

@@ -67,9 +67,16 @@ pub async fn a_resent_reading_returns_the_first_row_as_a_duplicate(db: &TestDb) 
 }
 
 pub async fn insert_many_reports_fresh_and_duplicate_readings_in_input_order(db: &TestDb) {
-    let pre = db.store().insert(reading("pre", Some(0), 1)).await.unwrap().event;
+    let pre = db
+        .store()
+        .insert(reading("pre", Some(0), 1))
+        .await
+        .unwrap()
+        .event;
     // More than one INSERT chunk, a reading stored before, and a repeat inside the batch.
-    let mut batch: Vec<_> = (0..2_500).map(|i| reading("bulk", Some((i % 4) as u8), i)).collect();
+    let mut batch: Vec<_> = (0..2_500)
+        .map(|i| reading("bulk", Some((i % 4) as u8), i))
+        .collect();
     batch.insert(1_200, reading("pre", Some(0), 1));
     batch.push(reading("bulk", Some(3), 2_499)); // repeats the last of the 2 500
     batch.push(reading("bulk", Some(1), 1));
@@ -78,8 +85,12 @@ pub async fn insert_many_reports_fresh_and_duplicate_readings_in_input_order(db:
     for (input, result) in batch.iter().zip(&results) {
         assert_eq!(&result.event.reading, input);
     }
-    let duplicates: Vec<usize> =
-        results.iter().enumerate().filter(|(_, r)| r.duplicate).map(|(i, _)| i).collect();
+    let duplicates: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.duplicate)
+        .map(|(i, _)| i)
+        .collect();
     assert_eq!(duplicates, vec![1_200, 2_501, 2_502]);
     assert_eq!(results[1_200].event, pre, "the row stored before");
     assert_eq!(results[2_501].event.id, results[2_500].event.id);
@@ -94,10 +105,17 @@ pub async fn concurrent_inserts_of_one_reading_yield_one_row(db: &TestDb) {
     let other = db.open_store();
     let tasks: Vec<_> = (0..16)
         .map(|i| {
-            let store = if i % 2 == 0 { db.store().clone() } else { other.clone() };
+            let store = if i % 2 == 0 {
+                db.store().clone()
+            } else {
+                other.clone()
+            };
             tokio::spawn(async move {
                 if i % 3 == 0 {
-                    store.insert_many(vec![reading("race", None, 0)]).await.map(|mut v| v.remove(0))
+                    store
+                        .insert_many(vec![reading("race", None, 0)])
+                        .await
+                        .map(|mut v| v.remove(0))
                 } else {
                     store.insert(reading("race", None, 0)).await
                 }
@@ -129,7 +147,11 @@ pub async fn list_filters_and_orders_newest_first(db: &TestDb) {
     let all = store.list(EventFilter::default(), 100, None).await.unwrap();
     assert_eq!(all.items.len(), 20);
     assert_eq!(all.next_cursor, None);
-    let keys: Vec<_> = all.items.iter().map(|e| (e.reading.observed_at(), e.id)).collect();
+    let keys: Vec<_> = all
+        .items
+        .iter()
+        .map(|e| (e.reading.observed_at(), e.id))
+        .collect();
     let mut sorted = keys.clone();
     sorted.sort_by(|x, y| y.cmp(x));
     assert_eq!(keys, sorted, "newest observed_at first, then highest id");
@@ -143,23 +165,67 @@ pub async fn list_filters_and_orders_newest_first(db: &TestDb) {
     let page = store.list(window, 100, None).await.unwrap();
     let minutes: Vec<_> = page.items.iter().map(|e| e.reading.observed_at()).collect();
     assert_eq!(minutes, vec![minute(6), minute(5), minute(4), minute(3)]);
-    assert!(page.items.iter().all(|e| e.reading.sensor_id().as_str() == "a"));
+    assert!(
+        page.items
+            .iter()
+            .all(|e| e.reading.sensor_id().as_str() == "a")
+    );
 
     let claimed = store.claim("w", 3, LEASE).await.unwrap();
-    store.complete(claimed[0].id, "w", verdict(Label::Heavy)).await.unwrap();
-    store.fail(claimed[1].id, "w", "boom", Retry::Never).await.unwrap();
-    let by_status = |status| EventFilter { status: Some(status), ..Default::default() };
-    let by_label = |label| EventFilter { label: Some(label), ..Default::default() };
-    assert_eq!(store.list(by_status(Status::Processing), 100, None).await.unwrap().items.len(), 1);
-    assert_eq!(store.list(by_status(Status::Failed), 100, None).await.unwrap().items[0].id, claimed[1].id);
+    store
+        .complete(claimed[0].id, "w", verdict(Label::Heavy))
+        .await
+        .unwrap();
+    store
+        .fail(claimed[1].id, "w", "boom", Retry::Never)
+        .await
+        .unwrap();
+    let by_status = |status| EventFilter {
+        status: Some(status),
+        ..Default::default()
+    };
+    let by_label = |label| EventFilter {
+        label: Some(label),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list(by_status(Status::Processing), 100, None)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .list(by_status(Status::Failed), 100, None)
+            .await
+            .unwrap()
+            .items[0]
+            .id,
+        claimed[1].id
+    );
     let heavy = store.list(by_label(Label::Heavy), 100, None).await.unwrap();
-    assert_eq!(heavy.items.iter().map(|e| e.id).collect::<Vec<_>>(), vec![claimed[0].id]);
-    assert!(store.list(by_label(Label::Congested), 100, None).await.unwrap().items.is_empty());
+    assert_eq!(
+        heavy.items.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![claimed[0].id]
+    );
+    assert!(
+        store
+            .list(by_label(Label::Congested), 100, None)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 pub async fn a_cursor_walk_sees_every_preexisting_row_once_while_rows_arrive(db: &TestDb) {
     const ROWS: i64 = 10_000;
-    let batch: Vec<_> = (0..ROWS).map(|i| reading(&format!("walk-{}", i % 7), None, i % 1_500)).collect();
+    let batch: Vec<_> = (0..ROWS)
+        .map(|i| reading(&format!("walk-{}", i % 7), None, i % 1_500))
+        .collect();
     let stored = db.store().insert_many(batch).await.unwrap();
     let preexisting: HashSet<i64> = stored.iter().map(|r| r.event.id).collect();
     assert_eq!(preexisting.len(), ROWS as usize);
@@ -173,7 +239,10 @@ pub async fn a_cursor_walk_sees_every_preexisting_row_once_while_rows_arrive(db:
             let mut n = 0_i64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let minutes = [-5, 700, 3_000][(n % 3) as usize] + n / 3;
-                writer_store.insert(reading("late", Some(9), minutes)).await.unwrap();
+                writer_store
+                    .insert(reading("late", Some(9), minutes))
+                    .await
+                    .unwrap();
                 n += 1;
             }
             n
@@ -182,7 +251,11 @@ pub async fn a_cursor_walk_sees_every_preexisting_row_once_while_rows_arrive(db:
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
-        let page = db.store().list(EventFilter::default(), 250, cursor).await.unwrap();
+        let page = db
+            .store()
+            .list(EventFilter::default(), 250, cursor)
+            .await
+            .unwrap();
         seen.extend(page.items.iter().map(|e| e.id));
         match page.next_cursor {
             Some(next) => cursor = Some(next),
@@ -192,7 +265,11 @@ pub async fn a_cursor_walk_sees_every_preexisting_row_once_while_rows_arrive(db:
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let written = writer.await.unwrap();
     assert!(written > 0, "rows were inserted during the walk");
-    let seen_pre: Vec<i64> = seen.iter().copied().filter(|id| preexisting.contains(id)).collect();
+    let seen_pre: Vec<i64> = seen
+        .iter()
+        .copied()
+        .filter(|id| preexisting.contains(id))
+        .collect();
     let unique: HashSet<i64> = seen_pre.iter().copied().collect();
     assert_eq!(seen_pre.len(), unique.len(), "no pre-existing row twice");
     assert_eq!(unique, preexisting, "every pre-existing row once");
@@ -211,11 +288,22 @@ pub async fn claim_leases_due_events_oldest_first_and_counts_an_attempt(db: &Tes
         .collect();
     let first = store.claim("w1", 3, LEASE).await.unwrap();
     assert_eq!(first.iter().map(|e| e.id).collect::<Vec<_>>(), ids[..3]);
-    assert!(first.iter().all(|e| e.status == Status::Processing && e.attempts == 1));
-    assert!(first.iter().all(|e| e.next_attempt_at > Utc::now() + TimeDelta::seconds(20)));
+    assert!(
+        first
+            .iter()
+            .all(|e| e.status == Status::Processing && e.attempts == 1)
+    );
+    assert!(
+        first
+            .iter()
+            .all(|e| e.next_attempt_at > Utc::now() + TimeDelta::seconds(20))
+    );
     let rest = store.claim("w2", 10, LEASE).await.unwrap();
     assert_eq!(rest.iter().map(|e| e.id).collect::<Vec<_>>(), ids[3..]);
-    assert!(store.claim("w3", 10, LEASE).await.unwrap().is_empty(), "nothing left that is due");
+    assert!(
+        store.claim("w3", 10, LEASE).await.unwrap().is_empty(),
+        "nothing left that is due"
+    );
     let counts = store.counts_by_status().await.unwrap();
     assert_eq!((counts.pending, counts.processing), (0, 5));
 }
@@ -255,25 +343,64 @@ pub async fn two_pools_claiming_concurrently_never_get_the_same_event(db: &TestD
 
 pub async fn complete_records_the_classification_only_under_a_live_lease(db: &TestDb) {
     let store = db.store();
-    let id = store.insert(reading("l", Some(1), 0)).await.unwrap().event.id;
-    let claimed = store.claim("owner-a", 1, Duration::from_millis(300)).await.unwrap();
+    let id = store
+        .insert(reading("l", Some(1), 0))
+        .await
+        .unwrap()
+        .event
+        .id;
+    let claimed = store
+        .claim("owner-a", 1, Duration::from_millis(300))
+        .await
+        .unwrap();
     assert_eq!(claimed[0].id, id);
-    assert!(!store.complete(id, "owner-b", verdict(Label::Moderate)).await.unwrap(), "not b's lease");
+    assert!(
+        !store
+            .complete(id, "owner-b", verdict(Label::Moderate))
+            .await
+            .unwrap(),
+        "not b's lease"
+    );
     tokio::time::sleep(Duration::from_millis(450)).await;
     assert!(
-        !store.complete(id, "owner-a", verdict(Label::Moderate)).await.unwrap(),
+        !store
+            .complete(id, "owner-a", verdict(Label::Moderate))
+            .await
+            .unwrap(),
         "a completion after the lease expired is refused"
     );
     // The expired lease made the event due again; a new holder takes over.
     let retaken = store.claim("owner-b", 5, LEASE).await.unwrap();
-    assert_eq!(retaken.iter().map(|e| (e.id, e.attempts)).collect::<Vec<_>>(), vec![(id, 2)]);
-    assert!(!store.complete(id, "owner-a", verdict(Label::Congested)).await.unwrap());
-    assert!(store.complete(id, "owner-b", verdict(Label::Moderate)).await.unwrap());
+    assert_eq!(
+        retaken
+            .iter()
+            .map(|e| (e.id, e.attempts))
+            .collect::<Vec<_>>(),
+        vec![(id, 2)]
+    );
+    assert!(
+        !store
+            .complete(id, "owner-a", verdict(Label::Congested))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .complete(id, "owner-b", verdict(Label::Moderate))
+            .await
+            .unwrap()
+    );
     let event = store.get(id).await.unwrap().unwrap();
     assert_eq!(event.status, Status::Classified);
     assert_eq!(event.classification, Some(verdict(Label::Moderate)));
     assert!(event.classified_at.is_some());
-    assert!(!store.complete(id, "owner-b", verdict(Label::Heavy)).await.unwrap(), "lease ended");
+    assert!(
+        !store
+            .complete(id, "owner-b", verdict(Label::Heavy))
+            .await
+            .unwrap(),
+        "lease ended"
+    );
 }
 
 pub async fn failures_back_off_or_end_failed_and_release_refunds_the_attempt(db: &TestDb) {
@@ -281,40 +408,78 @@ pub async fn failures_back_off_or_end_failed_and_release_refunds_the_attempt(db:
     let id = store.insert(reading("f", None, 0)).await.unwrap().event.id;
     store.claim("w", 1, LEASE).await.unwrap();
     let later = Utc::now() + TimeDelta::milliseconds(400);
-    assert!(store.fail(id, "w", "classifier timed out", Retry::At(later)).await.unwrap());
+    assert!(
+        store
+            .fail(id, "w", "classifier timed out", Retry::At(later))
+            .await
+            .unwrap()
+    );
     let e = store.get(id).await.unwrap().unwrap();
     assert_eq!((e.status, e.attempts), (Status::Pending, 1));
     assert_eq!(e.last_error.as_deref(), Some("classifier timed out"));
-    assert!(store.claim("w", 1, LEASE).await.unwrap().is_empty(), "not due before the backoff");
+    assert!(
+        store.claim("w", 1, LEASE).await.unwrap().is_empty(),
+        "not due before the backoff"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(store.claim("w", 1, LEASE).await.unwrap()[0].attempts, 2);
 
     assert!(store.release(id, "w").await.unwrap());
     let e = store.get(id).await.unwrap().unwrap();
-    assert_eq!((e.status, e.attempts), (Status::Pending, 1), "release refunds the attempt");
-    assert!(!store.release(id, "w").await.unwrap(), "nothing left to release");
+    assert_eq!(
+        (e.status, e.attempts),
+        (Status::Pending, 1),
+        "release refunds the attempt"
+    );
+    assert!(
+        !store.release(id, "w").await.unwrap(),
+        "nothing left to release"
+    );
 
     store.claim("w", 1, LEASE).await.unwrap();
     assert!(!store.fail(id, "intruder", "x", Retry::Never).await.unwrap());
-    assert!(store.fail(id, "w", "reading rejected: vehicle_count", Retry::Never).await.unwrap());
+    assert!(
+        store
+            .fail(id, "w", "reading rejected: vehicle_count", Retry::Never)
+            .await
+            .unwrap()
+    );
     let e = store.get(id).await.unwrap().unwrap();
     assert_eq!(e.status, Status::Failed);
-    assert_eq!(e.last_error.as_deref(), Some("reading rejected: vehicle_count"));
-    assert!(store.claim("w", 1, LEASE).await.unwrap().is_empty(), "failed events are not due");
+    assert_eq!(
+        e.last_error.as_deref(),
+        Some("reading rejected: vehicle_count")
+    );
+    assert!(
+        store.claim("w", 1, LEASE).await.unwrap().is_empty(),
+        "failed events are not due"
+    );
 }
 
 pub async fn requeue_makes_any_event_due_again_with_a_fresh_budget(db: &TestDb) {
     let store = db.store();
     let id = store.insert(reading("r", None, 0)).await.unwrap().event.id;
     store.claim("w", 1, LEASE).await.unwrap();
-    store.complete(id, "w", verdict(Label::FreeFlow)).await.unwrap();
+    store
+        .complete(id, "w", verdict(Label::FreeFlow))
+        .await
+        .unwrap();
     let requeued = store.requeue(id).await.unwrap().unwrap();
     assert_eq!((requeued.status, requeued.attempts), (Status::Pending, 0));
-    assert_eq!(requeued.classification, Some(verdict(Label::FreeFlow)), "kept until replaced");
+    assert_eq!(
+        requeued.classification,
+        Some(verdict(Label::FreeFlow)),
+        "kept until replaced"
+    );
     // Requeueing revokes a lease in flight: its holder's result is refused.
     store.claim("old", 1, LEASE).await.unwrap();
     store.requeue(id).await.unwrap();
-    assert!(!store.complete(id, "old", verdict(Label::Heavy)).await.unwrap());
+    assert!(
+        !store
+            .complete(id, "old", verdict(Label::Heavy))
+            .await
+            .unwrap()
+    );
     assert_eq!(store.claim("new", 1, LEASE).await.unwrap()[0].id, id);
     assert_eq!(store.requeue(123_456_789).await.unwrap(), None);
 }
@@ -329,27 +494,56 @@ pub async fn history_is_the_last_readings_of_one_sensor_lane_oldest_first(db: &T
         batch.push(reading("other", Some(1), m));
     }
     store.insert_many(batch).await.unwrap();
-    let h = store.history(sensor("h"), Some(1), minute(10), 4).await.unwrap();
+    let h = store
+        .history(sensor("h"), Some(1), minute(10), 4)
+        .await
+        .unwrap();
     assert_eq!(
         h.iter().map(|r| r.observed_at()).collect::<Vec<_>>(),
         vec![minute(6), minute(7), minute(8), minute(9)]
     );
-    assert!(h.iter().all(|r| r.sensor_id().as_str() == "h" && r.lane() == Some(1)));
-    let laneless = store.history(sensor("h"), None, minute(3), 10).await.unwrap();
+    assert!(
+        h.iter()
+            .all(|r| r.sensor_id().as_str() == "h" && r.lane() == Some(1))
+    );
+    let laneless = store
+        .history(sensor("h"), None, minute(3), 10)
+        .await
+        .unwrap();
     assert_eq!(laneless.len(), 3);
     assert!(laneless.iter().all(|r| r.lane().is_none()));
-    assert!(store.history(sensor("h"), Some(1), minute(0), 5).await.unwrap().is_empty());
+    assert!(
+        store
+            .history(sensor("h"), Some(1), minute(0), 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn counts_by_status_counts_every_status(db: &TestDb) {
     let store = db.store();
-    store.insert_many((0..6).map(|m| reading("n", None, m)).collect()).await.unwrap();
+    store
+        .insert_many((0..6).map(|m| reading("n", None, m)).collect())
+        .await
+        .unwrap();
     let claimed = store.claim("w", 3, LEASE).await.unwrap();
-    store.complete(claimed[0].id, "w", verdict(Label::Heavy)).await.unwrap();
-    store.fail(claimed[1].id, "w", "bad", Retry::Never).await.unwrap();
+    store
+        .complete(claimed[0].id, "w", verdict(Label::Heavy))
+        .await
+        .unwrap();
+    store
+        .fail(claimed[1].id, "w", "bad", Retry::Never)
+        .await
+        .unwrap();
     let counts = store.counts_by_status().await.unwrap();
     assert_eq!(
-        (counts.pending, counts.processing, counts.classified, counts.failed),
+        (
+            counts.pending,
+            counts.processing,
+            counts.classified,
+            counts.failed
+        ),
         (3, 1, 1, 1)
     );
     assert_eq!(counts.get(Status::Pending), 3);
@@ -371,7 +565,10 @@ pub async fn cancelled_calls_finish_their_writes_and_leave_the_pool_healthy(db: 
         if pending == 200 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "only {pending} of 200 abandoned writes landed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {pending} of 200 abandoned writes landed"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // And every pooled connection still works: more concurrent calls than the pool holds.
@@ -387,7 +584,14 @@ pub async fn cancelled_calls_finish_their_writes_and_leave_the_pool_healthy(db: 
     for call in calls {
         assert_eq!(call.await.unwrap().unwrap().items.len(), 10);
     }
-    let page = store.list(EventFilter { sensor_id: Some(sensor("cancel")), ..Default::default() }, 1_000, None);
+    let page = store.list(
+        EventFilter {
+            sensor_id: Some(sensor("cancel")),
+            ..Default::default()
+        },
+        1_000,
+        None,
+    );
     let page = page.await.unwrap();
     assert_eq!(page.items.len(), 200);
     assert!(page.items.iter().all(|e| e.reading.vehicle_count() == 12));
@@ -424,7 +628,11 @@ pub async fn concurrent_first_starts_migrate_an_empty_database_once(db: &TestDb)
         applied.push(run.await.unwrap().unwrap().len());
     }
     applied.sort();
-    assert_eq!(applied, vec![0, 0, 0, 1], "one process applies the single migration");
+    assert_eq!(
+        applied,
+        vec![0, 0, 0, 1],
+        "one process applies the single migration"
+    );
     assert!(db.store().is_migrated().await.unwrap());
     db.store().insert(reading("m", None, 0)).await.unwrap();
 }

@@ -21,7 +21,12 @@ impl TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = DatabaseUrl::Sqlite(dir.path().join("events.db"));
         let store = open(&url, migrate).await;
-        Self { url, store, _sqlite_dir: Some(dir), pg_schema: None }
+        Self {
+            url,
+            store,
+            _sqlite_dir: Some(dir),
+            pg_schema: None,
+        }
     }
 
     /// `None` (after saying so) when `TEST_DATABASE_URL` is unset; panics when it is set but
@@ -40,12 +45,24 @@ impl TestDb {
         );
         let mut admin = AsyncPgConnection::establish(&base)
             .await
-            .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}"));
-        admin.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
+            .unwrap_or_else(|e| {
+                panic!("TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}")
+            });
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .await
+            .expect("create schema");
         let separator = if base.contains('?') { '&' } else { '?' };
-        let url = DatabaseUrl::Postgres(format!("{base}{separator}options=-c%20search_path%3D{schema}"));
+        let url = DatabaseUrl::Postgres(format!(
+            "{base}{separator}options=-c%20search_path%3D{schema}"
+        ));
         let store = open(&url, migrate).await;
-        Some(Self { url, store, _sqlite_dir: None, pg_schema: Some((base, schema)) })
+        Some(Self {
+            url,
+            store,
+            _sqlite_dir: None,
+            pg_schema: Some((base, schema)),
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -68,13 +85,19 @@ async fn open(url: &DatabaseUrl, migrate: bool) -> Store {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some((base, schema)) = self.pg_schema.take() else { return };
+        let Some((base, schema)) = self.pg_schema.take() else {
+            return;
+        };
         // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(async {
                 let mut admin = AsyncPgConnection::establish(&base).await?;
-                admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await?;
+                admin
+                    .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .await?;
                 Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
             })?;
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
@@ -88,7 +111,9 @@ impl Drop for TestDb {
 
 /// A fixed instant well in the past, so readings never trip the future-skew rule.
 pub fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-03-02T07:00:00Z").expect("t0").with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2026-03-02T07:00:00Z")
+        .expect("t0")
+        .with_timezone(&Utc)
 }
 
 pub fn minute(n: i64) -> DateTime<Utc> {
