@@ -84,15 +84,3 @@ pub async fn migrate(database: &DatabaseArgs) -> Result<(), BoxError> {
     tracing::info!(count = applied.len(), "schema up to date");
     Ok(())
 }
-
-/// An error with its chain of causes, on one line.
-pub fn report(error: &(dyn Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}

@@ -16,7 +16,7 @@ async fn main() -> std::process::ExitCode {
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %ingest::cli::report(&*e), "ingest failed");
+            tracing::error!(error = %mcp_classifier::telemetry::error_chain(&*e), "ingest failed");
             std::process::ExitCode::FAILURE
         }
     }

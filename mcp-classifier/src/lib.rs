@@ -4,8 +4,13 @@
 //! - [`classification`]: the classifier's verdict, as stored and as served.
 //! - [`rules`]: the traffic-engineering rules that classify a reading (pure, no I/O).
 //! - [`store`]: events and the classification queue on PostgreSQL or SQLite.
+//! - [`server`]: the MCP server (tools `classify`, `classify_by_id`, `classify_batch`) and its
+//!   stdio and Streamable HTTP transports.
+//! - [`telemetry`]: logging setup shared by both binaries.
 
 pub mod classification;
 pub mod reading;
 pub mod rules;
+pub mod server;
 pub mod store;
+pub mod telemetry;

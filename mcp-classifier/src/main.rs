@@ -1,0 +1,112 @@
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use mcp_classifier::rules::RulesConfig;
+use mcp_classifier::server::http::{self, HttpOptions};
+use mcp_classifier::server::{ClassifierServer, Database};
+use mcp_classifier::store::{DatabaseUrl, Store, StoreConfig};
+use mcp_classifier::telemetry::{self, LogFormat, error_chain};
+
+/// MCP server classifying traffic-sensor readings (tools: classify, classify_by_id,
+/// classify_batch).
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    transport: Transport,
+
+    /// The events database read by `classify_by_id` (read-only): `postgres://…` or
+    /// `sqlite://PATH`; unset: `smart_traffic.db` in the working directory, if it exists.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+
+    /// Log output on stderr: `text` or `json`.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+enum Transport {
+    /// Speak MCP over stdin/stdout (for Claude Desktop and other MCP hosts). Logs go to stderr.
+    Stdio,
+    /// Serve MCP over Streamable HTTP at /mcp.
+    Serve {
+        /// Address to listen on. Binding beyond loopback without MCP_AUTH_TOKEN logs a warning.
+        #[arg(long, env = "MCP_BIND", default_value = "127.0.0.1:8001")]
+        bind: SocketAddr,
+        /// Bearer token every request must present (`Authorization: Bearer …`).
+        #[arg(long, env = "MCP_AUTH_TOKEN", hide_env_values = true)]
+        auth_token: Option<String>,
+        /// Extra accepted `Host` names, comma-separated (loopback and the bind address always are).
+        #[arg(long, env = "MCP_ALLOWED_HOSTS", value_delimiter = ',')]
+        allowed_hosts: Vec<String>,
+        /// Extra accepted browser origins, comma-separated, e.g. `https://agent.example.com`.
+        #[arg(long, env = "MCP_ALLOWED_ORIGINS", value_delimiter = ',')]
+        allowed_origins: Vec<String>,
+        /// Largest request body in bytes.
+        #[arg(long, env = "MCP_MAX_BODY_BYTES", default_value_t = http::DEFAULT_MAX_BODY_BYTES)]
+        max_body_bytes: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    if let Err(e) = telemetry::init(cli.log_format) {
+        eprintln!("mcp-classifier: cannot start logging: {e}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %error_chain(&*e), "mcp-classifier failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let server = ClassifierServer::new(RulesConfig::default(), open_database(cli.database_url.as_deref()));
+    match cli.transport {
+        Transport::Stdio => mcp_classifier::server::serve_stdio(server).await,
+        Transport::Serve { bind, auth_token, allowed_hosts, allowed_origins, max_body_bytes } => {
+            let auth_token = auth_token.filter(|t| !t.is_empty());
+            if !bind.ip().is_loopback() && auth_token.is_none() {
+                tracing::warn!(%bind, "listening beyond loopback without MCP_AUTH_TOKEN: anyone who can reach it may call the tools");
+            }
+            let listener = tokio::net::TcpListener::bind(bind).await?;
+            let options = HttpOptions { auth_token, allowed_hosts, allowed_origins, max_body_bytes };
+            http::serve(server, listener, options, telemetry::shutdown_signal()).await?;
+            Ok(())
+        }
+    }
+}
+
+/// The database for `classify_by_id`. Never created or migrated here: the classifier only
+/// reads what ingest wrote. A missing default SQLite file means "no database".
+fn open_database(raw: Option<&str>) -> Database {
+    let url = match DatabaseUrl::parse(raw) {
+        Ok(url) => url,
+        Err(e) => return Database::Unavailable(e.to_string()),
+    };
+    if let DatabaseUrl::Sqlite(path) = &url {
+        if !path.exists() {
+            return Database::Unavailable(format!(
+                "no database configured (DATABASE_URL is unset and {} does not exist)",
+                path.display()
+            ));
+        }
+    }
+    match Store::connect(StoreConfig::new(url)) {
+        Ok(store) => Database::Connected(store),
+        Err(e) => Database::Unavailable(error_chain(&e)),
+    }
+}

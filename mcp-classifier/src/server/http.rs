@@ -1,0 +1,193 @@
+//! Streamable HTTP at `/mcp`, on hyper with rmcp's tower service.
+//!
+//! Stateless: every POST is answered on its own (plain JSON, no session), so replicas need no
+//! sticky routing and any of them can take any request. `Host` and `Origin` are checked
+//! against allow-lists (DNS-rebinding protection; a foreign `Origin` gets 403), an optional
+//! bearer token guards every request, and bodies are capped.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_service::Service;
+
+use super::ClassifierServer;
+
+/// The MCP endpoint's path.
+pub const MCP_PATH: &str = "/mcp";
+/// Default cap on a request body: a full `classify_batch` is about 250 KiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// How long in-flight requests get to finish after SIGTERM.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Security and limits of the HTTP transport.
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    /// Required bearer token (`Authorization: Bearer …`); `None` accepts any caller.
+    pub auth_token: Option<String>,
+    /// `Host` values accepted besides loopback and the bound address (e.g. a public name).
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins accepted besides loopback ones (`scheme://host[:port]`).
+    pub allowed_origins: Vec<String>,
+    /// Largest request body accepted; larger ones get 413. 0 means the default.
+    pub max_body_bytes: usize,
+}
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
+/// (up to a drain timeout) and returns.
+pub async fn serve(
+    server: ClassifierServer,
+    listener: TcpListener,
+    options: HttpOptions,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    let cancel = CancellationToken::new();
+    let mcp = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(NeverSessionManager::default()),
+        rmcp_config(local, &options, cancel.clone()),
+    );
+    let token: Option<Arc<str>> = options.auth_token.as_deref().map(Arc::from);
+    let graceful = GracefulShutdown::new();
+    tracing::info!(address = %local, path = MCP_PATH, auth = token.is_some(), "serving MCP over HTTP");
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Small JSON responses must not wait for Nagle's algorithm (≈40 ms stalls).
+        let _ = stream.set_nodelay(true);
+        let service = Endpoint { mcp: mcp.clone(), token: token.clone() };
+        let connection = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), hyper::service::service_fn(move |req| service.clone().handle(req)));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+    cancel.cancel();
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!("drain timeout: closing remaining connections");
+    }
+    Ok(())
+}
+
+fn rmcp_config(local: SocketAddr, options: &HttpOptions, cancel: CancellationToken) -> StreamableHttpServerConfig {
+    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    if !local.ip().is_unspecified() {
+        hosts.push(local.ip().to_string());
+    }
+    hosts.extend(options.allowed_hosts.iter().cloned());
+    let mut origins: Vec<String> =
+        vec!["http://localhost:*".into(), "http://127.0.0.1:*".into(), "http://[::1]:*".into()];
+    origins.extend(options.allowed_origins.iter().cloned());
+    let max_body = if options.max_body_bytes == 0 { DEFAULT_MAX_BODY_BYTES } else { options.max_body_bytes };
+    StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
+        .with_allowed_hosts(hosts)
+        .with_allowed_origins(origins)
+        .enforce_origin_validation()
+        .with_max_request_body_bytes(max_body)
+        .with_cancellation_token(cancel)
+}
+
+#[derive(Clone)]
+struct Endpoint {
+    mcp: StreamableHttpService<ClassifierServer, NeverSessionManager>,
+    token: Option<Arc<str>>,
+}
+
+impl Endpoint {
+    async fn handle(mut self, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+        if request.uri().path() != MCP_PATH {
+            return Ok(plain(StatusCode::NOT_FOUND, "not found: the MCP endpoint is /mcp"));
+        }
+        if let Some(token) = &self.token {
+            if !bearer_matches(request.headers().get(header::AUTHORIZATION), token) {
+                let mut response = plain(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+                return Ok(response);
+            }
+        }
+        self.mcp.call(request).await
+    }
+}
+
+/// Compares the presented bearer token in time independent of where the first difference is.
+fn bearer_matches(header: Option<&header::HeaderValue>, expected: &str) -> bool {
+    let Some(presented) = header.and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer ")) else {
+        return false;
+    };
+    constant_time_eq(presented.trim().as_bytes(), expected.as_bytes())
+}
+
+/// Equality whose running time depends only on the lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())).boxed());
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_equal_only_when_identical() {
+        assert!(constant_time_eq(b"s3cret", b"s3cret"));
+        assert!(!constant_time_eq(b"s3cret", b"s3creT"));
+        assert!(!constant_time_eq(b"s3cret", b"s3cret!"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+
+    #[test]
+    fn only_a_matching_bearer_header_passes() {
+        let value = |s: &'static str| header::HeaderValue::from_static(s);
+        assert!(bearer_matches(Some(&value("Bearer tok")), "tok"));
+        assert!(!bearer_matches(Some(&value("Bearer nope")), "tok"));
+        assert!(!bearer_matches(Some(&value("Basic tok")), "tok"));
+        assert!(!bearer_matches(None, "tok"));
+    }
+}

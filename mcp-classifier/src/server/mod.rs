@@ -1,0 +1,176 @@
+//! The MCP server: one handler whose tools are thin wrappers over [`crate::rules`], served over
+//! stdio ([`stdio`]) and Streamable HTTP ([`http`]), or over any byte stream (ingest runs it
+//! in-process behind a duplex pipe).
+
+pub mod args;
+pub mod batch;
+pub mod http;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::{schema_for_output, schema_for_type};
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, JsonObject, ServerCapabilities, ServerConfig};
+use rmcp::{Json, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use self::args::{ArgReader, ClassifyArgs, ClassifyBatchArgs, ClassifyByIdArgs, MAX_BATCH_EVENTS, MAX_HISTORY};
+use self::batch::BatchOutput;
+use crate::classification::Classification;
+use crate::rules::{self, RulesConfig};
+use crate::store::{Event, Store};
+
+/// Readings of history `classify_by_id` loads for the sensor-health rules.
+pub const STORED_HISTORY_LIMIT: usize = 360;
+
+const INSTRUCTIONS: &str = "Classifies traffic-sensor readings (vehicle count, mean speed, \
+occupancy per counting interval) with traffic-engineering rules: HCM Level of Service A-F from \
+density, a congestion label, data-quality flags and a confidence, with the reasons. Use \
+`classify` for a reading you have, `classify_batch` for many, `classify_by_id` for a reading \
+already stored by the smart-traffic ingest service.";
+
+/// Why the server has no database, for `classify_by_id`'s error.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Connected(Store),
+    Unavailable(String),
+}
+
+/// The MCP handler. Cheap to clone (the HTTP transport clones one per request or session).
+#[derive(Clone)]
+pub struct ClassifierServer {
+    rules: Arc<RulesConfig>,
+    database: Database,
+    tool_router: ToolRouter<Self>,
+}
+
+/// `classify_by_id`'s result: the stored event and a fresh classification of it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ClassifiedEvent {
+    pub event: Event,
+    pub classification: Classification,
+}
+
+#[tool_router]
+impl ClassifierServer {
+    pub fn new(rules: RulesConfig, database: Database) -> Self {
+        Self { rules: Arc::new(rules), database, tool_router: Self::tool_router() }
+    }
+
+    /// Classify one traffic-sensor reading.
+    #[tool(
+        name = "classify",
+        title = "Classify a traffic reading",
+        description = "Classify one traffic-sensor reading (one counting interval of a loop \
+detector, radar or camera). Returns the congestion label (free_flow, moderate, heavy, \
+congested, unknown), the HCM Level of Service A-F, flow in vehicles/hour/lane, density in \
+vehicles/km/lane, data-quality flags, a confidence from 0 to 1 and the reasons (each naming the \
+value and the threshold). Pass earlier readings of the same sensor and lane as `history` to \
+also detect stuck or switched-off detectors, gaps and sudden speed drops (possible incidents). \
+Speeds are km/h, occupancy is percent, times are RFC 3339 with an offset.",
+        input_schema = schema_for_type::<ClassifyArgs>(),
+        output_schema = schema_for_output::<Classification>(),
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn classify(&self, arguments: JsonObject) -> Result<Json<Classification>, CallToolResult> {
+        let mut args = ArgReader::new(Some(arguments), &["event", "history"], Utc::now());
+        let event = args.reading("event");
+        let history = args.readings("history", MAX_HISTORY);
+        let event = args.finish(event).map_err(tool_error)?;
+        Ok(Json(rules::classify(&event, &history, &self.rules)))
+    }
+
+    /// Classify a stored event by id.
+    #[tool(
+        name = "classify_by_id",
+        title = "Classify a stored traffic reading",
+        description = "Classify a reading already stored by the smart-traffic ingest service, \
+by its event id. The server loads the event and its sensor's recent history (same sensor and \
+lane) from the database, so the sensor-health flags (stuck, card_off, sudden_speed_drop, gap) \
+are included. Returns the stored event and the classification (label, Level of Service, flow \
+veh/h/lane, density veh/km/lane, flags, confidence 0-1, reasons). Fails with an error when the \
+id does not exist or the server has no database. Read-only: nothing is written.",
+        input_schema = schema_for_type::<ClassifyByIdArgs>(),
+        output_schema = schema_for_output::<ClassifiedEvent>(),
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn classify_by_id(&self, arguments: JsonObject) -> Result<Json<ClassifiedEvent>, CallToolResult> {
+        let mut args = ArgReader::new(Some(arguments), &["id"], Utc::now());
+        let id = args.id("id");
+        let id = args.finish(id).map_err(tool_error)?;
+        let store = match &self.database {
+            Database::Connected(store) => store,
+            Database::Unavailable(why) => {
+                return Err(error_text(format!("classify_by_id needs the events database: {why}")));
+            }
+        };
+        let event = store
+            .get(id)
+            .await
+            .map_err(|e| error_text(format!("could not read event {id}: {}", crate::telemetry::error_chain(&e))))?
+            .ok_or_else(|| error_text(format!("no event with id {id}")))?;
+        let reading = &event.reading;
+        let history = store
+            .history(reading.sensor_id().clone(), reading.lane(), reading.observed_at(), STORED_HISTORY_LIMIT)
+            .await
+            .map_err(|e| error_text(format!("could not read the history of event {id}: {}", crate::telemetry::error_chain(&e))))?;
+        let classification = rules::classify(reading, &history, &self.rules);
+        Ok(Json(ClassifiedEvent { event, classification }))
+    }
+
+    /// Classify up to 1000 readings in one call.
+    #[tool(
+        name = "classify_batch",
+        title = "Classify many traffic readings",
+        description = "Classify up to 1000 traffic-sensor readings in one call; faster than \
+calling `classify` repeatedly. `history` is one optional pool of earlier readings for any of \
+the batch's sensors; the server groups it by sensor and lane, and earlier readings inside \
+`events` count as history for later ones. Returns `results` in input order: for each reading \
+either `{index, classification}` or, for an invalid reading, `{index, error}` naming the \
+offending fields; one invalid reading does not fail the others.",
+        input_schema = schema_for_type::<ClassifyBatchArgs>(),
+        output_schema = schema_for_output::<BatchOutput>(),
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn classify_batch(&self, arguments: JsonObject) -> Result<Json<BatchOutput>, CallToolResult> {
+        let mut args = ArgReader::new(Some(arguments), &["events", "history"], Utc::now());
+        let events = args.raw_readings("events", true, MAX_BATCH_EVENTS);
+        let history = args.readings("history", MAX_HISTORY);
+        let now = args.now();
+        args.finish(Some(())).map_err(tool_error)?;
+        let events = events
+            .into_iter()
+            .map(|value| crate::reading::Reading::from_json(value, now).map_err(|e| e.errors))
+            .collect();
+        Ok(Json(batch::classify_batch(events, history, &self.rules)))
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for ClassifierServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(
+                Implementation::new("smart-traffic-classifier", env!("CARGO_PKG_VERSION"))
+                    .with_title("smart-traffic classifier"),
+            )
+            .with_instructions(INSTRUCTIONS)
+    }
+}
+
+fn tool_error(errors: args::ArgumentErrors) -> CallToolResult {
+    error_text(errors.to_string())
+}
+
+fn error_text(message: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message)])
+}
+
+/// Serves MCP over stdin/stdout until the client closes stdin. Nothing else may write to stdout.
+pub async fn serve_stdio(server: ClassifierServer) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let running = server.serve(rmcp::transport::stdio()).await?;
+    running.waiting().await?;
+    Ok(())
+}
