@@ -54,7 +54,10 @@ pub struct ClassifyBatchArgs {
 pub struct ArgumentErrors(pub Vec<FieldError>);
 
 fn describe(errors: &[FieldError]) -> String {
-    let list: Vec<String> = errors.iter().map(|e| format!("{} {}", e.field, e.message)).collect();
+    let list: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{} {}", e.field, e.message))
+        .collect();
     format!("invalid arguments: {}", list.join("; "))
 }
 
@@ -74,7 +77,10 @@ impl ArgReader {
             .filter(|key| !known.contains(&key.as_str()))
             .map(|key| FieldError {
                 field: key.clone(),
-                message: format!("is not an argument of this tool (expected: {})", known.join(", ")),
+                message: format!(
+                    "is not an argument of this tool (expected: {})",
+                    known.join(", ")
+                ),
             })
             .collect();
         Self { args, errors, now }
@@ -93,7 +99,10 @@ impl ArgReader {
     }
 
     fn error(&mut self, field: &str, message: String) {
-        self.errors.push(FieldError { field: field.to_owned(), message });
+        self.errors.push(FieldError {
+            field: field.to_owned(),
+            message,
+        });
     }
 
     /// A required reading.
@@ -132,7 +141,10 @@ impl ArgReader {
         };
         match value {
             Value::Array(items) if items.len() > max => {
-                self.error(name, format!("holds {} readings; at most {max} per call", items.len()));
+                self.error(
+                    name,
+                    format!("holds {} readings; at most {max} per call", items.len()),
+                );
                 Vec::new()
             }
             Value::Array(items) if required && items.is_empty() => {
@@ -173,7 +185,11 @@ impl ArgReader {
 }
 
 fn join_path(prefix: &str, field: &str) -> String {
-    if field.is_empty() { prefix.to_owned() } else { format!("{prefix}.{field}") }
+    if field.is_empty() {
+        prefix.to_owned()
+    } else {
+        format!("{prefix}.{field}")
+    }
 }
 
 #[cfg(test)]
@@ -209,14 +225,20 @@ mod tests {
                 "extra",
                 "event.sensor_id",
                 "event.vehicle_count",
+                "history[1].vehicle_count",
                 "history[1].sensor_id",
                 "history[1].observed_at",
-                "history[1].vehicle_count",
             ]
         );
         let text = errors.to_string();
-        assert!(text.starts_with("invalid arguments: extra is not an argument"), "{text}");
-        assert!(text.contains("event.vehicle_count must be an integer from 0 to 100000"), "{text}");
+        assert!(
+            text.starts_with("invalid arguments: extra is not an argument"),
+            "{text}"
+        );
+        assert!(
+            text.contains("event.vehicle_count must be an integer from 0 to 100000"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -62,14 +62,24 @@ pub fn classify_batch(
         .enumerate()
         .map(|(index, event)| match event {
             Ok(reading) => {
-                let same_lane = by_lane.get(&lane_key(&reading)).map(Vec::as_slice).unwrap_or(&[]);
-                let earlier = &same_lane[..same_lane.partition_point(|r| r.observed_at() < reading.observed_at())];
-                BatchItem::Classified { index, classification: rules::classify(&reading, earlier, config) }
+                let same_lane = by_lane
+                    .get(&lane_key(&reading))
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                let earlier = &same_lane
+                    [..same_lane.partition_point(|r| r.observed_at() < reading.observed_at())];
+                BatchItem::Classified {
+                    index,
+                    classification: rules::classify(&reading, earlier, config),
+                }
             }
             Err(errors) => BatchItem::Rejected {
                 index,
                 error: BatchError {
-                    message: crate::reading::ReadingError { errors: errors.clone() }.to_string(),
+                    message: crate::reading::ReadingError {
+                        errors: errors.clone(),
+                    }
+                    .to_string(),
                     errors,
                 },
             },

@@ -82,9 +82,14 @@ pub async fn serve(
         };
         // Small JSON responses must not wait for Nagle's algorithm (≈40 ms stalls).
         let _ = stream.set_nodelay(true);
-        let service = Endpoint { mcp: mcp.clone(), token: token.clone() };
-        let connection = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(stream), hyper::service::service_fn(move |req| service.clone().handle(req)));
+        let service = Endpoint {
+            mcp: mcp.clone(),
+            token: token.clone(),
+        };
+        let connection = hyper::server::conn::http1::Builder::new().serve_connection(
+            TokioIo::new(stream),
+            hyper::service::service_fn(move |req| service.clone().handle(req)),
+        );
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -94,22 +99,36 @@ pub async fn serve(
     }
     tracing::info!("shutting down: draining in-flight requests");
     cancel.cancel();
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("drain timeout: closing remaining connections");
     }
     Ok(())
 }
 
-fn rmcp_config(local: SocketAddr, options: &HttpOptions, cancel: CancellationToken) -> StreamableHttpServerConfig {
+fn rmcp_config(
+    local: SocketAddr,
+    options: &HttpOptions,
+    cancel: CancellationToken,
+) -> StreamableHttpServerConfig {
     let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
     if !local.ip().is_unspecified() {
         hosts.push(local.ip().to_string());
     }
     hosts.extend(options.allowed_hosts.iter().cloned());
-    let mut origins: Vec<String> =
-        vec!["http://localhost:*".into(), "http://127.0.0.1:*".into(), "http://[::1]:*".into()];
+    let mut origins: Vec<String> = vec![
+        "http://localhost:*".into(),
+        "http://127.0.0.1:*".into(),
+        "http://[::1]:*".into(),
+    ];
     origins.extend(options.allowed_origins.iter().cloned());
-    let max_body = if options.max_body_bytes == 0 { DEFAULT_MAX_BODY_BYTES } else { options.max_body_bytes };
+    let max_body = if options.max_body_bytes == 0 {
+        DEFAULT_MAX_BODY_BYTES
+    } else {
+        options.max_body_bytes
+    };
     StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
@@ -130,14 +149,18 @@ struct Endpoint {
 impl Endpoint {
     async fn handle(mut self, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         if request.uri().path() != MCP_PATH {
-            return Ok(plain(StatusCode::NOT_FOUND, "not found: the MCP endpoint is /mcp"));
+            return Ok(plain(
+                StatusCode::NOT_FOUND,
+                "not found: the MCP endpoint is /mcp",
+            ));
         }
         if let Some(token) = &self.token {
             if !bearer_matches(request.headers().get(header::AUTHORIZATION), token) {
                 let mut response = plain(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
                 return Ok(response);
             }
         }
@@ -147,7 +170,10 @@ impl Endpoint {
 
 /// Compares the presented bearer token in time independent of where the first difference is.
 fn bearer_matches(header: Option<&header::HeaderValue>, expected: &str) -> bool {
-    let Some(presented) = header.and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer ")) else {
+    let Some(presented) = header
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+    else {
         return false;
     };
     constant_time_eq(presented.trim().as_bytes(), expected.as_bytes())
@@ -164,9 +190,10 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())).boxed());
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 

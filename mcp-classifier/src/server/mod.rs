@@ -5,18 +5,23 @@
 pub mod args;
 pub mod batch;
 pub mod http;
+pub mod schema;
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::tool::{schema_for_output, schema_for_type};
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, JsonObject, ServerCapabilities, ServerConfig};
+use rmcp::handler::server::tool::schema_for_output;
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, JsonObject, ServerCapabilities, ServerConfig,
+};
 use rmcp::{Json, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use self::args::{ArgReader, ClassifyArgs, ClassifyBatchArgs, ClassifyByIdArgs, MAX_BATCH_EVENTS, MAX_HISTORY};
+use self::args::{
+    ArgReader, ClassifyArgs, ClassifyBatchArgs, ClassifyByIdArgs, MAX_BATCH_EVENTS, MAX_HISTORY,
+};
 use self::batch::BatchOutput;
 use crate::classification::Classification;
 use crate::rules::{self, RulesConfig};
@@ -56,7 +61,11 @@ pub struct ClassifiedEvent {
 #[tool_router]
 impl ClassifierServer {
     pub fn new(rules: RulesConfig, database: Database) -> Self {
-        Self { rules: Arc::new(rules), database, tool_router: Self::tool_router() }
+        Self {
+            rules: Arc::new(rules),
+            database,
+            tool_router: Self::tool_router(),
+        }
     }
 
     /// Classify one traffic-sensor reading.
@@ -70,11 +79,14 @@ vehicles/km/lane, data-quality flags, a confidence from 0 to 1 and the reasons (
 value and the threshold). Pass earlier readings of the same sensor and lane as `history` to \
 also detect stuck or switched-off detectors, gaps and sudden speed drops (possible incidents). \
 Speeds are km/h, occupancy is percent, times are RFC 3339 with an offset.",
-        input_schema = schema_for_type::<ClassifyArgs>(),
+        input_schema = schema::input::<ClassifyArgs>(),
         output_schema = schema_for_output::<Classification>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn classify(&self, arguments: JsonObject) -> Result<Json<Classification>, CallToolResult> {
+    async fn classify(
+        &self,
+        arguments: JsonObject,
+    ) -> Result<Json<Classification>, CallToolResult> {
         let mut args = ArgReader::new(Some(arguments), &["event", "history"], Utc::now());
         let event = args.reading("event");
         let history = args.readings("history", MAX_HISTORY);
@@ -92,32 +104,55 @@ lane) from the database, so the sensor-health flags (stuck, card_off, sudden_spe
 are included. Returns the stored event and the classification (label, Level of Service, flow \
 veh/h/lane, density veh/km/lane, flags, confidence 0-1, reasons). Fails with an error when the \
 id does not exist or the server has no database. Read-only: nothing is written.",
-        input_schema = schema_for_type::<ClassifyByIdArgs>(),
+        input_schema = schema::input::<ClassifyByIdArgs>(),
         output_schema = schema_for_output::<ClassifiedEvent>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn classify_by_id(&self, arguments: JsonObject) -> Result<Json<ClassifiedEvent>, CallToolResult> {
+    async fn classify_by_id(
+        &self,
+        arguments: JsonObject,
+    ) -> Result<Json<ClassifiedEvent>, CallToolResult> {
         let mut args = ArgReader::new(Some(arguments), &["id"], Utc::now());
         let id = args.id("id");
         let id = args.finish(id).map_err(tool_error)?;
         let store = match &self.database {
             Database::Connected(store) => store,
             Database::Unavailable(why) => {
-                return Err(error_text(format!("classify_by_id needs the events database: {why}")));
+                return Err(error_text(format!(
+                    "classify_by_id needs the events database: {why}"
+                )));
             }
         };
         let event = store
             .get(id)
             .await
-            .map_err(|e| error_text(format!("could not read event {id}: {}", crate::telemetry::error_chain(&e))))?
+            .map_err(|e| {
+                error_text(format!(
+                    "could not read event {id}: {}",
+                    crate::telemetry::error_chain(&e)
+                ))
+            })?
             .ok_or_else(|| error_text(format!("no event with id {id}")))?;
         let reading = &event.reading;
         let history = store
-            .history(reading.sensor_id().clone(), reading.lane(), reading.observed_at(), STORED_HISTORY_LIMIT)
+            .history(
+                reading.sensor_id().clone(),
+                reading.lane(),
+                reading.observed_at(),
+                STORED_HISTORY_LIMIT,
+            )
             .await
-            .map_err(|e| error_text(format!("could not read the history of event {id}: {}", crate::telemetry::error_chain(&e))))?;
+            .map_err(|e| {
+                error_text(format!(
+                    "could not read the history of event {id}: {}",
+                    crate::telemetry::error_chain(&e)
+                ))
+            })?;
         let classification = rules::classify(reading, &history, &self.rules);
-        Ok(Json(ClassifiedEvent { event, classification }))
+        Ok(Json(ClassifiedEvent {
+            event,
+            classification,
+        }))
     }
 
     /// Classify up to 1000 readings in one call.
@@ -130,11 +165,14 @@ the batch's sensors; the server groups it by sensor and lane, and earlier readin
 `events` count as history for later ones. Returns `results` in input order: for each reading \
 either `{index, classification}` or, for an invalid reading, `{index, error}` naming the \
 offending fields; one invalid reading does not fail the others.",
-        input_schema = schema_for_type::<ClassifyBatchArgs>(),
+        input_schema = schema::input::<ClassifyBatchArgs>(),
         output_schema = schema_for_output::<BatchOutput>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn classify_batch(&self, arguments: JsonObject) -> Result<Json<BatchOutput>, CallToolResult> {
+    async fn classify_batch(
+        &self,
+        arguments: JsonObject,
+    ) -> Result<Json<BatchOutput>, CallToolResult> {
         let mut args = ArgReader::new(Some(arguments), &["events", "history"], Utc::now());
         let events = args.raw_readings("events", true, MAX_BATCH_EVENTS);
         let history = args.readings("history", MAX_HISTORY);
@@ -169,7 +207,9 @@ fn error_text(message: String) -> CallToolResult {
 }
 
 /// Serves MCP over stdin/stdout until the client closes stdin. Nothing else may write to stdout.
-pub async fn serve_stdio(server: ClassifierServer) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+pub async fn serve_stdio(
+    server: ClassifierServer,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let running = server.serve(rmcp::transport::stdio()).await?;
     running.waiting().await?;
     Ok(())

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs the official MCP clients and conformance suite (../shared/mcp-compliance) against
+# mcp-classifier over stdio and over Streamable HTTP; every check must pass.
+#   tests/mcp_compliance.sh [COMPLIANCE_DIR]
+# Needs PostgreSQL at TEST_DATABASE_URL's server (for classify_by_id's stored event).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+suite=${1:-${MCP_COMPLIANCE_DIR:-../shared/mcp-compliance}}
+[ -x "$suite/run.sh" ] || [ -f "$suite/run.sh" ] || { echo "mcp_compliance: no suite at $suite" >&2; exit 2; }
+port=${MCP_COMPLIANCE_PORT:-18080}
+base_url=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
+server_url=${base_url%/*}
+database="mcp_compliance_$$"
+
+cargo build --quiet -p mcp-classifier -p ingest
+classifier=target/debug/mcp-classifier
+
+# One stored event for classify_by_id, in a database of its own.
+psql "$server_url/postgres" -qc "CREATE DATABASE $database" >/dev/null
+cleanup() {
+    [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    psql "$server_url/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+export DATABASE_URL="$server_url/$database"
+target/debug/ingest migrate >/dev/null 2>&1
+event_id=$(psql "$DATABASE_URL" -qAtc "INSERT INTO events (sensor_id, observed_at, interval_s, lane, vehicle_count, avg_speed_kmh, occupancy_pct)
+                                      VALUES ('A1-north', '2026-03-02T07:00:00Z', 60, 1, 25, 62.5, 14.2) RETURNING id")
+
+reading='{"sensor_id": "A1-north", "observed_at": "2026-03-02T07:01:00Z", "lane": 1, "vehicle_count": 31, "avg_speed_kmh": 48.0, "occupancy_pct": 19.5, "speed_limit_kmh": 100}'
+earlier='{"sensor_id": "A1-north", "observed_at": "2026-03-02T07:00:00Z", "lane": 1, "vehicle_count": 25, "avg_speed_kmh": 62.5, "occupancy_pct": 14.2}'
+checks=(
+    --expect-tools classify,classify_by_id,classify_batch
+    --call classify "{\"event\": $reading, \"history\": [$earlier]}"
+    --call classify_batch "{\"events\": [$earlier, $reading, {\"sensor_id\": \"bad id\"}]}"
+    --call classify_by_id "{\"id\": $event_id}"
+    --call-error classify_by_id '{"id": 987654321}'
+    --call-error classify '{"event": {"sensor_id": "A1", "observed_at": "yesterday", "vehicle_count": -3}}'
+)
+
+status=0
+echo "== MCP compliance over stdio"
+# MCP hosts start stdio servers with a minimal environment: pass the database as a flag.
+bash "$suite/run.sh" --stdio "$classifier stdio --database-url $DATABASE_URL" "${checks[@]}" || status=1
+
+echo "== MCP compliance over Streamable HTTP"
+"$classifier" serve --bind "127.0.0.1:$port" 2>"${TMPDIR:-/tmp}/mcp-classifier-http-$$.log" &
+server_pid=$!
+for _ in $(seq 1 100); do
+    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+done
+bash "$suite/run.sh" --http "http://127.0.0.1:$port/mcp" "${checks[@]}" || status=1
+exit $status
