@@ -57,7 +57,10 @@ fn main() -> ExitCode {
         eprintln!("mcp-classifier: cannot start logging: {e}");
         return ExitCode::FAILURE;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the async runtime");
@@ -74,16 +77,30 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let server = ClassifierServer::new(RulesConfig::default(), open_database(cli.database_url.as_deref()));
+    let server = ClassifierServer::new(
+        RulesConfig::default(),
+        open_database(cli.database_url.as_deref()),
+    );
     match cli.transport {
-        Transport::Stdio => mcp_classifier::server::serve_stdio(server).await,
-        Transport::Serve { bind, auth_token, allowed_hosts, allowed_origins, max_body_bytes } => {
+        Transport::Stdio => mcp_classifier::server::stdio::serve(server).await,
+        Transport::Serve {
+            bind,
+            auth_token,
+            allowed_hosts,
+            allowed_origins,
+            max_body_bytes,
+        } => {
             let auth_token = auth_token.filter(|t| !t.is_empty());
             if !bind.ip().is_loopback() && auth_token.is_none() {
                 tracing::warn!(%bind, "listening beyond loopback without MCP_AUTH_TOKEN: anyone who can reach it may call the tools");
             }
             let listener = tokio::net::TcpListener::bind(bind).await?;
-            let options = HttpOptions { auth_token, allowed_hosts, allowed_origins, max_body_bytes };
+            let options = HttpOptions {
+                auth_token,
+                allowed_hosts,
+                allowed_origins,
+                max_body_bytes,
+            };
             http::serve(server, listener, options, telemetry::shutdown_signal()).await?;
             Ok(())
         }

@@ -6,6 +6,7 @@ pub mod args;
 pub mod batch;
 pub mod http;
 pub mod schema;
+pub mod stdio;
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use rmcp::handler::server::tool::schema_for_output;
 use rmcp::model::{
     CallToolResult, ContentBlock, Implementation, JsonObject, ServerCapabilities, ServerConfig,
 };
-use rmcp::{Json, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use rmcp::{Json, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -204,13 +205,4 @@ fn tool_error(errors: args::ArgumentErrors) -> CallToolResult {
 
 fn error_text(message: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message)])
-}
-
-/// Serves MCP over stdin/stdout until the client closes stdin. Nothing else may write to stdout.
-pub async fn serve_stdio(
-    server: ClassifierServer,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let running = server.serve(rmcp::transport::stdio()).await?;
-    running.waiting().await?;
-    Ok(())
 }

@@ -1,0 +1,45 @@
+//! MCP over stdin/stdout.
+//!
+//! tokio's `stdin()`/`stdout()` run every read and write on the blocking thread pool: a thread
+//! hand-off per message, which costs more CPU than the classification itself. When stdin and
+//! stdout are pipes (as when an MCP host spawns the server) they are driven by the reactor
+//! instead, like sockets. Anything else (a terminal, a file) falls back to tokio's handles.
+
+use std::io;
+use std::os::fd::AsFd;
+
+use rmcp::ServiceExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::unix::pipe;
+
+use super::ClassifierServer;
+
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// Serves until the client closes stdin. Nothing else may write to stdout.
+pub async fn serve(server: ClassifierServer) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let running = server.serve(streams()).await?;
+    running.waiting().await?;
+    Ok(())
+}
+
+fn streams() -> (Reader, Writer) {
+    let reader: Reader = match stdin_pipe() {
+        Ok(pipe) => Box::new(pipe),
+        Err(_) => Box::new(tokio::io::stdin()),
+    };
+    let writer: Writer = match stdout_pipe() {
+        Ok(pipe) => Box::new(pipe),
+        Err(_) => Box::new(tokio::io::stdout()),
+    };
+    (reader, writer)
+}
+
+fn stdin_pipe() -> io::Result<pipe::Receiver> {
+    pipe::Receiver::from_owned_fd(io::stdin().as_fd().try_clone_to_owned()?)
+}
+
+fn stdout_pipe() -> io::Result<pipe::Sender> {
+    pipe::Sender::from_owned_fd(io::stdout().as_fd().try_clone_to_owned()?)
+}
