@@ -154,15 +154,15 @@ impl Endpoint {
                 "not found: the MCP endpoint is /mcp",
             ));
         }
-        if let Some(token) = &self.token {
-            if !bearer_matches(request.headers().get(header::AUTHORIZATION), token) {
-                let mut response = plain(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    header::HeaderValue::from_static("Bearer"),
-                );
-                return Ok(response);
-            }
+        if let Some(token) = &self.token
+            && !bearer_matches(request.headers().get(header::AUTHORIZATION), token)
+        {
+            let mut response = plain(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            return Ok(response);
         }
         self.mcp.call(request).await
     }
