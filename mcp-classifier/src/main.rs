@@ -114,13 +114,13 @@ fn open_database(raw: Option<&str>) -> Database {
         Ok(url) => url,
         Err(e) => return Database::Unavailable(e.to_string()),
     };
-    if let DatabaseUrl::Sqlite(path) = &url {
-        if !path.exists() {
-            return Database::Unavailable(format!(
-                "no database configured (DATABASE_URL is unset and {} does not exist)",
-                path.display()
-            ));
-        }
+    if let DatabaseUrl::Sqlite(path) = &url
+        && !path.exists()
+    {
+        return Database::Unavailable(format!(
+            "no database configured (DATABASE_URL is unset and {} does not exist)",
+            path.display()
+        ));
     }
     match Store::connect(StoreConfig::new(url)) {
         Ok(store) => Database::Connected(store),
