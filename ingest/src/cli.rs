@@ -18,6 +18,9 @@ pub struct Cli {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
     /// Log output: `text` for people, `json` for log pipelines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -25,9 +28,65 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Copy, Default, Subcommand)]
 pub enum Command {
-    /// Apply pending database migrations and exit.
+    /// Serve the REST API (the default when no command is given).
     #[default]
+    Serve,
+    /// Apply pending database migrations and exit.
     Migrate,
+}
+
+/// Settings of the HTTP service.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Binding beyond loopback with no API keys logs a warning.
+    #[arg(
+        long,
+        env = "INGEST_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: std::net::SocketAddr,
+
+    /// API keys accepted on writes (comma-separated), sent as `Authorization: Bearer KEY` or
+    /// `X-API-Key: KEY`. Unset: writes need no key.
+    #[arg(
+        long,
+        env = "INGEST_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true,
+        global = true
+    )]
+    pub api_keys: Vec<String>,
+
+    /// Require an API key on reads too.
+    #[arg(
+        long,
+        env = "INGEST_READ_KEYS_REQUIRED",
+        default_value_t = false,
+        global = true
+    )]
+    pub read_keys_required: bool,
+
+    /// Largest body of `POST /v1/events`, in bytes (after gzip decoding).
+    #[arg(long, env = "INGEST_MAX_BODY_BYTES", default_value_t = 64 * 1024, global = true)]
+    pub max_body_bytes: usize,
+
+    /// Largest body of `POST /v1/events/batch`, in bytes (after gzip decoding).
+    #[arg(long, env = "INGEST_MAX_BATCH_BYTES", default_value_t = 16 * 1024 * 1024, global = true)]
+    pub max_batch_bytes: usize,
+
+    /// Skip applying migrations at start-up (for operators who run `ingest migrate`).
+    #[arg(
+        long,
+        env = "INGEST_SKIP_MIGRATIONS",
+        default_value_t = false,
+        global = true
+    )]
+    pub skip_migrations: bool,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "INGEST_HTTP_WORKERS", global = true)]
+    pub http_workers: Option<usize>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -74,6 +133,13 @@ impl DatabaseArgs {
 }
 
 pub type BoxError = Box<dyn Error + Send + Sync>;
+
+/// `ingest serve`: run the service until SIGTERM or SIGINT.
+pub async fn serve(database: &DatabaseArgs, args: ServeArgs) -> Result<(), BoxError> {
+    let application = crate::app::Application::build(database.store_config()?, args).await?;
+    application.run_until_stopped().await?;
+    Ok(())
+}
 
 /// `ingest migrate`: bring the schema up to date, for operators who migrate before deploying.
 pub async fn migrate(database: &DatabaseArgs) -> Result<(), BoxError> {

@@ -1,4 +1,12 @@
 //! The ingest service: sensors POST readings, workers get them classified over MCP, readers
 //! list them. See `docs/architecture.md` for the map.
 
+pub mod app;
+pub mod auth;
+pub mod body;
 pub mod cli;
+pub mod metrics;
+pub mod openapi;
+pub mod problem;
+pub mod request;
+pub mod routes;

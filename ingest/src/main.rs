@@ -11,6 +11,7 @@ async fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     }
     let outcome = match cli.command.unwrap_or_default() {
+        Command::Serve => ingest::cli::serve(&cli.database, cli.serve).await,
         Command::Migrate => ingest::cli::migrate(&cli.database).await,
     };
     match outcome {

@@ -117,10 +117,18 @@ fn open_database(raw: Option<&str>) -> Database {
     if let DatabaseUrl::Sqlite(path) = &url
         && !path.exists()
     {
-        return Database::Unavailable(format!(
-            "no database configured (DATABASE_URL is unset and {} does not exist)",
-            path.display()
-        ));
+        let why = if raw.is_some_and(|r| !r.trim().is_empty()) {
+            format!(
+                "the SQLite file {} named by DATABASE_URL does not exist",
+                path.display()
+            )
+        } else {
+            format!(
+                "no database configured (DATABASE_URL is unset and {} does not exist)",
+                path.display()
+            )
+        };
+        return Database::Unavailable(why);
     }
     match Store::connect(StoreConfig::new(url)) {
         Ok(store) => Database::Connected(store),

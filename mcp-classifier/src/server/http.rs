@@ -98,13 +98,15 @@ pub async fn serve(
         });
     }
     tracing::info!("shutting down: draining in-flight requests");
-    cancel.cancel();
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("drain timeout: closing remaining connections");
     }
+    // Only now: rmcp stops waiting on handlers once this fires, which would fail requests
+    // still in flight.
+    cancel.cancel();
     Ok(())
 }
 
@@ -170,9 +172,12 @@ impl Endpoint {
 
 /// Compares the presented bearer token in time independent of where the first difference is.
 fn bearer_matches(header: Option<&header::HeaderValue>, expected: &str) -> bool {
+    // The scheme name is case-insensitive (RFC 9110 §11.1).
     let Some(presented) = header
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token)
     else {
         return false;
     };

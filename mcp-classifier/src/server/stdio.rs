@@ -9,6 +9,7 @@ use std::io;
 use std::os::fd::AsFd;
 
 use rmcp::ServiceExt;
+use rmcp::service::ServerInitializeError;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::unix::pipe;
 
@@ -18,8 +19,15 @@ type Reader = Box<dyn AsyncRead + Send + Unpin>;
 type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Serves until the client closes stdin. Nothing else may write to stdout.
-pub async fn serve(server: ClassifierServer) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let running = server.serve(streams()).await?;
+pub async fn serve(
+    server: ClassifierServer,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let running = match server.serve(streams()).await {
+        Ok(running) => running,
+        // The host went away before saying anything (a probe, a cancelled start): not a failure.
+        Err(ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
     running.waiting().await?;
     Ok(())
 }

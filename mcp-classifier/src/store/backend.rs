@@ -1,6 +1,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use chrono::{DateTime, SubsecRound, Utc};
 use diesel::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{
@@ -183,4 +184,10 @@ where
         .recycle_timeout(timeout)
         .runtime(deadpool::Runtime::Tokio1)
         .build()
+}
+
+/// The current time at the precision both backends store (microseconds), so that a value
+/// written and read back compares equal.
+pub(super) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
 }

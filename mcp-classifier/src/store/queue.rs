@@ -76,7 +76,7 @@ impl Store {
     ) -> Result<Vec<Event>, StoreError> {
         let owner = owner.to_owned();
         self.run(move |store| async move {
-            let now = Utc::now();
+            let now = super::backend::now();
             let until = now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let rows: Vec<EventRow> = with_conn!(store, |conn|
@@ -127,7 +127,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let owner = owner.to_owned();
         self.run(move |store| async move {
-            let now = Utc::now();
+            let now = super::backend::now();
             let flags = serde_json::to_value(&classification.flags).map_err(|e| {
                 StoreError::Query(diesel::result::Error::SerializationError(e.into()))
             })?;
@@ -172,7 +172,7 @@ impl Store {
         let owner = owner.to_owned();
         let error = error.to_owned();
         self.run(move |store| async move {
-            let now = Utc::now();
+            let now = super::backend::now();
             let (status, next_attempt_at) = match retry {
                 Retry::At(at) => (Status::Pending, at),
                 Retry::Never => (Status::Failed, now),
@@ -199,7 +199,7 @@ impl Store {
     pub async fn release(&self, id: i64, owner: &str) -> Result<bool, StoreError> {
         let owner = owner.to_owned();
         self.run(move |store| async move {
-            let now = Utc::now();
+            let now = super::backend::now();
             let updated = with_conn!(store, |conn| {
                 diesel::update(leased!(id, owner, now))
                     .set((
@@ -222,7 +222,7 @@ impl Store {
     /// the new one replaces it. Returns the event, or `None` if there is no such id.
     pub async fn requeue(&self, id: i64) -> Result<Option<Event>, StoreError> {
         self.run(move |store| async move {
-            let now = Utc::now();
+            let now = super::backend::now();
             let row: Option<EventRow> = with_conn!(store, |conn| {
                 diesel::update(events::table.filter(events::id.eq(id)))
                     .set((

@@ -164,3 +164,112 @@ impl Store {
         .await
     }
 }
+
+impl Store {
+    /// The latest event of each sensor (by `observed_at`, any lane), ordered by sensor id,
+    /// starting after `after`: what a dashboard's overview shows.
+    pub async fn latest_per_sensor(
+        &self,
+        limit: usize,
+        after: Option<SensorId>,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.run(move |store| async move {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows: Vec<EventRow> = with_conn!(store, |conn| {
+                let mut latest = events::table
+                    .group_by(events::sensor_id)
+                    // diesel's `max` lacks SQLite's timestamp type; the SQL is the same on both.
+                    .select((
+                        events::sensor_id,
+                        diesel::dsl::sql::<
+                            diesel::sql_types::Nullable<
+                                diesel::helper_types::SqlTypeOf<events::observed_at>,
+                            >,
+                        >("max(observed_at)"),
+                    ))
+                    .order(events::sensor_id.asc())
+                    .limit(limit)
+                    .into_boxed();
+                if let Some(after) = &after {
+                    latest = latest.filter(events::sensor_id.gt(after.as_str().to_owned()));
+                }
+                let latest: Vec<(String, Option<DateTime<Utc>>)> = latest.load(conn).await?;
+                let sensors: Vec<&str> = latest.iter().map(|(s, _)| s.as_str()).collect();
+                let times: Vec<DateTime<Utc>> = latest.iter().filter_map(|(_, t)| *t).collect();
+                let candidates: Vec<EventRow> = events::table
+                    .select(event_columns!())
+                    .filter(events::sensor_id.eq_any(sensors))
+                    .filter(events::observed_at.eq_any(times))
+                    .order((events::sensor_id.asc(), events::id.desc()))
+                    .load(conn)
+                    .await?;
+                let newest: std::collections::HashMap<&str, DateTime<Utc>> = latest
+                    .iter()
+                    .filter_map(|(s, t)| t.map(|t| (s.as_str(), t)))
+                    .collect();
+                let mut rows: Vec<EventRow> = Vec::with_capacity(latest.len());
+                for row in candidates {
+                    let is_latest = newest.get(row.sensor_id.as_str()) == Some(&row.observed_at);
+                    let first_of_sensor = rows.last().is_none_or(|r| r.sensor_id != row.sensor_id);
+                    if is_latest && first_of_sensor {
+                        rows.push(row);
+                    }
+                }
+                rows
+            });
+            to_events(rows)
+        })
+        .await
+    }
+
+    /// The sensor's latest event by `observed_at` (any lane).
+    pub async fn latest_of_sensor(&self, sensor_id: SensorId) -> Result<Option<Event>, StoreError> {
+        self.run(move |store| async move {
+            let row: Option<EventRow> = with_conn!(store, |conn| {
+                events::table
+                    .select(event_columns!())
+                    .filter(events::sensor_id.eq(sensor_id.as_str().to_owned()))
+                    .order((events::observed_at.desc(), events::id.desc()))
+                    .first(conn)
+                    .await
+                    .optional()?
+            });
+            row.map(Event::try_from).transpose()
+        })
+        .await
+    }
+
+    /// How many of a sensor's readings observed in `[from, to)` carry each label; `None` counts
+    /// the readings not classified yet.
+    pub async fn label_counts(
+        &self,
+        sensor_id: SensorId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(Option<crate::classification::Label>, u64)>, StoreError> {
+        self.run(move |store| async move {
+            let rows: Vec<(Option<String>, i64)> = with_conn!(store, |conn| {
+                events::table
+                    .filter(events::sensor_id.eq(sensor_id.as_str().to_owned()))
+                    .filter(events::observed_at.ge(from))
+                    .filter(events::observed_at.lt(to))
+                    .group_by(events::label)
+                    .select((events::label, count_star()))
+                    .load(conn)
+                    .await?
+            });
+            rows.into_iter()
+                .map(|(label, n)| {
+                    let label = label.map(|l| l.parse()).transpose().map_err(
+                        |e: crate::classification::UnknownName| StoreError::CorruptRow {
+                            id: 0,
+                            reason: e.to_string(),
+                        },
+                    )?;
+                    Ok((label, u64::try_from(n).unwrap_or_default()))
+                })
+                .collect()
+        })
+        .await
+    }
+}

@@ -41,7 +41,9 @@ impl Store {
     /// `observed_at`) is not stored again: the first copy comes back with `duplicate: true`.
     pub async fn insert(&self, reading: Reading) -> Result<Inserted, StoreError> {
         self.run(move |store| async move {
-            let mut inserted = store.insert_chunk(vec![reading], Utc::now()).await?;
+            let mut inserted = store
+                .insert_chunk(vec![reading], super::backend::now())
+                .await?;
             inserted
                 .pop()
                 .ok_or(StoreError::Query(diesel::result::Error::NotFound))
@@ -56,8 +58,10 @@ impl Store {
         if readings.is_empty() {
             return Ok(Vec::new());
         }
-        self.run(move |store| async move { store.insert_chunk(readings, Utc::now()).await })
-            .await
+        self.run(
+            move |store| async move { store.insert_chunk(readings, super::backend::now()).await },
+        )
+        .await
     }
 
     async fn insert_chunk(

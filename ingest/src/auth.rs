@@ -1,0 +1,71 @@
+//! API keys: required on writes when configured, and on reads too when asked.
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use mcp_classifier::server::http::constant_time_eq;
+
+use crate::problem::{Kind, Problem};
+
+/// The accepted keys and where they apply.
+#[derive(Debug, Clone, Default)]
+pub struct ApiKeys {
+    keys: Vec<String>,
+    reads_too: bool,
+}
+
+/// What a route does, for deciding whether it needs a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+impl ApiKeys {
+    pub fn new(keys: Vec<String>, reads_too: bool) -> Self {
+        let keys = keys
+            .into_iter()
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !k.is_empty())
+            .collect();
+        Self { keys, reads_too }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// Ok when the request may proceed; the key is taken from `Authorization: Bearer KEY` or
+    /// `X-API-Key: KEY` and compared to every configured key in constant time.
+    pub fn check(&self, request: &HttpRequest, access: Access) -> Result<(), Problem> {
+        if self.keys.is_empty() || (access == Access::Read && !self.reads_too) {
+            return Ok(());
+        }
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .or_else(|| {
+                request
+                    .headers()
+                    .get("x-api-key")
+                    .and_then(|v| v.to_str().ok())
+            })
+            .map(str::trim);
+        let Some(presented) = presented else {
+            return Err(Problem::new(
+                Kind::Unauthorized,
+                "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`",
+            ));
+        };
+        // Check every key (no early exit) so timing does not reveal which one nearly matched.
+        let matched = self.keys.iter().fold(false, |found, key| {
+            constant_time_eq(presented.as_bytes(), key.as_bytes()) | found
+        });
+        if matched {
+            Ok(())
+        } else {
+            Err(Problem::new(Kind::Unauthorized, "the API key is not valid"))
+        }
+    }
+}

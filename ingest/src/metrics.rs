@@ -1,0 +1,87 @@
+//! Prometheus metrics, served as text at `GET /metrics`.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Every metric the service exports, registered in its own registry.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// HTTP requests by route pattern, method and status.
+    pub requests: IntCounterVec,
+    /// HTTP request latency by route pattern and method.
+    pub latency: HistogramVec,
+    /// Readings by outcome: accepted, duplicate, rejected.
+    pub readings: IntCounterVec,
+    /// Events by queue status, refreshed at each scrape.
+    pub queue_depth: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("smart_traffic".into()), None)?;
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
+            &["route", "method", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route and method",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["route", "method"],
+        )?;
+        let readings = IntCounterVec::new(
+            Opts::new(
+                "readings_total",
+                "Readings received, by outcome (accepted, duplicate, rejected)",
+            ),
+            &["outcome"],
+        )?;
+        let queue_depth = IntGaugeVec::new(
+            Opts::new("queue_events", "Events by classification status"),
+            &["status"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(readings.clone()))?;
+        registry.register(Box::new(queue_depth.clone()))?;
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            readings,
+            queue_depth,
+        })
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn count_readings(&self, accepted: usize, duplicate: usize, rejected: usize) {
+        for (outcome, n) in [
+            ("accepted", accepted),
+            ("duplicate", duplicate),
+            ("rejected", rejected),
+        ] {
+            if n > 0 {
+                self.readings.with_label_values(&[outcome]).inc_by(n as u64);
+            }
+        }
+    }
+
+    /// The exposition text of every metric.
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut buffer = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
+        String::from_utf8(buffer).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+}

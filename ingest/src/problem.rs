@@ -1,0 +1,184 @@
+//! RFC 9457 problem details: every 4xx/5xx the API sends is `application/problem+json`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use mcp_classifier::reading::FieldError;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// The kinds of problem this API reports; each has a stable `type` URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    MalformedJson,
+    InvalidReading,
+    InvalidQuery,
+    BodyTooLarge,
+    TooManyReadings,
+    UnsupportedMediaType,
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+    Unavailable,
+    Internal,
+}
+
+impl Kind {
+    fn slug(self) -> &'static str {
+        match self {
+            Kind::MalformedJson => "malformed-json",
+            Kind::InvalidReading => "invalid-reading",
+            Kind::InvalidQuery => "invalid-query",
+            Kind::BodyTooLarge => "body-too-large",
+            Kind::TooManyReadings => "too-many-readings",
+            Kind::UnsupportedMediaType => "unsupported-media-type",
+            Kind::Unauthorized => "unauthorized",
+            Kind::NotFound => "not-found",
+            Kind::MethodNotAllowed => "method-not-allowed",
+            Kind::Unavailable => "database-unavailable",
+            Kind::Internal => "internal-error",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            Kind::MalformedJson | Kind::InvalidQuery => StatusCode::BAD_REQUEST,
+            Kind::InvalidReading => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::BodyTooLarge | Kind::TooManyReadings => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Kind::MalformedJson => "The request body is not valid JSON",
+            Kind::InvalidReading => "The reading breaks the rules of a sensor reading",
+            Kind::InvalidQuery => "The query parameters are invalid",
+            Kind::BodyTooLarge => "The request body is too large",
+            Kind::TooManyReadings => "The batch holds too many readings",
+            Kind::UnsupportedMediaType => "Unsupported content type",
+            Kind::Unauthorized => "A valid API key is required",
+            Kind::NotFound => "Not found",
+            Kind::MethodNotAllowed => "Method not allowed",
+            Kind::Unavailable => "The database is unavailable",
+            Kind::Internal => "Internal server error",
+        }
+    }
+
+    /// The `type` URI: relative, resolved against the API's own address.
+    pub fn type_uri(self) -> String {
+        format!("/problems/{}", self.slug())
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema, thiserror::Error)]
+#[error("{title}: {detail}")]
+pub struct Problem {
+    /// Identifies the kind of problem (a URI reference).
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    /// What went wrong with this request, in words.
+    pub detail: String,
+    /// For validation problems: every offending field and its rule.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    #[serde(skip)]
+    kind: Option<Kind>,
+}
+
+impl Problem {
+    pub fn new(kind: Kind, detail: impl Into<String>) -> Self {
+        Self {
+            type_uri: kind.type_uri(),
+            title: kind.title().to_owned(),
+            status: kind.status().as_u16(),
+            detail: detail.into(),
+            errors: Vec::new(),
+            kind: Some(kind),
+        }
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    pub fn kind(&self) -> Option<Kind> {
+        self.kind
+    }
+
+    /// A 500 that says nothing about internals; the cause goes to the log only.
+    pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(error = %mcp_classifier::telemetry::error_chain(cause), "internal error");
+        Self::new(
+            Kind::Internal,
+            "the server could not complete the request; it has been logged",
+        )
+    }
+
+    /// Maps a store failure: unreachable database → 503, anything else → 500.
+    pub fn from_store(error: &mcp_classifier::store::StoreError) -> Self {
+        if error.is_unavailable() {
+            tracing::warn!(error = %mcp_classifier::telemetry::error_chain(error), "database unavailable");
+            Self::new(
+                Kind::Unavailable,
+                "the database could not be reached; nothing was written, retry later",
+            )
+        } else {
+            Self::internal(error)
+        }
+    }
+}
+
+impl ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE)));
+        if self.kind == Some(Kind::Unauthorized) {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if self.kind == Some(Kind::Unavailable) {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        response.json(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_serialises_as_rfc_9457() {
+        let problem = Problem::new(Kind::InvalidReading, "2 fields are invalid").with_errors(vec![
+            FieldError {
+                field: "lane".into(),
+                message: "must be an integer from 0 to 32".into(),
+            },
+        ]);
+        let json = serde_json::to_value(&problem).unwrap();
+        assert_eq!(json["type"], "/problems/invalid-reading");
+        assert_eq!(json["status"], 422);
+        assert_eq!(json["errors"][0]["field"], "lane");
+        assert_eq!(
+            problem.error_response().status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        let bare = serde_json::to_value(Problem::new(Kind::NotFound, "no event 4")).unwrap();
+        assert!(bare.get("errors").is_none());
+    }
+}

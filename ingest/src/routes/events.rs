@@ -1,0 +1,312 @@
+//! `/v1/events`: sensors write readings, readers list and fetch events.
+
+use std::collections::HashMap;
+
+use actix_web::http::header;
+use actix_web::web::{Data, Payload, Query};
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use mcp_classifier::reading::{FieldError, Reading, SensorId};
+use mcp_classifier::store::{Cursor, Event, EventFilter, Status};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::auth::Access;
+use crate::body::{self, Format};
+use crate::problem::{Kind, Problem};
+
+/// Most readings in one batch.
+pub const MAX_BATCH_READINGS: usize = 10_000;
+/// Default and largest page size of the listing.
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 1000;
+
+/// `POST /v1/events`: one reading → 201 with the stored event, or 200 with the first copy.
+pub async fn create(
+    state: Data<AppState>,
+    request: HttpRequest,
+    payload: Payload,
+) -> Result<HttpResponse, Problem> {
+    state.auth.check(&request, Access::Write)?;
+    body::format(&request, &[Format::Json])?;
+    let bytes = body::read(&request, payload, state.limits.max_body_bytes).await?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(malformed)?;
+    let reading = Reading::from_json(value, Utc::now()).map_err(|e| {
+        state.metrics.count_readings(0, 0, 1);
+        Problem::new(
+            Kind::InvalidReading,
+            format!("{} field(s) are invalid", e.errors.len()),
+        )
+        .with_errors(e.errors)
+    })?;
+    let inserted = state
+        .store
+        .insert(reading)
+        .await
+        .map_err(|e| Problem::from_store(&e))?;
+    let event = inserted.event;
+    if inserted.duplicate {
+        state.metrics.count_readings(0, 1, 0);
+        return Ok(HttpResponse::Ok().json(event));
+    }
+    state.metrics.count_readings(1, 0, 0);
+    state.wake_workers();
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/v1/events/{}", event.id)))
+        .json(event))
+}
+
+/// The answer to a batch.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BatchResult {
+    /// Readings stored by this request.
+    pub accepted: usize,
+    /// Readings that were already stored (same sensor, lane and time): not stored again.
+    pub duplicates: usize,
+    /// Readings refused, with every offending field.
+    pub rejected: Vec<RejectedReading>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RejectedReading {
+    /// Position in the array, or line number from 0 in NDJSON.
+    pub index: usize,
+    pub errors: Vec<FieldError>,
+}
+
+/// `POST /v1/events/batch`: a JSON array or NDJSON of readings; valid ones are stored even
+/// when others are rejected.
+pub async fn create_batch(
+    state: Data<AppState>,
+    request: HttpRequest,
+    payload: Payload,
+) -> Result<HttpResponse, Problem> {
+    state.auth.check(&request, Access::Write)?;
+    let format = body::format(&request, &[Format::Json, Format::NdJson])?;
+    let bytes = body::read(&request, payload, state.limits.max_batch_bytes).await?;
+    let items = split_batch(&bytes, format)?;
+    if items.len() > MAX_BATCH_READINGS {
+        return Err(Problem::new(
+            Kind::TooManyReadings,
+            format!(
+                "the batch holds {} readings; at most {MAX_BATCH_READINGS} per request",
+                items.len()
+            ),
+        ));
+    }
+    let now = Utc::now();
+    let mut readings = Vec::with_capacity(items.len());
+    let mut rejected = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        match item.and_then(|value| Reading::from_json(value, now).map_err(|e| e.errors)) {
+            Ok(reading) => readings.push(reading),
+            Err(errors) => rejected.push(RejectedReading { index, errors }),
+        }
+    }
+    let stored = state
+        .store
+        .insert_many(readings)
+        .await
+        .map_err(|e| Problem::from_store(&e))?;
+    let duplicates = stored.iter().filter(|s| s.duplicate).count();
+    let accepted = stored.len() - duplicates;
+    state
+        .metrics
+        .count_readings(accepted, duplicates, rejected.len());
+    if accepted > 0 {
+        state.wake_workers();
+    }
+    Ok(HttpResponse::Ok().json(BatchResult {
+        accepted,
+        duplicates,
+        rejected,
+    }))
+}
+
+/// The batch's items, each a JSON value or (NDJSON) the reason its line is not JSON.
+fn split_batch(
+    bytes: &[u8],
+    format: Format,
+) -> Result<Vec<Result<Value, Vec<FieldError>>>, Problem> {
+    match format {
+        Format::Json => match serde_json::from_slice::<Value>(bytes).map_err(malformed)? {
+            Value::Array(items) => Ok(items.into_iter().map(Ok).collect()),
+            _ => Err(Problem::new(
+                Kind::MalformedJson,
+                "a JSON batch must be an array of readings (or send NDJSON)",
+            )),
+        },
+        Format::NdJson => Ok(bytes
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+            .map(|line| {
+                serde_json::from_slice::<Value>(line).map_err(|e| {
+                    vec![FieldError {
+                        field: String::new(),
+                        message: format!("this line is not JSON: {e}"),
+                    }]
+                })
+            })
+            .collect()),
+    }
+}
+
+fn malformed(e: serde_json::Error) -> Problem {
+    Problem::new(
+        Kind::MalformedJson,
+        format!("the body is not valid JSON: {e}"),
+    )
+}
+
+/// One page of the listing.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct EventPage {
+    pub items: Vec<Event>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/events`: newest first, filtered, keyset-paginated.
+pub async fn list(
+    state: Data<AppState>,
+    request: HttpRequest,
+    query: Query<HashMap<String, String>>,
+) -> Result<HttpResponse, Problem> {
+    state.auth.check(&request, Access::Read)?;
+    let (filter, limit, cursor) = parse_list_query(query.into_inner())?;
+    let page = state
+        .store
+        .list(filter, limit, cursor)
+        .await
+        .map_err(|e| Problem::from_store(&e))?;
+    Ok(HttpResponse::Ok().json(EventPage {
+        items: page.items,
+        next_cursor: page.next_cursor.map(|c| c.encode()),
+    }))
+}
+
+type ListQuery = (EventFilter, usize, Option<Cursor>);
+
+fn parse_list_query(mut query: HashMap<String, String>) -> Result<ListQuery, Problem> {
+    let mut errors = QueryErrors::default();
+    let filter = EventFilter {
+        sensor_id: query
+            .remove("sensor_id")
+            .and_then(|v| errors.check("sensor_id", SensorId::parse(&v))),
+        from: query
+            .remove("from")
+            .and_then(|v| errors.check("from", parse_time(&v))),
+        to: query
+            .remove("to")
+            .and_then(|v| errors.check("to", parse_time(&v))),
+        status: query
+            .remove("status")
+            .and_then(|v| errors.check("status", v.parse::<Status>())),
+        label: query
+            .remove("label")
+            .and_then(|v| errors.check("label", v.parse())),
+    };
+    let limit = match query.remove("limit") {
+        None => DEFAULT_LIMIT,
+        Some(raw) => errors
+            .check(
+                "limit",
+                raw.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or(format!("must be an integer from 1 to {MAX_LIMIT}")),
+            )
+            .unwrap_or(DEFAULT_LIMIT),
+    };
+    let cursor = query
+        .remove("cursor")
+        .and_then(|v| errors.check("cursor", Cursor::decode(&v)));
+    for unknown in query.keys() {
+        errors.push(unknown, "is not a parameter of this listing (sensor_id, from, to, status, label, limit, cursor)");
+    }
+    errors.finish((filter, limit, cursor))
+}
+
+pub(crate) fn parse_time(raw: &str) -> Result<DateTime<Utc>, &'static str> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| "must be an RFC 3339 timestamp with an offset, e.g. 2026-11-29T08:00:00Z")
+}
+
+/// Collects query-parameter errors into one 400 problem.
+#[derive(Default)]
+pub(crate) struct QueryErrors(Vec<FieldError>);
+
+impl QueryErrors {
+    pub fn check<T, E: ToString>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
+        result.map_err(|e| self.push(field, &e.to_string())).ok()
+    }
+
+    pub fn push(&mut self, field: &str, message: &str) {
+        self.0.push(FieldError {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        });
+    }
+
+    pub fn finish<T>(self, value: T) -> Result<T, Problem> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(Problem::new(
+                Kind::InvalidQuery,
+                format!("{} query parameter(s) are invalid", self.0.len()),
+            )
+            .with_errors(self.0))
+        }
+    }
+}
+
+/// `GET /v1/events/{id}`.
+pub async fn get(state: Data<AppState>, request: HttpRequest) -> Result<HttpResponse, Problem> {
+    state.auth.check(&request, Access::Read)?;
+    let id = event_id(&request)?;
+    match state
+        .store
+        .get(id)
+        .await
+        .map_err(|e| Problem::from_store(&e))?
+    {
+        Some(event) => Ok(HttpResponse::Ok().json(event)),
+        None => Err(no_event(id)),
+    }
+}
+
+/// `POST /v1/events/{id}/classify`: queue the event again → 202.
+pub async fn requeue(state: Data<AppState>, request: HttpRequest) -> Result<HttpResponse, Problem> {
+    state.auth.check(&request, Access::Write)?;
+    let id = event_id(&request)?;
+    match state
+        .store
+        .requeue(id)
+        .await
+        .map_err(|e| Problem::from_store(&e))?
+    {
+        Some(event) => {
+            state.wake_workers();
+            Ok(HttpResponse::Accepted().json(event))
+        }
+        None => Err(no_event(id)),
+    }
+}
+
+fn event_id(request: &HttpRequest) -> Result<i64, Problem> {
+    let raw = request.match_info().get("id").unwrap_or_default();
+    raw.parse::<i64>().map_err(|_| {
+        Problem::new(
+            Kind::NotFound,
+            format!("no event with id {raw:?}: ids are positive integers"),
+        )
+    })
+}
+
+fn no_event(id: i64) -> Problem {
+    Problem::new(Kind::NotFound, format!("no event with id {id}"))
+}

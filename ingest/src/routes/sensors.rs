@@ -1,0 +1,171 @@
+//! `/v1/sensors`: what a dashboard polls — each sensor's latest state.
+
+use std::collections::{BTreeMap, HashMap};
+
+use actix_web::web::{Data, Query};
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::{DateTime, TimeDelta, Utc};
+use mcp_classifier::reading::SensorId;
+use mcp_classifier::store::Event;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::events::QueryErrors;
+use crate::app::AppState;
+use crate::auth::Access;
+use crate::problem::{Kind, Problem};
+
+const DEFAULT_SENSORS: usize = 100;
+const MAX_SENSORS: usize = 1000;
+const DEFAULT_WINDOW_MINUTES: i64 = 60;
+const MAX_WINDOW_MINUTES: i64 = 31 * 24 * 60;
+
+/// One page of sensors with their latest event.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SensorPage {
+    pub items: Vec<SensorState>,
+    /// Pass as `after` for the next page; null on the last page.
+    pub next_after: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SensorState {
+    pub sensor_id: String,
+    /// The sensor's latest reading (any lane) with its classification.
+    pub latest: Event,
+}
+
+/// `GET /v1/sensors?limit=&after=`: sensors in id order.
+pub async fn list(
+    state: Data<AppState>,
+    request: HttpRequest,
+    query: Query<HashMap<String, String>>,
+) -> Result<HttpResponse, Problem> {
+    state.auth.check(&request, Access::Read)?;
+    let mut query = query.into_inner();
+    let mut errors = QueryErrors::default();
+    let limit = query
+        .remove("limit")
+        .map(|raw| {
+            errors.check(
+                "limit",
+                raw.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_SENSORS).contains(n))
+                    .ok_or(format!("must be an integer from 1 to {MAX_SENSORS}")),
+            )
+        })
+        .unwrap_or(Some(DEFAULT_SENSORS))
+        .unwrap_or(DEFAULT_SENSORS);
+    let after = query
+        .remove("after")
+        .and_then(|v| errors.check("after", SensorId::parse(&v)));
+    for unknown in query.keys() {
+        errors.push(unknown, "is not a parameter of this listing (limit, after)");
+    }
+    errors.finish(())?;
+    let latest = state
+        .store
+        .latest_per_sensor(limit, after)
+        .await
+        .map_err(|e| Problem::from_store(&e))?;
+    let next_after = (latest.len() == limit)
+        .then(|| latest.last().map(|e| e.reading.sensor_id().to_string()))
+        .flatten();
+    let items = latest
+        .into_iter()
+        .map(|event| SensorState {
+            sensor_id: event.reading.sensor_id().to_string(),
+            latest: event,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(SensorPage { items, next_after }))
+}
+
+/// One sensor's state and how its traffic was labelled over a window.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SensorSummary {
+    pub sensor_id: String,
+    pub latest: Event,
+    pub window: Window,
+    /// Readings observed in the window, by congestion label.
+    pub counts_by_label: BTreeMap<String, u64>,
+    /// Readings observed in the window and not classified yet.
+    pub unclassified: u64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Window {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// `GET /v1/sensors/{sensor_id}?window_minutes=60`.
+pub async fn get(
+    state: Data<AppState>,
+    request: HttpRequest,
+    query: Query<HashMap<String, String>>,
+) -> Result<HttpResponse, Problem> {
+    state.auth.check(&request, Access::Read)?;
+    let raw = request.match_info().get("sensor_id").unwrap_or_default();
+    let sensor_id = SensorId::parse(raw).map_err(|rule| {
+        Problem::new(
+            Kind::NotFound,
+            format!("no sensor {raw:?}: a sensor id {rule}"),
+        )
+    })?;
+    let mut query = query.into_inner();
+    let mut errors = QueryErrors::default();
+    let minutes = query
+        .remove("window_minutes")
+        .map(|raw| {
+            errors.check(
+                "window_minutes",
+                raw.parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=MAX_WINDOW_MINUTES).contains(n))
+                    .ok_or(format!("must be an integer from 1 to {MAX_WINDOW_MINUTES}")),
+            )
+        })
+        .unwrap_or(Some(DEFAULT_WINDOW_MINUTES))
+        .unwrap_or(DEFAULT_WINDOW_MINUTES);
+    for unknown in query.keys() {
+        errors.push(unknown, "is not a parameter here (window_minutes)");
+    }
+    errors.finish(())?;
+
+    let store = &state.store;
+    let latest = store
+        .latest_of_sensor(sensor_id.clone())
+        .await
+        .map_err(|e| Problem::from_store(&e))?
+        .ok_or_else(|| {
+            Problem::new(
+                Kind::NotFound,
+                format!("no readings from sensor {sensor_id}"),
+            )
+        })?;
+    let to = Utc::now();
+    let from = to - TimeDelta::minutes(minutes);
+    let counts = store
+        .label_counts(sensor_id.clone(), from, to)
+        .await
+        .map_err(|e| Problem::from_store(&e))?;
+    let mut counts_by_label = BTreeMap::new();
+    let mut unclassified = 0;
+    for (label, n) in counts {
+        match label {
+            Some(label) => {
+                counts_by_label.insert(label.as_str().to_owned(), n);
+            }
+            None => unclassified += n,
+        }
+    }
+    Ok(HttpResponse::Ok().json(SensorSummary {
+        sensor_id: sensor_id.to_string(),
+        latest,
+        window: Window { from, to },
+        counts_by_label,
+        unclassified,
+    }))
+}

@@ -1,0 +1,1002 @@
+//! The built `mcp-classifier` binary: MCP over stdio and over Streamable HTTP, its HTTP guards
+//! (Host/Origin, bearer token, body limit) and its shutdown.
+//!
+//! Every child runs in an empty temporary directory (no `.env`, no `smart_traffic.db`) with the
+//! server's environment variables removed, and is killed when its guard drops, even when the
+//! test fails.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod mcp_support;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use mcp_support::db::TestDb;
+use mcp_support::*;
+use rmcp::model::{ErrorCode, ProtocolVersion};
+use rmcp::service::ServiceError;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientLifecycleMode, ClientServiceExt, ServiceExt};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mcp-classifier");
+/// How long a child may take to exit once told to (stdin closed, SIGTERM).
+const EXIT_WITHIN: Duration = Duration::from_secs(5);
+/// How long the HTTP server may take to start listening.
+const START_WITHIN: Duration = Duration::from_secs(20);
+
+/// Variables the binary reads; none may leak in from the environment running the tests.
+const SERVER_ENV: [&str; 8] = [
+    "DATABASE_URL",
+    "LOG_FORMAT",
+    "MCP_BIND",
+    "MCP_AUTH_TOKEN",
+    "MCP_ALLOWED_HOSTS",
+    "MCP_ALLOWED_ORIGINS",
+    "MCP_MAX_BODY_BYTES",
+    "RUST_LOG",
+];
+
+const TOOL_NAMES: [&str; 3] = ["classify", "classify_batch", "classify_by_id"];
+
+/// A spawned binary, killed (and reaped) on drop unless it has exited.
+struct ChildGuard {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl ChildGuard {
+    fn spawn(mut command: Command, dir: tempfile::TempDir) -> Self {
+        let child = command.spawn().expect("spawn mcp-classifier");
+        Self { child, _dir: dir }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The exit status, if the child exits within `timeout`.
+    fn wait_for_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {} failed", self.pid());
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `mcp-classifier ARGS` in a fresh empty directory with a clean environment.
+fn command(args: &[&str], env: &[(&str, &str)]) -> (Command, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = Command::new(BIN);
+    command.args(args).current_dir(dir.path());
+    for name in SERVER_ENV {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    (command, dir)
+}
+
+/// The same for rmcp's child-process transport; tokio kills the child if it is dropped.
+fn tokio_command(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (tokio::process::Command, tempfile::TempDir) {
+    let (std_command, dir) = command(args, env);
+    let mut command = tokio::process::Command::from(std_command);
+    command.kill_on_drop(true);
+    (command, dir)
+}
+
+// 8. stdio -------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_serves_the_tools_to_an_rmcp_child_process_client() {
+    let (command, _dir) = tokio_command(&["stdio"], &[]);
+    let (transport, _) = TokioChildProcess::builder(command)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn mcp-classifier stdio");
+    let client = ().serve(transport).await.expect("initialize over stdio");
+    let info = client.peer_info().expect("server info");
+    assert_eq!(
+        info.server_info.as_ref().map(|s| s.name.as_str()),
+        Some("smart-traffic-classifier")
+    );
+
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let names: BTreeSet<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(names, BTreeSet::from(TOOL_NAMES));
+
+    let event = reading("loop/A1:n.3", Some(1), 0);
+    let structured = success(&call(&client, "classify", json!({"event": event})).await);
+    assert_eq!(structured, expected_classification(&event, &[]));
+
+    let text = tool_error(&call(&client, "classify", json!({"event": {"sensor_id": "s1"}})).await);
+    assert!(text.contains("event.observed_at is required"), "{text}");
+
+    // No DATABASE_URL and no smart_traffic.db in the working directory.
+    let text = tool_error(&call(&client, "classify_by_id", json!({"id": 1})).await);
+    assert!(
+        text.starts_with("classify_by_id needs the events database: no database configured"),
+        "{text}"
+    );
+    client.cancel().await.expect("cancel");
+}
+
+/// The largest call the tools take: 1000 events and 10,000 readings of history (≈ 1.4 MB in,
+/// ≈ 1 MB out), checked against the rules run directly.
+async fn assert_a_full_batch_round_trips<S: rmcp::Service<rmcp::RoleClient>>(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, S>,
+) {
+    let history: Vec<Value> = (1..=10_000)
+        .map(|m| reading(&format!("s{}", m % 10), Some(1), -m))
+        .collect();
+    let events: Vec<Value> = (0..1000)
+        .map(|i| {
+            with(
+                reading(&format!("s{}", i % 10), Some(1), i),
+                json!({"vehicle_count": i % 50}),
+            )
+        })
+        .collect();
+    let structured = success(
+        &call(
+            client,
+            "classify_batch",
+            json!({"events": events, "history": history}),
+        )
+        .await,
+    );
+    let results = structured["results"].as_array().expect("results");
+    assert_eq!(results.len(), 1000);
+    let mut all = history.clone();
+    all.extend(events.iter().cloned());
+    for i in [0, 1, 499, 998, 999] {
+        assert_eq!(results[i]["index"], json!(i));
+        assert_eq!(
+            results[i]["classification"],
+            expected_classification(&events[i], &all),
+            "event {i}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_carries_the_largest_call_and_its_answer() {
+    let (command, _dir) = tokio_command(&["stdio"], &[]);
+    let (transport, _) = TokioChildProcess::builder(command)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn mcp-classifier stdio");
+    let client = ().serve(transport).await.expect("initialize over stdio");
+    assert_a_full_batch_round_trips(&client).await;
+    // The connection still works afterwards.
+    success(
+        &call(
+            &client,
+            "classify",
+            json!({"event": reading("s1", None, 0)}),
+        )
+        .await,
+    );
+    client.cancel().await.expect("cancel");
+}
+
+async fn stdio_classifies_a_stored_event_from_database_url(db: &TestDb) {
+    for minute in 0..5 {
+        db.insert(&reading("s1", Some(3), minute)).await;
+    }
+    let stored = db.insert(&reading("s1", Some(3), 5)).await;
+    let url = db.url();
+    let (command, _dir) = tokio_command(&["stdio"], &[("DATABASE_URL", &url)]);
+    let (transport, _) = TokioChildProcess::builder(command)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn mcp-classifier stdio");
+    let client = ().serve(transport).await.expect("initialize over stdio");
+    let structured = success(&call(&client, "classify_by_id", json!({"id": stored.id})).await);
+    assert_eq!(structured["event"]["id"], json!(stored.id));
+    assert!(
+        has_flag(&structured["classification"], "stuck"),
+        "{structured:#}"
+    );
+    let text = tool_error(&call(&client, "classify_by_id", json!({"id": stored.id + 100})).await);
+    assert_eq!(text, format!("no event with id {}", stored.id + 100));
+    client.cancel().await.expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_with_a_sqlite_database_url_classifies_a_stored_event() {
+    stdio_classifies_a_stored_event_from_database_url(&TestDb::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_with_a_postgres_database_url_classifies_a_stored_event() {
+    if let Some(db) = TestDb::postgres().await {
+        stdio_classifies_a_stored_event_from_database_url(&db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_speaks_the_2026_07_28_protocol_without_initialize() {
+    let (command, _dir) = tokio_command(&["stdio"], &[]);
+    let (transport, _) = TokioChildProcess::builder(command)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn mcp-classifier stdio");
+    let client = ()
+        .serve_with_lifecycle(
+            transport,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("server/discover over stdio");
+    assert_eq!(
+        client.peer_info().map(|i| i.protocol_version.clone()),
+        Some(ProtocolVersion::V_2026_07_28)
+    );
+    let event = reading("s1", Some(1), 0);
+    let structured = success(&call(&client, "classify", json!({"event": event})).await);
+    assert_eq!(structured, expected_classification(&event, &[]));
+    client.cancel().await.expect("cancel");
+}
+
+/// One `classify_by_id` call over stdio with `DATABASE_URL=url`; returns the error text.
+async fn classify_by_id_error_with_database_url(url: &str) -> String {
+    let (command, _dir) = tokio_command(&["stdio"], &[("DATABASE_URL", url)]);
+    let (transport, _) = TokioChildProcess::builder(command)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn mcp-classifier stdio");
+    let client = ().serve(transport).await.expect("initialize over stdio");
+    let text = tool_error(&call(&client, "classify_by_id", json!({"id": 1})).await);
+    client.cancel().await.expect("cancel");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_with_an_unreachable_database_reports_it_without_the_password() {
+    // Nothing listens on port 1: the connection is refused at once.
+    let text =
+        classify_by_id_error_with_database_url("postgres://user:hunter2@127.0.0.1:1/events").await;
+    assert!(text.starts_with("could not read event 1: "), "{text}");
+    assert!(!text.contains("hunter2"), "the password leaks: {text}");
+    let text = classify_by_id_error_with_database_url("mysql://root:hunter2@db/events").await;
+    assert!(
+        text.starts_with("classify_by_id needs the events database: "),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "the password leaks: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_with_database_url_naming_a_missing_sqlite_file_says_that_file_is_missing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("missing.db");
+    let text =
+        classify_by_id_error_with_database_url(&format!("sqlite://{}", path.display())).await;
+    assert!(
+        text.starts_with("classify_by_id needs the events database: "),
+        "{text}"
+    );
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(
+        !text.contains("DATABASE_URL is unset"),
+        "DATABASE_URL is set: {text}"
+    );
+    assert!(!path.exists(), "the classifier never creates the database");
+}
+
+/// Reads a pipe to its end on a thread; the receiver gets everything read.
+fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    rx
+}
+
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw-test","version":"0"}}}"#;
+const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+const TOOLS_LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+
+fn classify_request(id: u64, event: &Value) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": "classify", "arguments": {"event": event}}})
+    .to_string()
+}
+
+/// Every line of `stdout` as a JSON-RPC 2.0 message, by id for responses.
+fn json_rpc_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|line| {
+            let message: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line:?}"));
+            assert_eq!(message["jsonrpc"], "2.0", "not JSON-RPC 2.0: {line}");
+            let is_response = message.get("id").is_some()
+                && (message.get("result").is_some() != message.get("error").is_some());
+            let is_request_or_notification = message["method"].is_string();
+            assert!(
+                is_response || is_request_or_notification,
+                "neither a response nor a request: {line}"
+            );
+            message
+        })
+        .collect()
+}
+
+fn response(messages: &[Value], id: u64) -> &Value {
+    messages
+        .iter()
+        .find(|m| m["id"] == json!(id) && m.get("method").is_none())
+        .unwrap_or_else(|| panic!("no response to request {id} in {messages:#?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_stdout_carries_only_json_rpc_and_the_process_exits_when_stdin_closes() {
+    // Debug logging makes any log line that strays onto stdout show.
+    let (mut command, dir) = command(&["stdio"], &[("RUST_LOG", "debug")]);
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = ChildGuard::spawn(command, dir);
+    let stdout = drain(child.child.stdout.take().expect("stdout"));
+    let stderr = drain(child.child.stderr.take().expect("stderr"));
+
+    let event = reading("s1", Some(1), 0);
+    let mut stdin = child.child.stdin.take().expect("stdin");
+    for line in [
+        INITIALIZE.to_owned(),
+        INITIALIZED.to_owned(),
+        TOOLS_LIST.to_owned(),
+        classify_request(3, &event),
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"nope","arguments":{}}}"#
+            .to_owned(),
+    ] {
+        writeln!(stdin, "{line}").expect("write to stdin");
+    }
+    stdin.flush().expect("flush");
+    drop(stdin);
+    let closed = Instant::now();
+
+    let status = child.wait_for_exit(EXIT_WITHIN);
+    let stderr = stderr.recv_timeout(EXIT_WITHIN).unwrap_or_default();
+    let status = status.unwrap_or_else(|| {
+        panic!("still running {EXIT_WITHIN:?} after stdin closed; stderr:\n{stderr}")
+    });
+    assert!(
+        status.success(),
+        "exit status {status} after stdin closed ({:?}); stderr:\n{stderr}",
+        closed.elapsed()
+    );
+    let stdout = stdout.recv_timeout(EXIT_WITHIN).expect("stdout closed");
+    assert!(!stderr.is_empty(), "logs go to stderr");
+
+    let messages = json_rpc_lines(&stdout);
+    let init = response(&messages, 1);
+    assert_eq!(
+        init["result"]["serverInfo"]["name"], "smart-traffic-classifier",
+        "{init}"
+    );
+    assert_eq!(init["result"]["protocolVersion"], "2025-11-25");
+    let listed: BTreeSet<&str> = response(&messages, 2)["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .map(|t| t["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(listed, BTreeSet::from(TOOL_NAMES));
+    let classified = &response(&messages, 3)["result"];
+    assert_eq!(classified["isError"], json!(false), "{classified}");
+    assert_eq!(
+        classified["structuredContent"],
+        expected_classification(&event, &[])
+    );
+    assert_eq!(
+        response(&messages, 4)["error"]["code"],
+        json!(ErrorCode::INVALID_PARAMS.0)
+    );
+}
+
+// 10. shutdown (stdio) -------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_exits_with_status_0_when_the_client_closes_stdin_after_initialize() {
+    let (mut command, dir) = command(&["stdio"], &[]);
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = ChildGuard::spawn(command, dir);
+    let mut stdout = BufReader::new(child.child.stdout.take().expect("stdout"));
+    let mut stdin = child.child.stdin.take().expect("stdin");
+    writeln!(stdin, "{INITIALIZE}").expect("write");
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("initialize response");
+    let answer: Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(answer["id"], 1, "{line}");
+    writeln!(stdin, "{INITIALIZED}").expect("write");
+    drop(stdin);
+    let status = child
+        .wait_for_exit(EXIT_WITHIN)
+        .expect("exits within 5 s of stdin closing");
+    assert!(status.success(), "exit status {status}");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).expect("read");
+    assert_eq!(rest, "", "nothing more on stdout");
+}
+
+// 9. Streamable HTTP ---------------------------------------------------------------------------
+
+/// A port nobody listens on (now).
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    listener.local_addr().expect("local addr").port()
+}
+
+struct HttpServer {
+    child: ChildGuard,
+    addr: SocketAddr,
+}
+
+impl HttpServer {
+    /// `mcp-classifier serve --bind 127.0.0.1:PORT`, once it accepts connections.
+    fn start(env: &[(&str, &str)]) -> Self {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let (mut command, dir) = command(&["serve", "--bind", &addr.to_string()], env);
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit());
+        let mut child = ChildGuard::spawn(command, dir);
+        let deadline = Instant::now() + START_WITHIN;
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Some(status) = child.child.try_wait().expect("try_wait") {
+                panic!("mcp-classifier serve exited with {status} before listening on {addr}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not listening on {addr} after {START_WITHIN:?}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Self { child, addr }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("reqwest client")
+}
+
+fn rmcp_transport(
+    server: &HttpServer,
+    token: Option<&str>,
+) -> StreamableHttpClientTransport<reqwest::Client> {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(server.url("/mcp"));
+    if let Some(token) = token {
+        config = config.auth_header(token);
+    }
+    StreamableHttpClientTransport::with_client(http_client(), config)
+}
+
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+    }
+}
+
+/// A POST as an MCP client sends it, with `headers` added (or replacing the defaults).
+async fn post(url: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    let mut request = http_client()
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.body(body.to_owned()).send().await.expect("POST");
+    Answer {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: response.text().await.expect("body"),
+    }
+}
+
+/// Checks a 200 JSON-RPC response to request `id` and returns its result.
+fn json_rpc_result(answer: &Answer, id: u64) -> Value {
+    assert_eq!(answer.status, 200, "body: {}", answer.body);
+    let message = answer.json();
+    assert_eq!(message["jsonrpc"], "2.0", "{message}");
+    assert_eq!(message["id"], json!(id), "{message}");
+    assert!(message.get("error").is_none(), "{message}");
+    message["result"].clone()
+}
+
+const HTTP_VERSION: (&str, &str) = ("mcp-protocol-version", "2025-11-25");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_serves_the_tools_to_the_rmcp_streamable_http_client() {
+    let server = HttpServer::start(&[]);
+    let client = ().serve(rmcp_transport(&server, None)).await.expect("initialize over HTTP");
+    assert_eq!(
+        client
+            .peer_info()
+            .and_then(|i| i.server_info.clone())
+            .map(|s| s.name),
+        Some("smart-traffic-classifier".to_owned())
+    );
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let names: BTreeSet<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(names, BTreeSet::from(TOOL_NAMES));
+    let event = reading("s1", Some(2), 0);
+    let structured = success(&call(&client, "classify", json!({"event": event})).await);
+    assert_eq!(structured, expected_classification(&event, &[]));
+    let events: Vec<Value> = (0..8).map(|m| reading("A", Some(1), m)).collect();
+    let structured = success(&call(&client, "classify_batch", json!({"events": events})).await);
+    assert!(has_flag(
+        &structured["results"][7]["classification"],
+        "stuck"
+    ));
+    let error = try_call(&client, "nope", json!({}))
+        .await
+        .expect_err("unknown tool");
+    assert!(
+        matches!(&error, ServiceError::McpError(e) if e.code == ErrorCode::INVALID_PARAMS),
+        "{error:?}"
+    );
+    client.cancel().await.expect("cancel");
+
+    // The 2026-07-28 protocol, without initialize.
+    let client = ()
+        .serve_with_lifecycle(
+            rmcp_transport(&server, None),
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("server/discover over HTTP");
+    assert_eq!(
+        client.peer_info().map(|i| i.protocol_version.clone()),
+        Some(ProtocolVersion::V_2026_07_28)
+    );
+    let structured = success(&call(&client, "classify", json!({"event": event})).await);
+    assert_eq!(structured, expected_classification(&event, &[]));
+    client.cancel().await.expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_carries_the_largest_call_and_its_answer_within_the_default_body_limit() {
+    let server = HttpServer::start(&[]);
+    let client = ().serve(rmcp_transport(&server, None)).await.expect("initialize over HTTP");
+    assert_a_full_batch_round_trips(&client).await;
+    client.cancel().await.expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_answers_each_post_on_its_own_without_a_session() {
+    let server = HttpServer::start(&[]);
+    let answer = post(&server.url("/mcp"), &[], INITIALIZE).await;
+    let result = json_rpc_result(&answer, 1);
+    assert_eq!(result["serverInfo"]["name"], "smart-traffic-classifier");
+    assert!(
+        answer.headers.get("mcp-session-id").is_none(),
+        "stateless: no session id"
+    );
+    assert!(
+        answer
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json")),
+        "plain JSON responses: {:?}",
+        answer.headers
+    );
+    // A tools/call needs no earlier initialize.
+    let event = reading("s1", None, 0);
+    let answer = post(
+        &server.url("/mcp"),
+        &[HTTP_VERSION],
+        &classify_request(7, &event),
+    )
+    .await;
+    let result = json_rpc_result(&answer, 7);
+    assert_eq!(
+        result["structuredContent"],
+        expected_classification(&event, &[])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_rejects_a_foreign_origin_or_host_with_403() {
+    let server = HttpServer::start(&[]);
+    let url = server.url("/mcp");
+    let answer = post(&url, &[("origin", "http://evil.example.com")], INITIALIZE).await;
+    assert_eq!(answer.status, 403, "foreign Origin: {}", answer.body);
+    assert_eq!(answer.body, "Forbidden: Origin header is not allowed");
+    let answer = post(&url, &[("origin", "null")], INITIALIZE).await;
+    assert_eq!(answer.status, 403, "Origin null: {}", answer.body);
+    let answer = post(&url, &[("host", "evil.example.com")], INITIALIZE).await;
+    assert_eq!(answer.status, 403, "foreign Host: {}", answer.body);
+    assert_eq!(answer.body, "Forbidden: Host header is not allowed");
+    let answer = post(
+        &url,
+        &[("host", &format!("evil.example.com:{}", server.addr.port()))],
+        INITIALIZE,
+    )
+    .await;
+    assert_eq!(
+        answer.status, 403,
+        "foreign Host with port: {}",
+        answer.body
+    );
+    // Loopback names and origins are allowed.
+    let port = server.addr.port();
+    for (name, value) in [
+        ("origin", format!("http://localhost:{port}")),
+        ("origin", "http://127.0.0.1:3000".to_owned()),
+        ("host", format!("localhost:{port}")),
+    ] {
+        let answer = post(&url, &[(name, &value)], INITIALIZE).await;
+        json_rpc_result(&answer, 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_refuses_a_body_over_mcp_max_body_bytes_with_413() {
+    let server = HttpServer::start(&[("MCP_MAX_BODY_BYTES", "2048")]);
+    let url = server.url("/mcp");
+    let events: Vec<Value> = (0..40).map(|m| reading("s1", Some(1), m)).collect();
+    let big = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                     "params": {"name": "classify_batch", "arguments": {"events": events}}})
+    .to_string();
+    assert!(big.len() > 2048);
+    let answer = post(&url, &[HTTP_VERSION], &big).await;
+    assert_eq!(
+        answer.status,
+        413,
+        "body of {} bytes: {}",
+        big.len(),
+        answer.body
+    );
+    assert_eq!(
+        answer.body,
+        "Payload Too Large: request body exceeds 2048 bytes"
+    );
+    // Without a Content-Length (chunked), the body is cut off as it streams in.
+    let response = raw_http(
+        server.addr,
+        &format!(
+            "POST /mcp HTTP/1.1\r\nHost: {}\r\nAccept: application/json, text/event-stream\r\n\
+             Content-Type: application/json\r\nMCP-Protocol-Version: 2025-11-25\r\n\
+             Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
+            server.addr,
+            big.len()
+        ),
+    );
+    assert!(
+        response.starts_with("HTTP/1.1 413 "),
+        "chunked body over the limit: {response}"
+    );
+    // Below the limit all is well.
+    let small = classify_request(6, &reading("s1", Some(1), 0));
+    assert!(small.len() < 2048);
+    json_rpc_result(&post(&url, &[HTTP_VERSION], &small).await, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_answers_404_off_the_mcp_path() {
+    let server = HttpServer::start(&[]);
+    let response = http_client()
+        .get(server.url("/other"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status().as_u16(), 404);
+    let answer = post(&server.url("/mcp/extra"), &[], INITIALIZE).await;
+    assert_eq!(answer.status, 404);
+    let answer = post(&server.url("/"), &[], INITIALIZE).await;
+    assert_eq!(answer.status, 404);
+    // Stateless: no standalone SSE stream to GET on /mcp itself.
+    let response = http_client()
+        .get(server.url("/mcp"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status().as_u16(), 405);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_with_mcp_auth_token_requires_that_bearer_token() {
+    let server = HttpServer::start(&[("MCP_AUTH_TOKEN", "s3cret")]);
+    let url = server.url("/mcp");
+    for (case, headers) in [
+        ("no Authorization", vec![]),
+        ("wrong token", vec![("authorization", "Bearer s3cret-not")]),
+        (
+            "prefix of the token",
+            vec![("authorization", "Bearer s3cre")],
+        ),
+        ("not a bearer", vec![("authorization", "Basic s3cret")]),
+    ] {
+        let answer = post(&url, &headers, INITIALIZE).await;
+        assert_eq!(answer.status, 401, "{case}: {}", answer.body);
+        assert_eq!(
+            answer
+                .headers
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok()),
+            Some("Bearer"),
+            "{case}"
+        );
+    }
+    let answer = post(&url, &[("authorization", "Bearer s3cret")], INITIALIZE).await;
+    let result = json_rpc_result(&answer, 1);
+    assert_eq!(result["serverInfo"]["name"], "smart-traffic-classifier");
+
+    // rmcp's client with the token works; without it, it cannot start.
+    let client =
+        ().serve(rmcp_transport(&server, Some("s3cret")))
+            .await
+            .expect("initialize with the token");
+    success(
+        &call(
+            &client,
+            "classify",
+            json!({"event": reading("s1", None, 0)}),
+        )
+        .await,
+    );
+    client.cancel().await.expect("cancel");
+    assert!(().serve(rmcp_transport(&server, None)).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_accepts_the_bearer_scheme_in_any_case() {
+    let server = HttpServer::start(&[("MCP_AUTH_TOKEN", "s3cret")]);
+    for scheme in ["bearer", "BEARER"] {
+        let authorization = format!("{scheme} s3cret");
+        let answer = post(
+            &server.url("/mcp"),
+            &[("authorization", &authorization)],
+            INITIALIZE,
+        )
+        .await;
+        json_rpc_result(&answer, 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_accepts_a_notification_with_202() {
+    let server = HttpServer::start(&[]);
+    let answer = post(&server.url("/mcp"), &[HTTP_VERSION], INITIALIZED).await;
+    assert_eq!(answer.status, 202, "body: {}", answer.body);
+    assert_eq!(answer.body, "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_rejects_an_unsupported_protocol_version_header_with_400() {
+    let server = HttpServer::start(&[]);
+    let answer = post(
+        &server.url("/mcp"),
+        &[("mcp-protocol-version", "1999-01-01")],
+        TOOLS_LIST,
+    )
+    .await;
+    assert_eq!(answer.status, 400, "body: {}", answer.body);
+    assert!(
+        answer
+            .body
+            .contains("Unsupported MCP-Protocol-Version: 1999-01-01"),
+        "{}",
+        answer.body
+    );
+    // A supported one is fine.
+    let answer = post(&server.url("/mcp"), &[HTTP_VERSION], TOOLS_LIST).await;
+    assert_eq!(
+        json_rpc_result(&answer, 2)["tools"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+}
+
+// 10. shutdown (HTTP) --------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_exits_with_status_0_on_sigterm() {
+    let mut server = HttpServer::start(&[]);
+    json_rpc_result(&post(&server.url("/mcp"), &[], INITIALIZE).await, 1);
+    server.child.signal("-TERM");
+    let status = server
+        .child
+        .wait_for_exit(EXIT_WITHIN)
+        .expect("exits within 5 s of SIGTERM");
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        TcpStream::connect_timeout(&server.addr, Duration::from_millis(500)).is_err(),
+        "no longer listening"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_exits_promptly_on_sigterm_while_a_client_holds_an_idle_keep_alive_connection() {
+    let mut server = HttpServer::start(&[]);
+    // A pooled HTTP/1.1 client keeps its connection open after the response.
+    let client = http_client();
+    let response = client
+        .post(server.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(INITIALIZE)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 200);
+    response.text().await.expect("body");
+    server.child.signal("-TERM");
+    let status = server
+        .child
+        .wait_for_exit(EXIT_WITHIN)
+        .expect("exits within 5 s of SIGTERM despite the idle connection");
+    assert!(status.success(), "exit status {status}");
+    drop(client);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_exits_with_status_0_on_sigint() {
+    let mut server = HttpServer::start(&[]);
+    server.child.signal("-INT");
+    let status = server
+        .child
+        .wait_for_exit(EXIT_WITHIN)
+        .expect("exits within 5 s of SIGINT");
+    assert!(status.success(), "exit status {status}");
+}
+
+/// Sends `request` as is and returns the raw response (read until the server closes).
+fn raw_http(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("read timeout");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// Sends a POST to `/mcp` in two parts with `between` run after the first, and returns the raw
+/// HTTP/1.1 response (the connection is closed by the server after it).
+fn post_in_two_parts(addr: SocketAddr, body: &str, between: impl FnOnce()) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("read timeout");
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json, text/event-stream\r\n\
+         Content-Type: application/json\r\nMCP-Protocol-Version: 2025-11-25\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let (first, rest) = body.split_at(body.len() / 2);
+    stream.write_all(head.as_bytes()).expect("write head");
+    stream
+        .write_all(first.as_bytes())
+        .expect("write first half");
+    stream.flush().expect("flush");
+    between();
+    stream
+        .write_all(rest.as_bytes())
+        .expect("write second half");
+    stream.flush().expect("flush");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_finishes_a_request_in_flight_at_sigterm_before_exiting_with_status_0() {
+    let mut server = HttpServer::start(&[]);
+    let event = reading("s1", Some(1), 0);
+    // A long history makes the call take a moment, as real work does.
+    let history: Vec<Value> = (1..=5000).map(|m| reading("s1", Some(1), -m)).collect();
+    let request = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                         "params": {"name": "classify", "arguments": {"event": event, "history": history}}})
+    .to_string();
+    // The request is in flight (its head and half its body received) when SIGTERM arrives.
+    let response = post_in_two_parts(server.addr, &request, || {
+        std::thread::sleep(Duration::from_millis(200));
+        server.child.signal("-TERM");
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    let status_line = response.lines().next().unwrap_or_default().to_owned();
+    assert_eq!(
+        status_line, "HTTP/1.1 200 OK",
+        "the in-flight request is answered, not aborted; response:\n{response}"
+    );
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    let message: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(message["id"], 9);
+    assert_eq!(
+        message["result"]["structuredContent"],
+        expected_classification(&event, &history)
+    );
+    let status = server
+        .child
+        .wait_for_exit(EXIT_WITHIN)
+        .expect("exits within 5 s of SIGTERM once the request is answered");
+    assert!(status.success(), "exit status {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_exits_with_status_0_when_stdin_closes_before_any_message() {
+    let (mut command, dir) = command(&["stdio"], &[]);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = ChildGuard::spawn(command, dir);
+    let stdout = drain(child.child.stdout.take().expect("stdout"));
+    let stderr = drain(child.child.stderr.take().expect("stderr"));
+    let status = child
+        .wait_for_exit(EXIT_WITHIN)
+        .expect("exits within 5 s of stdin closing");
+    let stderr = stderr.recv_timeout(EXIT_WITHIN).unwrap_or_default();
+    assert!(status.success(), "exit status {status}; stderr:\n{stderr}");
+    assert_eq!(stdout.recv_timeout(EXIT_WITHIN).expect("stdout"), "");
+}

@@ -1,0 +1,871 @@
+//! The MCP server in-process: an rmcp client talks to `ClassifierServer` over a duplex pipe.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod mcp_support;
+
+use std::collections::BTreeSet;
+
+use mcp_classifier::rules::RulesConfig;
+use mcp_classifier::server::{ClassifierServer, Database};
+use mcp_support::db::TestDb;
+use mcp_support::*;
+use rmcp::model::{CallToolRequestParams, ClientConfig, ErrorCode, ProtocolVersion, Tool};
+use rmcp::service::{RunningService, ServiceError};
+use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient, Service, ServiceExt};
+use serde_json::{Value, json};
+
+const TOOL_NAMES: [&str; 3] = ["classify", "classify_batch", "classify_by_id"];
+
+/// Serves a fresh `ClassifierServer` on one end of a pipe and returns the other end.
+fn spawn_server(database: Database) -> tokio::io::DuplexStream {
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let server = ClassifierServer::new(RulesConfig::default(), database);
+    tokio::spawn(async move {
+        if let Ok(running) = server.serve(server_io).await {
+            let _ = running.waiting().await;
+        }
+    });
+    client_io
+}
+
+/// A client that has completed the `initialize` handshake with a fresh server.
+async fn connect(database: Database) -> RunningService<RoleClient, ()> {
+    ().serve(spawn_server(database))
+        .await
+        .expect("initialize with the classifier")
+}
+
+fn no_database() -> Database {
+    Database::Unavailable("no database configured (test)".into())
+}
+
+async fn tools<S: Service<RoleClient>>(client: &RunningService<RoleClient, S>) -> Vec<Tool> {
+    client.list_all_tools().await.expect("tools/list")
+}
+
+fn tool<'a>(tools: &'a [Tool], name: &str) -> &'a Tool {
+    tools
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no tool {name}"))
+}
+
+fn output_schema(tools: &[Tool], name: &str) -> Value {
+    let schema = tool(tools, name)
+        .output_schema
+        .as_ref()
+        .unwrap_or_else(|| panic!("{name} has no outputSchema"));
+    Value::Object((**schema).clone())
+}
+
+fn input_schema(tools: &[Tool], name: &str) -> Value {
+    Value::Object((*tool(tools, name).input_schema).clone())
+}
+
+// 1. ------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initialize_names_the_server_and_lists_exactly_three_read_only_tools() {
+    let client = connect(no_database()).await;
+    let info = client.peer_info().expect("server info after initialize");
+    let server = info.server_info.as_ref().expect("serverInfo");
+    assert_eq!(server.name, "smart-traffic-classifier");
+    assert!(!server.version.is_empty());
+    assert!(info.capabilities.tools.is_some(), "tools capability");
+    assert!(
+        info.instructions
+            .as_deref()
+            .is_some_and(|i| i.contains("classify_by_id")),
+        "instructions name the tools: {:?}",
+        info.instructions
+    );
+
+    let tools = tools(&client).await;
+    let names: BTreeSet<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(names, BTreeSet::from(TOOL_NAMES));
+    assert_eq!(tools.len(), 3, "each tool listed once");
+    for t in &tools {
+        let name = &t.name;
+        assert!(
+            t.title.as_deref().is_some_and(|s| !s.trim().is_empty()),
+            "{name} title"
+        );
+        assert!(
+            t.description.as_deref().is_some_and(|s| s.len() > 40),
+            "{name} description"
+        );
+        assert_eq!(
+            t.input_schema.get("type"),
+            Some(&json!("object")),
+            "{name} inputSchema type"
+        );
+        let output = t
+            .output_schema
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name} outputSchema"));
+        assert_eq!(
+            output.get("type"),
+            Some(&json!("object")),
+            "{name} outputSchema type"
+        );
+        let annotations = t
+            .annotations
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name} annotations"));
+        assert_eq!(
+            annotations.read_only_hint,
+            Some(true),
+            "{name} readOnlyHint"
+        );
+        assert_eq!(
+            annotations.idempotent_hint,
+            Some(true),
+            "{name} idempotentHint"
+        );
+        assert_eq!(
+            annotations.open_world_hint,
+            Some(false),
+            "{name} openWorldHint"
+        );
+        // Both schemas must be usable JSON Schemas.
+        schema_violations(&input_schema(&tools, name), &json!({}));
+        schema_violations(&output_schema(&tools, name), &json!({}));
+    }
+    client.cancel().await.expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_schemas_accept_the_arguments_the_tools_accept() {
+    let client = connect(no_database()).await;
+    let tools = tools(&client).await;
+    let full = with(
+        reading("loop/A1:n.3", Some(2), 10),
+        json!({"interval_s": 30, "speed_limit_kmh": 100, "lanes": 3}),
+    );
+    let valid = [
+        ("classify", json!({"event": reading("s1", None, 0)})),
+        (
+            "classify",
+            json!({"event": full, "history": [reading("loop/A1:n.3", Some(2), 9)]}),
+        ),
+        (
+            "classify_batch",
+            json!({"events": [reading("s1", None, 0), reading("s2", Some(0), 1)]}),
+        ),
+        ("classify_by_id", json!({"id": 42})),
+    ];
+    for (name, args) in valid {
+        assert_matches_schema(
+            &format!("{name} arguments"),
+            &input_schema(&tools, name),
+            &args,
+        );
+        // …and the tool agrees (classify_by_id fails for want of a database, not its arguments).
+        let result = call(&client, name, args).await;
+        if name != "classify_by_id" {
+            success(&result);
+        }
+    }
+    let invalid = [
+        ("classify", json!({})),
+        (
+            "classify",
+            json!({"event": reading("s1", None, 0), "extra": 1}),
+        ),
+        (
+            "classify",
+            json!({"event": with(reading("s1", None, 0), json!({"vehicle_count": -1}))}),
+        ),
+        ("classify_batch", json!({"events": []})),
+        ("classify_by_id", json!({"id": 0})),
+    ];
+    for (name, args) in invalid {
+        assert!(
+            !schema_violations(&input_schema(&tools, name), &args).is_empty(),
+            "{name} inputSchema accepts {args}"
+        );
+        tool_error(&call(&client, name, args).await);
+    }
+    client.cancel().await.expect("cancel");
+}
+
+// 2. ------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classify_returns_one_structured_classification_equal_to_its_text() {
+    let client = connect(no_database()).await;
+    let event = with(reading("loop/A1:n.3", Some(1), 30), json!({"lanes": 3}));
+    let result = call(&client, "classify", json!({"event": event})).await;
+    let structured = success(&result);
+    assert_classification(&structured);
+    assert_eq!(structured, expected_classification(&event, &[]));
+    // 12 vehicles a minute on one lane.
+    assert_eq!(structured["flow_veh_h_lane"], json!(720.0));
+    assert_eq!(structured["label"], json!("free_flow"));
+    client.cancel().await.expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn structured_content_of_every_tool_matches_its_output_schema() {
+    let db = TestDb::sqlite().await;
+    for minute in 0..5 {
+        db.insert(&reading("s1", Some(1), minute)).await;
+    }
+    let stored = db.insert(&reading("s1", Some(1), 5)).await;
+    let client = connect(Database::Connected(db.store().clone())).await;
+    let tools = tools(&client).await;
+
+    let minimal = json!({"sensor_id": "s9", "observed_at": at(0), "vehicle_count": 0});
+    let calls = [
+        ("classify", json!({"event": reading("s1", Some(1), 0)})),
+        ("classify", json!({"event": minimal})),
+        (
+            "classify",
+            json!({"event": with(reading("s1", None, 9), json!({"avg_speed_kmh": 3.0, "occupancy_pct": 95.0}))}),
+        ),
+        (
+            "classify_batch",
+            json!({"events": [reading("s1", Some(1), 0), {"sensor_id": "bad id"}, minimal]}),
+        ),
+        ("classify_by_id", json!({"id": stored.id})),
+    ];
+    for (name, args) in calls {
+        let structured = success(&call(&client, name, args.clone()).await);
+        assert_matches_schema(
+            &format!("{name} result for {args}"),
+            &output_schema(&tools, name),
+            &structured,
+        );
+    }
+    client.cancel().await.expect("cancel");
+}
+
+// 3. ------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classify_with_invalid_arguments_is_a_tool_error_naming_each_field_and_rule() {
+    let client = connect(no_database()).await;
+    let cases: [(Value, &[&str]); 5] = [
+        (
+            json!({"event": {"sensor_id": "s 1", "observed_at": "yesterday", "vehicle_count": -1,
+                             "avg_speed_kmh": 500, "speed": 3}}),
+            &[
+                "event.speed is not a field of a reading",
+                "event.sensor_id must be 1 to 128 characters",
+                "event.observed_at must be an RFC 3339 timestamp",
+                "event.vehicle_count must be an integer from 0 to 100000",
+                "event.avg_speed_kmh must be a number from 0 to 400",
+            ],
+        ),
+        (
+            json!({"event": reading("s1", None, 0), "extra": true}),
+            &["extra is not an argument of this tool (expected: event, history)"],
+        ),
+        (json!({}), &["event is required"]),
+        (
+            json!({"history": [reading("s1", None, 0)]}),
+            &["event is required"],
+        ),
+        (
+            json!({"event": reading("s1", None, 5),
+                   "history": [reading("s1", None, 4), {"sensor_id": "s1", "observed_at": "4 pm", "vehicle_count": "many"}]}),
+            &[
+                "history[1].observed_at must be an RFC 3339 timestamp",
+                "history[1].vehicle_count must be an integer, got a string",
+            ],
+        ),
+    ];
+    for (args, expected) in cases {
+        let result = call(&client, "classify", args.clone()).await;
+        let text = tool_error(&result);
+        assert!(
+            text.starts_with("invalid arguments: "),
+            "for {args}: {text}"
+        );
+        for needle in expected {
+            assert!(
+                text.contains(needle),
+                "for {args}: {needle:?} not in {text:?}"
+            );
+        }
+        assert!(
+            result.structured_content.is_none(),
+            "a tool error carries no structuredContent: {result:?}"
+        );
+    }
+
+    // No `arguments` at all.
+    let result = client
+        .call_tool(CallToolRequestParams::new("classify"))
+        .await
+        .expect("a tool result");
+    assert_eq!(tool_error(&result), "invalid arguments: event is required");
+
+    // Wrong JSON types for the arguments themselves.
+    let text = tool_error(&call(&client, "classify", json!({"event": [1, 2]})).await);
+    assert!(
+        text.contains("event a reading must be a JSON object, not an array"),
+        "{text}"
+    );
+    let text = tool_error(
+        &call(
+            &client,
+            "classify",
+            json!({"event": reading("s1", None, 0), "history": {"not": "an array"}}),
+        )
+        .await,
+    );
+    assert!(
+        text.contains("history must be an array of readings"),
+        "{text}"
+    );
+
+    // A reading stamped far in the future is rejected by the future-skew rule.
+    let future = (chrono::Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339();
+    let text = tool_error(
+        &call(
+            &client,
+            "classify",
+            json!({"event": with(reading("s1", None, 0), json!({"observed_at": future}))}),
+        )
+        .await,
+    );
+    assert!(text.contains("event.observed_at is "), "{text}");
+    assert!(text.contains("ahead of the server clock"), "{text}");
+    client.cancel().await.expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classify_by_id_with_a_bad_id_is_a_tool_error() {
+    let client = connect(no_database()).await;
+    for bad in [json!(0), json!(-4), json!("7"), json!(1.5), json!(null)] {
+        let text = tool_error(&call(&client, "classify_by_id", json!({"id": bad})).await);
+        assert!(
+            text.starts_with("invalid arguments: id "),
+            "for {bad}: {text}"
+        );
+    }
+    let text = tool_error(&call(&client, "classify_by_id", json!({"id": 1, "ids": [2]})).await);
+    assert!(
+        text.contains("ids is not an argument of this tool (expected: id)"),
+        "{text}"
+    );
+    client.cancel().await.expect("cancel");
+}
+
+// 4. ------------------------------------------------------------------------------------------
+
+fn results(structured: &Value) -> &Vec<Value> {
+    structured["results"].as_array().expect("results array")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classify_batch_answers_in_input_order_and_rejects_only_the_invalid_readings() {
+    let client = connect(no_database()).await;
+    let events = vec![
+        reading("s1", Some(1), 0),
+        json!({"sensor_id": "s1", "observed_at": at(1), "vehicle_count": "many"}),
+        with(reading("s2", None, 2), json!({"lanes": 2})),
+        json!("not a reading"),
+        json!({"sensor_id": "s 3", "observed_at": at(3), "vehicle_count": 4, "lane": 99}),
+        reading("s3", Some(0), 3),
+    ];
+    let structured = success(&call(&client, "classify_batch", json!({"events": events})).await);
+    assert_eq!(keys(&structured), ["results"]);
+    let results = results(&structured);
+    assert_eq!(results.len(), events.len());
+    for (i, item) in results.iter().enumerate() {
+        assert_eq!(item["index"], json!(i), "item {i}: {item}");
+    }
+    for i in [0, 2, 5] {
+        assert_eq!(keys(&results[i]), ["classification", "index"], "item {i}");
+        assert_classification(&results[i]["classification"]);
+        assert_eq!(
+            results[i]["classification"],
+            expected_classification(&events[i], &[]),
+            "item {i}"
+        );
+    }
+    let field_errors = |i: usize| -> Vec<(String, String)> {
+        let item = &results[i];
+        assert_eq!(keys(item), ["error", "index"], "item {i}");
+        let error = &item["error"];
+        let message = error["message"].as_str().expect("message");
+        assert!(
+            message.starts_with("invalid reading: "),
+            "item {i}: {message}"
+        );
+        error["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .map(|e| {
+                (
+                    e["field"].as_str().expect("field").to_owned(),
+                    e["message"].as_str().expect("message").to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        field_errors(1),
+        [(
+            "vehicle_count".to_owned(),
+            "must be an integer, got a string".to_owned()
+        )]
+    );
+    assert_eq!(
+        field_errors(3),
+        [(
+            String::new(),
+            "a reading must be a JSON object, not a string".to_owned()
+        )]
+    );
+    let errors = field_errors(4);
+    let fields: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(fields, ["sensor_id", "lane"], "{errors:?}");
+    assert!(
+        errors[1].1.starts_with("must be an integer from 0 to 32"),
+        "{errors:?}"
+    );
+    client.cancel().await.expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classify_batch_takes_1000_events_and_refuses_more_or_none() {
+    let client = connect(no_database()).await;
+    let batch = |n: i64| -> Vec<Value> {
+        (0..n)
+            .map(|i| reading(&format!("s{}", i % 7), Some((i % 3) as u8), i))
+            .collect()
+    };
+
+    let structured =
+        success(&call(&client, "classify_batch", json!({"events": batch(1000)})).await);
+    let results = results(&structured);
+    assert_eq!(results.len(), 1000);
+    assert!(
+        results
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r["index"] == json!(i) && r.get("classification").is_some())
+    );
+
+    let text = tool_error(&call(&client, "classify_batch", json!({"events": batch(1001)})).await);
+    assert!(
+        text.contains("events holds 1001 readings; at most 1000 per call"),
+        "{text}"
+    );
+    let text = tool_error(&call(&client, "classify_batch", json!({"events": []})).await);
+    assert!(
+        text.contains("events must hold at least one reading"),
+        "{text}"
+    );
+    let text = tool_error(&call(&client, "classify_batch", json!({})).await);
+    assert!(text.contains("events is required"), "{text}");
+    let text = tool_error(
+        &call(
+            &client,
+            "classify_batch",
+            json!({"events": [reading("s1", None, 0)], "event": reading("s1", None, 0)}),
+        )
+        .await,
+    );
+    assert!(
+        text.contains("event is not an argument of this tool (expected: events, history)"),
+        "{text}"
+    );
+    // An invalid history element fails the whole call (history is not judged per reading).
+    let text = tool_error(
+        &call(
+            &client,
+            "classify_batch",
+            json!({"events": [reading("s1", None, 5)], "history": [reading("s1", None, 4), {"vehicle_count": 1}]}),
+        )
+        .await,
+    );
+    assert!(text.contains("history[1].sensor_id is required"), "{text}");
+    client.cancel().await.expect("cancel");
+}
+
+/// The stuck rule: the same non-zero (count, speed, occupancy) `STUCK_REPEATS` (6) times in a
+/// row, the current reading included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classify_batch_uses_earlier_readings_of_the_same_sensor_and_lane_as_history() {
+    assert_eq!(RulesConfig::default().stuck_repeats, 6);
+    let client = connect(no_database()).await;
+    // Given in reverse time order: the server must order each lane's readings itself.
+    let mut events: Vec<Value> = (0..8).rev().map(|m| reading("A", Some(1), m)).collect();
+    // The same values on another lane and on another sensor, five times only: never stuck,
+    // whatever lane A/1 does.
+    events.extend((0..5).map(|m| reading("A", Some(2), m)));
+    events.extend((0..5).map(|m| reading("B", Some(1), m)));
+    // A whole-carriageway reading of sensor A is a lane of its own too.
+    events.extend((3..8).map(|m| reading("A", None, m)));
+
+    let structured = success(&call(&client, "classify_batch", json!({"events": events})).await);
+    let results = results(&structured);
+    assert_eq!(results.len(), events.len());
+    for (i, (event, result)) in events.iter().zip(results).enumerate() {
+        let classification = &result["classification"];
+        let minute_of_a1 = (event["sensor_id"] == "A" && event["lane"] == 1).then(|| 7 - i as i64);
+        let expect_stuck = minute_of_a1.is_some_and(|m| m >= 5);
+        assert_eq!(
+            has_flag(classification, "stuck"),
+            expect_stuck,
+            "event {i} {event}: {classification:#}"
+        );
+        // Exactly what the rules say with the whole batch as history.
+        assert_eq!(
+            classification,
+            &expected_classification(event, &events),
+            "event {i}"
+        );
+    }
+    let stuck_reason = results[0]["classification"]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|r| r.starts_with("stuck:"))
+        .map(str::to_owned);
+    let stuck_reason = stuck_reason.expect("a stuck reason");
+    assert!(
+        stuck_reason.contains("12 veh") && stuck_reason.contains("8 times in a row ≥ 6"),
+        "{stuck_reason}"
+    );
+    client.cancel().await.expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classify_batch_groups_the_history_pool_by_sensor_and_lane() {
+    let client = connect(no_database()).await;
+    // Five identical earlier readings of A/1 and of B/2 in one pool, interleaved.
+    let history: Vec<Value> = (0..5)
+        .flat_map(|m| [reading("B", Some(2), m), reading("A", Some(1), m)])
+        .collect();
+    let events = vec![
+        reading("A", Some(1), 5), // sixth in a row: stuck
+        reading("A", Some(2), 5), // other lane: no history
+        reading("B", Some(2), 5), // B/2 from the pool: stuck
+        with(reading("B", Some(2), 6), json!({"vehicle_count": 13})), // changed value: not stuck
+        reading("C", Some(1), 5), // unknown sensor
+    ];
+    let structured = success(
+        &call(
+            &client,
+            "classify_batch",
+            json!({"events": events, "history": history}),
+        )
+        .await,
+    );
+    let stuck: Vec<bool> = results(&structured)
+        .iter()
+        .map(|r| has_flag(&r["classification"], "stuck"))
+        .collect();
+    assert_eq!(stuck, [true, false, true, false, false]);
+    // A gap in B/2 is seen across pool and batch: minute 6 follows minute 5 (no gap).
+    assert!(!has_flag(&results(&structured)[3]["classification"], "gap"));
+    // A/1 at minute 5 after the pool's minute 4: no gap either; C has no history: no gap.
+    assert!(
+        results(&structured)
+            .iter()
+            .all(|r| !has_flag(&r["classification"], "gap"))
+    );
+
+    // The same pool passed to `classify` gives the same answer for one reading.
+    let single = success(
+        &call(
+            &client,
+            "classify",
+            json!({"event": reading("A", Some(1), 5), "history": history}),
+        )
+        .await,
+    );
+    assert_eq!(single, results(&structured)[0]["classification"]);
+    client.cancel().await.expect("cancel");
+}
+
+// 5. ------------------------------------------------------------------------------------------
+
+async fn classify_by_id_reads_the_event_and_its_history(db: &TestDb) {
+    // Five identical earlier readings of s1/lane 1, one of another lane and one of another
+    // sensor, then the reading to classify: the sixth in a row.
+    let mut history = Vec::new();
+    for minute in 0..5 {
+        let r = reading("loop/s1", Some(1), minute);
+        db.insert(&r).await;
+        history.push(r);
+    }
+    db.insert(&reading("loop/s1", Some(2), 4)).await;
+    db.insert(&reading("loop/s2", Some(1), 4)).await;
+    let event = reading("loop/s1", Some(1), 5);
+    let stored = db.insert(&event).await;
+    // A later reading of the same lane is not history.
+    db.insert(&with(
+        reading("loop/s1", Some(1), 6),
+        json!({"vehicle_count": 40}),
+    ))
+    .await;
+    let lonely = db.insert(&reading("loop/s3", None, 5)).await;
+
+    let client = connect(Database::Connected(db.store().clone())).await;
+    let structured = success(&call(&client, "classify_by_id", json!({"id": stored.id})).await);
+    assert_eq!(keys(&structured), ["classification", "event"]);
+    assert_eq!(structured["event"], serde_json::to_value(&stored).unwrap());
+    assert_eq!(structured["event"]["id"], json!(stored.id));
+    assert_eq!(structured["event"]["sensor_id"], json!("loop/s1"));
+    assert_eq!(structured["event"]["status"], json!("pending"));
+    let classification = &structured["classification"];
+    assert_classification(classification);
+    assert!(has_flag(classification, "stuck"), "{classification:#}");
+    assert_eq!(classification, &expected_classification(&event, &history));
+    // Nothing is written: the stored event is unchanged.
+    assert_eq!(
+        db.store().get(stored.id).await.unwrap(),
+        Some(stored.clone())
+    );
+
+    let structured = success(&call(&client, "classify_by_id", json!({"id": lonely.id})).await);
+    assert_eq!(structured["event"]["id"], json!(lonely.id));
+    assert!(
+        flags(&structured["classification"]).is_empty(),
+        "{structured:#}"
+    );
+
+    let unknown = lonely.id + 1000;
+    let text = tool_error(&call(&client, "classify_by_id", json!({"id": unknown})).await);
+    assert_eq!(text, format!("no event with id {unknown}"));
+    client.cancel().await.expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classify_by_id_on_sqlite_returns_the_stored_event_classified_with_its_history() {
+    classify_by_id_reads_the_event_and_its_history(&TestDb::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classify_by_id_on_postgres_returns_the_stored_event_classified_with_its_history() {
+    if let Some(db) = TestDb::postgres().await {
+        classify_by_id_reads_the_event_and_its_history(&db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classify_by_id_without_a_database_says_it_needs_one() {
+    let client = connect(Database::Unavailable("DATABASE_URL is not set".into())).await;
+    let text = tool_error(&call(&client, "classify_by_id", json!({"id": 1})).await);
+    assert_eq!(
+        text,
+        "classify_by_id needs the events database: DATABASE_URL is not set"
+    );
+    // The other tools do not need it.
+    success(
+        &call(
+            &client,
+            "classify",
+            json!({"event": reading("s1", None, 0)}),
+        )
+        .await,
+    );
+    client.cancel().await.expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classify_by_id_on_an_unmigrated_database_is_a_tool_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = mcp_classifier::store::DatabaseUrl::Sqlite(dir.path().join("empty.db"));
+    let store = mcp_classifier::store::Store::connect(mcp_classifier::store::StoreConfig::new(url))
+        .unwrap();
+    let client = connect(Database::Connected(store)).await;
+    let text = tool_error(&call(&client, "classify_by_id", json!({"id": 1})).await);
+    assert!(text.starts_with("could not read event 1: "), "{text}");
+    // The server still answers afterwards.
+    success(
+        &call(
+            &client,
+            "classify",
+            json!({"event": reading("s1", None, 0)}),
+        )
+        .await,
+    );
+    client.cancel().await.expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_bounded_at_10000_readings() {
+    let client = connect(no_database()).await;
+    let history =
+        |n: i64| -> Vec<Value> { (0..n).map(|m| reading("s1", Some(1), m - n)).collect() };
+    let event = reading("s1", Some(1), 0);
+    let structured = success(
+        &call(
+            &client,
+            "classify",
+            json!({"event": event, "history": history(10_000)}),
+        )
+        .await,
+    );
+    assert!(has_flag(&structured, "stuck"), "{structured:#}");
+    let text = tool_error(
+        &call(
+            &client,
+            "classify",
+            json!({"event": event, "history": history(10_001)}),
+        )
+        .await,
+    );
+    assert!(
+        text.contains("history holds 10001 readings; at most 10000 per call"),
+        "{text}"
+    );
+    let text = tool_error(
+        &call(
+            &client,
+            "classify_batch",
+            json!({"events": [event], "history": history(10_001)}),
+        )
+        .await,
+    );
+    assert!(
+        text.contains("history holds 10001 readings; at most 10000 per call"),
+        "{text}"
+    );
+    client.cancel().await.expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_on_one_connection_each_get_their_own_answer() {
+    let client = connect(no_database()).await;
+    let events: Vec<Value> = (0..64)
+        .map(|i| {
+            with(
+                reading(&format!("s{i}"), Some(1), i),
+                json!({"vehicle_count": i * 3}),
+            )
+        })
+        .collect();
+    let answers = futures::future::join_all(
+        events
+            .iter()
+            .map(|event| call(&client, "classify", json!({"event": event}))),
+    )
+    .await;
+    for (event, answer) in events.iter().zip(&answers) {
+        assert_eq!(
+            success(answer),
+            expected_classification(event, &[]),
+            "{event}"
+        );
+    }
+    client.cancel().await.expect("cancel");
+}
+
+// 6. ------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_tool_is_a_json_rpc_invalid_params_error() {
+    let client = connect(no_database()).await;
+    let error = client
+        .call_tool(
+            CallToolRequestParams::new("classify_everything").with_arguments(object(json!({}))),
+        )
+        .await
+        .expect_err("an unknown tool is not a tool result");
+    let ServiceError::McpError(error) = error else {
+        panic!("expected a JSON-RPC error, got {error:?}");
+    };
+    assert_eq!(error.code, ErrorCode::INVALID_PARAMS);
+    assert_eq!(error.code.0, -32602);
+    // The connection survives.
+    success(
+        &call(
+            &client,
+            "classify",
+            json!({"event": reading("s1", None, 0)}),
+        )
+        .await,
+    );
+    client.cancel().await.expect("cancel");
+}
+
+// 7. ------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_2026_07_28_protocol_classifies_without_initialize() {
+    let client = ()
+        .serve_with_lifecycle(
+            spawn_server(no_database()),
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("server/discover");
+    let info = client.peer_info().expect("discovered server");
+    assert_eq!(info.protocol_version, ProtocolVersion::V_2026_07_28);
+    assert!(info.capabilities.tools.is_some());
+    assert_eq!(
+        info.server_info.as_ref().map(|s| s.name.as_str()),
+        Some("smart-traffic-classifier")
+    );
+    let names: BTreeSet<String> = tools(&client)
+        .await
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert_eq!(names, TOOL_NAMES.map(String::from).into_iter().collect());
+    let event = reading("s1", Some(1), 0);
+    let structured = success(&call(&client, "classify", json!({"event": event})).await);
+    assert_eq!(structured, expected_classification(&event, &[]));
+    let text = tool_error(&call(&client, "classify", json!({})).await);
+    assert!(text.contains("event is required"), "{text}");
+    let error = try_call(&client, "nope", json!({}))
+        .await
+        .expect_err("an unknown tool is not a tool result");
+    assert!(
+        matches!(&error, ServiceError::McpError(e) if e.code == ErrorCode::INVALID_PARAMS),
+        "{error:?}"
+    );
+    client.cancel().await.expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_2024_and_2025_protocol_version_negotiates_with_initialize_and_classifies() {
+    let event = reading("s1", Some(1), 0);
+    let expected = expected_classification(&event, &[]);
+    // (version, whether its results have `structuredContent`)
+    for (version, structured) in [
+        (ProtocolVersion::V_2024_11_05, false),
+        (ProtocolVersion::V_2025_03_26, false),
+        (ProtocolVersion::V_2025_06_18, true),
+        (ProtocolVersion::V_2025_11_25, true),
+    ] {
+        let mut config = ClientConfig::default();
+        config.protocol_version = version.clone();
+        let client = config
+            .serve(spawn_server(no_database()))
+            .await
+            .unwrap_or_else(|e| panic!("initialize with {version}: {e}"));
+        let info = client.peer_info().expect("server info");
+        assert_eq!(info.protocol_version, version, "negotiated version");
+        assert_eq!(tools(&client).await.len(), 3, "{version}");
+        let result = call(&client, "classify", json!({"event": event})).await;
+        assert!(!is_error(&result), "{version}: {}", text_of(&result));
+        // Every version carries the classification as JSON text; structuredContent exists from
+        // 2025-06-18 on and, when present, is the same JSON.
+        let from_text: Value = serde_json::from_str(&text_of(&result)).expect("JSON text");
+        assert_eq!(from_text, expected, "{version}");
+        if let Some(structured) = &result.structured_content {
+            assert_eq!(structured, &expected, "{version}");
+        }
+        if structured {
+            assert!(
+                result.structured_content.is_some(),
+                "{version}: structuredContent"
+            );
+        }
+        client.cancel().await.expect("cancel");
+    }
+}

@@ -1,0 +1,238 @@
+//! Shared by the MCP server suites (`mcp_in_process`, `mcp_binary`): readings as JSON, tool-call
+//! helpers, JSON Schema validation and a fresh store per test.
+
+#![allow(dead_code)]
+
+pub mod db;
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
+use rmcp::service::{RunningService, ServiceError};
+use rmcp::{RoleClient, Service};
+use serde_json::{Value, json};
+
+/// How long one tool call may take before the test fails (the largest takes well under 1 s).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A fixed instant well in the past, so readings never trip the future-skew rule.
+pub fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-02T07:00:00Z")
+        .expect("t0")
+        .with_timezone(&Utc)
+}
+
+/// `t0 + minutes` as RFC 3339.
+pub fn at(minutes: i64) -> String {
+    (t0() + TimeDelta::minutes(minutes)).to_rfc3339()
+}
+
+/// A valid reading of `sensor` on `lane` at `t0 + minutes` (a moderately busy lane).
+pub fn reading(sensor: &str, lane: Option<u8>, minutes: i64) -> Value {
+    let mut body = json!({
+        "sensor_id": sensor,
+        "observed_at": at(minutes),
+        "vehicle_count": 12,
+        "avg_speed_kmh": 87.5,
+        "occupancy_pct": 8.25,
+    });
+    if let Some(lane) = lane {
+        body["lane"] = json!(lane);
+    }
+    body
+}
+
+/// `value` with the fields of `extra` set (a `null` removes the field).
+pub fn with(mut value: Value, extra: Value) -> Value {
+    if let (Some(body), Value::Object(extra)) = (value.as_object_mut(), extra) {
+        for (key, v) in extra {
+            if v.is_null() {
+                body.remove(&key);
+            } else {
+                body.insert(key, v);
+            }
+        }
+    }
+    value
+}
+
+/// The JSON object of a tool call's arguments.
+pub fn object(value: Value) -> JsonObject {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("arguments must be an object, got {other}"),
+    }
+}
+
+/// Calls `name` with `arguments`; a JSON-RPC error is returned as `Err`.
+pub async fn try_call<S: Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+    name: &'static str,
+    arguments: Value,
+) -> Result<CallToolResult, ServiceError> {
+    let params = CallToolRequestParams::new(name).with_arguments(object(arguments));
+    tokio::time::timeout(CALL_TIMEOUT, client.call_tool(params))
+        .await
+        .unwrap_or_else(|_| panic!("tools/call {name} did not answer within {CALL_TIMEOUT:?}"))
+}
+
+/// Calls `name` with `arguments`, failing the test on a JSON-RPC error.
+pub async fn call<S: Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+    name: &'static str,
+    arguments: Value,
+) -> CallToolResult {
+    try_call(client, name, arguments)
+        .await
+        .unwrap_or_else(|e| panic!("tools/call {name} failed with a JSON-RPC error: {e}"))
+}
+
+/// The concatenated text content blocks of a result.
+pub fn text_of(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|block| block.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn is_error(result: &CallToolResult) -> bool {
+    result.is_error == Some(true)
+}
+
+/// The structured content of a successful call, after checking that the call succeeded and that
+/// the text content is the same JSON (for clients that only read text).
+pub fn success(result: &CallToolResult) -> Value {
+    assert!(
+        !is_error(result),
+        "expected success, got a tool error: {}",
+        text_of(result)
+    );
+    let structured = result
+        .structured_content
+        .clone()
+        .unwrap_or_else(|| panic!("no structuredContent in {result:?}"));
+    let text = text_of(result);
+    let from_text: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("text content is not JSON ({e}): {text}"));
+    assert_eq!(
+        from_text, structured,
+        "text content and structuredContent differ"
+    );
+    structured
+}
+
+/// The text of a tool error (`isError: true`), after checking that it is one.
+pub fn tool_error(result: &CallToolResult) -> String {
+    assert!(
+        is_error(result),
+        "expected a tool error, got success: {result:?}"
+    );
+    let text = text_of(result);
+    assert!(!text.is_empty(), "tool error without text: {result:?}");
+    text
+}
+
+/// Every violation of `schema` by `instance`, in words (empty when valid). Formats are checked.
+pub fn schema_violations(schema: &Value, instance: &Value) -> Vec<String> {
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .unwrap_or_else(|e| panic!("not a valid JSON Schema ({e}): {schema:#}"));
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}: {e}", e.schema_path(), e.instance_path()))
+        .collect()
+}
+
+/// Panics, naming every violation, when `instance` does not match `schema`.
+pub fn assert_matches_schema(what: &str, schema: &Value, instance: &Value) {
+    let violations = schema_violations(schema, instance);
+    assert!(
+        violations.is_empty(),
+        "{what} does not match its schema:\n  {}\ninstance: {instance:#}\nschema: {schema:#}",
+        violations.join("\n  ")
+    );
+}
+
+/// The field names of a JSON object, sorted.
+pub fn keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// The flags of a classification as strings.
+pub fn flags(classification: &Value) -> Vec<String> {
+    classification["flags"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no flags array in {classification}"))
+        .iter()
+        .map(|f| f.as_str().expect("flag is a string").to_owned())
+        .collect()
+}
+
+pub fn has_flag(classification: &Value, flag: &str) -> bool {
+    flags(classification).iter().any(|f| f == flag)
+}
+
+/// The fields of a classification, sorted.
+pub const CLASSIFICATION_FIELDS: [&str; 8] = [
+    "classifier_version",
+    "confidence",
+    "density_veh_km_lane",
+    "flags",
+    "flow_veh_h_lane",
+    "label",
+    "level_of_service",
+    "reasons",
+];
+
+/// Checks the shape and value ranges of one classification.
+pub fn assert_classification(value: &Value) {
+    assert_eq!(keys(value), CLASSIFICATION_FIELDS, "in {value:#}");
+    let label = value["label"].as_str().expect("label");
+    assert!(
+        ["free_flow", "moderate", "heavy", "congested", "unknown"].contains(&label),
+        "label {label}"
+    );
+    let los = &value["level_of_service"];
+    assert!(
+        los.is_null() || ["A", "B", "C", "D", "E", "F"].contains(&los.as_str().unwrap_or("?")),
+        "level_of_service {los}"
+    );
+    assert!(value["flow_veh_h_lane"].as_f64().expect("flow") >= 0.0);
+    let confidence = value["confidence"].as_f64().expect("confidence");
+    assert!((0.0..=1.0).contains(&confidence), "confidence {confidence}");
+    assert!(
+        !value["reasons"].as_array().expect("reasons").is_empty(),
+        "a classification gives its reasons"
+    );
+    assert!(
+        value["classifier_version"]
+            .as_str()
+            .expect("classifier_version")
+            .starts_with("smart-traffic-rules/")
+    );
+}
+
+/// The classification `mcp_classifier::rules` gives directly, as JSON (what every transport must
+/// return for the same reading and history).
+pub fn expected_classification(event: &Value, history: &[Value]) -> Value {
+    use mcp_classifier::reading::Reading;
+    let parse = |v: &Value| Reading::from_json(v.clone(), Utc::now()).expect("valid reading");
+    let history: Vec<Reading> = history.iter().map(parse).collect();
+    let classification = mcp_classifier::rules::classify(
+        &parse(event),
+        &history,
+        &mcp_classifier::rules::RulesConfig::default(),
+    );
+    serde_json::to_value(classification).expect("classification as JSON")
+}
