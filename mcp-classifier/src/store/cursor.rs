@@ -59,7 +59,7 @@ mod tests {
         for bad in [
             "",
             "!!!",
-            "djE6MTox",
+            "djE6MQ",
             &URL_SAFE_NO_PAD.encode("v2:1:1"),
             &URL_SAFE_NO_PAD.encode("v1:x:1"),
         ] {
