@@ -12,6 +12,8 @@ use mcp_classifier::store::{Store, StoreConfig};
 use tokio::sync::Notify;
 
 use crate::auth::ApiKeys;
+use crate::classify::health::ClassifierHealth;
+use crate::classify::{ClassifyConfig, Transport, Workers};
 use crate::cli::{BoxError, ServeArgs};
 use crate::metrics::Metrics;
 use crate::{request, routes};
@@ -31,6 +33,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Signalled when events become due, so classification workers need not poll.
     pub queue: Arc<Notify>,
+    /// The classification workers' link to the classifier, for readiness.
+    pub classifier: Arc<ClassifierHealth>,
 }
 
 impl AppState {
@@ -44,6 +48,7 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     state: Data<AppState>,
+    workers: Workers,
 }
 
 impl Application {
@@ -60,15 +65,22 @@ impl Application {
         if !args.bind.ip().is_loopback() && !auth.is_enabled() {
             tracing::warn!(bind = %args.bind, "listening beyond loopback without INGEST_API_KEYS: anyone who can reach it may write readings");
         }
+        let transport = transport(&args, &store);
+        let classify = classify_config(&args);
+        let metrics = Metrics::new()?;
         let state = Data::new(AppState {
-            store,
-            metrics: Metrics::new()?,
+            store: store.clone(),
+            metrics: metrics.clone(),
             auth,
             limits: Limits {
                 max_body_bytes: args.max_body_bytes,
                 max_batch_bytes: args.max_batch_bytes,
             },
             queue: Arc::new(Notify::new()),
+            classifier: Arc::new(ClassifierHealth::new(
+                transport.describe(),
+                classify.workers,
+            )),
         });
         let listener = TcpListener::bind(args.bind)?;
         let address = listener.local_addr()?;
@@ -85,10 +97,19 @@ impl Application {
             server = server.workers(workers.max(1));
         }
         tracing::info!(%address, "ingest listening");
+        let workers = Workers::start(
+            store,
+            transport,
+            classify,
+            metrics.classify.clone(),
+            Arc::clone(&state.queue),
+            Arc::clone(&state.classifier),
+        );
         Ok(Self {
             address,
             server: server.run(),
             state,
+            workers,
         })
     }
 
@@ -103,8 +124,62 @@ impl Application {
     /// Serves until SIGTERM/SIGINT (or the server handle's stop): stops accepting, lets
     /// in-flight requests finish, then returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await?;
+        let served = self.server.await;
+        tracing::info!("HTTP server stopped; stopping classification workers");
+        self.workers.stop().await;
         tracing::info!("ingest stopped");
-        Ok(())
+        served
+    }
+
+    /// Stops the HTTP server as SIGTERM would (for tests and embedding).
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}
+
+/// The classifier's transport from the configuration: MCP_URL, else MCP_COMMAND, else in-process.
+fn transport(args: &ServeArgs, store: &Store) -> Transport {
+    let urls: Vec<String> = args
+        .mcp_url
+        .iter()
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .collect();
+    let command: Vec<String> = args
+        .mcp_command
+        .as_deref()
+        .map(|c| c.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    if !urls.is_empty() {
+        if !command.is_empty() {
+            tracing::warn!("both MCP_URL and MCP_COMMAND are set: using MCP_URL");
+        }
+        let token = args.mcp_auth_token.clone().filter(|t| !t.is_empty());
+        Transport::Http { urls, token }
+    } else if !command.is_empty() {
+        Transport::Command(command)
+    } else {
+        Transport::InProcess {
+            store: store.clone(),
+            rules: Arc::new(mcp_classifier::rules::RulesConfig::default()),
+        }
+    }
+}
+
+fn classify_config(args: &ServeArgs) -> ClassifyConfig {
+    let seconds = |s: u64| std::time::Duration::from_secs(s.max(1));
+    ClassifyConfig {
+        workers: args.classify_workers,
+        batch_size: args.classify_batch.clamp(1, 10_000),
+        lease: seconds(args.classify_lease_s),
+        call_timeout: seconds(args.classify_timeout_s),
+        poll_interval: seconds(args.classify_poll_s),
+        history_window: std::time::Duration::from_secs(
+            args.classify_history_minutes.saturating_mul(60),
+        ),
+        retry: mcp_classifier::store::RetryPolicy {
+            max_attempts: args.classify_max_attempts.max(1),
+            ..Default::default()
+        },
     }
 }

@@ -84,6 +84,58 @@ pub struct ServeArgs {
     )]
     pub skip_migrations: bool,
 
+    /// Streamable HTTP endpoints of remote classifiers (comma-separated, used in turn), e.g.
+    /// `http://classifier:8001/mcp`. Takes precedence over MCP_COMMAND.
+    #[arg(long, env = "MCP_URL", value_delimiter = ',', global = true)]
+    pub mcp_url: Vec<String>,
+
+    /// Command starting a classifier that speaks MCP on its stdio, e.g. `mcp-classifier stdio`
+    /// (split on whitespace). Unset with MCP_URL unset: the classifier runs in-process.
+    #[arg(long, env = "MCP_COMMAND", global = true)]
+    pub mcp_command: Option<String>,
+
+    /// Bearer token sent to the MCP_URL classifiers.
+    #[arg(long, env = "MCP_AUTH_TOKEN", hide_env_values = true, global = true)]
+    pub mcp_auth_token: Option<String>,
+
+    /// Classification workers; 0 pauses classification (readings stay pending).
+    #[arg(long, env = "CLASSIFY_WORKERS", default_value_t = 2, global = true)]
+    pub classify_workers: usize,
+
+    /// Events a worker claims per round.
+    #[arg(long, env = "CLASSIFY_BATCH", default_value_t = 500, global = true)]
+    pub classify_batch: usize,
+
+    /// Seconds a claim stays valid before other workers may take the events over.
+    #[arg(long, env = "CLASSIFY_LEASE_S", default_value_t = 60, global = true)]
+    pub classify_lease_s: u64,
+
+    /// Seconds a classifier call may take.
+    #[arg(long, env = "CLASSIFY_TIMEOUT_S", default_value_t = 15, global = true)]
+    pub classify_timeout_s: u64,
+
+    /// Attempts after which a reading the classifier rejects ends `failed`.
+    #[arg(
+        long,
+        env = "CLASSIFY_MAX_ATTEMPTS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub classify_max_attempts: u32,
+
+    /// Seconds between safety-net polls of the queue (new readings wake workers at once).
+    #[arg(long, env = "CLASSIFY_POLL_S", default_value_t = 5, global = true)]
+    pub classify_poll_s: u64,
+
+    /// Minutes of earlier readings sent as history with fresh readings.
+    #[arg(
+        long,
+        env = "CLASSIFY_HISTORY_MINUTES",
+        default_value_t = 70,
+        global = true
+    )]
+    pub classify_history_minutes: u64,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "INGEST_HTTP_WORKERS", global = true)]
     pub http_workers: Option<usize>,

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod auth;
 pub mod body;
+pub mod classify;
 pub mod cli;
 pub mod metrics;
 pub mod openapi;

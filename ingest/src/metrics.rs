@@ -1,8 +1,11 @@
 //! Prometheus metrics, served as text at `GET /metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
+
+use crate::classify::ClassifyMetrics;
 
 /// Every metric the service exports, registered in its own registry.
 #[derive(Clone)]
@@ -16,6 +19,8 @@ pub struct Metrics {
     pub readings: IntCounterVec,
     /// Events by queue status, refreshed at each scrape.
     pub queue_depth: IntGaugeVec,
+    /// The classification pipeline's own metrics.
+    pub classify: ClassifyMetrics,
 }
 
 impl Metrics {
@@ -49,6 +54,34 @@ impl Metrics {
             Opts::new("queue_events", "Events by classification status"),
             &["status"],
         )?;
+        let classify = ClassifyMetrics {
+            lag: Histogram::with_opts(
+                HistogramOpts::new(
+                    "classification_lag_seconds",
+                    "Time from a reading's arrival to its classification",
+                )
+                .buckets(vec![
+                    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0,
+                ]),
+            )?,
+            calls: IntCounterVec::new(
+                Opts::new(
+                    "classifier_calls_total",
+                    "MCP tool calls to the classifier, by tool and outcome",
+                ),
+                &["tool", "outcome"],
+            )?,
+            retries: IntCounterVec::new(
+                Opts::new(
+                    "classification_retries_total",
+                    "Failed classification attempts, by kind",
+                ),
+                &["kind"],
+            )?,
+        };
+        registry.register(Box::new(classify.lag.clone()))?;
+        registry.register(Box::new(classify.calls.clone()))?;
+        registry.register(Box::new(classify.retries.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(readings.clone()))?;
@@ -59,6 +92,7 @@ impl Metrics {
             latency,
             readings,
             queue_depth,
+            classify,
         })
     }
 

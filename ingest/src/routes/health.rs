@@ -29,6 +29,9 @@ pub struct Readiness {
     pub status: &'static str,
     /// `postgres` or `sqlite`.
     pub database: &'static str,
+    /// The classification workers' link to the classifier. A classifier that is down does not
+    /// make the service unready: readings are still accepted and wait, pending.
+    pub classifier: crate::classify::health::ClassifierStatus,
 }
 
 /// `GET /v1/ready`: 200 when the database answers and its schema is current, else 503.
@@ -43,6 +46,7 @@ pub async fn ready(state: Data<AppState>) -> Result<HttpResponse, Problem> {
         Ok(Ok(true)) => Ok(HttpResponse::Ok().json(Readiness {
             status: "ready",
             database: store.config().url.backend_name(),
+            classifier: state.classifier.status(),
         })),
         Ok(Ok(false)) => Err(Problem::new(
             Kind::Unavailable,

@@ -3,14 +3,14 @@
 use std::collections::HashMap;
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::classification::Classification;
 use crate::reading::{FieldError, Reading, SensorId};
 use crate::rules::{self, RulesConfig};
 
 /// The outcome for one input reading.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum BatchItem {
     Classified {
@@ -26,7 +26,7 @@ pub enum BatchItem {
 }
 
 /// Why one reading of a batch could not be classified.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchError {
     pub message: String,
     /// Each offending field of the reading and its rule.
@@ -34,7 +34,7 @@ pub struct BatchError {
 }
 
 /// `classify_batch`'s result: one entry per input reading, in input order.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchOutput {
     pub results: Vec<BatchItem>,
 }

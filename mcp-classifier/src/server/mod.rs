@@ -61,9 +61,9 @@ pub struct ClassifiedEvent {
 
 #[tool_router]
 impl ClassifierServer {
-    pub fn new(rules: RulesConfig, database: Database) -> Self {
+    pub fn new(rules: impl Into<Arc<RulesConfig>>, database: Database) -> Self {
         Self {
-            rules: Arc::new(rules),
+            rules: rules.into(),
             database,
             tool_router: Self::tool_router(),
         }

@@ -81,6 +81,8 @@ pub struct Event {
     pub next_attempt_at: DateTime<Utc>,
     /// Why the last attempt failed, if it did.
     pub last_error: Option<String>,
+    /// Queued again by hand: the next classification goes through `classify_by_id`.
+    pub requeued: bool,
 }
 
 /// The outcome of storing one reading.
@@ -169,6 +171,7 @@ macro_rules! event_columns {
             events::lease_owner,
             events::lease_until,
             events::last_error,
+            events::requeued,
         )
     };
 }
@@ -204,6 +207,7 @@ pub(super) struct EventRow {
     #[allow(dead_code)]
     pub lease_until: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    pub requeued: bool,
 }
 
 impl EventRow {
@@ -275,6 +279,7 @@ impl TryFrom<EventRow> for Event {
             attempts: u32::try_from(row.attempts).map_err(|e| corrupt(e.to_string()))?,
             next_attempt_at: row.next_attempt_at,
             last_error: row.last_error,
+            requeued: row.requeued,
         })
     }
 }

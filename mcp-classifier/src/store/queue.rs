@@ -125,39 +125,10 @@ impl Store {
         owner: &str,
         classification: Classification,
     ) -> Result<bool, StoreError> {
-        let owner = owner.to_owned();
-        self.run(move |store| async move {
-            let now = super::backend::now();
-            let flags = serde_json::to_value(&classification.flags).map_err(|e| {
-                StoreError::Query(diesel::result::Error::SerializationError(e.into()))
-            })?;
-            let reasons = serde_json::to_value(&classification.reasons).map_err(|e| {
-                StoreError::Query(diesel::result::Error::SerializationError(e.into()))
-            })?;
-            let c = &classification;
-            let updated = with_conn!(store, |conn| {
-                diesel::update(leased!(id, owner, now))
-                    .set((
-                        events::status.eq(Status::Classified.as_str()),
-                        events::label.eq(c.label.as_str()),
-                        events::level_of_service.eq(c.level_of_service.map(|los| los.as_str())),
-                        events::flow_veh_h_lane.eq(c.flow_veh_h_lane),
-                        events::density_veh_km_lane.eq(c.density_veh_km_lane),
-                        events::confidence.eq(c.confidence),
-                        events::flags.eq(&flags),
-                        events::reasons.eq(&reasons),
-                        events::classifier_version.eq(&c.classifier_version),
-                        events::classified_at.eq(now),
-                        events::lease_owner.eq(None::<String>),
-                        events::lease_until.eq(None::<DateTime<Utc>>),
-                        events::last_error.eq(None::<String>),
-                    ))
-                    .execute(conn)
-                    .await?
-            });
-            Ok(updated == 1)
-        })
-        .await
+        let done = self
+            .complete_many(owner, vec![(id, classification)])
+            .await?;
+        Ok(!done.is_empty())
     }
 
     /// Records a failed attempt if `owner` still holds the lease: back to `pending` until
@@ -229,6 +200,7 @@ impl Store {
                         events::status.eq(Status::Pending.as_str()),
                         events::next_attempt_at.eq(now),
                         events::attempts.eq(0),
+                        events::requeued.eq(true),
                         events::lease_owner.eq(None::<String>),
                         events::lease_until.eq(None::<DateTime<Utc>>),
                     ))
@@ -241,4 +213,108 @@ impl Store {
         })
         .await
     }
+}
+
+/// Rows per multi-row completion statement (10 bound values each).
+const COMPLETE_CHUNK: usize = 1000;
+
+#[derive(diesel::QueryableByName)]
+struct ReturnedId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+}
+
+/// `UPDATE … FROM (VALUES …)` recording many classifications at once, guarded by the lease.
+/// VALUES columns are `column1…` on both backends; only placeholders and casts differ.
+fn complete_many_sql(rows: usize, postgres: bool) -> String {
+    const CASTS: [&str; 9] = [
+        "bigint", "text", "text", "float8", "float8", "float8", "jsonb", "jsonb", "text",
+    ];
+    let mut n = 0;
+    let mut placeholder = |cast: &str| {
+        n += 1;
+        if postgres {
+            format!("${n}::{cast}")
+        } else {
+            format!("?{n}")
+        }
+    };
+    let owner = placeholder("text");
+    let now = placeholder("timestamptz");
+    let values: Vec<String> = (0..rows)
+        .map(|_| {
+            let row: Vec<String> = CASTS.iter().map(|cast| placeholder(cast)).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect();
+    format!(
+        "UPDATE events SET status = 'classified', label = v.column2, level_of_service = v.column3, \
+         flow_veh_h_lane = v.column4, density_veh_km_lane = v.column5, confidence = v.column6, \
+         flags = v.column7, reasons = v.column8, classifier_version = v.column9, \
+         classified_at = {now_ref}, lease_owner = NULL, lease_until = NULL, last_error = NULL, \
+         requeued = FALSE \
+         FROM (VALUES {values}) AS v \
+         WHERE events.id = v.column1 AND events.status = 'processing' \
+         AND events.lease_owner = {owner} AND events.lease_until > {now_ref} \
+         RETURNING events.id AS id",
+        values = values.join(", "),
+        now_ref = now,
+    )
+}
+
+impl Store {
+    /// Records many classifications in one statement per chunk, each only if `owner` still
+    /// holds that event's lease. Returns the ids recorded; the others had lost their lease.
+    pub async fn complete_many(
+        &self,
+        owner: &str,
+        results: Vec<(i64, Classification)>,
+    ) -> Result<Vec<i64>, StoreError> {
+        if results.is_empty() {
+            return Ok(Vec::new());
+        }
+        let owner = owner.to_owned();
+        self.run(move |store| async move {
+            use diesel::sql_types::{BigInt, Double, Nullable, Text};
+            let now = super::backend::now();
+            let mut done = Vec::with_capacity(results.len());
+            for chunk in results.chunks(COMPLETE_CHUNK) {
+                let rows = chunk
+                    .iter()
+                    .map(|(id, c)| Ok((*id, c, json_text(&c.flags)?, json_text(&c.reasons)?)))
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                let ids: Vec<ReturnedId> = with_conn!(store, |conn| {
+                    let postgres = matches!(store.backend, super::backend::Backend::Postgres(_));
+                    let mut query = diesel::sql_query(complete_many_sql(rows.len(), postgres))
+                        .into_boxed()
+                        .bind::<Text, _>(owner.clone())
+                        .bind::<diesel::helper_types::SqlTypeOf<events::classified_at>, _>(Some(
+                            now,
+                        ));
+                    for (id, c, flags, reasons) in &rows {
+                        query = query
+                            .bind::<BigInt, _>(*id)
+                            .bind::<Text, _>(c.label.as_str())
+                            .bind::<Nullable<Text>, _>(c.level_of_service.map(|l| l.as_str()))
+                            .bind::<Double, _>(c.flow_veh_h_lane)
+                            .bind::<Nullable<Double>, _>(c.density_veh_km_lane)
+                            .bind::<Double, _>(c.confidence)
+                            .bind::<Text, _>(flags.clone())
+                            .bind::<Text, _>(reasons.clone())
+                            .bind::<Text, _>(c.classifier_version.clone());
+                    }
+                    query.load(conn).await?
+                });
+                done.extend(ids.into_iter().map(|r| r.id));
+            }
+            Ok(done)
+        })
+        .await
+    }
+}
+
+/// JSON text of a flag or reason list, for binding as text.
+fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Query(diesel::result::Error::SerializationError(e.into())))
 }

@@ -31,6 +31,8 @@ CREATE TABLE events (
     lease_owner         TEXT,
     lease_until         TIMESTAMPTZ,
     last_error          TEXT,
+    -- Queued again by hand (POST /v1/events/{id}/classify): classified through classify_by_id.
+    requeued            BOOLEAN NOT NULL DEFAULT FALSE,
 
     -- One row per reading: a re-sent reading finds the first one, also when it has no lane.
     CONSTRAINT events_reading_key UNIQUE NULLS NOT DISTINCT (sensor_id, lane, observed_at),

@@ -33,6 +33,8 @@ CREATE TABLE events (
     lease_owner         TEXT,
     lease_until         TIMESTAMPTZ,
     last_error          TEXT,
+    -- Queued again by hand (POST /v1/events/{id}/classify): classified through classify_by_id.
+    requeued            BOOLEAN NOT NULL DEFAULT FALSE,
 
     CHECK (status <> 'classified' OR (label IS NOT NULL AND classified_at IS NOT NULL)),
     CHECK (status <> 'processing' OR (lease_owner IS NOT NULL AND lease_until IS NOT NULL))

@@ -28,5 +28,6 @@ diesel::table! {
         lease_owner -> Nullable<Text>,
         lease_until -> Nullable<Timestamptz>,
         last_error -> Nullable<Text>,
+        requeued -> Bool,
     }
 }

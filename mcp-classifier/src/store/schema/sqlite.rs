@@ -29,5 +29,6 @@ diesel::table! {
         lease_owner -> Nullable<Text>,
         lease_until -> Nullable<TimestamptzSqlite>,
         last_error -> Nullable<Text>,
+        requeued -> Bool,
     }
 }

@@ -1,0 +1,200 @@
+//! One MCP client connection to the classifier, over whichever transport is configured, with
+//! reconnection: a lost connection is dropped and the next call opens a new one (after a
+//! backoff), so a classifier that is down only delays work.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use mcp_classifier::rules::RulesConfig;
+use mcp_classifier::server::{ClassifierServer, Database};
+use mcp_classifier::store::Store;
+use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
+use rmcp::service::RunningService;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{RoleClient, ServiceExt};
+
+use super::health::{ClassifierHealth, LinkState};
+
+/// Where the classifier runs.
+#[derive(Clone)]
+pub enum Transport {
+    /// In this process, behind an in-memory duplex pipe (full MCP JSON-RPC).
+    InProcess {
+        store: Store,
+        rules: Arc<RulesConfig>,
+    },
+    /// A child process speaking MCP over its stdio (`MCP_COMMAND`); restarted when it dies.
+    Command(Vec<String>),
+    /// Streamable HTTP endpoints (`MCP_URL`), used in turn; optional bearer token.
+    Http {
+        urls: Vec<String>,
+        token: Option<String>,
+    },
+}
+
+impl Transport {
+    pub fn describe(&self) -> String {
+        match self {
+            Transport::InProcess { .. } => "in-process".into(),
+            Transport::Command(argv) => format!("stdio: {}", argv.join(" ")),
+            Transport::Http { urls, .. } => format!("http: {}", urls.join(", ")),
+        }
+    }
+}
+
+/// Why a call produced no result.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("could not connect to the classifier: {0}")]
+    Connect(String),
+    #[error("the classifier did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the call to the classifier failed: {0}")]
+    Service(String),
+}
+
+const RECONNECT_MIN: Duration = Duration::from_millis(200);
+const RECONNECT_MAX: Duration = Duration::from_secs(10);
+
+pub struct Connection {
+    transport: Transport,
+    health: Arc<ClassifierHealth>,
+    slot: usize,
+    service: Option<RunningService<RoleClient, ()>>,
+    next_url: AtomicUsize,
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+impl Connection {
+    pub fn new(transport: Transport, health: Arc<ClassifierHealth>, slot: usize) -> Self {
+        Self {
+            transport,
+            health,
+            slot,
+            service: None,
+            next_url: AtomicUsize::new(slot),
+            failures: 0,
+            retry_at: None,
+        }
+    }
+
+    /// Calls `tool`; a transport failure or timeout drops the connection for the next call
+    /// to replace.
+    pub async fn call(
+        &mut self,
+        tool: &'static str,
+        arguments: JsonObject,
+        timeout: Duration,
+    ) -> Result<CallToolResult, CallError> {
+        let peer = self.connected().await?.peer().clone();
+        let params = CallToolRequestParams::new(tool).with_arguments(arguments);
+        match tokio::time::timeout(timeout, peer.call_tool(params)).await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(e)) => {
+                let error = e.to_string();
+                if matches!(e, rmcp::ServiceError::McpError(_)) {
+                    // A JSON-RPC error from a live server: the connection itself is fine.
+                    return Err(CallError::Service(error));
+                }
+                self.lost(&error);
+                Err(CallError::Service(error))
+            }
+            Err(_) => {
+                self.lost("call timed out");
+                Err(CallError::Timeout(timeout))
+            }
+        }
+    }
+
+    async fn connected(&mut self) -> Result<&RunningService<RoleClient, ()>, CallError> {
+        if self
+            .service
+            .as_ref()
+            .is_some_and(|s| s.is_transport_closed())
+        {
+            self.lost("the connection closed");
+        }
+        if self.service.is_none() {
+            if let Some(at) = self.retry_at
+                && Instant::now() < at
+            {
+                return Err(CallError::Connect("waiting before reconnecting".into()));
+            }
+            match self.open().await {
+                Ok(service) => {
+                    tracing::info!(transport = %self.transport.describe(), "connected to the classifier");
+                    self.failures = 0;
+                    self.retry_at = None;
+                    self.health.set(self.slot, LinkState::Connected, None);
+                    self.service = Some(service);
+                }
+                Err(e) => {
+                    self.failures = self.failures.saturating_add(1);
+                    let backoff = RECONNECT_MIN
+                        .saturating_mul(2u32.saturating_pow(self.failures.min(16)))
+                        .min(RECONNECT_MAX);
+                    self.retry_at = Some(Instant::now() + backoff);
+                    tracing::warn!(error = %e, ?backoff, "classifier unreachable");
+                    self.health.set(self.slot, LinkState::Down, Some(e.clone()));
+                    return Err(CallError::Connect(e));
+                }
+            }
+        }
+        self.service
+            .as_ref()
+            .ok_or_else(|| CallError::Connect("no connection".into()))
+    }
+
+    fn lost(&mut self, why: &str) {
+        if self.service.take().is_some() {
+            tracing::warn!(
+                reason = why,
+                "lost the classifier connection; will reconnect"
+            );
+        }
+        self.health
+            .set(self.slot, LinkState::Down, Some(why.to_owned()));
+    }
+
+    async fn open(&self) -> Result<RunningService<RoleClient, ()>, String> {
+        match &self.transport {
+            Transport::InProcess { store, rules } => {
+                let (client_side, server_side) = tokio::io::duplex(1 << 20);
+                let server =
+                    ClassifierServer::new(rules.clone(), Database::Connected(store.clone()));
+                tokio::spawn(async move {
+                    match server.serve(server_side).await {
+                        Ok(running) => {
+                            let _ = running.waiting().await;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "in-process classifier stopped"),
+                    }
+                });
+                ().serve(client_side).await.map_err(|e| e.to_string())
+            }
+            Transport::Command(argv) => {
+                let (program, args) = argv.split_first().ok_or("MCP_COMMAND is empty")?;
+                let mut command = tokio::process::Command::new(program);
+                command.args(args).kill_on_drop(true);
+                let (transport, _) = TokioChildProcess::builder(command)
+                    .stderr(std::process::Stdio::inherit())
+                    .spawn()
+                    .map_err(|e| format!("could not start {program}: {e}"))?;
+                ().serve(transport).await.map_err(|e| e.to_string())
+            }
+            Transport::Http { urls, token } => {
+                let index = self.next_url.fetch_add(1, Ordering::Relaxed) % urls.len().max(1);
+                let url = urls.get(index).ok_or("MCP_URL is empty")?;
+                let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
+                if let Some(token) = token {
+                    config = config.auth_header(token.clone());
+                }
+                let transport = StreamableHttpClientTransport::from_config(config);
+                ().serve(transport).await.map_err(|e| format!("{url}: {e}"))
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Durable classification: a pool of workers, each an MCP client of the classifier.
+//!
+//! Readings are queued by the INSERT that stores them; workers claim due events under a lease
+//! (see `mcp_classifier::store::queue`), so a worker or process that dies only delays its
+//! events until the lease runs out. New readings wake the workers at once; a slow poll is the
+//! safety net.
+
+pub mod connection;
+pub mod health;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_classifier::store::{RetryPolicy, Store};
+use prometheus::{Histogram, IntCounterVec};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use self::connection::Connection;
+pub use self::connection::Transport;
+use self::health::ClassifierHealth;
+use self::worker::Worker;
+
+/// How the workers behave.
+#[derive(Debug, Clone)]
+pub struct ClassifyConfig {
+    /// Number of workers; 0 pauses classification (readings still queue up).
+    pub workers: usize,
+    /// Events claimed per round trip.
+    pub batch_size: usize,
+    /// How long a claim is valid; a worker silent for longer loses its events to others.
+    pub lease: Duration,
+    /// Longest a classifier call may take.
+    pub call_timeout: Duration,
+    /// Safety-net poll when no wake-up arrives.
+    pub poll_interval: Duration,
+    /// How far back the history pool of a batch reaches.
+    pub history_window: Duration,
+    pub retry: RetryPolicy,
+}
+
+/// The pipeline's metrics (registered with the service's registry).
+#[derive(Clone)]
+pub struct ClassifyMetrics {
+    /// `classified_at − received_at`, seconds.
+    pub lag: Histogram,
+    /// Classifier calls by tool and outcome.
+    pub calls: IntCounterVec,
+    /// Failed attempts by kind (transient, permanent).
+    pub retries: IntCounterVec,
+}
+
+/// The running workers.
+pub struct Workers {
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Workers {
+    pub fn start(
+        store: Store,
+        transport: Transport,
+        config: ClassifyConfig,
+        metrics: ClassifyMetrics,
+        wake: Arc<Notify>,
+        health: Arc<ClassifierHealth>,
+    ) -> Self {
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let instance = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        for slot in 0..config.workers {
+            let worker = Worker {
+                owner: format!("ingest-{instance}-w{slot}"),
+                store: store.clone(),
+                connection: Connection::new(transport.clone(), Arc::clone(&health), slot),
+                config: config.clone(),
+                metrics: metrics.clone(),
+                wake: Arc::clone(&wake),
+                shutdown: shutdown.clone(),
+            };
+            tasks.spawn(worker.run());
+        }
+        if config.workers == 0 {
+            tracing::warn!("classification is paused (CLASSIFY_WORKERS=0): readings stay pending");
+        } else {
+            tracing::info!(workers = config.workers, transport = %transport.describe(), "classification workers started");
+        }
+        Self { shutdown, tasks }
+    }
+
+    /// Stops claiming, lets each worker finish the batch it holds, and waits for them.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}

@@ -1,0 +1,317 @@
+//! A classification worker: claim due events under a lease, classify them over MCP, write the
+//! results back guarded by the lease. Fresh readings go out in `classify_batch` calls with
+//! their sensors' recent history; re-queued events go through `classify_by_id`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use mcp_classifier::classification::Classification;
+use mcp_classifier::reading::SensorId;
+use mcp_classifier::server::args::{MAX_BATCH_EVENTS, MAX_HISTORY};
+use mcp_classifier::server::batch::{BatchItem, BatchOutput};
+use mcp_classifier::store::{Event, Retry, Store};
+use rmcp::model::{CallToolResult, JsonObject};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::connection::{CallError, Connection};
+use super::{ClassifyConfig, ClassifyMetrics};
+
+/// What happened to one event.
+enum Outcome {
+    Classified(Classification),
+    /// The classifier judged the reading itself: retried up to the attempt budget.
+    Permanent(String),
+    /// No verdict (transport, timeout, server error): retried without limit.
+    Transient(String),
+}
+
+pub struct Worker {
+    pub owner: String,
+    pub store: Store,
+    pub connection: Connection,
+    pub config: ClassifyConfig,
+    pub metrics: ClassifyMetrics,
+    pub wake: Arc<Notify>,
+    pub shutdown: CancellationToken,
+}
+
+impl Worker {
+    pub async fn run(mut self) {
+        tracing::info!(owner = %self.owner, "classification worker started");
+        while !self.shutdown.is_cancelled() {
+            let claimed = match self
+                .store
+                .claim(&self.owner, self.config.batch_size, self.config.lease)
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::warn!(error = %mcp_classifier::telemetry::error_chain(&e), "claiming events failed");
+                    self.pause(self.config.poll_interval).await;
+                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                self.pause(self.config.poll_interval).await;
+                continue;
+            }
+            let span =
+                tracing::info_span!("classify_job", owner = %self.owner, events = claimed.len());
+            self.process(claimed).instrument(span).await;
+        }
+        tracing::info!(owner = %self.owner, "classification worker stopped");
+    }
+
+    /// Sleeps until woken by new work, the safety-net poll interval, or shutdown.
+    async fn pause(&self, interval: Duration) {
+        tokio::select! {
+            () = self.wake.notified() => {}
+            () = tokio::time::sleep(interval) => {}
+            () = self.shutdown.cancelled() => {}
+        }
+    }
+
+    async fn process(&mut self, claimed: Vec<Event>) {
+        let (requeued, fresh): (Vec<Event>, Vec<Event>) =
+            claimed.into_iter().partition(|e| e.requeued);
+        let mut outcomes: Vec<(Event, Outcome)> = Vec::new();
+        for chunk in fresh.chunks(MAX_BATCH_EVENTS) {
+            let results = self.classify_fresh(chunk).await;
+            outcomes.extend(chunk.iter().cloned().zip(results));
+        }
+        for event in requeued {
+            let outcome = self.classify_stored(&event).await;
+            outcomes.push((event, outcome));
+        }
+        self.record(outcomes).await;
+    }
+
+    /// One `classify_batch` call for up to 1000 fresh readings, with the recent readings of
+    /// their sensors as the history pool.
+    async fn classify_fresh(&mut self, events: &[Event]) -> Vec<Outcome> {
+        let readings: Vec<Value> = events.iter().map(|e| json!(e.reading)).collect();
+        let history = match self.history(events).await {
+            Ok(history) => history,
+            Err(e) => return vec_of(events.len(), || Outcome::Transient(e.clone())),
+        };
+        let mut arguments = JsonObject::new();
+        arguments.insert("events".into(), Value::Array(readings));
+        arguments.insert("history".into(), history);
+        let result = self
+            .connection
+            .call("classify_batch", arguments, self.config.call_timeout)
+            .await;
+        let result = match self.observe_call("classify_batch", result) {
+            Ok(result) => result,
+            Err(outcome) => return vec_of(events.len(), || outcome.clone_kind()),
+        };
+        let output: BatchOutput = match structured(&result) {
+            Ok(output) => output,
+            Err(e) => return vec_of(events.len(), || Outcome::Transient(e.clone())),
+        };
+        let mut outcomes = vec_of(events.len(), || {
+            Outcome::Transient("no result for this reading".into())
+        });
+        for item in output.results {
+            match item {
+                BatchItem::Classified {
+                    index,
+                    classification,
+                } => {
+                    if let Some(slot) = outcomes.get_mut(index) {
+                        *slot = Outcome::Classified(classification);
+                    }
+                }
+                BatchItem::Rejected { index, error } => {
+                    if let Some(slot) = outcomes.get_mut(index) {
+                        *slot = Outcome::Permanent(error.message);
+                    }
+                }
+            }
+        }
+        outcomes
+    }
+
+    /// Earlier readings of the batch's sensors within the configured window.
+    async fn history(&self, events: &[Event]) -> Result<Value, String> {
+        let sensors: BTreeSet<SensorId> = events
+            .iter()
+            .map(|e| e.reading.sensor_id().clone())
+            .collect();
+        let Some(earliest) = events.iter().map(|e| e.reading.observed_at()).min() else {
+            return Ok(Value::Array(Vec::new()));
+        };
+        let latest = events
+            .iter()
+            .map(|e| e.reading.observed_at())
+            .max()
+            .unwrap_or(earliest);
+        let window = TimeDelta::from_std(self.config.history_window).unwrap_or(TimeDelta::hours(1));
+        let history = self
+            .store
+            .readings_between(
+                sensors.into_iter().collect(),
+                earliest - window,
+                latest,
+                MAX_HISTORY,
+            )
+            .await
+            .map_err(|e| {
+                format!(
+                    "reading history: {}",
+                    mcp_classifier::telemetry::error_chain(&e)
+                )
+            })?;
+        serde_json::to_value(history).map_err(|e| e.to_string())
+    }
+
+    /// `classify_by_id` for an event queued again by hand.
+    async fn classify_stored(&mut self, event: &Event) -> Outcome {
+        let mut arguments = JsonObject::new();
+        arguments.insert("id".into(), json!(event.id));
+        let result = self
+            .connection
+            .call("classify_by_id", arguments, self.config.call_timeout)
+            .await;
+        let result = match self.observe_call("classify_by_id", result) {
+            Ok(result) => result,
+            Err(outcome) => return outcome,
+        };
+        let classification = result
+            .structured_content
+            .as_ref()
+            .and_then(|v| v.get("classification"))
+            .cloned()
+            .ok_or_else(|| "classify_by_id returned no classification".to_owned())
+            .and_then(|v| serde_json::from_value::<Classification>(v).map_err(|e| e.to_string()));
+        match classification {
+            Ok(classification) => Outcome::Classified(classification),
+            Err(e) => Outcome::Transient(e),
+        }
+    }
+
+    /// Counts the call and turns failures into outcomes: a tool error is about the reading
+    /// (permanent), anything else is transient.
+    fn observe_call(
+        &self,
+        tool: &'static str,
+        result: Result<CallToolResult, CallError>,
+    ) -> Result<CallToolResult, Outcome> {
+        let (outcome, value) = match result {
+            Ok(result) if result.is_error == Some(true) => {
+                let text = tool_error_text(&result);
+                ("tool_error", Err(Outcome::Permanent(text)))
+            }
+            Ok(result) => ("ok", Ok(result)),
+            Err(e @ CallError::Timeout(_)) => ("timeout", Err(Outcome::Transient(e.to_string()))),
+            Err(e @ CallError::Connect(_)) => {
+                ("unreachable", Err(Outcome::Transient(e.to_string())))
+            }
+            Err(e @ CallError::Service(_)) => ("error", Err(Outcome::Transient(e.to_string()))),
+        };
+        self.metrics.calls.with_label_values(&[tool, outcome]).inc();
+        value
+    }
+
+    /// Writes results in one multi-row statement; failures one by one with their retry plan.
+    async fn record(&self, outcomes: Vec<(Event, Outcome)>) {
+        let now = Utc::now();
+        let mut classified = Vec::new();
+        for (event, outcome) in outcomes {
+            match outcome {
+                Outcome::Classified(classification) => classified.push((event, classification)),
+                Outcome::Permanent(error) => self.fail(&event, &error, true).await,
+                Outcome::Transient(error) => self.fail(&event, &error, false).await,
+            }
+        }
+        if classified.is_empty() {
+            return;
+        }
+        let received: Vec<_> = classified
+            .iter()
+            .map(|(e, _)| (e.id, e.received_at))
+            .collect();
+        let results = classified.into_iter().map(|(e, c)| (e.id, c)).collect();
+        match self.store.complete_many(&self.owner, results).await {
+            Ok(done) => {
+                let done: BTreeSet<i64> = done.into_iter().collect();
+                for (id, received_at) in &received {
+                    if done.contains(id) {
+                        let lag = (now - *received_at).num_microseconds().unwrap_or(0) as f64 / 1e6;
+                        self.metrics.lag.observe(lag.max(0.0));
+                    }
+                }
+                let lost = received.len() - done.len();
+                if lost > 0 {
+                    tracing::warn!(
+                        lost,
+                        "results refused: their leases had expired or been revoked"
+                    );
+                }
+            }
+            Err(e) => {
+                // The leases run out and the events are claimed again: nothing is lost.
+                tracing::warn!(error = %mcp_classifier::telemetry::error_chain(&e), "writing results failed");
+            }
+        }
+    }
+
+    async fn fail(&self, event: &Event, error: &str, permanent: bool) {
+        let retry = self
+            .config
+            .retry
+            .after_failure(event.attempts, permanent, Utc::now());
+        self.metrics
+            .retries
+            .with_label_values(&[if permanent { "permanent" } else { "transient" }])
+            .inc();
+        if retry == Retry::Never {
+            tracing::warn!(event = event.id, error, "classification failed for good");
+        } else {
+            tracing::debug!(event = event.id, error, "classification failed; will retry");
+        }
+        if let Err(e) = self.store.fail(event.id, &self.owner, error, retry).await {
+            tracing::warn!(event = event.id, error = %mcp_classifier::telemetry::error_chain(&e), "recording a failure failed");
+        }
+    }
+}
+
+impl Outcome {
+    fn clone_kind(&self) -> Outcome {
+        match self {
+            Outcome::Classified(c) => Outcome::Classified(c.clone()),
+            Outcome::Permanent(e) => Outcome::Permanent(e.clone()),
+            Outcome::Transient(e) => Outcome::Transient(e.clone()),
+        }
+    }
+}
+
+fn vec_of(n: usize, mut make: impl FnMut() -> Outcome) -> Vec<Outcome> {
+    (0..n).map(|_| make()).collect()
+}
+
+fn structured<T: serde::de::DeserializeOwned>(result: &CallToolResult) -> Result<T, String> {
+    let value = result
+        .structured_content
+        .clone()
+        .ok_or("the result has no structuredContent")?;
+    serde_json::from_value(value).map_err(|e| format!("unexpected result shape: {e}"))
+}
+
+fn tool_error_text(result: &CallToolResult) -> String {
+    let text: Vec<String> = result
+        .content
+        .iter()
+        .filter_map(|block| block.as_text().map(|t| t.text.clone()))
+        .collect();
+    if text.is_empty() {
+        "the classifier rejected the reading".into()
+    } else {
+        text.join("; ")
+    }
+}

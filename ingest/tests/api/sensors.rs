@@ -1,0 +1,173 @@
+//! `GET /v1/sensors` and `GET /v1/sensors/{sensor_id}`.
+
+use chrono::{TimeDelta, Utc};
+use mcp_classifier::classification::Label;
+use serde_json::{Value, json};
+
+use crate::support::{Backend, TestApp, error_fields, json, problem, reading, reading_at};
+
+fn sensor_ids(page: &Value) -> Vec<&str> {
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|s| s["sensor_id"].as_str().expect("sensor_id"))
+        .collect()
+}
+
+pub async fn sensors_are_listed_in_id_order_with_their_latest_reading(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_many(&[
+        reading("S-b", Some(1), 0),
+        reading("S-b", Some(2), 30),
+        reading("S-b", Some(1), 20),
+        reading("S-a", None, 10),
+        reading("S-a", None, 5),
+        reading("S-c", Some(3), 1),
+    ])
+    .await;
+    let page = app.get_ok("/v1/sensors").await;
+    assert_eq!(sensor_ids(&page), ["S-a", "S-b", "S-c"]);
+    assert!(page["next_after"].is_null(), "{page}");
+    let latest: Vec<(&str, Option<i64>)> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|s| {
+            assert_eq!(s["latest"]["sensor_id"], s["sensor_id"]);
+            (
+                s["latest"]["observed_at"].as_str().expect("observed_at"),
+                s["latest"]["lane"].as_i64(),
+            )
+        })
+        .collect();
+    let at = |m| crate::support::minute(m);
+    let parsed: Vec<(chrono::DateTime<Utc>, Option<i64>)> = latest
+        .iter()
+        .map(|(t, lane)| {
+            (
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .expect("time")
+                    .with_timezone(&Utc),
+                *lane,
+            )
+        })
+        .collect();
+    assert_eq!(
+        parsed,
+        [(at(10), None), (at(30), Some(2)), (at(1), Some(3))]
+    );
+}
+
+pub async fn the_sensor_list_pages_with_limit_and_after(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_many(
+        &["p1", "p2", "p3", "p4", "p5"].map(|s| reading(s, None, 0)),
+    )
+    .await;
+    let first = app.get_ok("/v1/sensors?limit=2").await;
+    assert_eq!(sensor_ids(&first), ["p1", "p2"]);
+    assert_eq!(first["next_after"], "p2");
+    let second = app.get_ok("/v1/sensors?limit=2&after=p2").await;
+    assert_eq!(sensor_ids(&second), ["p3", "p4"]);
+    let last = app.get_ok("/v1/sensors?limit=2&after=p4").await;
+    assert_eq!(sensor_ids(&last), ["p5"]);
+    assert!(last["next_after"].is_null());
+
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=x", "limit"),
+        ("after=has%20space", "after"),
+        ("page=2", "page"),
+    ] {
+        let response = app
+            .get(&format!("/v1/sensors?{query}"))
+            .send()
+            .await
+            .expect("GET");
+        let body = problem(response, 400, "invalid-query").await;
+        assert_eq!(error_fields(&body), [field], "{query}");
+    }
+}
+
+pub async fn a_sensor_summary_counts_its_readings_by_label_over_the_window(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let now = Utc::now();
+    let ago = |minutes| now - TimeDelta::minutes(minutes);
+    let mut ids = Vec::new();
+    for (lane, minutes) in [(1, 5), (1, 10), (2, 10), (1, 20), (1, 30), (1, 90), (1, 200)] {
+        let event = app.create(&reading_at("D-1", Some(lane), ago(minutes))).await;
+        ids.push(event["id"].as_i64().expect("id"));
+    }
+    app.create(&reading_at("D-2", Some(1), ago(1))).await;
+    app.classify(ids[1], Label::Heavy).await;
+    app.classify(ids[2], Label::Heavy).await;
+    app.classify(ids[3], Label::FreeFlow).await;
+    app.classify(ids[5], Label::Congested).await;
+
+    let summary = app.get_ok("/v1/sensors/D-1").await;
+    assert_eq!(summary["sensor_id"], "D-1");
+    assert_eq!(summary["latest"]["id"], ids[0]);
+    assert_eq!(
+        summary["counts_by_label"],
+        json!({"heavy": 2, "free_flow": 1})
+    );
+    // Readings at 5 and 30 minutes ago are not classified yet.
+    assert_eq!(summary["unclassified"], 2);
+    let from = summary["window"]["from"].as_str().expect("from");
+    let to = summary["window"]["to"].as_str().expect("to");
+    let span = chrono::DateTime::parse_from_rfc3339(to).expect("to")
+        - chrono::DateTime::parse_from_rfc3339(from).expect("from");
+    assert_eq!(span, TimeDelta::minutes(60));
+
+    let wide = app.get_ok("/v1/sensors/D-1?window_minutes=120").await;
+    assert_eq!(
+        wide["counts_by_label"],
+        json!({"heavy": 2, "free_flow": 1, "congested": 1})
+    );
+    assert_eq!(wide["unclassified"], 2);
+    let narrow = app.get_ok("/v1/sensors/D-1?window_minutes=7").await;
+    assert_eq!(narrow["counts_by_label"], json!({}));
+    assert_eq!(narrow["unclassified"], 1);
+}
+
+pub async fn an_unknown_sensor_is_a_404_problem(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create(&reading("known", None, 0)).await;
+    for path in ["/v1/sensors/unknown", "/v1/sensors/no%20such%20id"] {
+        let response = app.get(path).send().await.expect("GET");
+        problem(response, 404, "not-found").await;
+    }
+    // The id is an opaque string: the sensor that exists is found even outside the window.
+    let summary = app.get_ok("/v1/sensors/known").await;
+    assert_eq!(summary["counts_by_label"], json!({}));
+    assert_eq!(summary["unclassified"], 0);
+}
+
+pub async fn a_bad_window_is_refused_with_400(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create(&reading("W", None, 0)).await;
+    for query in [
+        "window_minutes=0",
+        "window_minutes=44641",
+        "window_minutes=an-hour",
+        "window_minutes=-5",
+    ] {
+        let response = app
+            .get(&format!("/v1/sensors/W?{query}"))
+            .send()
+            .await
+            .expect("GET");
+        let body = problem(response, 400, "invalid-query").await;
+        assert_eq!(error_fields(&body), ["window_minutes"], "{query}");
+    }
+    let response = app
+        .get("/v1/sensors/W?window=60")
+        .send()
+        .await
+        .expect("GET");
+    let body = problem(response, 400, "invalid-query").await;
+    assert_eq!(error_fields(&body), ["window"]);
+    app.get_ok("/v1/sensors/W?window_minutes=44640").await;
+}

@@ -1,0 +1,531 @@
+//! The running service under test: a fresh database per test (a temporary SQLite file, or a
+//! PostgreSQL schema of its own from `TEST_DATABASE_URL`, dropped afterwards), the application
+//! bound to port 0, and a `reqwest` client pointed at it.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use actix_web::web::Data;
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use ingest::app::{AppState, Application};
+use ingest::cli::ServeArgs;
+use mcp_classifier::classification::{Classification, Label, LevelOfService};
+use mcp_classifier::store::{DatabaseUrl, Event, StoreConfig};
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use reqwest::{RequestBuilder, Response};
+use serde_json::{Value, json};
+
+/// The database a test runs on; every test runs once on each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// False, after saying so, when this backend cannot be tested here: PostgreSQL without
+    /// `TEST_DATABASE_URL`.
+    pub fn available(self) -> bool {
+        match self {
+            Backend::Sqlite => true,
+            Backend::Postgres => {
+                let set = std::env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty());
+                if !set {
+                    eprintln!(
+                        "skipped: TEST_DATABASE_URL is not set, PostgreSQL API tests did not run"
+                    );
+                }
+                set
+            }
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+fn test_database_url() -> String {
+    std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL is set for PostgreSQL tests")
+}
+
+/// A fresh, empty database. PostgreSQL: a schema of its own, selected through the URL's
+/// `options=-c search_path=…`, dropped on `Drop` (even after a panic).
+pub struct TestDb {
+    url: DatabaseUrl,
+    dir: tempfile::TempDir,
+    pg_schema: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => Self {
+                url: DatabaseUrl::Sqlite(dir.path().join("events.db")),
+                dir,
+                pg_schema: None,
+            },
+            Backend::Postgres => {
+                let base = test_database_url();
+                let schema = create_schema(&base).await;
+                Self {
+                    url: DatabaseUrl::Postgres(with_search_path(&base, &schema)),
+                    dir,
+                    pg_schema: Some((base, schema)),
+                }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+}
+
+async fn create_schema(base: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let schema = format!(
+        "api_test_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        Utc::now().timestamp_micros()
+    );
+    let mut admin = AsyncPgConnection::establish(base)
+        .await
+        .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}"));
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .expect("create schema");
+    schema
+}
+
+fn with_search_path(base: &str, schema: &str) -> String {
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}options=-c%20search_path%3D{schema}")
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((base, schema)) = self.pg_schema.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut admin = AsyncPgConnection::establish(&base).await?;
+                admin
+                    .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop the test schema: {dropped:?}");
+        }
+    }
+}
+
+/// A database that cannot be reached until [`Outage::end`]: SQLite in a directory that does
+/// not exist yet; PostgreSQL on a closed port that later forwards to the real server.
+pub struct Outage {
+    db: TestDb,
+    url: DatabaseUrl,
+    restore: Restore,
+}
+
+enum Restore {
+    CreateDir(PathBuf),
+    Forward { port: u16, upstream: String },
+}
+
+impl Outage {
+    pub async fn new(backend: Backend) -> Self {
+        let db = TestDb::new(backend).await;
+        let (url, restore) = match &db.url {
+            DatabaseUrl::Sqlite(_) => {
+                let missing = db.dir.path().join("not-yet");
+                (
+                    DatabaseUrl::Sqlite(missing.join("events.db")),
+                    Restore::CreateDir(missing),
+                )
+            }
+            DatabaseUrl::Postgres(url) => {
+                let mut parsed = reqwest::Url::parse(url).expect("TEST_DATABASE_URL is a URL");
+                let host = parsed.host_str().expect("TEST_DATABASE_URL names a host");
+                let upstream = format!("{host}:{}", parsed.port().unwrap_or(5432));
+                let port = free_port();
+                parsed.set_host(Some("127.0.0.1")).expect("set host");
+                parsed.set_port(Some(port)).expect("set port");
+                (
+                    DatabaseUrl::Postgres(parsed.to_string()),
+                    Restore::Forward { port, upstream },
+                )
+            }
+        };
+        Self { db, url, restore }
+    }
+
+    /// Connects lazily (no migrations possible) and gives up on a connection quickly.
+    pub fn store_config(&self) -> StoreConfig {
+        let mut config = StoreConfig::new(self.url.clone());
+        config.acquire_timeout = Duration::from_millis(500);
+        config
+    }
+
+    /// Makes the database reachable (still empty and unmigrated).
+    pub async fn end(&self) {
+        match &self.restore {
+            Restore::CreateDir(dir) => std::fs::create_dir_all(dir).expect("create the directory"),
+            Restore::Forward { port, upstream } => {
+                let listener = tokio::net::TcpListener::bind(("127.0.0.1", *port))
+                    .await
+                    .expect("the reserved port is still free");
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    while let Ok((mut inbound, _)) = listener.accept().await {
+                        let upstream = upstream.clone();
+                        tokio::spawn(async move {
+                            if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await
+                            {
+                                let _ =
+                                    tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
+                                        .await;
+                            }
+                        });
+                    }
+                });
+            }
+        }
+    }
+
+    pub fn db(&self) -> &TestDb {
+        &self.db
+    }
+}
+
+/// A loopback port nothing listens on (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The service's settings for tests: port 0, no keys, default limits, two HTTP workers.
+pub fn serve_args() -> ServeArgs {
+    ServeArgs {
+        bind: "127.0.0.1:0".parse().expect("address"),
+        api_keys: Vec::new(),
+        read_keys_required: false,
+        max_body_bytes: 64 * 1024,
+        max_batch_bytes: 16 * 1024 * 1024,
+        skip_migrations: false,
+        http_workers: Some(2),
+    }
+}
+
+/// The application, running on its own port, over a database of its own.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    pub state: Data<AppState>,
+    _db: Option<TestDb>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns the application with settings changed by `configure`.
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut ServeArgs)) -> Self {
+        let db = TestDb::new(backend).await;
+        let mut args = serve_args();
+        configure(&mut args);
+        Self::start(StoreConfig::new(db.url().clone()), args, Some(db)).await
+    }
+
+    /// Builds the application and runs it in the background.
+    pub async fn start(config: StoreConfig, args: ServeArgs, db: Option<TestDb>) -> Self {
+        let app = Application::build(config, args)
+            .await
+            .expect("the application starts");
+        let address = app.address();
+        let state = app.state();
+        tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("HTTP client");
+        Self {
+            address,
+            client,
+            state,
+            _db: db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.client.get(self.url(path))
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    /// POSTs `body` as `application/json`.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.post(path).json(body).send().await.expect("POST")
+    }
+
+    pub async fn get_ok(&self, path: &str) -> Value {
+        json(self.get(path).send().await.expect("GET"), 200).await
+    }
+
+    /// Stores one reading, expecting 201, and returns the event.
+    pub async fn create(&self, reading: &Value) -> Value {
+        json(self.post_json("/v1/events", reading).await, 201).await
+    }
+
+    /// Stores readings with one batch request, expecting all to be accepted.
+    pub async fn create_many(&self, readings: &[Value]) {
+        let result = json(
+            self.post_json("/v1/events/batch", &Value::from(readings.to_vec()))
+                .await,
+            200,
+        )
+        .await;
+        assert_eq!(result["accepted"], readings.len(), "{result}");
+    }
+
+    /// Every event, newest first, walked with the API's cursor.
+    pub async fn list_all(&self, query: &[(&str, &str)]) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut params: Vec<(&str, &str)> = query.to_vec();
+            params.push(("limit", "1000"));
+            if let Some(cursor) = &cursor {
+                params.push(("cursor", cursor));
+            }
+            let page = json(
+                self.get("/v1/events")
+                    .query(&params)
+                    .send()
+                    .await
+                    .expect("GET"),
+                200,
+            )
+            .await;
+            items.extend(page["items"].as_array().expect("items").iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return items,
+            }
+        }
+    }
+
+    /// Rows in the database, in any status, counted by the store.
+    pub async fn row_count(&self) -> u64 {
+        let counts = self.state.store.counts_by_status().await.expect("counts");
+        counts.pending + counts.processing + counts.classified + counts.failed
+    }
+
+    /// Claims every due event as a worker would, leaving them `processing`.
+    pub async fn claim_all(&self, owner: &str) -> Vec<Event> {
+        self.state
+            .store
+            .claim(owner, 10_000, Duration::from_secs(600))
+            .await
+            .expect("claim")
+    }
+
+    /// Classifies event `id` with `label` through the store's claim and complete, as a worker
+    /// does; every other claimed event is released untouched.
+    pub async fn classify(&self, id: i64, label: Label) {
+        let owner = format!("test-worker-{id}");
+        let claimed = self.claim_all(&owner).await;
+        assert!(
+            claimed.iter().any(|e| e.id == id),
+            "event {id} was not due for classification"
+        );
+        for event in claimed {
+            if event.id == id {
+                let done = self
+                    .state
+                    .store
+                    .complete(id, &owner, classification(label))
+                    .await
+                    .expect("complete");
+                assert!(done, "the lease on {id} was lost");
+            } else {
+                self.state
+                    .store
+                    .release(event.id, &owner)
+                    .await
+                    .expect("release");
+            }
+        }
+    }
+}
+
+pub fn classification(label: Label) -> Classification {
+    Classification {
+        label,
+        level_of_service: Some(LevelOfService::E),
+        flow_veh_h_lane: 1800.0,
+        density_veh_km_lane: Some(25.0),
+        confidence: 0.9,
+        flags: Vec::new(),
+        reasons: vec!["set by the API tests".into()],
+        classifier_version: "api-tests".into(),
+    }
+}
+
+/// Status, media type (without parameters) and body text of a response.
+pub async fn parts(response: Response) -> (u16, String, String) {
+    let status = response.status().as_u16();
+    let media_type = content_type(&response);
+    let text = response.text().await.expect("response body");
+    (status, media_type, text)
+}
+
+pub fn content_type(response: &Response) -> String {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Asserts a JSON response with `status` and returns its body.
+pub async fn json(response: Response, status: u16) -> Value {
+    let (got, media_type, text) = parts(response).await;
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    assert_eq!(media_type, "application/json", "body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Asserts an RFC 9457 problem with `status` and type `/problems/{kind}`; returns it.
+pub async fn problem(response: Response, status: u16, kind: &str) -> Value {
+    let (got, media_type, text) = parts(response).await;
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    assert_eq!(media_type, "application/problem+json", "body: {text}");
+    let body: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    assert_eq!(body["type"], format!("/problems/{kind}"), "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert!(
+        body["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
+    assert!(body["detail"].is_string(), "{body}");
+    body
+}
+
+/// The `field` of every entry of a problem's `errors`, sorted.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    let mut fields: Vec<String> = problem["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors in {problem}"))
+        .iter()
+        .map(|e| e["field"].as_str().expect("field").to_owned())
+        .collect();
+    fields.sort();
+    fields
+}
+
+/// A fixed instant well in the past, so readings never trip the future-skew rule.
+pub fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-02T07:00:00Z")
+        .expect("t0")
+        .with_timezone(&Utc)
+}
+
+pub fn minute(n: i64) -> DateTime<Utc> {
+    t0() + TimeDelta::minutes(n)
+}
+
+/// A valid reading of `sensor` on `lane` at `t0 + minutes`.
+pub fn reading(sensor: &str, lane: Option<u8>, minutes: i64) -> Value {
+    reading_at(sensor, lane, minute(minutes))
+}
+
+/// A valid reading of `sensor` on `lane` observed at `at`.
+pub fn reading_at(sensor: &str, lane: Option<u8>, at: DateTime<Utc>) -> Value {
+    let mut body = json!({
+        "sensor_id": sensor,
+        "observed_at": at.to_rfc3339(),
+        "interval_s": 60,
+        "vehicle_count": 12,
+        "avg_speed_kmh": 87.5,
+        "occupancy_pct": 8.25,
+    });
+    if let Some(lane) = lane {
+        body["lane"] = json!(lane);
+    }
+    body
+}
+
+/// Readings as NDJSON, one per line.
+pub fn ndjson(readings: &[Value]) -> String {
+    readings
+        .iter()
+        .map(|r| format!("{r}\n"))
+        .collect::<String>()
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+/// Adds `Content-Type` and `Content-Encoding: gzip` to a request of gzip-compressed `body`.
+pub fn gzipped(request: RequestBuilder, media_type: &str, body: &[u8]) -> RequestBuilder {
+    request
+        .header(CONTENT_TYPE, media_type)
+        .header(CONTENT_ENCODING, "gzip")
+        .body(gzip(body))
+}
+
+/// Polls `check` every 20 ms until it holds, for at most `within`.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
