@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Ingest benchmark on PostgreSQL: single POSTs at 32 connections and 500-reading batches at 4,
+# with the classification workers paused, beside what PostgreSQL alone does for the same rows in
+# the same run (pgbench INSERT … RETURNING at 32 clients; COPY and 500-row INSERTs), and beside
+# the FastAPI design this product replaces.
+#   tools/bench/ingest.sh [HARNESS_DIR] [SECONDS]
+# HARNESS_DIR defaults to ../shared/bench-peers/ingest (harness/ and fastapi-peer/).
+# Needs PostgreSQL on 127.0.0.1:5432 (BENCH_PG, default postgres://postgres@127.0.0.1:5432) and wrk.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+peers=${1:-../shared/bench-peers/ingest}
+secs=${2:-15}
+pg=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+port=${INGEST_BENCH_PORT:-18300}
+harness="$peers/harness"
+database=bench_ingest
+export PG_PIDS=$(pgrep -o -u postgres -x postgres || pgrep -o postgres || true)
+# Enough distinct pre-rendered readings per wrk thread that none is sent twice (a re-sent
+# reading is a duplicate here, a cheaper path than a new row).
+single_pool=$((secs * 3000))
+batch_pool=$((secs * 80))
+
+cargo build --release --quiet -p ingest
+psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CREATE DATABASE $database" >/dev/null
+
+DATABASE_URL="$pg/$database" INGEST_BIND="127.0.0.1:$port" CLASSIFY_WORKERS=0 RUST_LOG=warn \
+    target/release/ingest 2>/dev/null &
+ingest=$!
+peer_pids=""
+cleanup() { kill $ingest $peer_pids 2>/dev/null || true; }
+trap cleanup EXIT
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/v1/health" >/dev/null && break; sleep 0.1; done
+url="http://127.0.0.1:$port"
+
+echo "== PostgreSQL alone (same machine, same run)"
+bash "$harness/pg_ceiling.sh" 32 "$secs" "$pg/$database" | tee /tmp/bench-pg.txt
+echo "== smart-traffic ingest: single POST /v1/events, 32 connections"
+POOL=$single_pool CPU_PIDS=$ingest bash "$harness/ingest_single.sh" "$url" 32 "$secs" | tee /tmp/bench-single.txt
+echo "== smart-traffic ingest: POST /v1/events/batch (500 readings), 4 connections"
+POOL=$batch_pool CPU_PIDS=$ingest bash "$harness/ingest_batch.sh" "$url" 4 "$secs" 500 | tee /tmp/bench-batch.txt
+rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$ingest/status")
+kill $ingest; wait $ingest 2>/dev/null || true
+
+echo "== FastAPI peer"
+bash "$peers/fastapi-peer/setup.sh" --reset >/dev/null
+peer_out=$(bash "$peers/fastapi-peer/run.sh" 18100 18101)
+peer_pids=$(echo "$peer_out" | sed -n 's/^\(api\|mcp\)_pid=//p' | tr '\n' ' ')
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:18100/v1/health" >/dev/null && break; sleep 0.2; done
+POOL=$single_pool CPU_PIDS="$peer_pids" bash "$harness/ingest_single.sh" http://127.0.0.1:18100 32 "$secs" | tee /tmp/bench-peer-single.txt
+POOL=$batch_pool CPU_PIDS="$peer_pids" bash "$harness/ingest_batch.sh" http://127.0.0.1:18100 4 "$secs" 500 | tee /tmp/bench-peer-batch.txt
+
+value() { sed -n "s/^$2=//p" "$1" | tail -n 1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+single=$(value /tmp/bench-single.txt ingest_single_rps)
+batch=$(value /tmp/bench-batch.txt ingest_batch_events_per_s)
+echo
+echo "== summary"
+echo "ingest_single_rps=$single"
+echo "ingest_single_p99_ms=$(value /tmp/bench-single.txt ingest_single_p99_ms)"
+echo "pg_single_insert_tps=$(value /tmp/bench-pg.txt pg_single_insert_tps)"
+echo "single_vs_pg=$(ratio "$single" "$(value /tmp/bench-pg.txt pg_single_insert_tps)")"
+echo "ingest_batch_events_per_s=$batch"
+echo "pg_copy_logged_rows_per_s=$(value /tmp/bench-pg.txt pg_copy_logged_rows_per_s)"
+echo "batch_vs_copy=$(ratio "$batch" "$(value /tmp/bench-pg.txt pg_copy_logged_rows_per_s)")"
+echo "fastapi_single_rps=$(value /tmp/bench-peer-single.txt ingest_single_rps)"
+echo "single_vs_fastapi=$(ratio "$single" "$(value /tmp/bench-peer-single.txt ingest_single_rps)")"
+echo "fastapi_batch_events_per_s=$(value /tmp/bench-peer-batch.txt ingest_batch_events_per_s)"
+echo "batch_vs_fastapi=$(ratio "$batch" "$(value /tmp/bench-peer-batch.txt ingest_batch_events_per_s)")"
+echo "ingest_peak_rss_mib=$(awk -v k="$rss_kib" 'BEGIN { printf "%.1f", k / 1024 }')"

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# MCP tools/call benchmark: mcp-classifier beside the official TypeScript and Python SDK servers,
+# over Streamable HTTP and stdio, at several concurrency levels, on this machine, in one run.
+#   tools/bench/mcp.sh [PEERS_DIR] [--levels "1 8 32"] [--duration 10]
+# PEERS_DIR defaults to ../shared/bench-peers/mcp (its compare.sh and load generator).
+# Prints compare.sh's table (calls/s, p50/p99 ms, server CPU per call) and the classifier's peak
+# resident memory under load.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+peers=${1:-../shared/bench-peers/mcp}
+shift || true
+levels="1 8 32"
+duration=10
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --levels) levels=$2; shift 2 ;;
+        --duration) duration=$2; shift 2 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+port=${MCP_BENCH_PORT:-18260}
+
+cargo build --release --quiet -p mcp-classifier
+binary="$PWD/target/release/mcp-classifier"
+
+"$binary" serve --bind "127.0.0.1:$port" 2>/dev/null &
+server=$!
+# Peak resident memory (VmHWM) of every mcp-classifier process seen during the run: the HTTP
+# server and the stdio children the load generator spawns.
+peak_file=$(mktemp)
+echo 0 > "$peak_file"
+( while sleep 0.2; do
+    for pid in $(pgrep -f "$binary" || true); do
+        kib=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+        [ "${kib:-0}" -gt "$(cat "$peak_file")" ] && echo "$kib" > "$peak_file"
+    done
+  done ) &
+sampler=$!
+trap 'kill $server $sampler 2>/dev/null || true; rm -f "$peak_file"' EXIT
+for _ in $(seq 1 50); do (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+
+# The load generator's pool includes non-ASCII sensor ids, which this product rejects by rule
+# (isError results, counted in "errors"); --any-label accepts this product's labels.
+bash "$peers/compare.sh" --duration "$duration" --levels "$levels" \
+    --http-modes stateful-sse,stateless-json --loadgen-args "--any-label" \
+    --http "mcp-classifier=http://127.0.0.1:$port/mcp" \
+    --stdio "mcp-classifier=$binary stdio"
+
+echo "mcp_classifier_peak_rss_mib=$(awk -v k="$(cat "$peak_file")" 'BEGIN { printf "%.1f", k / 1024 }')"

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Sustained ingest with classification on PostgreSQL: readings/s ingested and classified, and the
+# classification lag p50/p99, at several offered rates of single POSTs, then with 500-reading
+# batches at full speed; then the FastAPI peer's lag beside ours (harness classify_lag.sh).
+#   tools/bench/pipeline.sh [HARNESS_DIR] [SECONDS_PER_STEP] ["RATES"]
+# HARNESS_DIR defaults to ../shared/bench-peers/ingest. RATES default "500 1000 1500 2000 2500".
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+peers=${1:-../shared/bench-peers/ingest}
+secs=${2:-15}
+rates=${3:-"500 1000 1500 2000 2500"}
+pg=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+port=${PIPELINE_BENCH_PORT:-18310}
+database=bench_pipeline
+db="$pg/$database"
+export BENCH_LUA_DIR="$peers/harness/lua"
+conns=16
+
+cargo build --release --quiet -p ingest
+psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CREATE DATABASE $database" >/dev/null
+DATABASE_URL="$db" INGEST_BIND="127.0.0.1:$port" RUST_LOG=warn target/release/ingest 2>/dev/null &
+ingest=$!
+peer_pids=""
+trap 'kill $ingest $peer_pids 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/v1/health" >/dev/null && break; sleep 0.1; done
+url="http://127.0.0.1:$port"
+q() { psql "$db" -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
+
+# Rows received in [t0, t1): how many, how many classified, and the lag percentiles.
+window_stats() {
+    q "SELECT count(*), count(classified_at),
+              coalesce(round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM classified_at - received_at)) * 1000)::numeric, 1), 0),
+              coalesce(round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM classified_at - received_at)) * 1000)::numeric, 1), 0)
+       FROM events WHERE received_at >= '$1' AND received_at < '$2'"
+}
+
+echo "rate_offered | ingested/s | classified/s | lag_p50_ms | lag_p99_ms | pending_at_end | queue"
+best=0
+for rate in $rates; do
+    delay=$(awk -v c=$conns -v r="$rate" 'BEGIN { d = c * 1000 / r - 1; if (d < 0) d = 0; printf "%d", d }')
+    t0=$(q "SELECT now()")
+    wrk -t 2 -c $conns -d "${secs}s" -s tools/bench/lua/paced.lua "$url/v1/events" -- "$delay" $((rate * secs / 2 + 1000)) >/dev/null
+    t1=$(q "SELECT now()")
+    pending=$(q "SELECT count(*) FROM events WHERE status IN ('pending', 'processing')")
+    sleep 3 # let the tail of the step drain before measuring its lag
+    IFS='|' read -r total done p50 p99 < <(window_stats "$t0" "$t1")
+    span=$(q "SELECT extract(epoch FROM '$t1'::timestamptz - '$t0'::timestamptz)")
+    in_rate=$(awk -v n="$total" -v s="$span" 'BEGIN { printf "%.0f", n / s }')
+    out_rate=$(awk -v n="$done" -v s="$span" 'BEGIN { printf "%.0f", n / s }')
+    # The queue keeps up when what is left at the end of the step is under a second of input.
+    verdict=grows
+    if [ "$pending" -le "$in_rate" ]; then verdict=keeps_up; best=$in_rate; fi
+    echo "$rate | $in_rate | $out_rate | $p50 | $p99 | $pending | $verdict"
+    for _ in $(seq 1 120); do [ "$(q "SELECT count(*) FROM events WHERE status IN ('pending','processing')")" = 0 ] && break; sleep 0.5; done
+done
+echo "pipeline_highest_sustained_single_rate=$best"
+
+echo "== batches of 500 at full speed, classification on"
+t0=$(q "SELECT now()")
+POOL=$((secs * 60)) bash "$peers/harness/ingest_batch.sh" "$url" 4 "$secs" 500 | tail -n 1
+t1=$(q "SELECT now()")
+for _ in $(seq 1 240); do [ "$(q "SELECT count(*) FROM events WHERE status IN ('pending','processing')")" = 0 ] && break; sleep 0.5; done
+IFS='|' read -r total done p50 p99 < <(window_stats "$t0" "$t1")
+span=$(q "SELECT extract(epoch FROM max(classified_at) - min(received_at)) FROM events WHERE received_at >= '$t0' AND received_at < '$t1'")
+echo "batch_readings=$total batch_classified=$done batch_lag_p50_ms=$p50 batch_lag_p99_ms=$p99"
+echo "batch_classified_per_s=$(awk -v n="$done" -v s="$span" 'BEGIN { printf "%.0f", n / s }')"
+lost=$(q "SELECT count(*) FROM events WHERE status <> 'classified'")
+echo "pipeline_not_classified=$lost"
+
+echo "== classification lag, harness classify_lag.sh (2000 readings, 16 connections)"
+TABLE=events LABEL_COL=label LOW_HIGH_RULE=0 bash "$peers/harness/classify_lag.sh" "$url" "$db" 2000 16 | tail -n 4
+kill $ingest; wait $ingest 2>/dev/null || true
+echo "== FastAPI peer, same script"
+bash "$peers/fastapi-peer/setup.sh" --reset >/dev/null
+peer_out=$(bash "$peers/fastapi-peer/run.sh" 18100 18101)
+peer_pids=$(echo "$peer_out" | sed -n 's/^\(api\|mcp\)_pid=//p' | tr '\n' ' ')
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:18100/v1/health" >/dev/null && break; sleep 0.2; done
+bash "$peers/harness/classify_lag.sh" http://127.0.0.1:18100 "$pg/peer_fastapi" 2000 16 | tail -n 4
