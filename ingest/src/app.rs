@@ -177,6 +177,7 @@ fn classify_config(args: &ServeArgs) -> ClassifyConfig {
         history_window: std::time::Duration::from_secs(
             args.classify_history_minutes.saturating_mul(60),
         ),
+        history_readings: args.classify_history_readings,
         retry: mcp_classifier::store::RetryPolicy {
             max_attempts: args.classify_max_attempts.max(1),
             ..Default::default()

@@ -2,7 +2,7 @@
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
-use mcp_classifier::server::http::constant_time_eq;
+use mcp_classifier::server::http::{bearer_token, constant_time_eq};
 
 use crate::problem::{Kind, Problem};
 
@@ -44,7 +44,7 @@ impl ApiKeys {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer_token)
             .or_else(|| {
                 request
                     .headers()

@@ -136,6 +136,16 @@ pub struct ServeArgs {
     )]
     pub classify_history_minutes: u64,
 
+    /// Most earlier readings sent as history per sensor lane (the sensor-health rules look at
+    /// the last few; `card_off` needs its readings to span an hour).
+    #[arg(
+        long,
+        env = "CLASSIFY_HISTORY_READINGS",
+        default_value_t = 24,
+        global = true
+    )]
+    pub classify_history_readings: usize,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "INGEST_HTTP_WORKERS", global = true)]
     pub http_workers: Option<usize>,

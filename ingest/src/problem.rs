@@ -90,10 +90,13 @@ pub struct Problem {
     /// What went wrong with this request, in words.
     pub detail: String,
     /// For validation problems: every offending field and its rule.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     #[serde(skip)]
     kind: Option<Kind>,
+    /// For 405: the methods the resource allows (the `Allow` header).
+    #[serde(skip)]
+    allow: Option<&'static str>,
 }
 
 impl Problem {
@@ -105,7 +108,18 @@ impl Problem {
             detail: detail.into(),
             errors: Vec::new(),
             kind: Some(kind),
+            allow: None,
         }
+    }
+
+    /// A 405 naming the methods the resource allows.
+    pub fn method_not_allowed(method: &str, path: &str, allow: &'static str) -> Self {
+        let mut problem = Self::new(
+            Kind::MethodNotAllowed,
+            format!("{method} is not allowed on {path}; allowed: {allow}"),
+        );
+        problem.allow = Some(allow);
+        problem
     }
 
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
@@ -150,6 +164,9 @@ impl ResponseError for Problem {
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE)));
         if self.kind == Some(Kind::Unauthorized) {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if let Some(allow) = self.allow {
+            response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
         }
         if self.kind == Some(Kind::Unavailable) {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));

@@ -100,9 +100,9 @@ pub struct Reading {
     /// End of the counting interval, RFC 3339 with a UTC offset (e.g. `2026-11-29T08:15:00Z`);
     /// at most 5 minutes ahead of the server clock.
     observed_at: DateTime<Utc>,
-    /// Length of the counting interval in seconds, 1 to 3600.
+    /// Length of the counting interval in seconds, 1 to 3600; 60 when absent or null.
     #[serde(default = "default_interval_s")]
-    #[schemars(range(min = 1, max = 3600))]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 3600))]
     interval_s: u32,
     /// Lane number, 0 to 32; absent when the sensor counts the whole carriageway.
     #[serde(skip_serializing_if = "Option::is_none")]

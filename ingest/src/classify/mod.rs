@@ -38,6 +38,8 @@ pub struct ClassifyConfig {
     pub poll_interval: Duration,
     /// How far back the history pool of a batch reaches.
     pub history_window: Duration,
+    /// Most earlier readings sent per sensor lane.
+    pub history_readings: usize,
     pub retry: RetryPolicy,
 }
 

@@ -2,16 +2,16 @@
 //! results back guarded by the lease. Fresh readings go out in `classify_batch` calls with
 //! their sensors' recent history; re-queued events go through `classify_by_id`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use mcp_classifier::classification::Classification;
 use mcp_classifier::reading::SensorId;
 use mcp_classifier::server::args::{MAX_BATCH_EVENTS, MAX_HISTORY};
 use mcp_classifier::server::batch::{BatchItem, BatchOutput};
-use mcp_classifier::store::{Event, Retry, Store};
+use mcp_classifier::store::{Event, LaneHistory, Retry, Store};
 use rmcp::model::{CallToolResult, JsonObject};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -137,29 +137,33 @@ impl Worker {
         outcomes
     }
 
-    /// Earlier readings of the batch's sensors within the configured window.
+    /// The latest readings of each of the batch's sensor lanes before its earliest reading in
+    /// the batch (later ones travel in the batch itself).
     async fn history(&self, events: &[Event]) -> Result<Value, String> {
-        let sensors: BTreeSet<SensorId> = events
-            .iter()
-            .map(|e| e.reading.sensor_id().clone())
+        let mut earliest: BTreeMap<(SensorId, Option<u8>), DateTime<Utc>> = BTreeMap::new();
+        for event in events {
+            let reading = &event.reading;
+            let at = reading.observed_at();
+            earliest
+                .entry((reading.sensor_id().clone(), reading.lane()))
+                .and_modify(|t| *t = (*t).min(at))
+                .or_insert(at);
+        }
+        let lanes = earliest
+            .into_iter()
+            .map(|((sensor_id, lane), before)| LaneHistory {
+                sensor_id,
+                lane,
+                before,
+            })
             .collect();
-        let Some(earliest) = events.iter().map(|e| e.reading.observed_at()).min() else {
-            return Ok(Value::Array(Vec::new()));
-        };
-        let latest = events
-            .iter()
-            .map(|e| e.reading.observed_at())
-            .max()
-            .unwrap_or(earliest);
-        let window = TimeDelta::from_std(self.config.history_window).unwrap_or(TimeDelta::hours(1));
+        let per_lane = self
+            .config
+            .history_readings
+            .min(MAX_HISTORY / events.len().max(1));
         let history = self
             .store
-            .readings_between(
-                sensors.into_iter().collect(),
-                earliest - window,
-                latest,
-                MAX_HISTORY,
-            )
+            .recent_history(lanes, per_lane, self.config.history_window)
             .await
             .map_err(|e| {
                 format!(

@@ -99,7 +99,7 @@ pub async fn create_batch(
     let now = Utc::now();
     let mut readings = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
-    for (index, item) in items.into_iter().enumerate() {
+    for (index, item) in items {
         match item.and_then(|value| Reading::from_json(value, now).map_err(|e| e.errors)) {
             Ok(reading) => readings.push(reading),
             Err(errors) => rejected.push(RejectedReading { index, errors }),
@@ -125,14 +125,14 @@ pub async fn create_batch(
     }))
 }
 
-/// The batch's items, each a JSON value or (NDJSON) the reason its line is not JSON.
-fn split_batch(
-    bytes: &[u8],
-    format: Format,
-) -> Result<Vec<Result<Value, Vec<FieldError>>>, Problem> {
+/// The batch's items with their index (array position, or NDJSON line number from 0; blank lines
+/// are skipped but counted), each a JSON value or the reason its line is not JSON.
+type BatchItems = Vec<(usize, Result<Value, Vec<FieldError>>)>;
+
+fn split_batch(bytes: &[u8], format: Format) -> Result<BatchItems, Problem> {
     match format {
         Format::Json => match serde_json::from_slice::<Value>(bytes).map_err(malformed)? {
-            Value::Array(items) => Ok(items.into_iter().map(Ok).collect()),
+            Value::Array(items) => Ok(items.into_iter().map(Ok).enumerate().collect()),
             _ => Err(Problem::new(
                 Kind::MalformedJson,
                 "a JSON batch must be an array of readings (or send NDJSON)",
@@ -140,14 +140,16 @@ fn split_batch(
         },
         Format::NdJson => Ok(bytes
             .split(|b| *b == b'\n')
-            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-            .map(|line| {
-                serde_json::from_slice::<Value>(line).map_err(|e| {
+            .enumerate()
+            .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+            .map(|(index, line)| {
+                let value = serde_json::from_slice::<Value>(line).map_err(|e| {
                     vec![FieldError {
                         field: String::new(),
                         message: format!("this line is not JSON: {e}"),
                     }]
-                })
+                });
+                (index, value)
             })
             .collect()),
     }

@@ -317,60 +317,71 @@ pub static ROUTES: &[Route] = &[
     },
 ];
 
-/// Registers every route; unknown paths and methods get problem documents too.
+/// Registers every route; unknown paths get a 404 problem, other methods a 405 with `Allow`.
 pub fn configure(config: &mut ServiceConfig) {
     config
         .service(
             web::resource("/v1/events")
                 .route(web::post().to(events::create))
                 .route(web::get().to(events::list))
-                .default_service(web::to(method_not_allowed)),
+                .default_service(web::to(allow("GET, POST"))),
         )
         .service(
             web::resource("/v1/events/batch")
                 .route(web::post().to(events::create_batch))
-                .default_service(web::to(method_not_allowed)),
+                .default_service(web::to(allow("POST"))),
         )
         .service(
             web::resource("/v1/events/{id}")
                 .route(web::get().to(events::get))
-                .default_service(web::to(method_not_allowed)),
+                .default_service(web::to(allow("GET"))),
         )
         .service(
             web::resource("/v1/events/{id}/classify")
                 .route(web::post().to(events::requeue))
-                .default_service(web::to(method_not_allowed)),
+                .default_service(web::to(allow("POST"))),
         )
         .service(
             web::resource("/v1/sensors")
                 .route(web::get().to(sensors::list))
-                .default_service(web::to(method_not_allowed)),
+                .default_service(web::to(allow("GET"))),
         )
         .service(
             web::resource("/v1/sensors/{sensor_id}")
                 .route(web::get().to(sensors::get))
-                .default_service(web::to(method_not_allowed)),
+                .default_service(web::to(allow("GET"))),
         )
-        .route("/v1/health", web::get().to(health::health))
-        .route("/v1/ready", web::get().to(health::ready))
-        .route("/metrics", web::get().to(health::metrics))
-        .route("/openapi.json", web::get().to(docs::openapi))
-        .route("/docs", web::get().to(docs::page))
+        .service(get_only("/v1/health", web::get().to(health::health)))
+        .service(get_only("/v1/ready", web::get().to(health::ready)))
+        .service(get_only("/metrics", web::get().to(health::metrics)))
+        .service(get_only("/openapi.json", web::get().to(docs::openapi)))
+        .service(get_only("/docs", web::get().to(docs::page)))
         .default_service(web::to(not_found));
+}
+
+fn get_only(path: &str, route: actix_web::Route) -> actix_web::Resource {
+    web::resource(path)
+        .route(route)
+        .default_service(web::to(allow("GET")))
+}
+
+/// The handler answering every method a resource does not serve.
+fn allow(
+    methods: &'static str,
+) -> impl Fn(actix_web::HttpRequest) -> std::future::Ready<Result<actix_web::HttpResponse, Problem>>
++ Clone {
+    move |request| {
+        std::future::ready(Err(Problem::method_not_allowed(
+            request.method().as_str(),
+            request.path(),
+            methods,
+        )))
+    }
 }
 
 async fn not_found(request: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, Problem> {
     Err(Problem::new(
         Kind::NotFound,
         format!("no route for {} {}", request.method(), request.path()),
-    ))
-}
-
-async fn method_not_allowed(
-    request: actix_web::HttpRequest,
-) -> Result<actix_web::HttpResponse, Problem> {
-    Err(Problem::new(
-        Kind::MethodNotAllowed,
-        format!("{} is not allowed on {}", request.method(), request.path()),
     ))
 }

@@ -64,12 +64,15 @@ pub async fn list(
         errors.push(unknown, "is not a parameter of this listing (limit, after)");
     }
     errors.finish(())?;
-    let latest = state
+    // One more than the page tells whether another page exists.
+    let mut latest = state
         .store
-        .latest_per_sensor(limit, after)
+        .latest_per_sensor(limit + 1, after)
         .await
         .map_err(|e| Problem::from_store(&e))?;
-    let next_after = (latest.len() == limit)
+    let more = latest.len() > limit;
+    latest.truncate(limit);
+    let next_after = more
         .then(|| latest.last().map(|e| e.reading.sensor_id().to_string()))
         .flatten();
     let items = latest
@@ -107,8 +110,9 @@ pub async fn get(
     query: Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, Problem> {
     state.auth.check(&request, Access::Read)?;
-    let raw = request.match_info().get("sensor_id").unwrap_or_default();
-    let sensor_id = SensorId::parse(raw).map_err(|rule| {
+    // The router leaves `%2F` encoded (a `/` inside a segment); ids may contain `/`.
+    let raw = percent_decode(request.match_info().get("sensor_id").unwrap_or_default());
+    let sensor_id = SensorId::parse(&raw).map_err(|rule| {
         Problem::new(
             Kind::NotFound,
             format!("no sensor {raw:?}: a sensor id {rule}"),
@@ -168,4 +172,42 @@ pub async fn get(
         counts_by_label,
         unclassified,
     }))
+}
+
+/// Decodes `%XX` escapes; malformed ones are kept as they are (and then fail the id rule).
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn escapes_are_decoded_and_malformed_ones_kept() {
+        assert_eq!(percent_decode("ring%2F12:north"), "ring/12:north");
+        assert_eq!(percent_decode("a%2fb"), "a/b");
+        assert_eq!(percent_decode("50%"), "50%");
+        assert_eq!(percent_decode("x%zz"), "x%zz");
+    }
 }

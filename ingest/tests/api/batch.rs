@@ -33,9 +33,7 @@ fn rejected_fields(result: &Value, index: u64) -> Vec<String> {
     fields
 }
 
-pub async fn a_json_batch_stores_the_valid_readings_and_lists_the_invalid_ones(
-    backend: Backend,
-) {
+pub async fn a_json_batch_stores_the_valid_readings_and_lists_the_invalid_ones(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let mut bad_lane = reading("B1", Some(1), 1);
     bad_lane["lane"] = json!(99);

@@ -65,7 +65,11 @@ pub async fn requeueing_a_claimed_event_answers_202_with_it_pending_again(backen
     let late = app
         .state
         .store
-        .complete(id, "test-worker", crate::support::classification(Label::Heavy))
+        .complete(
+            id,
+            "test-worker",
+            crate::support::classification(Label::Heavy),
+        )
         .await
         .expect("complete");
     assert!(!late);

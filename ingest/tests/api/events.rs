@@ -3,9 +3,7 @@
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, LOCATION};
 use serde_json::json;
 
-use crate::support::{
-    Backend, TestApp, error_fields, gzip, gzipped, json, problem, reading, t0,
-};
+use crate::support::{Backend, TestApp, error_fields, gzip, gzipped, json, problem, reading, t0};
 
 pub async fn a_valid_reading_is_stored_and_answered_with_201_and_its_location(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -30,7 +28,10 @@ pub async fn a_valid_reading_is_stored_and_answered_with_201_and_its_location(ba
 
     let id = event["id"].as_i64().expect("numeric id");
     assert!(id > 0);
-    assert_eq!(location.as_deref(), Some(format!("/v1/events/{id}").as_str()));
+    assert_eq!(
+        location.as_deref(),
+        Some(format!("/v1/events/{id}").as_str())
+    );
     assert_eq!(event["status"], "pending");
     assert_eq!(event["attempts"], 0);
     assert!(event["classification"].is_null());
@@ -62,7 +63,12 @@ pub async fn a_resent_reading_returns_the_first_event_with_200_and_stores_one_ro
     let app = TestApp::spawn(backend).await;
     let first = app.create(&reading("A1", Some(1), 0)).await;
 
-    let again = json(app.post_json("/v1/events", &reading("A1", Some(1), 0)).await, 200).await;
+    let again = json(
+        app.post_json("/v1/events", &reading("A1", Some(1), 0))
+            .await,
+        200,
+    )
+    .await;
     assert_eq!(again["id"], first["id"]);
     assert_eq!(again, first);
 

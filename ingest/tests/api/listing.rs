@@ -80,7 +80,11 @@ pub async fn filters_combine_and_results_come_newest_first(backend: Backend) {
     assert_eq!(
         items(
             &app,
-            &[("sensor_id", "B"), ("status", "classified"), ("from", &from)]
+            &[
+                ("sensor_id", "B"),
+                ("status", "classified"),
+                ("from", &from)
+            ]
         )
         .await,
         ids_of(&["b15"])
@@ -239,5 +243,8 @@ pub async fn a_cursor_walk_sees_every_row_once_while_rows_keep_arriving(backend:
     let unique: HashSet<i64> = seen.iter().copied().collect();
     assert_eq!(unique.len(), seen.len(), "a row was listed twice");
     let missed: Vec<&i64> = before.difference(&unique).collect();
-    assert!(missed.is_empty(), "rows present before the walk were missed: {missed:?}");
+    assert!(
+        missed.is_empty(),
+        "rows present before the walk were missed: {missed:?}"
+    );
 }

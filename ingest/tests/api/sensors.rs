@@ -4,7 +4,7 @@ use chrono::{TimeDelta, Utc};
 use mcp_classifier::classification::Label;
 use serde_json::{Value, json};
 
-use crate::support::{Backend, TestApp, error_fields, json, problem, reading, reading_at};
+use crate::support::{Backend, TestApp, error_fields, problem, reading, reading_at};
 
 fn sensor_ids(page: &Value) -> Vec<&str> {
     page["items"]
@@ -61,10 +61,8 @@ pub async fn sensors_are_listed_in_id_order_with_their_latest_reading(backend: B
 
 pub async fn the_sensor_list_pages_with_limit_and_after(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.create_many(
-        &["p1", "p2", "p3", "p4", "p5"].map(|s| reading(s, None, 0)),
-    )
-    .await;
+    app.create_many(&["p1", "p2", "p3", "p4", "p5"].map(|s| reading(s, None, 0)))
+        .await;
     let first = app.get_ok("/v1/sensors?limit=2").await;
     assert_eq!(sensor_ids(&first), ["p1", "p2"]);
     assert_eq!(first["next_after"], "p2");
@@ -96,8 +94,18 @@ pub async fn a_sensor_summary_counts_its_readings_by_label_over_the_window(backe
     let now = Utc::now();
     let ago = |minutes| now - TimeDelta::minutes(minutes);
     let mut ids = Vec::new();
-    for (lane, minutes) in [(1, 5), (1, 10), (2, 10), (1, 20), (1, 30), (1, 90), (1, 200)] {
-        let event = app.create(&reading_at("D-1", Some(lane), ago(minutes))).await;
+    for (lane, minutes) in [
+        (1, 5),
+        (1, 10),
+        (2, 10),
+        (1, 20),
+        (1, 30),
+        (1, 90),
+        (1, 200),
+    ] {
+        let event = app
+            .create(&reading_at("D-1", Some(lane), ago(minutes)))
+            .await;
         ids.push(event["id"].as_i64().expect("id"));
     }
     app.create(&reading_at("D-2", Some(1), ago(1))).await;
@@ -170,4 +178,28 @@ pub async fn a_bad_window_is_refused_with_400(backend: Backend) {
     let body = problem(response, 400, "invalid-query").await;
     assert_eq!(error_fields(&body), ["window"]);
     app.get_ok("/v1/sensors/W?window_minutes=44640").await;
+}
+
+/// Sensor ids may contain `/` (and `:`); such a sensor is reached with the `/` percent-encoded.
+pub async fn a_sensor_id_with_a_slash_is_found_percent_encoded(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create(&reading("ring/12:north", None, 0)).await;
+    let listed = app.get_ok("/v1/sensors").await;
+    assert_eq!(sensor_ids(&listed), ["ring/12:north"]);
+    let summary = app.get_ok("/v1/sensors/ring%2F12:north").await;
+    assert_eq!(summary["sensor_id"], "ring/12:north");
+    let next = app.get_ok("/v1/sensors?after=ring%2F12%3Anorth").await;
+    assert_eq!(sensor_ids(&next), Vec::<&str>::new());
+}
+
+/// `next_after` is documented as null on the last page, also when that page is full.
+pub async fn next_after_is_null_on_a_full_last_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_many(&["f1", "f2", "f3", "f4"].map(|s| reading(s, None, 0)))
+        .await;
+    let first = app.get_ok("/v1/sensors?limit=2").await;
+    assert_eq!(first["next_after"], "f2");
+    let last = app.get_ok("/v1/sensors?limit=2&after=f2").await;
+    assert_eq!(sensor_ids(&last), ["f3", "f4"]);
+    assert!(last["next_after"].is_null(), "{last}");
 }

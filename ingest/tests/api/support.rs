@@ -141,7 +141,8 @@ impl Drop for TestDb {
 /// A database that cannot be reached until [`Outage::end`]: SQLite in a directory that does
 /// not exist yet; PostgreSQL on a closed port that later forwards to the real server.
 pub struct Outage {
-    db: TestDb,
+    /// Keeps the SQLite directory and the PostgreSQL schema until the test ends.
+    _db: TestDb,
     url: DatabaseUrl,
     restore: Restore,
 }
@@ -175,7 +176,11 @@ impl Outage {
                 )
             }
         };
-        Self { db, url, restore }
+        Self {
+            _db: db,
+            url,
+            restore,
+        }
     }
 
     /// Connects lazily (no migrations possible) and gives up on a connection quickly.
@@ -200,19 +205,14 @@ impl Outage {
                         tokio::spawn(async move {
                             if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await
                             {
-                                let _ =
-                                    tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
-                                        .await;
+                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
+                                    .await;
                             }
                         });
                     }
                 });
             }
         }
-    }
-
-    pub fn db(&self) -> &TestDb {
-        &self.db
     }
 }
 
@@ -224,7 +224,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The service's settings for tests: port 0, no keys, default limits, two HTTP workers.
+/// The service's settings for tests: port 0, no keys, default limits, two HTTP workers, and
+/// classification paused so that tests drive the queue themselves (see `with_classifier`).
 pub fn serve_args() -> ServeArgs {
     ServeArgs {
         bind: "127.0.0.1:0".parse().expect("address"),
@@ -233,8 +234,25 @@ pub fn serve_args() -> ServeArgs {
         max_body_bytes: 64 * 1024,
         max_batch_bytes: 16 * 1024 * 1024,
         skip_migrations: false,
+        mcp_url: Vec::new(),
+        mcp_command: None,
+        mcp_auth_token: None,
+        classify_workers: 0,
+        classify_batch: 500,
+        classify_lease_s: 60,
+        classify_timeout_s: 15,
+        classify_max_attempts: 5,
+        classify_poll_s: 5,
+        classify_history_minutes: 70,
+        classify_history_readings: 24,
         http_workers: Some(2),
     }
+}
+
+/// Runs the in-process classifier with two workers.
+pub fn with_classifier(args: &mut ServeArgs) {
+    args.classify_workers = 2;
+    args.classify_poll_s = 1;
 }
 
 /// The application, running on its own port, over a database of its own.

@@ -172,16 +172,19 @@ impl Endpoint {
 
 /// Compares the presented bearer token in time independent of where the first difference is.
 fn bearer_matches(header: Option<&header::HeaderValue>, expected: &str) -> bool {
-    // The scheme name is case-insensitive (RFC 9110 §11.1).
-    let Some(presented) = header
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token)
-    else {
+    let Some(presented) = header.and_then(|h| h.to_str().ok()).and_then(bearer_token) else {
         return false;
     };
-    constant_time_eq(presented.trim().as_bytes(), expected.as_bytes())
+    constant_time_eq(presented.as_bytes(), expected.as_bytes())
+}
+
+/// The token of an `Authorization: Bearer TOKEN` value; the scheme name is case-insensitive
+/// (RFC 9110 §11.1).
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    authorization
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
 }
 
 /// Equality whose running time depends only on the lengths.

@@ -10,6 +10,7 @@ mod backend;
 mod config;
 mod cursor;
 mod error;
+mod history;
 mod migrate;
 #[macro_use]
 mod model;
@@ -23,5 +24,6 @@ pub use backend::Store;
 pub use config::{DatabaseUrl, StoreConfig};
 pub use cursor::Cursor;
 pub use error::StoreError;
+pub use history::LaneHistory;
 pub use model::{Event, EventFilter, Inserted, Page, Status, StatusCounts};
 pub use retry::{Retry, RetryPolicy};

@@ -136,42 +136,6 @@ impl Store {
         .await
     }
 
-    /// Up to `limit` of the latest readings of `sensors` observed in `[from, to)`, oldest first:
-    /// the history pool for a batch of fresh readings.
-    pub async fn readings_between(
-        &self,
-        sensors: Vec<SensorId>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<Reading>, StoreError> {
-        if sensors.is_empty() || from >= to {
-            return Ok(Vec::new());
-        }
-        self.run(move |store| async move {
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let sensors: Vec<String> = sensors.iter().map(|s| s.as_str().to_owned()).collect();
-            let rows: Vec<EventRow> = with_conn!(store, |conn| {
-                events::table
-                    .select(event_columns!())
-                    .filter(events::sensor_id.eq_any(sensors))
-                    .filter(events::observed_at.ge(from))
-                    .filter(events::observed_at.lt(to))
-                    .order(events::observed_at.desc())
-                    .limit(limit)
-                    .load(conn)
-                    .await?
-            });
-            let mut readings: Vec<Reading> = to_events(rows)?
-                .into_iter()
-                .map(|event| event.reading)
-                .collect();
-            readings.reverse();
-            Ok(readings)
-        })
-        .await
-    }
-
     /// How many events are in each queue status.
     pub async fn counts_by_status(&self) -> Result<StatusCounts, StoreError> {
         self.run(|store| async move {

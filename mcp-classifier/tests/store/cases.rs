@@ -636,3 +636,67 @@ pub async fn concurrent_first_starts_migrate_an_empty_database_once(db: &TestDb)
     assert!(db.store().is_migrated().await.unwrap());
     db.store().insert(reading("m", None, 0)).await.unwrap();
 }
+
+pub async fn recent_history_takes_the_last_readings_of_each_lane_within_the_window(db: &TestDb) {
+    use mcp_classifier::store::LaneHistory;
+    let store = db.store();
+    let mut batch = Vec::new();
+    for m in 0..20 {
+        batch.push(reading("s", Some(1), m));
+        batch.push(reading("s", None, m));
+        batch.push(reading("t", Some(2), m));
+        batch.push(reading("t", Some(3), m));
+    }
+    store.insert_many(batch).await.unwrap();
+    let lane = |sensor_id: &str, lane, minutes| LaneHistory {
+        sensor_id: sensor(sensor_id),
+        lane,
+        before: minute(minutes),
+    };
+    let hour = Duration::from_secs(3600);
+    let history = store
+        .recent_history(
+            vec![
+                lane("s", Some(1), 10),
+                lane("s", None, 5),
+                lane("t", Some(2), 3),
+            ],
+            4,
+            hour,
+        )
+        .await
+        .unwrap();
+    let mut got: Vec<(String, Option<u8>, i64)> = history
+        .iter()
+        .map(|r| {
+            (
+                r.sensor_id().to_string(),
+                r.lane(),
+                (r.observed_at() - minute(0)).num_minutes(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut expected: Vec<(String, Option<u8>, i64)> = Vec::new();
+    expected.extend((6..10).map(|m| ("s".to_owned(), Some(1), m)));
+    expected.extend((1..5).map(|m| ("s".to_owned(), None, m)));
+    expected.extend((0..3).map(|m| ("t".to_owned(), Some(2), m)));
+    expected.sort();
+    assert_eq!(got, expected);
+    let narrow = store
+        .recent_history(vec![lane("s", Some(1), 10)], 10, Duration::from_secs(150))
+        .await
+        .unwrap();
+    let minutes: Vec<i64> = narrow
+        .iter()
+        .map(|r| (r.observed_at() - minute(0)).num_minutes())
+        .collect();
+    assert_eq!(minutes.len(), 2, "only the window's readings: {minutes:?}");
+    assert!(
+        store
+            .recent_history(Vec::new(), 4, hour)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

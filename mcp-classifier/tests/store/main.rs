@@ -64,6 +64,7 @@ store_suite! {
         counts_by_status_counts_every_status,
         cancelled_calls_finish_their_writes_and_leave_the_pool_healthy,
         migrations_are_idempotent_and_safe_to_run_concurrently,
+        recent_history_takes_the_last_readings_of_each_lane_within_the_window,
     ],
     empty: [concurrent_first_starts_migrate_an_empty_database_once]
 }

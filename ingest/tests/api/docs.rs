@@ -1,0 +1,312 @@
+//! `GET /openapi.json` and `GET /docs`.
+
+use ingest::routes::ROUTES;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Backend, TestApp, content_type, reading};
+
+async fn document(app: &TestApp) -> Value {
+    app.get_ok("/openapi.json").await
+}
+
+/// Every `$ref` in `value`.
+fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("$ref", Value::String(target)) => out.push(target),
+                    _ => refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+pub async fn the_openapi_document_is_3_1_and_describes_every_route(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let doc = document(&app).await;
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["info"]["title"].is_string());
+    assert!(doc["info"]["version"].is_string());
+
+    let paths = doc["paths"].as_object().expect("paths");
+    let documented: usize = paths
+        .values()
+        .map(|item| item.as_object().expect("path item").len())
+        .sum();
+    assert_eq!(
+        documented,
+        ROUTES.len(),
+        "operations beyond the route table"
+    );
+    for route in ROUTES {
+        let operation = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
+        assert!(
+            operation.is_object(),
+            "{} {} is not in the document",
+            route.method,
+            route.path
+        );
+        assert_eq!(operation["operationId"], route.operation.id);
+        let responses = operation["responses"].as_object().expect("responses");
+        assert!(
+            responses.keys().any(|status| status.starts_with('2')),
+            "{} {} documents no success",
+            route.method,
+            route.path
+        );
+        for (status, response) in responses {
+            if !status.starts_with('2') {
+                assert_eq!(
+                    response["content"]["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/Problem",
+                    "{} {} {status}",
+                    route.method,
+                    route.path
+                );
+            }
+        }
+    }
+
+    let mut targets = Vec::new();
+    refs(&doc, &mut targets);
+    assert!(!targets.is_empty());
+    for target in targets {
+        let pointer = target.strip_prefix('#').expect("a local reference");
+        assert!(doc.pointer(pointer).is_some(), "dangling $ref {target}");
+    }
+}
+
+pub async fn the_reading_schema_carries_the_reading_rules(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let doc = document(&app).await;
+    let reading = &doc["components"]["schemas"]["Reading"];
+    assert!(reading.is_object(), "no Reading schema");
+    let properties = &reading["properties"];
+    assert_eq!(properties["lane"]["minimum"], 0);
+    assert_eq!(properties["lane"]["maximum"], 32);
+    assert_eq!(properties["lanes"]["minimum"], 1);
+    assert_eq!(properties["lanes"]["maximum"], 32);
+    assert_eq!(properties["interval_s"]["minimum"], 1);
+    assert_eq!(properties["interval_s"]["maximum"], 3600);
+    assert_eq!(properties["vehicle_count"]["maximum"], 100_000);
+    assert_eq!(properties["occupancy_pct"]["maximum"], 100.0);
+    assert_eq!(properties["avg_speed_kmh"]["maximum"], 400.0);
+    assert_eq!(properties["speed_limit_kmh"]["minimum"], 5);
+    assert_eq!(properties["speed_limit_kmh"]["maximum"], 200);
+    assert_eq!(properties["sensor_id"]["maxLength"], 128);
+    assert_eq!(properties["sensor_id"]["pattern"], "^[A-Za-z0-9._:/-]+$");
+    assert_eq!(properties["observed_at"]["format"], "date-time");
+    assert_eq!(reading["additionalProperties"], false);
+    let mut required: Vec<&str> = reading["required"]
+        .as_array()
+        .expect("required")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    required.sort_unstable();
+    assert_eq!(required, ["observed_at", "sensor_id", "vehicle_count"]);
+
+    let create = &doc["paths"]["/v1/events"]["post"];
+    assert_eq!(
+        create["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Reading"
+    );
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+}
+
+pub async fn every_documented_operation_is_served(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let event = app.create(&reading("doc-sensor", Some(1), 0)).await;
+    let id = event["id"].to_string();
+    let doc = document(&app).await;
+    let mut minute = 100;
+    for (template, item) in doc["paths"].as_object().expect("paths") {
+        let path = template
+            .replace("{id}", &id)
+            .replace("{sensor_id}", "doc-sensor");
+        for method in item.as_object().expect("path item").keys() {
+            let method =
+                Method::from_bytes(method.to_ascii_uppercase().as_bytes()).expect("an HTTP method");
+            let mut request = app.client.request(method.clone(), app.url(&path));
+            if method == Method::POST && template == "/v1/events" {
+                minute += 1;
+                request = request.json(&reading("doc-sensor", Some(1), minute));
+            } else if method == Method::POST && template == "/v1/events/batch" {
+                minute += 1;
+                request = request.json(&json!([reading("doc-sensor", Some(2), minute)]));
+            }
+            let response = request.send().await.expect("request");
+            let status = response.status();
+            assert!(
+                status != 404 && status != 405,
+                "{method} {path} answered {status}"
+            );
+            assert!(
+                status.is_success(),
+                "{method} {path} answered {status}: {}",
+                response.text().await.unwrap_or_default()
+            );
+        }
+    }
+}
+
+pub async fn the_docs_page_is_html_pointing_at_the_document(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let response = app.get("/docs").send().await.expect("GET");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(content_type(&response), "text/html");
+    let page = response.text().await.expect("body");
+    assert!(page.contains("/openapi.json"), "{page}");
+}
+
+/// Checks each response against the schema the document gives for its operation, status and
+/// media type; returns the status.
+struct Conformance {
+    doc: Value,
+}
+
+impl Conformance {
+    async fn new(app: &TestApp) -> Self {
+        Self {
+            doc: document(app).await,
+        }
+    }
+
+    /// Asserts that `response`, answering `method template`, matches its documented schema.
+    async fn check(&self, template: &str, method: &str, response: reqwest::Response) -> u16 {
+        let status = response.status().as_u16();
+        let media_type = content_type(&response);
+        let body: Value = response.json().await.expect("a JSON body");
+        let documented = &self.doc["paths"][template][method]["responses"][status.to_string()];
+        assert!(
+            documented.is_object(),
+            "{method} {template} answered {status}, which is not documented: {body}"
+        );
+        let schema = &documented["content"][&media_type]["schema"];
+        assert!(
+            schema.is_object(),
+            "{method} {template} {status}: {media_type} is not documented"
+        );
+        let root = json!({
+            "components": self.doc["components"].clone(),
+            "allOf": [schema],
+        });
+        let validator = jsonschema::validator_for(&root).expect("a valid schema");
+        let errors: Vec<String> = validator
+            .iter_errors(&body)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{method} {template} {status} does not match its schema: {errors:?}\n{body}"
+        );
+        status
+    }
+}
+
+pub async fn successful_responses_match_their_documented_schemas(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let check = Conformance::new(&app).await;
+    let created = app
+        .post_json("/v1/events", &reading("S1", Some(1), 0))
+        .await;
+    assert_eq!(check.check("/v1/events", "post", created).await, 201);
+    let again = app
+        .post_json("/v1/events", &reading("S1", Some(1), 0))
+        .await;
+    assert_eq!(check.check("/v1/events", "post", again).await, 200);
+    let batch = json!([reading("S1", Some(1), 1), reading("S1", Some(1), 1), {"lane": 99}]);
+    let batch = app.post_json("/v1/events/batch", &batch).await;
+    assert_eq!(check.check("/v1/events/batch", "post", batch).await, 200);
+    let id = app.create(&reading("S2", None, 0)).await["id"]
+        .as_i64()
+        .expect("id");
+    app.classify(id, mcp_classifier::classification::Label::Heavy)
+        .await;
+
+    for (template, path) in [
+        ("/v1/events", "/v1/events?limit=2".to_owned()),
+        ("/v1/events/{id}", format!("/v1/events/{id}")),
+        ("/v1/sensors", "/v1/sensors?limit=1".to_owned()),
+        ("/v1/sensors/{sensor_id}", "/v1/sensors/S2".to_owned()),
+        ("/v1/health", "/v1/health".to_owned()),
+        ("/v1/ready", "/v1/ready".to_owned()),
+    ] {
+        let response = app.get(&path).send().await.expect("GET");
+        assert_eq!(check.check(template, "get", response).await, 200, "{path}");
+    }
+    let requeued = app
+        .post(&format!("/v1/events/{id}/classify"))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(
+        check
+            .check("/v1/events/{id}/classify", "post", requeued)
+            .await,
+        202
+    );
+}
+
+pub async fn problems_match_the_documented_problem_schema(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |args| args.max_body_bytes = 1024).await;
+    let check = Conformance::new(&app).await;
+    let invalid = app.post_json("/v1/events", &json!({"lane": -1})).await;
+    assert_eq!(check.check("/v1/events", "post", invalid).await, 422);
+    let bad_query = app.get("/v1/events?limit=0").send().await.expect("GET");
+    assert_eq!(check.check("/v1/events", "get", bad_query).await, 400);
+    let missing = app.get("/v1/events/12345").send().await.expect("GET");
+    assert_eq!(check.check("/v1/events/{id}", "get", missing).await, 404);
+    let text = app
+        .post("/v1/events")
+        .header(reqwest::header::CONTENT_TYPE, "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(check.check("/v1/events", "post", text).await, 415);
+    let large = app
+        .post("/v1/events")
+        .json(&json!({"pad": "x".repeat(2000)}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(check.check("/v1/events", "post", large).await, 413);
+}
+
+/// The API takes `null` for an optional field as absent; the schema must then admit `null`.
+pub async fn the_reading_schema_admits_every_reading_the_api_accepts(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let doc = document(&app).await;
+    let mut sent = reading("N1", None, 0);
+    for field in [
+        "interval_s",
+        "lane",
+        "avg_speed_kmh",
+        "occupancy_pct",
+        "speed_limit_kmh",
+        "lanes",
+    ] {
+        sent[field] = Value::Null;
+    }
+    let accepted = app.post_json("/v1/events", &sent).await;
+    assert_eq!(accepted.status().as_u16(), 201);
+    let root = json!({
+        "components": doc["components"].clone(),
+        "$ref": "#/components/schemas/Reading",
+    });
+    let validator = jsonschema::validator_for(&root).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&sent)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "accepted but not schema-valid: {errors:?}"
+    );
+}

@@ -1,0 +1,177 @@
+//! Request ids, unknown paths and wrong methods.
+
+use reqwest::Method;
+use reqwest::header::ALLOW;
+
+use crate::support::{Backend, TestApp, problem, reading};
+
+const REQUEST_ID: &str = "x-request-id";
+
+fn request_id(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn is_generated(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+pub async fn a_sane_request_id_is_echoed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = "req-2026.11.29/abc:123_XYZ";
+    let ok = app
+        .get("/v1/health")
+        .header(REQUEST_ID, id)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(request_id(&ok).as_deref(), Some(id));
+    let error = app
+        .get("/v1/events/404404")
+        .header(REQUEST_ID, id)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(request_id(&error).as_deref(), Some(id));
+    let created = app
+        .post("/v1/events")
+        .header(REQUEST_ID, "a")
+        .json(&reading("R", None, 0))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(request_id(&created).as_deref(), Some("a"));
+    let longest = "x".repeat(128);
+    let response = app
+        .get("/v1/health")
+        .header(REQUEST_ID, &longest)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(request_id(&response), Some(longest));
+}
+
+pub async fn a_request_without_an_id_gets_a_fresh_one(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut ids = Vec::new();
+    for path in ["/v1/health", "/v1/health", "/nowhere"] {
+        let response = app.get(path).send().await.expect("GET");
+        let id = request_id(&response).expect("a request id");
+        assert!(is_generated(&id), "{id}");
+        ids.push(id);
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "request ids repeat");
+}
+
+pub async fn an_insane_request_id_is_replaced(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for insane in [
+        "x".repeat(300),
+        "x".repeat(129),
+        "has space".to_owned(),
+        "tab\there".to_owned(),
+        "ünïcode".to_owned(),
+    ] {
+        let response = app
+            .get("/v1/health")
+            .header(REQUEST_ID, insane.as_bytes())
+            .send()
+            .await
+            .expect("GET");
+        let id = request_id(&response).expect("a request id");
+        assert!(is_generated(&id), "{insane:?} came back as {id:?}");
+    }
+}
+
+pub async fn an_unknown_path_is_a_404_problem(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (method, path) in [
+        (Method::GET, "/"),
+        (Method::GET, "/v2/events"),
+        (Method::GET, "/v1/events/1/history"),
+        (Method::POST, "/v1/nothing"),
+        (Method::DELETE, "/v1/sensors/x/y"),
+    ] {
+        let response = app
+            .client
+            .request(method, app.url(path))
+            .send()
+            .await
+            .expect("request");
+        problem(response, 404, "not-found").await;
+    }
+}
+
+pub async fn a_wrong_method_on_an_events_route_is_a_405_problem(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (method, path) in [
+        (Method::DELETE, "/v1/events"),
+        (Method::PUT, "/v1/events"),
+        (Method::GET, "/v1/events/batch"),
+        (Method::DELETE, "/v1/events/1"),
+        (Method::PATCH, "/v1/events/1"),
+        (Method::GET, "/v1/events/1/classify"),
+        (Method::POST, "/v1/sensors"),
+        (Method::DELETE, "/v1/sensors/s1"),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .expect("request");
+        problem(response, 405, "method-not-allowed").await;
+    }
+    assert_eq!(app.row_count().await, 0);
+}
+
+/// Every 4xx is a problem document, the probes and documents included.
+pub async fn a_wrong_method_on_any_route_is_a_405_problem(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for path in [
+        "/v1/health",
+        "/v1/ready",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+    ] {
+        let response = app.post(path).send().await.expect("POST");
+        problem(response, 405, "method-not-allowed").await;
+    }
+}
+
+/// RFC 9110 §15.5.6: a 405 response must say which methods the resource supports.
+pub async fn a_405_lists_the_allowed_methods(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (path, allowed) in [
+        ("/v1/events", "GET, POST"),
+        ("/v1/events/batch", "POST"),
+        ("/v1/events/1", "GET"),
+        ("/v1/events/1/classify", "POST"),
+    ] {
+        let response = app
+            .client
+            .request(Method::DELETE, app.url(path))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status().as_u16(), 405);
+        let mut got: Vec<String> = response
+            .headers()
+            .get(ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .split(',')
+            .map(|m| m.trim().to_owned())
+            .filter(|m| !m.is_empty())
+            .collect();
+        got.sort();
+        let expected: Vec<&str> = allowed.split(", ").collect();
+        assert_eq!(got, expected, "Allow on {path}");
+    }
+}

@@ -1,0 +1,138 @@
+//! The REST API, exercised over HTTP against the running service on port 0. Every case runs
+//! twice: `sqlite::*` on a temporary file, and `postgres::*` on a fresh schema of
+//! `TEST_DATABASE_URL` (skipped, saying so, when it is unset).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod batch;
+mod by_id;
+mod classification;
+mod docs;
+mod durability;
+mod events;
+mod http;
+mod listing;
+mod probes;
+mod sensors;
+mod support;
+
+/// Generates `sqlite::case` and `postgres::case` for every `module: [case, …]`, each calling
+/// `crate::module::case(backend)`. `#[ignore = "bug: …"]` before a case marks a known bug.
+macro_rules! api_suite {
+    ($($module:ident: [$($(#[ignore = $why:literal])? $case:ident),* $(,)?]),* $(,)?) => {
+        mod sqlite {
+            use crate::support::Backend;
+            $($(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                $(#[ignore = $why])?
+                async fn $case() {
+                    crate::$module::$case(Backend::Sqlite).await;
+                }
+            )*)*
+        }
+
+        mod postgres {
+            use crate::support::Backend;
+            $($(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                $(#[ignore = $why])?
+                async fn $case() {
+                    if Backend::Postgres.available() {
+                        crate::$module::$case(Backend::Postgres).await;
+                    }
+                }
+            )*)*
+        }
+    };
+}
+
+api_suite! {
+    events: [
+        a_valid_reading_is_stored_and_answered_with_201_and_its_location,
+        a_resent_reading_returns_the_first_event_with_200_and_stores_one_row,
+        an_invalid_reading_is_refused_with_422_listing_every_bad_field,
+        a_reading_from_the_future_is_refused_with_422,
+        malformed_json_is_refused_with_400,
+        a_body_that_is_not_json_by_content_type_is_refused_with_415,
+        a_body_over_the_limit_is_refused_with_413,
+        a_gzip_body_is_accepted,
+        a_gzip_body_that_inflates_beyond_the_limit_is_refused_with_413,
+        an_unsupported_content_encoding_is_refused_with_415,
+    ],
+    batch: [
+        a_json_batch_stores_the_valid_readings_and_lists_the_invalid_ones,
+        an_ndjson_batch_rejects_a_line_that_is_not_json_by_its_index,
+        an_ndjson_index_is_the_line_number_even_after_blank_lines,
+        a_resent_batch_is_all_duplicates,
+        a_batch_of_more_than_10000_readings_is_refused_with_413,
+        a_batch_of_exactly_10000_readings_is_stored,
+        a_gzip_ndjson_batch_is_accepted,
+        a_batch_over_the_byte_limit_is_refused_with_413,
+        a_malformed_or_mistyped_batch_is_refused,
+    ],
+    listing: [
+        filters_combine_and_results_come_newest_first,
+        the_page_size_defaults_to_100_and_is_at_most_1000,
+        every_invalid_parameter_is_listed_in_one_400,
+        an_unknown_query_parameter_is_refused_with_400,
+        a_bad_cursor_is_refused_with_400,
+        next_cursor_is_null_on_the_last_page,
+        a_cursor_walk_sees_every_row_once_while_rows_keep_arriving,
+    ],
+    by_id: [
+        an_event_is_fetched_by_id,
+        an_unknown_or_malformed_event_id_is_a_404_problem,
+        requeueing_a_claimed_event_answers_202_with_it_pending_again,
+        requeueing_a_classified_event_keeps_its_classification_visible,
+        requeueing_an_unknown_event_is_a_404_problem,
+    ],
+    sensors: [
+        sensors_are_listed_in_id_order_with_their_latest_reading,
+        the_sensor_list_pages_with_limit_and_after,
+        a_sensor_summary_counts_its_readings_by_label_over_the_window,
+        an_unknown_sensor_is_a_404_problem,
+        a_bad_window_is_refused_with_400,
+        a_sensor_id_with_a_slash_is_found_percent_encoded,
+        next_after_is_null_on_a_full_last_page,
+    ],
+    probes: [
+        health_answers_200_without_touching_the_database,
+        ready_answers_200_on_a_migrated_database,
+        an_unreachable_database_means_503_everywhere_and_nothing_written,
+        metrics_count_requests_readings_queue_depth_and_latency,
+        metrics_name_unmatched_requests_without_their_path,
+    ],
+    docs: [
+        the_openapi_document_is_3_1_and_describes_every_route,
+        the_reading_schema_carries_the_reading_rules,
+        every_documented_operation_is_served,
+        the_docs_page_is_html_pointing_at_the_document,
+        successful_responses_match_their_documented_schemas,
+        problems_match_the_documented_problem_schema,
+        the_reading_schema_admits_every_reading_the_api_accepts,
+    ],
+    auth: [
+        writes_need_a_valid_key_when_keys_are_configured,
+        reads_need_no_key_unless_configured_so,
+        reads_need_a_key_when_read_keys_are_required,
+        the_bearer_scheme_is_case_insensitive,
+    ],
+    http: [
+        a_sane_request_id_is_echoed,
+        a_request_without_an_id_gets_a_fresh_one,
+        an_insane_request_id_is_replaced,
+        an_unknown_path_is_a_404_problem,
+        a_wrong_method_on_an_events_route_is_a_405_problem,
+        a_wrong_method_on_any_route_is_a_405_problem,
+        a_405_lists_the_allowed_methods,
+    ],
+    classification: [
+        posted_readings_are_classified_by_the_workers,
+        a_requeued_event_is_classified_again,
+    ],
+    durability: [
+        a_client_hanging_up_does_not_cancel_the_write,
+        the_pool_stays_healthy_after_hang_ups,
+    ],
+}

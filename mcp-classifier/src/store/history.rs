@@ -1,0 +1,162 @@
+//! The recent readings of many sensor lanes at once: the history pool a batch of fresh readings
+//! is classified with. A dialect fork: PostgreSQL walks the `(sensor_id, lane, observed_at)`
+//! index once per lane with LATERAL; SQLite ranks rows with a window function.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel::QueryableByName;
+use diesel::sql_types::{
+    Array, BigInt, Double, Integer, Nullable, SmallInt, Text, Timestamptz, TimestamptzSqlite,
+};
+
+use super::{Store, StoreError};
+use crate::reading::{Reading, SensorId};
+
+/// One sensor lane and the time its history must precede.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneHistory {
+    pub sensor_id: SensorId,
+    pub lane: Option<u8>,
+    pub before: DateTime<Utc>,
+}
+
+const READING_COLUMNS: &str = "e.sensor_id, e.observed_at, e.interval_s, e.lane, e.vehicle_count, \
+     e.avg_speed_kmh, e.occupancy_pct, e.speed_limit_kmh, e.lanes";
+
+macro_rules! history_row {
+    ($name:ident, $time:ty) => {
+        #[derive(QueryableByName)]
+        struct $name {
+            #[diesel(sql_type = Text)]
+            sensor_id: String,
+            #[diesel(sql_type = $time)]
+            observed_at: DateTime<Utc>,
+            #[diesel(sql_type = Integer)]
+            interval_s: i32,
+            #[diesel(sql_type = Nullable<SmallInt>)]
+            lane: Option<i16>,
+            #[diesel(sql_type = Integer)]
+            vehicle_count: i32,
+            #[diesel(sql_type = Nullable<Double>)]
+            avg_speed_kmh: Option<f64>,
+            #[diesel(sql_type = Nullable<Double>)]
+            occupancy_pct: Option<f64>,
+            #[diesel(sql_type = Nullable<SmallInt>)]
+            speed_limit_kmh: Option<i16>,
+            #[diesel(sql_type = Nullable<SmallInt>)]
+            lanes: Option<i16>,
+        }
+
+        impl $name {
+            fn into_reading(self) -> Result<Reading, StoreError> {
+                Reading::from_stored(
+                    self.sensor_id,
+                    self.observed_at,
+                    self.interval_s.into(),
+                    self.lane.map(i64::from),
+                    self.vehicle_count.into(),
+                    self.avg_speed_kmh,
+                    self.occupancy_pct,
+                    self.speed_limit_kmh.map(i64::from),
+                    self.lanes.map(i64::from),
+                )
+                .map_err(|e| StoreError::CorruptRow {
+                    id: 0,
+                    reason: e.to_string(),
+                })
+            }
+        }
+    };
+}
+history_row!(PgRow, Timestamptz);
+history_row!(SqliteRow, TimestamptzSqlite);
+
+impl Store {
+    /// For each lane, up to `per_lane` of its readings observed in `[before − window, before)`,
+    /// newest first per lane; all of them in one list.
+    pub async fn recent_history(
+        &self,
+        lanes: Vec<LaneHistory>,
+        per_lane: usize,
+        window: Duration,
+    ) -> Result<Vec<Reading>, StoreError> {
+        if lanes.is_empty() || per_lane == 0 {
+            return Ok(Vec::new());
+        }
+        let window = TimeDelta::from_std(window).unwrap_or(TimeDelta::hours(1));
+        let per_lane = i64::try_from(per_lane).unwrap_or(i64::MAX);
+        self.run(move |store| async move {
+            let (with_lane, without_lane): (Vec<_>, Vec<_>) = lanes.into_iter().partition(|l| l.lane.is_some());
+            let mut readings = Vec::new();
+            for (group, laned) in [(with_lane, true), (without_lane, false)] {
+                if group.is_empty() {
+                    continue;
+                }
+                let sensors: Vec<String> = group.iter().map(|l| l.sensor_id.as_str().to_owned()).collect();
+                let lane_numbers: Vec<i16> = group.iter().map(|l| l.lane.map(i16::from).unwrap_or(-1)).collect();
+                let froms: Vec<DateTime<Utc>> = group.iter().map(|l| l.before - window).collect();
+                let befores: Vec<DateTime<Utc>> = group.iter().map(|l| l.before).collect();
+                with_conn!(store, |conn|
+                    postgres: {
+                        use diesel_async::RunQueryDsl;
+                        let lane_match = if laned { "e.lane = k.lane" } else { "e.lane IS NULL" };
+                        let sql = format!(
+                            "SELECT {READING_COLUMNS} \
+                             FROM unnest($1::text[], $2::int2[], $3::timestamptz[], $4::timestamptz[]) \
+                                  AS k(sensor_id, lane, since, before) \
+                             CROSS JOIN LATERAL ( \
+                                 SELECT * FROM events e \
+                                 WHERE e.sensor_id = k.sensor_id AND {lane_match} \
+                                   AND e.observed_at >= k.since AND e.observed_at < k.before \
+                                 ORDER BY e.observed_at DESC LIMIT $5) e"
+                        );
+                        let rows: Vec<PgRow> = diesel::sql_query(sql)
+                            .bind::<Array<Text>, _>(sensors)
+                            .bind::<Array<SmallInt>, _>(lane_numbers)
+                            .bind::<Array<Timestamptz>, _>(froms)
+                            .bind::<Array<Timestamptz>, _>(befores)
+                            .bind::<BigInt, _>(per_lane)
+                            .load(conn)
+                            .await?;
+                        for row in rows {
+                            readings.push(row.into_reading()?);
+                        }
+                    },
+                    sqlite: {
+                        use diesel_async::RunQueryDsl;
+                        let lane_match = if laned { "e.lane = k.column2" } else { "e.lane IS NULL" };
+                        let values: Vec<String> = (0..sensors.len())
+                            .map(|i| format!("(?{}, ?{}, ?{}, ?{})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
+                            .collect();
+                        let limit = 4 * sensors.len() + 1;
+                        let sql = format!(
+                            "SELECT {READING_COLUMNS} FROM ( \
+                                 SELECT e.*, ROW_NUMBER() OVER ( \
+                                     PARTITION BY e.sensor_id, e.lane ORDER BY e.observed_at DESC) AS rank \
+                                 FROM events e JOIN (VALUES {values}) AS k \
+                                   ON e.sensor_id = k.column1 AND {lane_match} \
+                                  AND e.observed_at >= k.column3 AND e.observed_at < k.column4) e \
+                             WHERE e.rank <= ?{limit}",
+                            values = values.join(", ")
+                        );
+                        let mut query = diesel::sql_query(sql).into_boxed();
+                        for i in 0..sensors.len() {
+                            query = query
+                                .bind::<Text, _>(sensors[i].clone())
+                                .bind::<SmallInt, _>(lane_numbers[i])
+                                .bind::<TimestamptzSqlite, _>(froms[i])
+                                .bind::<TimestamptzSqlite, _>(befores[i]);
+                        }
+                        let rows: Vec<SqliteRow> = query.bind::<BigInt, _>(per_lane).load(conn).await?;
+                        for row in rows {
+                            readings.push(row.into_reading()?);
+                        }
+                    }
+                );
+            }
+            Ok(readings)
+        })
+        .await
+    }
+}
