@@ -99,11 +99,11 @@ pub struct ServeArgs {
     pub mcp_auth_token: Option<String>,
 
     /// Classification workers; 0 pauses classification (readings stay pending).
-    #[arg(long, env = "CLASSIFY_WORKERS", default_value_t = 2, global = true)]
+    #[arg(long, env = "CLASSIFY_WORKERS", default_value_t = 4, global = true)]
     pub classify_workers: usize,
 
     /// Events a worker claims per round.
-    #[arg(long, env = "CLASSIFY_BATCH", default_value_t = 500, global = true)]
+    #[arg(long, env = "CLASSIFY_BATCH", default_value_t = 1000, global = true)]
     pub classify_batch: usize,
 
     /// Seconds a claim stays valid before other workers may take the events over.

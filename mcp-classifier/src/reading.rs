@@ -237,7 +237,7 @@ pub fn reading_schema() -> Schema {
 
 /// A reading as it arrived: every known field as raw JSON, unknown fields kept so they can be
 /// reported. `null` counts as absent.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ReadingWire {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sensor_id: Option<Value>,
@@ -264,13 +264,37 @@ pub struct ReadingWire {
 impl ReadingWire {
     /// Accepts any JSON value; only an object can be a reading.
     pub fn from_json(value: Value) -> Result<Self, ReadingError> {
-        if !value.is_object() {
-            return Err(ReadingError::whole(format!(
+        match value {
+            Value::Object(map) => Ok(Self::from_map(map)),
+            other => Err(ReadingError::whole(format!(
                 "a reading must be a JSON object, not {}",
-                json_type_name(&value)
-            )));
+                json_type_name(&other)
+            ))),
         }
-        serde_json::from_value(value).map_err(|e| ReadingError::whole(e.to_string()))
+    }
+
+    /// Moves the known fields out of the object (no copies: this is the hot path of batch
+    /// ingest and of `classify_batch`); whatever is left is unknown.
+    fn from_map(mut map: serde_json::Map<String, Value>) -> Self {
+        let mut take = |name: &str| map.remove(name).filter(|v| !v.is_null());
+        Self {
+            sensor_id: take("sensor_id"),
+            observed_at: take("observed_at"),
+            interval_s: take("interval_s"),
+            lane: take("lane"),
+            vehicle_count: take("vehicle_count"),
+            avg_speed_kmh: take("avg_speed_kmh"),
+            occupancy_pct: take("occupancy_pct"),
+            speed_limit_kmh: take("speed_limit_kmh"),
+            lanes: take("lanes"),
+            unknown: map.into_iter().collect(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ReadingWire {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde_json::Map::deserialize(deserializer).map(Self::from_map)
     }
 }
 

@@ -77,6 +77,7 @@ impl Worker {
     }
 
     async fn process(&mut self, claimed: Vec<Event>) {
+        let started = std::time::Instant::now();
         let (requeued, fresh): (Vec<Event>, Vec<Event>) =
             claimed.into_iter().partition(|e| e.requeued);
         let mut outcomes: Vec<(Event, Outcome)> = Vec::new();
@@ -88,17 +89,26 @@ impl Worker {
             let outcome = self.classify_stored(&event).await;
             outcomes.push((event, outcome));
         }
+        let classified_ms = started.elapsed().as_millis();
         self.record(outcomes).await;
+        tracing::debug!(
+            classified_ms,
+            total_ms = started.elapsed().as_millis(),
+            "batch recorded"
+        );
     }
 
     /// One `classify_batch` call for up to 1000 fresh readings, with the recent readings of
     /// their sensors as the history pool.
     async fn classify_fresh(&mut self, events: &[Event]) -> Vec<Outcome> {
+        let started = std::time::Instant::now();
         let readings: Vec<Value> = events.iter().map(|e| json!(e.reading)).collect();
         let history = match self.history(events).await {
             Ok(history) => history,
             Err(e) => return vec_of(events.len(), || Outcome::Transient(e.clone())),
         };
+        let history_len = history.as_array().map_or(0, Vec::len);
+        let history_ms = started.elapsed().as_millis();
         let mut arguments = JsonObject::new();
         arguments.insert("events".into(), Value::Array(readings));
         arguments.insert("history".into(), history);
@@ -114,6 +124,13 @@ impl Worker {
             Ok(output) => output,
             Err(e) => return vec_of(events.len(), || Outcome::Transient(e.clone())),
         };
+        tracing::debug!(
+            events = events.len(),
+            history = history_len,
+            history_ms,
+            total_ms = started.elapsed().as_millis(),
+            "classify_batch answered"
+        );
         let mut outcomes = vec_of(events.len(), || {
             Outcome::Transient("no result for this reading".into())
         });
