@@ -57,7 +57,8 @@ impl Worker {
                 }
             };
             if claimed.is_empty() {
-                self.pause(self.config.poll_interval).await;
+                let idle = self.until_next_due().await;
+                self.pause(idle).await;
                 continue;
             }
             let span =
@@ -65,6 +66,17 @@ impl Worker {
             self.process(claimed).instrument(span).await;
         }
         tracing::info!(owner = %self.owner, "classification worker stopped");
+    }
+
+    /// How long to idle: until the next backoff or lease runs out, at most the poll interval.
+    async fn until_next_due(&self) -> Duration {
+        match self.store.next_due_at().await {
+            Ok(Some(due)) => (due - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .clamp(Duration::from_millis(10), self.config.poll_interval),
+            _ => self.config.poll_interval,
+        }
     }
 
     /// Sleeps until woken by new work, the safety-net poll interval, or shutdown.

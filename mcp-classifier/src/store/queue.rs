@@ -117,6 +117,24 @@ impl Store {
         .await
     }
 
+    /// When the next pending or leased event falls due (`None` when nothing is queued), so an
+    /// idle worker can sleep exactly until a backoff or a lease runs out.
+    pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.run(|store| async move {
+            let due: Option<DateTime<Utc>> = with_conn!(store, |conn| {
+                events::table
+                    .filter(events::status.eq_any(DUE))
+                    .select(events::next_attempt_at)
+                    .order(events::next_attempt_at.asc())
+                    .first(conn)
+                    .await
+                    .optional()?
+            });
+            Ok(due)
+        })
+        .await
+    }
+
     /// Records a classification if `owner` still holds the lease on event `id`. Returns false
     /// (and writes nothing) when the lease expired, was taken over, or the event was re-queued.
     pub async fn complete(

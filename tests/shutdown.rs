@@ -1,0 +1,103 @@
+//! End-to-end: SIGTERM to `ingest` while readings are pending — it exits with status 0 within
+//! a few seconds and leaves no event `processing` under a lease of its own (each claimed event
+//! is either classified or handed back), on both backends.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use serde_json::Value;
+use smart_traffic_e2e::{Ingest, TestDb, eventually, free_port, on_both_backends, reading};
+
+/// How long ingest may take to exit after SIGTERM.
+const EXIT_WITHIN: Duration = Duration::from_secs(10);
+
+on_both_backends! {
+    sigterm_mid_batch_exits_zero_and_leaves_no_event_processing,
+    sigterm_while_the_classifier_is_down_exits_zero_and_leaves_no_event_processing,
+}
+
+/// After ingest has exited: nothing `processing`, no lease left, nothing lost or failed.
+async fn no_event_is_left_processing(db: &TestDb, posted: i64) -> smart_traffic_e2e::Statuses {
+    let statuses = db.statuses().await;
+    assert_eq!(statuses.total(), posted, "{statuses:?}");
+    assert_eq!(
+        statuses.processing, 0,
+        "events left processing under the dead process's lease: {statuses:?}"
+    );
+    assert_eq!(statuses.failed, 0, "{statuses:?}");
+    assert_eq!(
+        db.count("lease_owner IS NOT NULL OR lease_until IS NOT NULL")
+            .await,
+        0,
+        "no lease survives the shutdown"
+    );
+    statuses
+}
+
+/// 3000 readings in one batch with the in-process classifier (2 workers claiming 250 at a
+/// time); SIGTERM as soon as a worker holds a claim. The workers finish (or hand back) the batch they hold and claim no more.
+async fn sigterm_mid_batch_exits_zero_and_leaves_no_event_processing(db: TestDb) {
+    // Claims far smaller than the backlog, so that readings are still pending at SIGTERM.
+    let mut ingest = Ingest::start(
+        "ingest",
+        &db,
+        &[("CLASSIFY_WORKERS", "2"), ("CLASSIFY_BATCH", "250")],
+    )
+    .await;
+    let readings: Vec<Value> = (0..3000)
+        .map(|i| reading(&format!("e2e-t{:02}", i % 30), i / 30))
+        .collect();
+    ingest.create_batch(&readings).await;
+    eventually(
+        "a worker holds a claim",
+        Duration::from_secs(10),
+        || async {
+            let processing = db.count("status = 'processing'").await;
+            if processing > 0 {
+                Ok(())
+            } else {
+                Err(format!("{:?}", db.statuses().await))
+            }
+        },
+    )
+    .await;
+
+    let status = ingest.terminate(EXIT_WITHIN);
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+
+    let statuses = no_event_is_left_processing(&db, 3000).await;
+    assert!(
+        statuses.pending > 0,
+        "SIGTERM arrived while readings were pending (else this test proves nothing): {statuses:?}"
+    );
+    assert!(
+        statuses.classified > 0,
+        "the batch held at SIGTERM was finished: {statuses:?}"
+    );
+}
+
+/// The classifier is unreachable, so readings cycle between pending and (briefly) processing
+/// with growing backoff; SIGTERM leaves them all pending.
+async fn sigterm_while_the_classifier_is_down_exits_zero_and_leaves_no_event_processing(
+    db: TestDb,
+) {
+    let mcp_url = format!("http://127.0.0.1:{}/mcp", free_port());
+    let mut ingest = Ingest::start("ingest", &db, &[("MCP_URL", &mcp_url)]).await;
+    let readings: Vec<Value> = (0..100).map(|m| reading("e2e-down", m)).collect();
+    ingest.create_batch(&readings).await;
+    eventually("the workers tried", Duration::from_secs(10), || async {
+        if db.count("attempts >= 1").await > 0 {
+            Ok(())
+        } else {
+            Err(format!("{:?}", db.statuses().await))
+        }
+    })
+    .await;
+
+    let status = ingest.terminate(EXIT_WITHIN);
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+
+    let statuses = no_event_is_left_processing(&db, 100).await;
+    assert_eq!(statuses.pending, 100, "{statuses:?}");
+}

@@ -1,0 +1,84 @@
+//! Shared helpers of the end-to-end suite (`tests/*.rs` of the `smart-traffic-e2e` package):
+//! the built binaries, child processes killed on drop, fresh databases, and an HTTP client for
+//! a running `ingest`.
+//!
+//! The suite runs the REAL binaries (`target/<profile>/ingest`, `target/<profile>/mcp-classifier`),
+//! each in an empty temporary directory with a clean environment, against a fresh SQLite file
+//! or a fresh PostgreSQL database (created from `TEST_DATABASE_URL`, dropped `WITH (FORCE)`
+//! afterwards). See [`binaries`] for how the binaries get built.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod binaries;
+mod db;
+mod ingest;
+mod process;
+mod readings;
+
+pub use binaries::{Binaries, binaries};
+pub use db::{Backend, Statuses, TestDb};
+pub use ingest::{Classifier, Ingest, metric};
+pub use process::{Proc, free_port};
+pub use readings::{at, reading};
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// The workspace root (this package's manifest directory).
+pub const WORKSPACE: &str = env!("CARGO_MANIFEST_DIR");
+
+/// How long a reading may take from POST to `classified` in the simple cases.
+pub const CLASSIFIED_WITHIN: Duration = Duration::from_secs(30);
+
+/// Polls `check` every 50 ms until it returns `Some`, or panics after `timeout` saying `what`
+/// (with the last value seen, for the failure message).
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(last) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "{what}: not reached within {timeout:?}; last seen: {last}"
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Generates one test per backend for each `case(db: TestDb)` of the calling file:
+/// `sqlite::case` on a temporary file, and `postgres::case` on a fresh database of
+/// `TEST_DATABASE_URL` (skipped, saying so, when it is unset; failing when it is unreachable).
+/// Attributes written before a case (e.g. `#[ignore = "…"]`) go on both tests.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($(#[$meta:meta])* $case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                $(#[$meta])*
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case($crate::TestDb::sqlite()).await;
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                $(#[$meta])*
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    if let Some(db) = $crate::TestDb::postgres().await {
+                        super::$case(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
