@@ -62,10 +62,13 @@ fn main() -> ExitCode {
         eprintln!("mcp-classifier: cannot start logging: {e}");
         return ExitCode::FAILURE;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // stdio is one ordered stream: a single thread serves it without cross-thread hand-offs.
+    // HTTP serves many connections: one worker per core.
+    let mut builder = match cli.transport {
+        Transport::Stdio => tokio::runtime::Builder::new_current_thread(),
+        Transport::Serve { .. } => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the async runtime");

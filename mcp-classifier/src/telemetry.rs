@@ -12,7 +12,9 @@ pub enum LogFormat {
 
 pub fn init(format: LogFormat) -> Result<(), TryInitError> {
     use tracing_subscriber::prelude::*;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // rmcp logs every stateless HTTP request three times at info: per-request noise, and CPU.
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn"));
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         LogFormat::Text => registry
