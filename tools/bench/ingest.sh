@@ -27,13 +27,21 @@ DATABASE_URL="$pg/$database" INGEST_BIND="127.0.0.1:$port" CLASSIFY_WORKERS=0 RU
     target/release/ingest 2>/dev/null &
 ingest=$!
 peer_pids=""
+# The FastAPI peer's uvicorn waits on its background tasks at SIGTERM: make sure it goes.
+stop_peer() {
+    for pid in $peer_pids; do pkill -9 -P "$pid" 2>/dev/null || true; kill -9 "$pid" 2>/dev/null || true; done
+}
 cleanup() { kill $ingest $peer_pids 2>/dev/null || true; }
-trap cleanup EXIT
+trap 'cleanup; stop_peer' EXIT
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/v1/health" >/dev/null && break; sleep 0.1; done
 url="http://127.0.0.1:$port"
 
 echo "== PostgreSQL alone (same machine, same run)"
 bash "$harness/pg_ceiling.sh" 32 "$secs" "$pg/$database" | tee /tmp/bench-pg.txt
+echo "== PostgreSQL alone, one reading into the events table (pgbench, 32 clients)"
+pgbench -n -c 32 -j 2 -T "$secs" -f tools/bench/sql/events_insert.pgbench "$pg/$database" 2>/dev/null \
+    | sed -n 's/^tps = \([0-9.]*\).*/pg_events_insert_tps=\1/p' | tee /tmp/bench-pg-events.txt
+psql "$pg/$database" -qc "TRUNCATE events" >/dev/null
 echo "== smart-traffic ingest: single POST /v1/events, 32 connections"
 POOL=$single_pool CPU_PIDS=$ingest bash "$harness/ingest_single.sh" "$url" 32 "$secs" | tee /tmp/bench-single.txt
 echo "== smart-traffic ingest: POST /v1/events/batch (500 readings), 4 connections"
@@ -59,6 +67,8 @@ echo "ingest_single_rps=$single"
 echo "ingest_single_p99_ms=$(value /tmp/bench-single.txt ingest_single_p99_ms)"
 echo "pg_single_insert_tps=$(value /tmp/bench-pg.txt pg_single_insert_tps)"
 echo "single_vs_pg=$(ratio "$single" "$(value /tmp/bench-pg.txt pg_single_insert_tps)")"
+echo "pg_events_insert_tps=$(value /tmp/bench-pg-events.txt pg_events_insert_tps)"
+echo "single_vs_pg_events_table=$(ratio "$single" "$(value /tmp/bench-pg-events.txt pg_events_insert_tps)")"
 echo "ingest_batch_events_per_s=$batch"
 echo "pg_copy_logged_rows_per_s=$(value /tmp/bench-pg.txt pg_copy_logged_rows_per_s)"
 echo "batch_vs_copy=$(ratio "$batch" "$(value /tmp/bench-pg.txt pg_copy_logged_rows_per_s)")"

@@ -3,12 +3,12 @@
 # classification lag p50/p99, at several offered rates of single POSTs, then with 500-reading
 # batches at full speed; then the FastAPI peer's lag beside ours (harness classify_lag.sh).
 #   tools/bench/pipeline.sh [HARNESS_DIR] [SECONDS_PER_STEP] ["RATES"]
-# HARNESS_DIR defaults to ../shared/bench-peers/ingest. RATES default "500 1000 1500 2000 2500".
+# HARNESS_DIR defaults to ../shared/bench-peers/ingest. RATES (paced, offered) default "500 1000 2000".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 peers=${1:-../shared/bench-peers/ingest}
 secs=${2:-15}
-rates=${3:-"500 1000 1500 2000 2500"}
+rates=${3:-"500 1000 2000"}
 pg=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 port=${PIPELINE_BENCH_PORT:-18310}
 database=bench_pipeline
@@ -21,7 +21,11 @@ psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CRE
 DATABASE_URL="$db" INGEST_BIND="127.0.0.1:$port" RUST_LOG=warn target/release/ingest 2>/dev/null &
 ingest=$!
 peer_pids=""
-trap 'kill $ingest $peer_pids 2>/dev/null || true' EXIT
+# The FastAPI peer's uvicorn waits on its background tasks at SIGTERM: make sure it goes.
+stop_peer() {
+    for pid in $peer_pids; do pkill -9 -P "$pid" 2>/dev/null || true; kill -9 "$pid" 2>/dev/null || true; done
+}
+trap 'kill $ingest 2>/dev/null || true; stop_peer' EXIT
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/v1/health" >/dev/null && break; sleep 0.1; done
 url="http://127.0.0.1:$port"
 q() { psql "$db" -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
@@ -54,6 +58,16 @@ for rate in $rates; do
     for _ in $(seq 1 120); do [ "$(q "SELECT count(*) FROM events WHERE status IN ('pending','processing')")" = 0 ] && break; sleep 0.5; done
 done
 echo "pipeline_highest_sustained_single_rate=$best"
+
+echo "== single POSTs at full speed (32 connections), classification on"
+t0=$(q "SELECT now()")
+POOL=$((secs * 3000)) bash "$peers/harness/ingest_single.sh" "$url" 32 "$secs" | grep -E "^ingest_single_(rps|p99_ms)="
+t1=$(q "SELECT now()")
+for _ in $(seq 1 240); do [ "$(q "SELECT count(*) FROM events WHERE status IN ('pending','processing')")" = 0 ] && break; sleep 0.5; done
+IFS='|' read -r total done p50 p99 < <(window_stats "$t0" "$t1")
+span=$(q "SELECT extract(epoch FROM '$t1'::timestamptz - '$t0'::timestamptz)")
+echo "single_readings=$total single_classified=$done single_lag_p50_ms=$p50 single_lag_p99_ms=$p99"
+echo "single_classified_per_s=$(awk -v n="$done" -v s="$span" 'BEGIN { printf "%.0f", n / s }')"
 
 echo "== batches of 500 at full speed, classification on"
 t0=$(q "SELECT now()")

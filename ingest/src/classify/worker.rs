@@ -21,6 +21,9 @@ use tracing::Instrument;
 use super::connection::{CallError, Connection};
 use super::{ClassifyConfig, ClassifyMetrics};
 
+/// How long a woken worker lets more readings arrive before claiming.
+const COALESCE: Duration = Duration::from_millis(10);
+
 /// What happened to one event.
 enum Outcome {
     Classified(Classification),
@@ -82,7 +85,11 @@ impl Worker {
     /// Sleeps until woken by new work, the safety-net poll interval, or shutdown.
     async fn pause(&self, interval: Duration) {
         tokio::select! {
-            () = self.wake.notified() => {}
+            () = self.wake.notified() => {
+                // Readings arrive one POST at a time: gathering them for a moment turns a
+                // stream of one-event claims into batches, at a few milliseconds of lag.
+                tokio::time::sleep(COALESCE).await;
+            }
             () = tokio::time::sleep(interval) => {}
             () = self.shutdown.cancelled() => {}
         }

@@ -47,6 +47,6 @@ CREATE INDEX events_newest_idx ON events (observed_at DESC, id DESC);
 -- One sensor over a time range, and its recent history, are served by events_reading_key.
 -- Due work: pending rows wait for next_attempt_at; processing rows carry their lease expiry there.
 CREATE INDEX events_due_idx ON events (next_attempt_at, id) WHERE status IN ('pending', 'processing');
--- Dashboards filter by status and label.
-CREATE INDEX events_status_idx ON events (status, observed_at DESC);
+-- Listing by status scans the newest-first index (each extra index costs every insert and
+-- every queue transition); labels, set once per classification, get a partial index.
 CREATE INDEX events_label_idx ON events (label, observed_at DESC) WHERE label IS NOT NULL;

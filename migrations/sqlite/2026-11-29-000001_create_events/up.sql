@@ -46,5 +46,4 @@ CREATE UNIQUE INDEX events_reading_key ON events (sensor_id, ifnull(lane, -1), o
 CREATE INDEX events_sensor_lane_idx ON events (sensor_id, lane, observed_at);
 CREATE INDEX events_newest_idx ON events (observed_at DESC, id DESC);
 CREATE INDEX events_due_idx ON events (next_attempt_at, id) WHERE status IN ('pending', 'processing');
-CREATE INDEX events_status_idx ON events (status, observed_at DESC);
 CREATE INDEX events_label_idx ON events (label, observed_at DESC) WHERE label IS NOT NULL;
