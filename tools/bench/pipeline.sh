@@ -69,6 +69,9 @@ span=$(q "SELECT extract(epoch FROM '$t1'::timestamptz - '$t0'::timestamptz)")
 echo "single_readings=$total single_classified=$done single_lag_p50_ms=$p50 single_lag_p99_ms=$p99"
 echo "single_classified_per_s=$(awk -v n="$done" -v s="$span" 'BEGIN { printf "%.0f", n / s }')"
 
+# Before the batch flood, which leaves a large table for autovacuum to chew on.
+echo "== classification lag, harness classify_lag.sh (2000 readings, 16 connections)"
+TABLE=events LABEL_COL=label LOW_HIGH_RULE=0 bash "$peers/harness/classify_lag.sh" "$url" "$db" 2000 16 | tail -n 4
 echo "== batches of 500 at full speed, classification on"
 t0=$(q "SELECT now()")
 POOL=$((secs * 60)) bash "$peers/harness/ingest_batch.sh" "$url" 4 "$secs" 500 | tail -n 1
@@ -81,8 +84,6 @@ echo "batch_classified_per_s=$(awk -v n="$done" -v s="$span" 'BEGIN { printf "%.
 lost=$(q "SELECT count(*) FROM events WHERE status <> 'classified'")
 echo "pipeline_not_classified=$lost"
 
-echo "== classification lag, harness classify_lag.sh (2000 readings, 16 connections)"
-TABLE=events LABEL_COL=label LOW_HIGH_RULE=0 bash "$peers/harness/classify_lag.sh" "$url" "$db" 2000 16 | tail -n 4
 kill $ingest; wait $ingest 2>/dev/null || true
 echo "== FastAPI peer, same script"
 bash "$peers/fastapi-peer/setup.sh" --reset >/dev/null
