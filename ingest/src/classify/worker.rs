@@ -25,6 +25,7 @@ use super::{ClassifyConfig, ClassifyMetrics};
 const COALESCE: Duration = Duration::from_millis(10);
 
 /// What happened to one event.
+#[derive(Clone)]
 enum Outcome {
     Classified(Classification),
     /// The classifier judged the reading itself: retried up to the attempt budget.
@@ -137,7 +138,7 @@ impl Worker {
             .await;
         let result = match self.observe_call("classify_batch", result) {
             Ok(result) => result,
-            Err(outcome) => return vec_of(events.len(), || outcome.clone_kind()),
+            Err(outcome) => return vec_of(events.len(), || outcome.clone()),
         };
         let output: BatchOutput = match structured(&result) {
             Ok(output) => output,
@@ -317,16 +318,6 @@ impl Worker {
         }
         if let Err(e) = self.store.fail(event.id, &self.owner, error, retry).await {
             tracing::warn!(event = event.id, error = %mcp_classifier::telemetry::error_chain(&e), "recording a failure failed");
-        }
-    }
-}
-
-impl Outcome {
-    fn clone_kind(&self) -> Outcome {
-        match self {
-            Outcome::Classified(c) => Outcome::Classified(c.clone()),
-            Outcome::Permanent(e) => Outcome::Permanent(e.clone()),
-            Outcome::Transient(e) => Outcome::Transient(e.clone()),
         }
     }
 }
