@@ -10,6 +10,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY --from=build /src/target/release/ingest /src/target/release/mcp-classifier /usr/local/bin/
 USER traffic
 WORKDIR /var/lib/smart-traffic
-ENV INGEST_BIND=0.0.0.0:8080
+# mimalloc returns freed memory to the OS at once: lower peaks under batch load (docs/benchmarks.md).
+ENV INGEST_BIND=0.0.0.0:8080 MIMALLOC_PURGE_DELAY=0
 EXPOSE 8080 8001
 CMD ["ingest"]
