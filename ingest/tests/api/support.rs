@@ -5,12 +5,10 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use actix_web::web::Data;
 use chrono::{DateTime, TimeDelta, Utc};
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use ingest::app::{AppState, Application};
 use ingest::cli::ServeArgs;
 use mcp_classifier::classification::{Classification, Label, LevelOfService};
@@ -18,6 +16,8 @@ use mcp_classifier::store::{DatabaseUrl, Event, StoreConfig};
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::{RequestBuilder, Response};
 use serde_json::{Value, json};
+
+use crate::test_database::TestDatabase;
 
 /// The database a test runs on; every test runs once on each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,89 +52,23 @@ impl Backend {
     }
 }
 
-fn test_database_url() -> String {
-    std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL is set for PostgreSQL tests")
-}
-
-/// A fresh, empty database. PostgreSQL: a schema of its own, selected through the URL's
-/// `options=-c search_path=…`, dropped on `Drop` (even after a panic).
-pub struct TestDb {
-    url: DatabaseUrl,
-    dir: tempfile::TempDir,
-    pg_schema: Option<(String, String)>,
-}
+/// A fresh, empty database (`mcp-classifier/tests/common/test_database.rs`).
+pub struct TestDb(TestDatabase);
 
 impl TestDb {
     pub async fn new(backend: Backend) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
         match backend {
-            Backend::Sqlite => Self {
-                url: DatabaseUrl::Sqlite(dir.path().join("events.db")),
-                dir,
-                pg_schema: None,
-            },
-            Backend::Postgres => {
-                let base = test_database_url();
-                let schema = create_schema(&base).await;
-                Self {
-                    url: DatabaseUrl::Postgres(with_search_path(&base, &schema)),
-                    dir,
-                    pg_schema: Some((base, schema)),
-                }
-            }
+            Backend::Sqlite => Self(TestDatabase::sqlite()),
+            Backend::Postgres => Self(
+                TestDatabase::postgres()
+                    .await
+                    .expect("TEST_DATABASE_URL is set for PostgreSQL tests"),
+            ),
         }
     }
 
     pub fn url(&self) -> &DatabaseUrl {
-        &self.url
-    }
-}
-
-async fn create_schema(base: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let schema = format!(
-        "api_test_{}_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed),
-        Utc::now().timestamp_micros()
-    );
-    let mut admin = AsyncPgConnection::establish(base)
-        .await
-        .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}"));
-    admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .expect("create schema");
-    schema
-}
-
-fn with_search_path(base: &str, schema: &str) -> String {
-    let separator = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{separator}options=-c%20search_path%3D{schema}")
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some((base, schema)) = self.pg_schema.take() else {
-            return;
-        };
-        // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let mut admin = AsyncPgConnection::establish(&base).await?;
-                admin
-                    .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-                    .await?;
-                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop the test schema: {dropped:?}");
-        }
+        self.0.url()
     }
 }
 
@@ -155,9 +89,9 @@ enum Restore {
 impl Outage {
     pub async fn new(backend: Backend) -> Self {
         let db = TestDb::new(backend).await;
-        let (url, restore) = match &db.url {
+        let (url, restore) = match db.url() {
             DatabaseUrl::Sqlite(_) => {
-                let missing = db.dir.path().join("not-yet");
+                let missing = db.0.dir().join("not-yet");
                 (
                     DatabaseUrl::Sqlite(missing.join("events.db")),
                     Restore::CreateDir(missing),

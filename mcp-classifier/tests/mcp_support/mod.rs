@@ -4,6 +4,9 @@
 #![allow(dead_code)]
 
 pub mod db;
+#[path = "../common/test_database.rs"]
+#[allow(dead_code)]
+pub mod test_database;
 
 use std::time::Duration;
 

@@ -1,0 +1,105 @@
+//! A fresh, empty database per test, shared by the store, MCP and ingest API suites (included
+//! with `#[path]`): a SQLite file in a temporary directory, or a PostgreSQL schema of its own
+//! from `TEST_DATABASE_URL` (selected through the URL's `options=-c search_path=…`) that is
+//! dropped on `Drop`, even after a panic.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::Utc;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use mcp_classifier::store::DatabaseUrl;
+
+pub struct TestDatabase {
+    url: DatabaseUrl,
+    /// Scratch space for the test; holds the SQLite file.
+    dir: tempfile::TempDir,
+    pg_schema: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = DatabaseUrl::Sqlite(dir.path().join("events.db"));
+        Self {
+            url,
+            dir,
+            pg_schema: None,
+        }
+    }
+
+    /// `None` (after saying so) when `TEST_DATABASE_URL` is unset; panics when it is set but
+    /// the server cannot be reached, so a broken CI database fails loudly.
+    pub async fn postgres() -> Option<Self> {
+        let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+            eprintln!("skipped: TEST_DATABASE_URL is not set, the PostgreSQL variant did not run");
+            return None;
+        };
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let schema = format!(
+            "test_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            Utc::now().timestamp_micros()
+        );
+        let mut admin = AsyncPgConnection::establish(&base)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}")
+            });
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .await
+            .expect("create schema");
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = DatabaseUrl::Postgres(format!(
+            "{base}{separator}options=-c%20search_path%3D{schema}"
+        ));
+        Some(Self {
+            url,
+            dir: tempfile::tempdir().expect("temp dir"),
+            pg_schema: Some((base, schema)),
+        })
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// The URL as `DATABASE_URL` takes it.
+    pub fn database_url(&self) -> String {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => url.clone(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((base, schema)) = self.pg_schema.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut admin = AsyncPgConnection::establish(&base).await?;
+                admin
+                    .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop the test schema: {dropped:?}");
+        }
+    }
+}
