@@ -35,17 +35,11 @@ struct Line {
 /// Earlier readings passed as history, per detector: enough for every history rule.
 const HISTORY_KEEP: usize = 240;
 
-const BANDS: [LevelOfService; 6] = [
-    LevelOfService::A,
-    LevelOfService::B,
-    LevelOfService::C,
-    LevelOfService::D,
-    LevelOfService::E,
-    LevelOfService::F,
-];
-
 fn band(los: LevelOfService) -> usize {
-    BANDS.iter().position(|b| *b == los).unwrap_or(0)
+    LevelOfService::ALL
+        .iter()
+        .position(|b| *b == los)
+        .unwrap_or(0)
 }
 
 /// The label a LOS implies (the rules' documented mapping).
@@ -183,7 +177,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             "| simulator ↓ / classifier → | A | B | C | D | E | F |"
         )?;
         writeln!(out, "|---|---:|---:|---:|---:|---:|---:|")?;
-        for (los, row) in BANDS.iter().zip(t.confusion.iter()) {
+        for (los, row) in LevelOfService::ALL.iter().zip(t.confusion.iter()) {
             let cells: Vec<String> = row.iter().map(usize::to_string).collect();
             writeln!(out, "| **{los}** | {} |", cells.join(" | "))?;
         }

@@ -210,18 +210,7 @@ fn parse_list_query(mut query: HashMap<String, String>) -> Result<ListQuery, Pro
             .remove("label")
             .and_then(|v| errors.check("label", v.parse())),
     };
-    let limit = match query.remove("limit") {
-        None => DEFAULT_LIMIT,
-        Some(raw) => errors
-            .check(
-                "limit",
-                raw.parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or(format!("must be an integer from 1 to {MAX_LIMIT}")),
-            )
-            .unwrap_or(DEFAULT_LIMIT),
-    };
+    let limit = errors.integer("limit", query.remove("limit"), 1..=MAX_LIMIT, DEFAULT_LIMIT);
     let cursor = query
         .remove("cursor")
         .and_then(|v| errors.check("cursor", Cursor::decode(&v)));
@@ -244,6 +233,32 @@ pub(crate) struct QueryErrors(Vec<FieldError>);
 impl QueryErrors {
     pub fn check<T, E: ToString>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
         result.map_err(|e| self.push(field, &e.to_string())).ok()
+    }
+
+    /// An optional integer parameter within `range` (inclusive), `default` when absent or
+    /// invalid (an invalid one is recorded).
+    pub fn integer<T>(
+        &mut self,
+        field: &str,
+        raw: Option<String>,
+        range: std::ops::RangeInclusive<T>,
+        default: T,
+    ) -> T
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let Some(raw) = raw else { return default };
+        let message = format!(
+            "must be an integer from {} to {}",
+            range.start(),
+            range.end()
+        );
+        let parsed = raw
+            .parse::<T>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or(message);
+        self.check(field, parsed).unwrap_or(default)
     }
 
     pub fn push(&mut self, field: &str, message: &str) {

@@ -44,19 +44,12 @@ pub async fn list(
     state.auth.check(&request, Access::Read)?;
     let mut query = query.into_inner();
     let mut errors = QueryErrors::default();
-    let limit = query
-        .remove("limit")
-        .map(|raw| {
-            errors.check(
-                "limit",
-                raw.parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_SENSORS).contains(n))
-                    .ok_or(format!("must be an integer from 1 to {MAX_SENSORS}")),
-            )
-        })
-        .unwrap_or(Some(DEFAULT_SENSORS))
-        .unwrap_or(DEFAULT_SENSORS);
+    let limit = errors.integer(
+        "limit",
+        query.remove("limit"),
+        1..=MAX_SENSORS,
+        DEFAULT_SENSORS,
+    );
     let after = query
         .remove("after")
         .and_then(|v| errors.check("after", SensorId::parse(&v)));
@@ -120,19 +113,12 @@ pub async fn get(
     })?;
     let mut query = query.into_inner();
     let mut errors = QueryErrors::default();
-    let minutes = query
-        .remove("window_minutes")
-        .map(|raw| {
-            errors.check(
-                "window_minutes",
-                raw.parse::<i64>()
-                    .ok()
-                    .filter(|n| (1..=MAX_WINDOW_MINUTES).contains(n))
-                    .ok_or(format!("must be an integer from 1 to {MAX_WINDOW_MINUTES}")),
-            )
-        })
-        .unwrap_or(Some(DEFAULT_WINDOW_MINUTES))
-        .unwrap_or(DEFAULT_WINDOW_MINUTES);
+    let minutes = errors.integer(
+        "window_minutes",
+        query.remove("window_minutes"),
+        1..=MAX_WINDOW_MINUTES,
+        DEFAULT_WINDOW_MINUTES,
+    );
     for unknown in query.keys() {
         errors.push(unknown, "is not a parameter here (window_minutes)");
     }

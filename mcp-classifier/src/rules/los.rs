@@ -4,15 +4,6 @@ use crate::classification::{Label, LevelOfService};
 
 use super::config::RulesConfig;
 
-const BANDS: [LevelOfService; 6] = [
-    LevelOfService::A,
-    LevelOfService::B,
-    LevelOfService::C,
-    LevelOfService::D,
-    LevelOfService::E,
-    LevelOfService::F,
-];
-
 /// The HCM Level of Service of a density in veh/km/ln: the first band whose upper bound the
 /// density does not exceed (bounds inclusive), F above LOS E's bound. Monotonic in density for
 /// any configuration; a NaN density (never produced by the rules) is F.
@@ -20,7 +11,7 @@ pub fn level_of_service(density_veh_km_lane: f64, config: &RulesConfig) -> Level
     let bounds = config.los_upper_bounds_veh_km_lane();
     bounds
         .iter()
-        .zip(BANDS)
+        .zip(LevelOfService::ALL.iter().copied())
         .find(|(bound, _)| density_veh_km_lane <= **bound)
         .map_or(LevelOfService::F, |(_, los)| los)
 }
@@ -39,7 +30,10 @@ pub(crate) fn label_of(los: LevelOfService) -> Label {
 pub(crate) fn reason(density: f64, los: LevelOfService, config: &RulesConfig) -> String {
     let veh_km = config.los_upper_bounds_veh_km_lane();
     let pc_mi = config.los_upper_bounds_pc_mi_ln();
-    let index = BANDS.iter().position(|b| *b == los).unwrap_or(0);
+    let index = LevelOfService::ALL
+        .iter()
+        .position(|b| *b == los)
+        .unwrap_or(0);
     match index.checked_sub(1) {
         // LOS A: name its own upper bound.
         None => match (veh_km.first(), pc_mi.first()) {
@@ -51,7 +45,11 @@ pub(crate) fn reason(density: f64, los: LevelOfService, config: &RulesConfig) ->
             _ => format!("density {density:.2} veh/km/ln: LOS A"),
         },
         // B–F: name the bound of the band below, which the density exceeds.
-        Some(below) => match (veh_km.get(below), pc_mi.get(below), BANDS.get(below)) {
+        Some(below) => match (
+            veh_km.get(below),
+            pc_mi.get(below),
+            LevelOfService::ALL.get(below),
+        ) {
             (Some(lo), Some(pc), Some(prev)) => format!(
                 "density {density:.2} veh/km/ln > {lo:.2} (LOS {prev} upper bound {pc} pc/mi/ln): LOS {los}"
             ),
