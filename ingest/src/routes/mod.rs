@@ -320,49 +320,66 @@ pub static ROUTES: &[Route] = &[
 /// Registers every route; unknown paths get a 404 problem, other methods a 405 with `Allow`.
 pub fn configure(config: &mut ServiceConfig) {
     config
-        .service(
-            web::resource("/v1/events")
-                .route(web::post().to(events::create))
-                .route(web::get().to(events::list))
-                .default_service(web::to(allow("GET, POST"))),
-        )
-        .service(
-            web::resource("/v1/events/batch")
-                .route(web::post().to(events::create_batch))
-                .default_service(web::to(allow("POST"))),
-        )
-        .service(
-            web::resource("/v1/events/{id}")
-                .route(web::get().to(events::get))
-                .default_service(web::to(allow("GET"))),
-        )
-        .service(
-            web::resource("/v1/events/{id}/classify")
-                .route(web::post().to(events::requeue))
-                .default_service(web::to(allow("POST"))),
-        )
-        .service(
-            web::resource("/v1/sensors")
-                .route(web::get().to(sensors::list))
-                .default_service(web::to(allow("GET"))),
-        )
-        .service(
-            web::resource("/v1/sensors/{sensor_id}")
-                .route(web::get().to(sensors::get))
-                .default_service(web::to(allow("GET"))),
-        )
-        .service(get_only("/v1/health", web::get().to(health::health)))
-        .service(get_only("/v1/ready", web::get().to(health::ready)))
-        .service(get_only("/metrics", web::get().to(health::metrics)))
-        .service(get_only("/openapi.json", web::get().to(docs::openapi)))
-        .service(get_only("/docs", web::get().to(docs::page)))
+        .service(resource(
+            "/v1/events",
+            "GET, POST",
+            [web::post().to(events::create), web::get().to(events::list)],
+        ))
+        .service(resource(
+            "/v1/events/batch",
+            "POST",
+            [web::post().to(events::create_batch)],
+        ))
+        .service(resource(
+            "/v1/events/{id}",
+            "GET",
+            [web::get().to(events::get)],
+        ))
+        .service(resource(
+            "/v1/events/{id}/classify",
+            "POST",
+            [web::post().to(events::requeue)],
+        ))
+        .service(resource(
+            "/v1/sensors",
+            "GET",
+            [web::get().to(sensors::list)],
+        ))
+        .service(resource(
+            "/v1/sensors/{sensor_id}",
+            "GET",
+            [web::get().to(sensors::get)],
+        ))
+        .service(resource(
+            "/v1/health",
+            "GET",
+            [web::get().to(health::health)],
+        ))
+        .service(resource("/v1/ready", "GET", [web::get().to(health::ready)]))
+        .service(resource(
+            "/metrics",
+            "GET",
+            [web::get().to(health::metrics)],
+        ))
+        .service(resource(
+            "/openapi.json",
+            "GET",
+            [web::get().to(docs::openapi)],
+        ))
+        .service(resource("/docs", "GET", [web::get().to(docs::page)]))
         .default_service(web::to(not_found));
 }
 
-fn get_only(path: &str, route: actix_web::Route) -> actix_web::Resource {
-    web::resource(path)
-        .route(route)
-        .default_service(web::to(allow("GET")))
+/// A resource serving `routes`, answering any other method with a 405 that lists `methods`.
+fn resource<const N: usize>(
+    path: &str,
+    methods: &'static str,
+    routes: [actix_web::Route; N],
+) -> actix_web::Resource {
+    routes
+        .into_iter()
+        .fold(web::resource(path), actix_web::Resource::route)
+        .default_service(web::to(allow(methods)))
 }
 
 /// The handler answering every method a resource does not serve.
