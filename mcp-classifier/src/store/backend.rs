@@ -1,4 +1,5 @@
 use std::future::Future;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -12,6 +13,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures::FutureExt;
 use tracing::Instrument;
 
+use super::write::Coalescer;
 use super::{DatabaseUrl, StoreConfig, StoreError};
 
 pub(super) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
@@ -30,6 +32,8 @@ pub struct Store {
     /// Every operation runs as a task on this runtime (the one the store was opened on), never
     /// inside the caller's future; see [`Store::run`].
     runtime: tokio::runtime::Handle,
+    /// Started on the first single insert; see [`super::write::Coalescer`].
+    coalescer: Arc<OnceLock<Coalescer>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -81,6 +85,19 @@ impl Store {
             backend,
             config,
             runtime,
+            coalescer: Arc::default(),
+        })
+    }
+
+    pub(super) fn coalescer(&self) -> &Coalescer {
+        self.coalescer.get_or_init(|| {
+            // The dispatcher's own copy shares the pool but not this coalescer, so the
+            // dispatcher stops when the last store that can send it work is dropped.
+            let writer = Self {
+                coalescer: Arc::default(),
+                ..self.clone()
+            };
+            Coalescer::start(writer, &self.runtime)
         })
     }
 

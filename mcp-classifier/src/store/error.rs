@@ -25,6 +25,8 @@ pub enum StoreError {
     InvalidCursor(&'static str),
     #[error("the store must be opened inside a tokio runtime")]
     NoRuntime,
+    #[error("the store's writer has stopped (its runtime is shutting down)")]
+    Stopped,
     #[error("the database task did not finish")]
     Task(#[source] tokio::task::JoinError),
 }

@@ -134,6 +134,53 @@ pub async fn concurrent_inserts_of_one_reading_yield_one_row(db: &TestDb) {
     assert_eq!(db.store().counts_by_status().await.unwrap().pending, 1);
 }
 
+pub async fn concurrent_single_inserts_share_statements_and_each_gets_its_own_row(db: &TestDb) {
+    const READINGS: i64 = 300;
+    // Every reading once, and every fifth one a second time, all in flight together.
+    let inputs: Vec<_> = (0..READINGS)
+        .chain((0..READINGS).step_by(5))
+        .map(|m| reading("group", Some((m % 3) as u8), m))
+        .collect();
+    let tasks: Vec<_> = inputs
+        .iter()
+        .cloned()
+        .map(|r| {
+            let store = db.store().clone();
+            tokio::spawn(async move { store.insert(r).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap().unwrap());
+    }
+    for (input, result) in inputs.iter().zip(&results) {
+        assert_eq!(
+            &result.event.reading, input,
+            "each caller gets its own reading's row"
+        );
+    }
+    let fresh: Vec<_> = results.iter().filter(|r| !r.duplicate).collect();
+    assert_eq!(
+        fresh.len(),
+        READINGS as usize,
+        "one fresh row per distinct reading"
+    );
+    let ids: HashSet<i64> = results.iter().map(|r| r.event.id).collect();
+    assert_eq!(ids.len(), READINGS as usize);
+    // Rows written by one statement share its `received_at`: fewer instants than rows shows
+    // that concurrent inserts were grouped rather than written one statement each.
+    let instants: HashSet<_> = fresh.iter().map(|r| r.event.received_at).collect();
+    assert!(
+        instants.len() < READINGS as usize / 2,
+        "{} statements for {READINGS} concurrent inserts",
+        instants.len()
+    );
+    assert_eq!(
+        db.store().counts_by_status().await.unwrap().pending,
+        READINGS as u64
+    );
+}
+
 pub async fn get_of_an_unknown_id_is_none(db: &TestDb) {
     assert_eq!(db.store().get(987_654).await.unwrap(), None);
 }

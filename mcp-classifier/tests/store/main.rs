@@ -55,6 +55,7 @@ store_suite! {
         a_resent_reading_returns_the_first_row_as_a_duplicate,
         insert_many_reports_fresh_and_duplicate_readings_in_input_order,
         concurrent_inserts_of_one_reading_yield_one_row,
+        concurrent_single_inserts_share_statements_and_each_gets_its_own_row,
         get_of_an_unknown_id_is_none,
         list_filters_and_orders_newest_first,
         a_cursor_walk_sees_every_preexisting_row_once_while_rows_arrive,

@@ -1,5 +1,7 @@
 //! Storing readings: idempotent on the reading's key, one multi-row statement per chunk.
 
+mod coalesce;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -11,6 +13,7 @@ use diesel_async::AsyncConnection;
 use super::model::{EventRow, ReadingKey, reading_key};
 use super::{Event, Inserted, Store, StoreError};
 use crate::reading::Reading;
+pub(super) use coalesce::Coalescer;
 
 /// Rows per INSERT: 11 bound values each stays far below both backends' parameter limits
 /// (65 535 on PostgreSQL, 32 766 on SQLite).
@@ -39,16 +42,10 @@ macro_rules! reading_values {
 impl Store {
     /// Stores one reading as a pending event. A reading already stored (same sensor, lane and
     /// `observed_at`) is not stored again: the first copy comes back with `duplicate: true`.
+    /// Concurrent calls share multi-row statements (see [`coalesce`]); each returns once its
+    /// own row is committed, and a caller that goes away does not stop the write.
     pub async fn insert(&self, reading: Reading) -> Result<Inserted, StoreError> {
-        self.run(move |store| async move {
-            let mut inserted = store
-                .insert_chunk(vec![reading], super::backend::now())
-                .await?;
-            inserted
-                .pop()
-                .ok_or(StoreError::Query(diesel::result::Error::NotFound))
-        })
-        .await
+        self.coalescer().insert(reading).await
     }
 
     /// Stores many readings in one transaction, one multi-row INSERT per chunk of
@@ -58,18 +55,14 @@ impl Store {
         if readings.is_empty() {
             return Ok(Vec::new());
         }
-        self.run(
-            move |store| async move { store.insert_chunk(readings, super::backend::now()).await },
-        )
-        .await
+        self.run(move |store| async move { store.insert_chunk(Arc::new(readings)).await })
+            .await
     }
 
-    async fn insert_chunk(
-        &self,
-        readings: Vec<Reading>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Inserted>, StoreError> {
-        let readings = Arc::new(readings);
+    /// Inserts `readings` in one statement per [`INSERT_CHUNK`] and pairs every input with
+    /// its row; one transaction when there is more than one statement.
+    async fn insert_chunk(&self, readings: Arc<Vec<Reading>>) -> Result<Vec<Inserted>, StoreError> {
+        let now = super::backend::now();
         let rows = with_conn!(self, |conn|
             postgres: {
                 use diesel_async::RunQueryDsl;
@@ -97,6 +90,17 @@ impl Store {
             }
         );
         match_inputs(&readings, rows)
+    }
+}
+
+/// The one result of an insert of one reading.
+fn only(mut inserted: Vec<Inserted>) -> Result<Inserted, StoreError> {
+    match (inserted.pop(), inserted.is_empty()) {
+        (Some(one), true) => Ok(one),
+        _ => Err(StoreError::CorruptRow {
+            id: 0,
+            reason: "an insert of one reading did not return exactly one row".into(),
+        }),
     }
 }
 
