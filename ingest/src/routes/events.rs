@@ -105,13 +105,12 @@ pub async fn create_batch(
             Err(errors) => rejected.push(RejectedReading { index, errors }),
         }
     }
-    let stored = state
+    let counts = state
         .store
-        .insert_many(readings)
+        .insert_many_counted(readings)
         .await
         .map_err(|e| Problem::from_store(&e))?;
-    let duplicates = stored.iter().filter(|s| s.duplicate).count();
-    let accepted = stored.len() - duplicates;
+    let (accepted, duplicates) = (counts.inserted, counts.duplicates);
     state
         .metrics
         .count_readings(accepted, duplicates, rejected.len());

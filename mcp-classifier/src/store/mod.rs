@@ -27,3 +27,4 @@ pub use error::StoreError;
 pub use history::LaneHistory;
 pub use model::{Event, EventFilter, Inserted, Page, Status, StatusCounts};
 pub use retry::{Retry, RetryPolicy};
+pub use write::InsertCounts;

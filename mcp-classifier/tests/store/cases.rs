@@ -101,6 +101,58 @@ pub async fn insert_many_reports_fresh_and_duplicate_readings_in_input_order(db:
     assert!(db.store().insert_many(Vec::new()).await.unwrap().is_empty());
 }
 
+pub async fn a_counted_batch_stores_every_field_and_counts_repeats_as_duplicates(db: &TestDb) {
+    let store = db.store();
+    store.insert(reading("pre", None, 1)).await.unwrap();
+    // More than one SQLite chunk, optional fields both set and missing, a reading stored
+    // before, and a repeat inside the batch.
+    let mut batch: Vec<_> = (0..2_100)
+        .map(|i| match i % 3 {
+            0 => reading("bulk", None, i),
+            1 => reading("bulk", Some(2), i),
+            _ => reading_with(
+                "bulk",
+                Some(1),
+                i,
+                json!({"interval_s": 20, "speed_limit_kmh": 80, "lanes": 2,
+                       "avg_speed_kmh": null, "occupancy_pct": null}),
+            ),
+        })
+        .collect();
+    batch.push(reading("pre", None, 1));
+    batch.push(batch[7].clone());
+    let counts = store.insert_many_counted(batch.clone()).await.unwrap();
+    assert_eq!((counts.inserted, counts.duplicates), (2_100, 2));
+
+    let mut stored = Vec::new();
+    let mut cursor = None;
+    loop {
+        let filter = EventFilter {
+            sensor_id: Some(sensor("bulk")),
+            ..EventFilter::default()
+        };
+        let page = store.list(filter, 1_000, cursor).await.unwrap();
+        stored.extend(page.items);
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let mut readings: Vec<_> = stored.iter().map(|e| e.reading.clone()).collect();
+    readings.sort_by_key(|r| r.observed_at());
+    assert_eq!(
+        readings,
+        batch[..2_100],
+        "every field as sent, each reading once"
+    );
+    assert!(stored.iter().all(|e| e.status == Status::Pending));
+
+    let again = store.insert_many_counted(batch).await.unwrap();
+    assert_eq!((again.inserted, again.duplicates), (0, 2_102));
+    let none = store.insert_many_counted(Vec::new()).await.unwrap();
+    assert_eq!((none.inserted, none.duplicates), (0, 0));
+}
+
 pub async fn concurrent_inserts_of_one_reading_yield_one_row(db: &TestDb) {
     let other = db.open_store();
     let tasks: Vec<_> = (0..16)

@@ -54,6 +54,7 @@ store_suite! {
         insert_stores_a_pending_event_with_every_field,
         a_resent_reading_returns_the_first_row_as_a_duplicate,
         insert_many_reports_fresh_and_duplicate_readings_in_input_order,
+        a_counted_batch_stores_every_field_and_counts_repeats_as_duplicates,
         concurrent_inserts_of_one_reading_yield_one_row,
         concurrent_single_inserts_share_statements_and_each_gets_its_own_row,
         get_of_an_unknown_id_is_none,

@@ -1,7 +1,5 @@
 //! Storing readings: idempotent on the reading's key, one multi-row statement per chunk.
 
-mod coalesce;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -13,6 +11,7 @@ use diesel_async::AsyncConnection;
 use super::model::{EventRow, ReadingKey, reading_key};
 use super::{Event, Inserted, Store, StoreError};
 use crate::reading::Reading;
+pub use bulk::InsertCounts;
 pub(super) use coalesce::Coalescer;
 
 /// Rows per INSERT: 11 bound values each stays far below both backends' parameter limits
@@ -38,6 +37,9 @@ macro_rules! reading_values {
         )
     }};
 }
+
+mod bulk;
+mod coalesce;
 
 impl Store {
     /// Stores one reading as a pending event. A reading already stored (same sensor, lane and
