@@ -174,6 +174,7 @@ fn classify_config(args: &ServeArgs) -> ClassifyConfig {
         lease: seconds(args.classify_lease_s),
         call_timeout: seconds(args.classify_timeout_s),
         poll_interval: seconds(args.classify_poll_s),
+        gather: std::time::Duration::from_millis(args.classify_gather_ms),
         history_window: std::time::Duration::from_secs(
             args.classify_history_minutes.saturating_mul(60),
         ),

@@ -127,6 +127,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CLASSIFY_POLL_S", default_value_t = 5, global = true)]
     pub classify_poll_s: u64,
 
+    /// Milliseconds a worker waits after a claim that did not fill a batch, so that the next
+    /// claim gathers more readings (fewer, larger claims; adds at most this much lag).
+    #[arg(long, env = "CLASSIFY_GATHER_MS", default_value_t = 100, global = true)]
+    pub classify_gather_ms: u64,
+
     /// Minutes of earlier readings sent as history with fresh readings.
     #[arg(
         long,

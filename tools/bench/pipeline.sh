@@ -2,13 +2,16 @@
 # Sustained ingest with classification on PostgreSQL: readings/s ingested and classified, and the
 # classification lag p50/p99, at several offered rates of single POSTs, then with 500-reading
 # batches at full speed; then the FastAPI peer's lag beside ours (harness classify_lag.sh).
-#   tools/bench/pipeline.sh [HARNESS_DIR] [SECONDS_PER_STEP] ["RATES"]
-# HARNESS_DIR defaults to ../shared/bench-peers/ingest. RATES (paced, offered) default "500 1000 2000".
+#   tools/bench/pipeline.sh [HARNESS_DIR] [SECONDS_PER_STEP] ["RATES"] ["BATCH_RATES"]
+# HARNESS_DIR defaults to ../shared/bench-peers/ingest. RATES (paced single POSTs, offered
+# readings/s) default "500 1000 2000"; BATCH_RATES (paced 500-reading batches at 4 connections,
+# offered readings/s) default "2000 4000 8000".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 peers=${1:-../shared/bench-peers/ingest}
 secs=${2:-15}
 rates=${3:-"500 1000 2000"}
+batch_rates=${4:-"2000 4000 8000"}
 pg=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 port=${PIPELINE_BENCH_PORT:-18310}
 database=bench_pipeline
@@ -38,12 +41,16 @@ window_stats() {
        FROM events WHERE received_at >= '$1' AND received_at < '$2'"
 }
 
-echo "rate_offered | ingested/s | classified/s | lag_p50_ms | lag_p99_ms | pending_at_end | queue"
-best=0
-for rate in $rates; do
-    delay=$(awk -v c=$conns -v r="$rate" 'BEGIN { d = c * 1000 / r - 1; if (d < 0) d = 0; printf "%d", d }')
+# paced_step URL CONNS BATCH RATE: offers RATE readings/s for the step, prints its table row and
+# sets `sustained` to the achieved input rate when the queue kept up.
+paced_step() {
+    local target=$1 connections=$2 batch=$3 rate=$4
+    local delay t0 t1 pending total done p50 p99 span in_rate out_rate verdict
+    delay=$(awk -v c="$connections" -v b="$batch" -v r="$rate" \
+        'BEGIN { d = c * b * 1000 / r - 1; if (d < 0) d = 0; printf "%d", d }')
     t0=$(q "SELECT now()")
-    wrk -t 2 -c $conns -d "${secs}s" -s tools/bench/lua/paced.lua "$url/v1/events" -- "$delay" $((rate * secs / 2 + 1000)) >/dev/null
+    wrk -t 2 -c "$connections" -d "${secs}s" -s tools/bench/lua/paced.lua "$target" -- \
+        "$delay" $((rate * secs / batch / 2 + 100)) 500 "$batch" >/dev/null
     t1=$(q "SELECT now()")
     pending=$(q "SELECT count(*) FROM events WHERE status IN ('pending', 'processing')")
     sleep 3 # let the tail of the step drain before measuring its lag
@@ -53,11 +60,19 @@ for rate in $rates; do
     out_rate=$(awk -v n="$done" -v s="$span" 'BEGIN { printf "%.0f", n / s }')
     # The queue keeps up when what is left at the end of the step is under a second of input.
     verdict=grows
-    if [ "$pending" -le "$in_rate" ]; then verdict=keeps_up; best=$in_rate; fi
-    echo "$rate | $in_rate | $out_rate | $p50 | $p99 | $pending | $verdict"
-    for _ in $(seq 1 120); do [ "$(q "SELECT count(*) FROM events WHERE status IN ('pending','processing')")" = 0 ] && break; sleep 0.5; done
-done
+    if [ "$pending" -le "$in_rate" ]; then verdict=keeps_up; sustained=$in_rate; fi
+    echo "$batch | $rate | $in_rate | $out_rate | $p50 | $p99 | $pending | $verdict"
+    for _ in $(seq 1 240); do [ "$(q "SELECT count(*) FROM events WHERE status IN ('pending','processing')")" = 0 ] && break; sleep 0.5; done
+}
+
+echo "readings_per_request | rate_offered | ingested/s | classified/s | lag_p50_ms | lag_p99_ms | pending_at_end | queue"
+sustained=0
+for rate in $rates; do paced_step "$url/v1/events" $conns 1 "$rate"; done
+best=$sustained
 echo "pipeline_highest_sustained_single_rate=$best"
+sustained=0
+for rate in $batch_rates; do paced_step "$url/v1/events/batch" 4 500 "$rate"; done
+echo "pipeline_highest_sustained_batch_rate=$sustained"
 
 echo "== single POSTs at full speed (32 connections), classification on"
 t0=$(q "SELECT now()")

@@ -36,6 +36,8 @@ pub struct ClassifyConfig {
     pub call_timeout: Duration,
     /// Safety-net poll when no wake-up arrives.
     pub poll_interval: Duration,
+    /// Pause after a claim that did not fill a batch, so the next one gathers more.
+    pub gather: Duration,
     /// How far back the history pool of a batch reaches.
     pub history_window: Duration,
     /// Most earlier readings sent per sensor lane.

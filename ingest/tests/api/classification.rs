@@ -75,3 +75,34 @@ pub async fn a_requeued_event_is_classified_again(backend: Backend) {
     .await;
     assert!(done, "the re-queued event was not classified again");
 }
+
+pub async fn a_stream_of_single_posts_is_classified_in_a_few_gathered_calls(backend: Backend) {
+    const READINGS: i64 = 30;
+    let app = TestApp::spawn_with(backend, |args| {
+        with_classifier(args);
+        args.classify_workers = 1;
+        args.classify_gather_ms = 400;
+    })
+    .await;
+    // One POST at a time: without gathering, the worker would claim each reading (or a
+    // handful) on its own as it arrives.
+    for m in 0..READINGS {
+        app.create(&reading("GATHER-1", Some(1), m)).await;
+    }
+    let all_done = eventually(Duration::from_secs(30), || async {
+        app.list_all(&[("status", "classified")]).await.len() == READINGS as usize
+    })
+    .await;
+    assert!(all_done, "not every reading was classified");
+    let calls = app
+        .state
+        .metrics
+        .classify
+        .calls
+        .with_label_values(&["classify_batch", "ok"])
+        .get();
+    assert!(
+        (1..=READINGS as u64 / 3).contains(&calls),
+        "{READINGS} readings took {calls} classify_batch calls"
+    );
+}

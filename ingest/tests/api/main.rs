@@ -133,6 +133,7 @@ api_suite! {
     classification: [
         posted_readings_are_classified_by_the_workers,
         a_requeued_event_is_classified_again,
+        a_stream_of_single_posts_is_classified_in_a_few_gathered_calls,
     ],
     durability: [
         a_client_hanging_up_does_not_cancel_the_write,

@@ -177,6 +177,7 @@ pub fn serve_args() -> ServeArgs {
         classify_timeout_s: 15,
         classify_max_attempts: 5,
         classify_poll_s: 5,
+        classify_gather_ms: 100,
         classify_history_minutes: 70,
         classify_history_readings: 24,
         http_workers: Some(2),

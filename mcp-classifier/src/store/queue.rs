@@ -82,7 +82,10 @@ impl Store {
             let rows: Vec<EventRow> = with_conn!(store, |conn|
                 postgres: {
                     // The row locks taken by SKIP LOCKED hold until commit, so concurrent
-                    // claimers pass over these rows instead of waiting on them.
+                    // claimers pass over these rows instead of waiting on them. Locked and due
+                    // when locked, the rows need no second dueness check: the UPDATE goes by
+                    // primary key, where a re-check would let the planner walk the whole queue
+                    // index and filter it against the id list.
                     conn.transaction(async |conn| {
                         let ids: Vec<i64> = due_ids!(now, limit)
                             .for_update()
@@ -90,7 +93,7 @@ impl Store {
                             .load(conn)
                             .await?;
                         Ok::<_, StoreError>(
-                            diesel::update(still_due!(ids, now))
+                            diesel::update(events::table.filter(events::id.eq_any(ids)))
                                 .set(claim_changes!(owner, until))
                                 .returning(event_columns!())
                                 .get_results(conn)
