@@ -41,6 +41,19 @@ bash "$harness/pg_ceiling.sh" 32 "$secs" "$pg/$database" | tee /tmp/bench-pg.txt
 echo "== PostgreSQL alone, one reading into the events table (pgbench, 32 clients)"
 pgbench -n -c 32 -j 2 -T "$secs" -f tools/bench/sql/events_insert.pgbench "$pg/$database" 2>/dev/null \
     | sed -n 's/^tps = \([0-9.]*\).*/pg_events_insert_tps=\1/p' | tee /tmp/bench-pg-events.txt
+echo "== PostgreSQL alone, COPY of the harness's rows into the events table"
+# The same generated rows pg_ceiling.sh copied into its bare table, now into this product's own
+# table with its unique key and queue/listing indexes (interval_s gets a default for the load).
+csv=${CSV:-/tmp/bench_ceiling_1000000.csv}  # pg_ceiling.sh's generated rows, kept for reuse
+rm -f /tmp/bench-pg-copy-events.txt
+if [ -s "$csv" ]; then
+    psql "$pg/$database" -qc "TRUNCATE events" -c "ALTER TABLE events ALTER interval_s SET DEFAULT 60" -c CHECKPOINT >/dev/null
+    t0=$(date +%s.%N)
+    psql "$pg/$database" -qc "\\copy events (sensor_id, observed_at, vehicle_count, avg_speed_kmh, occupancy_pct, lane) FROM '$csv' WITH (FORMAT csv)" >/dev/null
+    t1=$(date +%s.%N)
+    psql "$pg/$database" -qc "ALTER TABLE events ALTER interval_s DROP DEFAULT" >/dev/null
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "pg_copy_events_rows_per_s=%.1f\n", 1000000 / (b - a) }' | tee /tmp/bench-pg-copy-events.txt
+fi
 psql "$pg/$database" -qc "TRUNCATE events" >/dev/null
 echo "== smart-traffic ingest: single POST /v1/events, 32 connections"
 POOL=$single_pool CPU_PIDS=$ingest bash "$harness/ingest_single.sh" "$url" 32 "$secs" | tee /tmp/bench-single.txt
@@ -72,6 +85,8 @@ echo "single_vs_pg_events_table=$(ratio "$single" "$(value /tmp/bench-pg-events.
 echo "ingest_batch_events_per_s=$batch"
 echo "pg_copy_logged_rows_per_s=$(value /tmp/bench-pg.txt pg_copy_logged_rows_per_s)"
 echo "batch_vs_copy=$(ratio "$batch" "$(value /tmp/bench-pg.txt pg_copy_logged_rows_per_s)")"
+echo "pg_copy_events_rows_per_s=$(value /tmp/bench-pg-copy-events.txt pg_copy_events_rows_per_s)"
+echo "batch_vs_copy_events_table=$(ratio "$batch" "$(value /tmp/bench-pg-copy-events.txt pg_copy_events_rows_per_s)")"
 echo "fastapi_single_rps=$(value /tmp/bench-peer-single.txt ingest_single_rps)"
 echo "single_vs_fastapi=$(ratio "$single" "$(value /tmp/bench-peer-single.txt ingest_single_rps)")"
 echo "fastapi_batch_events_per_s=$(value /tmp/bench-peer-batch.txt ingest_batch_events_per_s)"
