@@ -14,7 +14,8 @@ server_url=${base_url%/*}
 database="mcp_compliance_$$"
 
 cargo build --quiet -p mcp-classifier -p ingest
-classifier=target/debug/mcp-classifier
+bin=${CARGO_TARGET_DIR:-target}/debug  # where cargo put the binaries
+classifier=$bin/mcp-classifier
 
 # One stored event for classify_by_id, in a database of its own.
 psql "$server_url/postgres" -qc "CREATE DATABASE $database" >/dev/null
@@ -24,7 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 export DATABASE_URL="$server_url/$database"
-target/debug/ingest migrate >/dev/null 2>&1
+"$bin/ingest" migrate >/dev/null 2>&1
 event_id=$(psql "$DATABASE_URL" -qAtc "INSERT INTO events (sensor_id, observed_at, interval_s, lane, vehicle_count, avg_speed_kmh, occupancy_pct)
                                       VALUES ('A1-north', '2026-03-02T07:00:00Z', 60, 1, 25, 62.5, 14.2) RETURNING id")
 

@@ -50,7 +50,7 @@ py="$venv/bin/python"
 # --- the service -------------------------------------------------------------------------------
 log "building ingest"
 cargo build --quiet -p ingest
-binary="$PWD/target/debug/ingest"
+binary="$(realpath "${CARGO_TARGET_DIR:-target}")/debug/ingest"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ingest-schemathesis.XXXXXX")
 server_pid=

@@ -21,7 +21,7 @@ done
 port=${MCP_BENCH_PORT:-18260}
 
 cargo build --release --quiet -p mcp-classifier
-binary="$PWD/target/release/mcp-classifier"
+binary="$(realpath "${CARGO_TARGET_DIR:-target}")/release/mcp-classifier"
 
 "$binary" serve --bind "127.0.0.1:$port" 2>/dev/null &
 server=$!

@@ -21,7 +21,7 @@ conns=16
 
 cargo build --release --quiet -p ingest
 psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CREATE DATABASE $database" >/dev/null
-DATABASE_URL="$db" INGEST_BIND="127.0.0.1:$port" RUST_LOG=warn target/release/ingest 2>/dev/null &
+DATABASE_URL="$db" INGEST_BIND="127.0.0.1:$port" RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/ingest" 2>/dev/null &
 ingest=$!
 peer_pids=""
 # The FastAPI peer's uvicorn waits on its background tasks at SIGTERM: make sure it goes.
