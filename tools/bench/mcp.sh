@@ -23,7 +23,8 @@ port=${MCP_BENCH_PORT:-18260}
 cargo build --release --quiet -p mcp-classifier
 binary="$(realpath "${CARGO_TARGET_DIR:-target}")/release/mcp-classifier"
 
-"$binary" serve --bind "127.0.0.1:$port" 2>/dev/null &
+server_log=${TMPDIR:-/tmp}/mcp-bench-http-server.log  # the HTTP server's own log, kept
+"$binary" serve --bind "127.0.0.1:$port" 2>"$server_log" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
@@ -37,7 +38,11 @@ bash "$peers/compare.sh" --duration "$duration" --levels "$levels" \
 
 # Peak resident memory (the kernel's high-water mark, VmHWM) under load: the HTTP server after
 # the whole run, and a stdio server near the end of a 32-in-flight run.
-echo "mcp_classifier_http_peak_rss_mib=$(awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$server/status")"
+if [ -r "/proc/$server/status" ]; then
+    echo "mcp_classifier_http_peak_rss_mib=$(awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$server/status")"
+else
+    echo "mcp_classifier_http_peak_rss_mib=n/a (the HTTP server exited during the run; see $server_log)"
+fi
 loadgen=${CARGO_TARGET_DIR:-${MCP_PEERS_HOME:-/tmp/mcp-peers}/loadgen-target}/release/mcp-loadgen
 "$loadgen" stdio --inflight 32 -d 5 --any-label --allow-errors -- "$binary" stdio >/dev/null 2>&1 &
 sleep 5
