@@ -6,6 +6,7 @@
 //! - [`store`]: events and the classification queue on PostgreSQL or SQLite.
 //! - [`server`]: the MCP server (tools `classify`, `classify_by_id`, `classify_batch`) and its
 //!   stdio and Streamable HTTP transports.
+//! - [`wire`]: the newline-delimited JSON-RPC transport for stdio and in-process pipes.
 //! - [`telemetry`]: logging setup shared by both binaries.
 
 pub mod classification;
@@ -14,3 +15,4 @@ pub mod rules;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod wire;

@@ -1,4 +1,5 @@
-//! The MCP server in-process: an rmcp client talks to `ClassifierServer` over a duplex pipe.
+//! The MCP server in-process: an rmcp client talks to `ClassifierServer` over a duplex pipe,
+//! framed on the server's side by `wire::LineTransport` as on stdio and inside ingest.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,6 +9,7 @@ use std::collections::BTreeSet;
 
 use mcp_classifier::rules::RulesConfig;
 use mcp_classifier::server::{ClassifierServer, Database};
+use mcp_classifier::wire::{LineTransport, tool_call_request};
 use mcp_support::db::TestDb;
 use mcp_support::*;
 use rmcp::model::{CallToolRequestParams, ClientConfig, ErrorCode, ProtocolVersion, Tool};
@@ -21,8 +23,10 @@ const TOOL_NAMES: [&str; 3] = ["classify", "classify_batch", "classify_by_id"];
 fn spawn_server(database: Database) -> tokio::io::DuplexStream {
     let (server_io, client_io) = tokio::io::duplex(64 * 1024);
     let server = ClassifierServer::new(RulesConfig::default(), database);
+    let (read, write) = tokio::io::split(server_io);
+    let transport = LineTransport::new(read, write, tool_call_request);
     tokio::spawn(async move {
-        if let Ok(running) = server.serve(server_io).await {
+        if let Ok(running) = server.serve(transport).await {
             let _ = running.waiting().await;
         }
     });

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use mcp_classifier::rules::RulesConfig;
 use mcp_classifier::server::{ClassifierServer, Database};
 use mcp_classifier::store::Store;
+use mcp_classifier::wire::{LineTransport, tool_call_request};
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
 use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -16,6 +17,7 @@ use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 
 use super::health::{ClassifierHealth, LinkState};
+use super::tool_result::tool_result_response;
 
 /// Where the classifier runs.
 #[derive(Clone)]
@@ -163,8 +165,11 @@ impl Connection {
         match &self.transport {
             Transport::InProcess { store, rules } => {
                 let (client_side, server_side) = tokio::io::duplex(1 << 20);
+                let (server_read, server_write) = tokio::io::split(server_side);
+                let (client_read, client_write) = tokio::io::split(client_side);
                 let server =
                     ClassifierServer::new(rules.clone(), Database::Connected(store.clone()));
+                let server_side = LineTransport::new(server_read, server_write, tool_call_request);
                 tokio::spawn(async move {
                     match server.serve(server_side).await {
                         Ok(running) => {
@@ -173,6 +178,8 @@ impl Connection {
                         Err(e) => tracing::warn!(error = %e, "in-process classifier stopped"),
                     }
                 });
+                let client_side =
+                    LineTransport::new(client_read, client_write, tool_result_response);
                 ().serve(client_side).await.map_err(|e| e.to_string())
             }
             Transport::Command(argv) => {

@@ -4,6 +4,7 @@
 //! hand-off per message, which costs more CPU than the classification itself. When stdin and
 //! stdout are pipes (as when an MCP host spawns the server) they are driven by the reactor
 //! instead, like sockets. Anything else (a terminal, a file) falls back to tokio's handles.
+//! Lines are framed by [`crate::wire::LineTransport`], which parses `tools/call` directly.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -14,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::unix::pipe;
 
 use super::ClassifierServer;
+use crate::wire::{LineTransport, tool_call_request};
 
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
 type Writer = Box<dyn AsyncWrite + Send + Unpin>;
@@ -22,7 +24,9 @@ type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 pub async fn serve(
     server: ClassifierServer,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let running = match server.serve(streams()).await {
+    let (reader, writer) = streams();
+    let transport = LineTransport::new(reader, writer, tool_call_request);
+    let running = match server.serve(transport).await {
         Ok(running) => running,
         // The host went away before saying anything (a probe, a cancelled start): not a failure.
         Err(ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
