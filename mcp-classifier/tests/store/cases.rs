@@ -502,6 +502,33 @@ pub async fn complete_records_the_classification_only_under_a_live_lease(db: &Te
     );
 }
 
+pub async fn a_multi_row_completion_records_only_the_events_still_leased_to_its_owner(db: &TestDb) {
+    let store = db.store();
+    for minute in 0..5 {
+        store.insert(reading("m", Some(1), minute)).await.unwrap();
+    }
+    let mine = store.claim("owner-a", 3, LEASE).await.unwrap();
+    let theirs = store.claim("owner-b", 2, LEASE).await.unwrap();
+    assert_eq!((mine.len(), theirs.len()), (3, 2));
+    let results = mine
+        .iter()
+        .chain(&theirs)
+        .map(|e| (e.id, verdict(Label::Heavy)))
+        .collect();
+    let mut done = store.complete_many("owner-a", results).await.unwrap();
+    done.sort_unstable();
+    assert_eq!(done, mine.iter().map(|e| e.id).collect::<Vec<_>>());
+    for event in &theirs {
+        let stored = store.get(event.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, Status::Processing, "b's lease is untouched");
+        assert_eq!(stored.classification, None);
+    }
+    for event in &mine {
+        let stored = store.get(event.id).await.unwrap().unwrap();
+        assert_eq!(stored.classification, Some(verdict(Label::Heavy)));
+    }
+}
+
 pub async fn failures_back_off_or_end_failed_and_release_refunds_the_attempt(db: &TestDb) {
     let store = db.store();
     let id = store.insert(reading("f", None, 0)).await.unwrap().event.id;

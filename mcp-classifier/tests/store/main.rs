@@ -63,6 +63,7 @@ store_suite! {
         claim_leases_due_events_oldest_first_and_counts_an_attempt,
         two_pools_claiming_concurrently_never_get_the_same_event,
         complete_records_the_classification_only_under_a_live_lease,
+        a_multi_row_completion_records_only_the_events_still_leased_to_its_owner,
         failures_back_off_or_end_failed_and_release_refunds_the_attempt,
         requeue_makes_any_event_due_again_with_a_fresh_budget,
         history_is_the_last_readings_of_one_sensor_lane_oldest_first,
