@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sustained ingest with classification on PostgreSQL: readings/s ingested and classified, and the
-# classification lag p50/p99, at several offered rates of single POSTs, then with 500-reading
-# batches at full speed; then the FastAPI peer's lag beside ours (harness classify_lag.sh).
+# classification lag p50/p99: single POSTs at full speed on the fresh database, then several
+# offered rates of single POSTs and of 500-reading batches, then batches at full speed; then the
+# FastAPI peer's lag beside ours (harness classify_lag.sh).
 #   tools/bench/pipeline.sh [HARNESS_DIR] [SECONDS_PER_STEP] ["RATES"] ["BATCH_RATES"]
 # HARNESS_DIR defaults to ../shared/bench-peers/ingest. RATES (paced single POSTs, offered
 # readings/s) default "500 1000 2000"; BATCH_RATES (paced 500-reading batches at 4 connections,
@@ -65,15 +66,7 @@ paced_step() {
     for _ in $(seq 1 240); do [ "$(q "SELECT count(*) FROM events WHERE status IN ('pending','processing')")" = 0 ] && break; sleep 0.5; done
 }
 
-echo "readings_per_request | rate_offered | ingested/s | classified/s | lag_p50_ms | lag_p99_ms | pending_at_end | queue"
-sustained=0
-for rate in $rates; do paced_step "$url/v1/events" $conns 1 "$rate"; done
-best=$sustained
-echo "pipeline_highest_sustained_single_rate=$best"
-sustained=0
-for rate in $batch_rates; do paced_step "$url/v1/events/batch" 4 500 "$rate"; done
-echo "pipeline_highest_sustained_batch_rate=$sustained"
-
+# First, on the fresh database, as ingest.sh measures the ingest-only maximum it is compared with.
 echo "== single POSTs at full speed (32 connections), classification on"
 t0=$(q "SELECT now()")
 POOL=$((secs * 3000)) bash "$peers/harness/ingest_single.sh" "$url" 32 "$secs" | grep -E "^ingest_single_(rps|p99_ms)="
@@ -83,6 +76,15 @@ IFS='|' read -r total done p50 p99 < <(window_stats "$t0" "$t1")
 span=$(q "SELECT extract(epoch FROM '$t1'::timestamptz - '$t0'::timestamptz)")
 echo "single_readings=$total single_classified=$done single_lag_p50_ms=$p50 single_lag_p99_ms=$p99"
 echo "single_classified_per_s=$(awk -v n="$done" -v s="$span" 'BEGIN { printf "%.0f", n / s }')"
+
+echo "readings_per_request | rate_offered | ingested/s | classified/s | lag_p50_ms | lag_p99_ms | pending_at_end | queue"
+sustained=0
+for rate in $rates; do paced_step "$url/v1/events" $conns 1 "$rate"; done
+best=$sustained
+echo "pipeline_highest_sustained_single_rate=$best"
+sustained=0
+for rate in $batch_rates; do paced_step "$url/v1/events/batch" 4 500 "$rate"; done
+echo "pipeline_highest_sustained_batch_rate=$sustained"
 
 # Before the batch flood, which leaves a large table for autovacuum to chew on.
 echo "== classification lag, harness classify_lag.sh (2000 readings, 16 connections)"
