@@ -6,7 +6,6 @@
 //! and its `next_attempt_at` is set to the lease expiry, so an abandoned lease makes the event
 //! due again with no sweeper and one index (`events_due_idx`) serves both cases.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -246,19 +245,29 @@ struct ReturnedId {
     id: i64,
 }
 
-/// `UPDATE … FROM (VALUES …)` recording many classifications at once. VALUES columns are
-/// `column1…` on both backends; only placeholders and casts differ.
+/// `UPDATE … FROM (VALUES …)` recording many classifications at once, guarded by the lease.
+/// VALUES columns are `column1…` on both backends; only placeholders and casts differ.
 ///
-/// With `guard`, the statement itself checks the lease (SQLite, one writer at a time). On
-/// PostgreSQL the lease is checked by the `SELECT … FOR UPDATE` before it, and the UPDATE gets
-/// only the rows that passed: a lease condition in the UPDATE would make the planner, whose
-/// statistics see almost every `lease_owner` NULL, expect one row from `events`, put it on the
-/// outside of a nested loop and rescan the whole VALUES list for every leased row (1000
-/// results took 1.5 s instead of tens of milliseconds). Unguarded, the join is planned from
-/// honest estimates: primary-key probes, or a hash join while the table is small.
-fn complete_many_sql(rows: usize, postgres: bool, guard: bool) -> String {
-    const CASTS: [&str; 9] = [
-        "bigint", "text", "text", "float8", "float8", "float8", "jsonb", "jsonb", "text",
+/// The lease owner and the time travel as VALUES columns of every row rather than as constants.
+/// Compared with constants, `lease_owner` and `lease_until` (NULL in almost every row of the
+/// statistics) would make PostgreSQL's planner expect one row from `events`, scan it first and
+/// rescan the whole VALUES list for every leased row (1000 results took 1.5 s). As join
+/// conditions they restrict nothing before the join: each result is a primary-key probe (or a
+/// hash join while the table is small). The guard names no `status`: only a claim sets
+/// `lease_owner` and every way out of `processing` clears it.
+fn complete_many_sql(rows: usize, postgres: bool) -> String {
+    const CASTS: [&str; 11] = [
+        "bigint",
+        "text",
+        "text",
+        "float8",
+        "float8",
+        "float8",
+        "jsonb",
+        "jsonb",
+        "text",
+        "text",
+        "timestamptz",
     ];
     let mut n = 0;
     let mut placeholder = |cast: &str| {
@@ -269,60 +278,24 @@ fn complete_many_sql(rows: usize, postgres: bool, guard: bool) -> String {
             format!("?{n}")
         }
     };
-    let now = placeholder("timestamptz");
-    let owner = guard.then(|| placeholder("text"));
     let values: Vec<String> = (0..rows)
         .map(|_| {
             let row: Vec<String> = CASTS.iter().map(|cast| placeholder(cast)).collect();
             format!("({})", row.join(", "))
         })
         .collect();
-    let guard = owner.map_or(String::new(), |owner| {
-        format!("AND events.lease_owner = {owner} AND events.lease_until > {now} ")
-    });
     format!(
         "UPDATE events SET status = 'classified', label = v.column2, level_of_service = v.column3, \
          flow_veh_h_lane = v.column4, density_veh_km_lane = v.column5, confidence = v.column6, \
          flags = v.column7, reasons = v.column8, classifier_version = v.column9, \
-         classified_at = {now}, lease_owner = NULL, lease_until = NULL, last_error = NULL, \
+         classified_at = v.column11, lease_owner = NULL, lease_until = NULL, last_error = NULL, \
          requeued = FALSE \
          FROM (VALUES {values}) AS v \
-         WHERE events.id = v.column1 {guard}\
+         WHERE events.id = v.column1 \
+         AND events.lease_owner = v.column10 AND events.lease_until > v.column11 \
          RETURNING events.id AS id",
         values = values.join(", "),
     )
-}
-
-/// One result ready to bind: id, classification, flags and reasons as JSON text.
-type ResultRow<'a> = (i64, &'a Classification, String, String);
-
-/// The completion statement for `$rows` with every value bound; `$owner` binds the guard.
-macro_rules! complete_query {
-    ($rows:expr, $now:expr, $owner:expr, postgres: $postgres:expr) => {{
-        use diesel::sql_types::{BigInt, Double, Nullable, Text};
-        let rows: &[&ResultRow<'_>] = $rows;
-        let owner: Option<&String> = $owner;
-        let mut query =
-            diesel::sql_query(complete_many_sql(rows.len(), $postgres, owner.is_some()))
-                .into_boxed()
-                .bind::<diesel::helper_types::SqlTypeOf<events::classified_at>, _>(Some($now));
-        if let Some(owner) = owner {
-            query = query.bind::<Text, _>(owner.clone());
-        }
-        for (id, c, flags, reasons) in rows.iter().copied() {
-            query = query
-                .bind::<BigInt, _>(*id)
-                .bind::<Text, _>(c.label.as_str())
-                .bind::<Nullable<Text>, _>(c.level_of_service.map(|l| l.as_str()))
-                .bind::<Double, _>(c.flow_veh_h_lane)
-                .bind::<Nullable<Double>, _>(c.density_veh_km_lane)
-                .bind::<Double, _>(c.confidence)
-                .bind::<Text, _>(flags.clone())
-                .bind::<Text, _>(reasons.clone())
-                .bind::<Text, _>(c.classifier_version.clone());
-        }
-        query
-    }};
 }
 
 impl Store {
@@ -338,44 +311,36 @@ impl Store {
         }
         let owner = owner.to_owned();
         self.run(move |store| async move {
+            use diesel::sql_types::{BigInt, Double, Nullable, Text};
             let now = super::backend::now();
             let mut done = Vec::with_capacity(results.len());
             for chunk in results.chunks(COMPLETE_CHUNK) {
                 let rows = chunk
                     .iter()
                     .map(|(id, c)| Ok((*id, c, json_text(&c.flags)?, json_text(&c.reasons)?)))
-                    .collect::<Result<Vec<ResultRow<'_>>, StoreError>>()?;
-                let ids: Vec<ReturnedId> = with_conn!(store, |conn|
-                    postgres: {
-                        conn.transaction(async |conn| {
-                            let held: HashSet<i64> = events::table
-                                .select(events::id)
-                                .filter(events::id.eq_any(rows.iter().map(|r| r.0)))
-                                .filter(events::lease_owner.eq(&owner))
-                                .filter(events::lease_until.gt(now))
-                                .for_update()
-                                .load::<i64>(conn)
-                                .await?
-                                .into_iter()
-                                .collect();
-                            let rows: Vec<&ResultRow<'_>> =
-                                rows.iter().filter(|r| held.contains(&r.0)).collect();
-                            if rows.is_empty() {
-                                return Ok::<_, StoreError>(Vec::new());
-                            }
-                            Ok(complete_query!(&rows, now, None, postgres: true)
-                                .load(conn)
-                                .await?)
-                        })
-                        .await?
-                    },
-                    sqlite: {
-                        let rows: Vec<&ResultRow<'_>> = rows.iter().collect();
-                        complete_query!(&rows, now, Some(&owner), postgres: false)
-                            .load(conn)
-                            .await?
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                let ids: Vec<ReturnedId> = with_conn!(store, |conn| {
+                    let postgres = matches!(store.backend, super::backend::Backend::Postgres(_));
+                    let mut query =
+                        diesel::sql_query(complete_many_sql(rows.len(), postgres)).into_boxed();
+                    for (id, c, flags, reasons) in &rows {
+                        query = query
+                            .bind::<BigInt, _>(*id)
+                            .bind::<Text, _>(c.label.as_str())
+                            .bind::<Nullable<Text>, _>(c.level_of_service.map(|l| l.as_str()))
+                            .bind::<Double, _>(c.flow_veh_h_lane)
+                            .bind::<Nullable<Double>, _>(c.density_veh_km_lane)
+                            .bind::<Double, _>(c.confidence)
+                            .bind::<Text, _>(flags.clone())
+                            .bind::<Text, _>(reasons.clone())
+                            .bind::<Text, _>(c.classifier_version.clone())
+                            .bind::<Text, _>(owner.clone())
+                            .bind::<diesel::helper_types::SqlTypeOf<events::classified_at>, _>(
+                                Some(now),
+                            );
                     }
-                );
+                    query.load(conn).await?
+                });
                 done.extend(ids.into_iter().map(|r| r.id));
             }
             Ok(done)
