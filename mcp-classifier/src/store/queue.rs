@@ -334,7 +334,7 @@ impl Store {
                             .bind::<Text, _>(flags.clone())
                             .bind::<Text, _>(reasons.clone())
                             .bind::<Text, _>(c.classifier_version.clone())
-                            .bind::<Text, _>(owner.clone())
+                            .bind::<Text, _>(owner.as_str())
                             .bind::<diesel::helper_types::SqlTypeOf<events::classified_at>, _>(
                                 Some(now),
                             );
