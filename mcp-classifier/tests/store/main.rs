@@ -69,6 +69,7 @@ store_suite! {
         history_is_the_last_readings_of_one_sensor_lane_oldest_first,
         counts_by_status_counts_every_status,
         cancelled_calls_finish_their_writes_and_leave_the_pool_healthy,
+        the_database_refuses_sensor_ids_the_rules_reject,
         migrations_are_idempotent_and_safe_to_run_concurrently,
         recent_history_takes_the_last_readings_of_each_lane_within_the_window,
     ],

@@ -1,8 +1,11 @@
 //! A fresh, migrated store per test (see `tests/common/test_database.rs`) and test readings.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, SqliteConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use mcp_classifier::reading::Reading;
-use mcp_classifier::store::{Store, StoreConfig};
+use mcp_classifier::store::{DatabaseUrl, Store, StoreConfig};
 use serde_json::{Value, json};
 
 use crate::test_database::TestDatabase;
@@ -32,6 +35,23 @@ impl TestDb {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Runs SQL on a connection of its own, past the store and its validation.
+    pub async fn execute_raw(&self, sql: &str) -> Result<(), String> {
+        match self.db.url() {
+            DatabaseUrl::Postgres(url) => {
+                let mut conn = AsyncPgConnection::establish(url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                conn.batch_execute(sql).await.map_err(|e| e.to_string())
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(|e| e.to_string())?;
+                conn.batch_execute(sql).map_err(|e| e.to_string())
+            }
+        }
     }
 
     /// An unmigrated handle on the same database with a pool of its own (another process).
