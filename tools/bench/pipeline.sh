@@ -69,7 +69,7 @@ paced_step() {
 # First, on the fresh database, as ingest.sh measures the ingest-only maximum it is compared with.
 echo "== single POSTs at full speed (32 connections), classification on"
 t0=$(q "SELECT now()")
-POOL=$((secs * 3000)) bash "$peers/harness/ingest_single.sh" "$url" 32 "$secs" | grep -E "^ingest_single_(rps|p99_ms)="
+POOL=$((secs * 10000)) bash "$peers/harness/ingest_single.sh" "$url" 32 "$secs" | grep -E "^ingest_single_(rps|p99_ms)="
 t1=$(q "SELECT now()")
 for _ in $(seq 1 240); do [ "$(q "SELECT count(*) FROM events WHERE status IN ('pending','processing')")" = 0 ] && break; sleep 0.5; done
 IFS='|' read -r total done p50 p99 < <(window_stats "$t0" "$t1")
