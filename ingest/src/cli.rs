@@ -98,9 +98,10 @@ pub struct ServeArgs {
     #[arg(long, env = "MCP_AUTH_TOKEN", hide_env_values = true, global = true)]
     pub mcp_auth_token: Option<String>,
 
-    /// Classification workers; 0 pauses classification (readings stay pending).
-    #[arg(long, env = "CLASSIFY_WORKERS", default_value_t = 4, global = true)]
-    pub classify_workers: usize,
+    /// Classification workers (default: one per core, at least 2); 0 pauses classification
+    /// (readings stay pending).
+    #[arg(long, env = "CLASSIFY_WORKERS", global = true)]
+    pub classify_workers: Option<usize>,
 
     /// Events a worker claims per round.
     #[arg(long, env = "CLASSIFY_BATCH", default_value_t = 1000, global = true)]

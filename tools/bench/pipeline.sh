@@ -73,8 +73,10 @@ POOL=$((secs * 10000)) bash "$peers/harness/ingest_single.sh" "$url" 32 "$secs" 
 t1=$(q "SELECT now()")
 for _ in $(seq 1 240); do [ "$(q "SELECT count(*) FROM events WHERE status IN ('pending','processing')")" = 0 ] && break; sleep 0.5; done
 IFS='|' read -r total done p50 p99 < <(window_stats "$t0" "$t1")
-span=$(q "SELECT extract(epoch FROM '$t1'::timestamptz - '$t0'::timestamptz)")
+# Rates over the span the readings arrived in (wrk renders its pool before it starts sending).
+span=$(q "SELECT extract(epoch FROM max(received_at) - min(received_at)) FROM events WHERE received_at >= '$t0' AND received_at < '$t1'")
 echo "single_readings=$total single_classified=$done single_lag_p50_ms=$p50 single_lag_p99_ms=$p99"
+echo "single_ingested_per_s=$(awk -v n="$total" -v s="$span" 'BEGIN { printf "%.0f", n / s }')"
 echo "single_classified_per_s=$(awk -v n="$done" -v s="$span" 'BEGIN { printf "%.0f", n / s }')"
 
 echo "readings_per_request | rate_offered | ingested/s | classified/s | lag_p50_ms | lag_p99_ms | pending_at_end | queue"
