@@ -130,7 +130,7 @@ pub struct ServeArgs {
 
     /// Milliseconds a worker waits after a claim that did not fill a batch, so that the next
     /// claim gathers more readings (fewer, larger claims; adds at most this much lag).
-    #[arg(long, env = "CLASSIFY_GATHER_MS", default_value_t = 100, global = true)]
+    #[arg(long, env = "CLASSIFY_GATHER_MS", default_value_t = 50, global = true)]
     pub classify_gather_ms: u64,
 
     /// Minutes of earlier readings sent as history with fresh readings.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sustained ingest with classification on PostgreSQL: readings/s ingested and classified, and the
-# classification lag p50/p99: single POSTs at full speed on the fresh database, then several
-# offered rates of single POSTs and of 500-reading batches, then batches at full speed; then the
-# FastAPI peer's lag beside ours (harness classify_lag.sh).
+# classification lag p50/p99: the harness's lag test (classify_lag.sh) on the fresh database, single
+# POSTs at full speed, several offered rates of single POSTs and of 500-reading batches, the lag
+# test again, then batches at full speed; then the FastAPI peer's lag, on its freshly reset database.
 #   tools/bench/pipeline.sh [HARNESS_DIR] [SECONDS_PER_STEP] ["RATES"] ["BATCH_RATES"]
 # HARNESS_DIR defaults to ../shared/bench-peers/ingest. RATES (paced single POSTs, offered
 # readings/s) default "500 1000 2000"; BATCH_RATES (paced 500-reading batches at 4 connections,
@@ -66,7 +66,11 @@ paced_step() {
     for _ in $(seq 1 240); do [ "$(q "SELECT count(*) FROM events WHERE status IN ('pending','processing')")" = 0 ] && break; sleep 0.5; done
 }
 
-# First, on the fresh database, as ingest.sh measures the ingest-only maximum it is compared with.
+# First, on the fresh database, as the FastAPI peer's lag is measured on its freshly reset one.
+echo "== classification lag, harness classify_lag.sh (2000 readings, 16 connections), fresh database"
+TABLE=events LABEL_COL=label LOW_HIGH_RULE=0 bash "$peers/harness/classify_lag.sh" "$url" "$db" 2000 16 | tail -n 4
+
+# Then, as ingest.sh measures the ingest-only maximum it is compared with, on a young table.
 echo "== single POSTs at full speed (32 connections), classification on"
 t0=$(q "SELECT now()")
 POOL=$((secs * 10000)) bash "$peers/harness/ingest_single.sh" "$url" 32 "$secs" | grep -E "^ingest_single_(rps|p99_ms)="
@@ -88,8 +92,8 @@ sustained=0
 for rate in $batch_rates; do paced_step "$url/v1/events/batch" 4 500 "$rate"; done
 echo "pipeline_highest_sustained_batch_rate=$sustained"
 
-# Before the batch flood, which leaves a large table for autovacuum to chew on.
-echo "== classification lag, harness classify_lag.sh (2000 readings, 16 connections)"
+# Again after the paced steps (their dead queue entries not yet vacuumed), before the batch flood.
+echo "== classification lag, harness classify_lag.sh (2000 readings, 16 connections), after the paced steps"
 TABLE=events LABEL_COL=label LOW_HIGH_RULE=0 bash "$peers/harness/classify_lag.sh" "$url" "$db" 2000 16 | tail -n 4
 echo "== batches of 500 at full speed, classification on"
 t0=$(q "SELECT now()")

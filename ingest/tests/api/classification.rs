@@ -80,7 +80,7 @@ pub async fn a_stream_of_single_posts_is_classified_in_a_few_gathered_calls(back
     const READINGS: i64 = 30;
     let app = TestApp::spawn_with(backend, |args| {
         with_classifier(args);
-        args.classify_workers = 1;
+        args.classify_workers = Some(1);
         args.classify_gather_ms = 400;
     })
     .await;

@@ -171,7 +171,7 @@ pub fn serve_args() -> ServeArgs {
         mcp_url: Vec::new(),
         mcp_command: None,
         mcp_auth_token: None,
-        classify_workers: 0,
+        classify_workers: Some(0),
         classify_batch: 500,
         classify_lease_s: 60,
         classify_timeout_s: 15,
@@ -186,7 +186,7 @@ pub fn serve_args() -> ServeArgs {
 
 /// Runs the in-process classifier with two workers.
 pub fn with_classifier(args: &mut ServeArgs) {
-    args.classify_workers = 2;
+    args.classify_workers = Some(2);
     args.classify_poll_s = 1;
 }
 
