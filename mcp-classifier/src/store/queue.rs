@@ -340,9 +340,7 @@ impl Store {
                     .collect::<Result<Vec<_>, StoreError>>()?;
                 let ids: Vec<ReturnedId> = with_conn!(store, |conn|
                     postgres: {
-                        fn column<'a, R, T>(rows: &'a [R], value: impl Fn(&'a R) -> T) -> Vec<T> {
-                            rows.iter().map(value).collect()
-                        }
+                        use super::backend::column;
                         diesel::sql_query(complete_many_postgres())
                             .bind::<Array<BigInt>, _>(column(&rows, |r| r.0))
                             .bind::<Array<Text>, _>(column(&rows, |r| r.1.label.as_str()))

@@ -11,6 +11,7 @@ use diesel::sql_types::{Array, Double, Integer, Nullable, SmallInt, Text, Timest
 
 use super::INSERT_CHUNK;
 use crate::reading::Reading;
+use crate::store::backend::column;
 use crate::store::{Store, StoreError};
 
 /// What a counted batch insert did.
@@ -83,9 +84,6 @@ impl Store {
 
 /// The [`UNNEST_INSERT`] statement with the batch bound as one array per column.
 fn unnest_insert(readings: &[Reading], now: DateTime<Utc>) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
-    fn column<T>(readings: &[Reading], value: impl Fn(&Reading) -> T) -> Vec<T> {
-        readings.iter().map(value).collect()
-    }
     diesel::sql_query(UNNEST_INSERT)
         .into_boxed()
         .bind::<Array<Text>, _>(column(readings, |r| r.sensor_id().as_str().to_owned()))
