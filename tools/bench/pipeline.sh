@@ -67,8 +67,12 @@ paced_step() {
 }
 
 # First, on the fresh database, as the FastAPI peer's lag is measured on its freshly reset one.
-echo "== classification lag, harness classify_lag.sh (2000 readings, 16 connections), fresh database"
-TABLE=events LABEL_COL=label LOW_HIGH_RULE=0 bash "$peers/harness/classify_lag.sh" "$url" "$db" 2000 16 | tail -n 4
+# The harness's lag test against this service: 2000 readings posted by 16 connections.
+lag_test() {
+    echo "== classification lag, harness classify_lag.sh (2000 readings, 16 connections), $1"
+    TABLE=events LABEL_COL=label LOW_HIGH_RULE=0 bash "$peers/harness/classify_lag.sh" "$url" "$db" 2000 16 | tail -n 4
+}
+lag_test "fresh database"
 
 # Then, as ingest.sh measures the ingest-only maximum it is compared with, on a young table.
 echo "== single POSTs at full speed (32 connections), classification on"
@@ -93,8 +97,7 @@ for rate in $batch_rates; do paced_step "$url/v1/events/batch" 4 500 "$rate"; do
 echo "pipeline_highest_sustained_batch_rate=$sustained"
 
 # Again after the paced steps (their dead queue entries not yet vacuumed), before the batch flood.
-echo "== classification lag, harness classify_lag.sh (2000 readings, 16 connections), after the paced steps"
-TABLE=events LABEL_COL=label LOW_HIGH_RULE=0 bash "$peers/harness/classify_lag.sh" "$url" "$db" 2000 16 | tail -n 4
+lag_test "after the paced steps"
 echo "== batches of 500 at full speed, classification on"
 t0=$(q "SELECT now()")
 POOL=$((secs * 60)) bash "$peers/harness/ingest_batch.sh" "$url" 4 "$secs" 500 | tail -n 1
