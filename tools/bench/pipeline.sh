@@ -66,12 +66,13 @@ paced_step() {
     for _ in $(seq 1 240); do [ "$(q "SELECT count(*) FROM events WHERE status IN ('pending','processing')")" = 0 ] && break; sleep 0.5; done
 }
 
-# First, on the fresh database, as the FastAPI peer's lag is measured on its freshly reset one.
 # The harness's lag test against this service: 2000 readings posted by 16 connections.
 lag_test() {
     echo "== classification lag, harness classify_lag.sh (2000 readings, 16 connections), $1"
     TABLE=events LABEL_COL=label LOW_HIGH_RULE=0 bash "$peers/harness/classify_lag.sh" "$url" "$db" 2000 16 | tail -n 4
 }
+
+# First, on the fresh database, as the FastAPI peer's lag is measured on its freshly reset one.
 lag_test "fresh database"
 
 # Then, as ingest.sh measures the ingest-only maximum it is compared with, on a young table.
