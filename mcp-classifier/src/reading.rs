@@ -9,13 +9,17 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Timelike, Utc};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 /// How far ahead of the server clock a reading may be stamped (sensor clock drift).
 pub const MAX_FUTURE_SKEW: TimeDelta = TimeDelta::minutes(5);
+/// The earliest `observed_at` accepted, 1970-01-01T00:00:00Z: no archive of detector data
+/// predates it, and a year-0 or year-1 stamp is a clock that was never set.
+pub const EARLIEST_OBSERVED_AT: DateTime<Utc> = DateTime::UNIX_EPOCH;
 /// Counting interval assumed when a sensor does not say (the common loop-detector default).
 pub const DEFAULT_INTERVAL_S: u32 = 60;
 /// Stored timestamps keep microseconds, the precision both PostgreSQL and our SQLite encoding hold.
@@ -152,6 +156,14 @@ impl Reading {
         Self::parse(wire, now)
     }
 
+    /// Parses a value read straight from JSON text (see [`ReadingInput`]).
+    pub fn from_input(input: ReadingInput, now: DateTime<Utc>) -> Result<Self, ReadingError> {
+        match input {
+            ReadingInput::Object(wire) => Self::parse(wire, now),
+            ReadingInput::NotAnObject(kind) => Err(ReadingError::not_an_object(kind)),
+        }
+    }
+
     /// Rebuilds a reading from stored columns. The future-skew rule is not applied: it held
     /// when the reading arrived. Any other broken rule means the row was written behind the
     /// application's back and is reported as such.
@@ -259,6 +271,10 @@ pub struct ReadingWire {
     pub lanes: Option<Value>,
     #[serde(flatten)]
     pub unknown: BTreeMap<String, Value>,
+    /// Names that appeared more than once in the object (a reading is refused for it: two
+    /// parsers keeping different copies is how request smuggling starts).
+    #[serde(skip)]
+    pub repeated: Vec<String>,
 }
 
 impl ReadingWire {
@@ -266,10 +282,7 @@ impl ReadingWire {
     pub fn from_json(value: Value) -> Result<Self, ReadingError> {
         match value {
             Value::Object(map) => Ok(Self::from_map(map)),
-            other => Err(ReadingError::whole(format!(
-                "a reading must be a JSON object, not {}",
-                json_type_name(&other)
-            ))),
+            other => Err(ReadingError::not_an_object(json_type_name(&other))),
         }
     }
 
@@ -288,13 +301,104 @@ impl ReadingWire {
             speed_limit_kmh: take("speed_limit_kmh"),
             lanes: take("lanes"),
             unknown: map.into_iter().collect(),
+            repeated: Vec::new(),
         }
+    }
+
+    /// Reads an object's members straight from the parser, noting every repeated name (a
+    /// `Value` would already have kept only the last copy).
+    fn from_entries<'de, A: MapAccess<'de>>(mut access: A) -> Result<Self, A::Error> {
+        let mut map = serde_json::Map::new();
+        let mut repeated: Vec<String> = Vec::new();
+        while let Some(name) = access.next_key::<String>()? {
+            let value: Value = access.next_value()?;
+            match map.entry(name) {
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                serde_json::map::Entry::Occupied(mut slot) => {
+                    if !repeated.contains(slot.key()) {
+                        repeated.push(slot.key().clone());
+                    }
+                    slot.insert(value);
+                }
+            }
+        }
+        Ok(Self {
+            repeated,
+            ..Self::from_map(map)
+        })
     }
 }
 
 impl<'de> Deserialize<'de> for ReadingWire {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        serde_json::Map::deserialize(deserializer).map(Self::from_map)
+        match deserializer.deserialize_any(InputVisitor)? {
+            ReadingInput::Object(wire) => Ok(wire),
+            ReadingInput::NotAnObject(kind) => {
+                Err(serde::de::Error::custom(ReadingError::not_an_object(kind)))
+            }
+        }
+    }
+}
+
+/// Any JSON value offered as a reading, parsed straight from the text: an object becomes a
+/// [`ReadingWire`] (repeated member names noted), anything else is named for the error.
+#[derive(Debug, Clone, PartialEq)]
+// Nearly every input is an object: boxing it would cost an allocation per reading for nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum ReadingInput {
+    Object(ReadingWire),
+    /// The JSON type that came instead, e.g. "an array".
+    NotAnObject(&'static str),
+}
+
+impl<'de> Deserialize<'de> for ReadingInput {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(InputVisitor)
+    }
+}
+
+struct InputVisitor;
+
+impl<'de> Visitor<'de> for InputVisitor {
+    type Value = ReadingInput;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a reading (a JSON object)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<Self::Value, A::Error> {
+        ReadingWire::from_entries(access).map(ReadingInput::Object)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        while access.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(ReadingInput::NotAnObject("an array"))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(ReadingInput::NotAnObject("null"))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(ReadingInput::NotAnObject("a boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(ReadingInput::NotAnObject("a number"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(ReadingInput::NotAnObject("a number"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(ReadingInput::NotAnObject("a number"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(ReadingInput::NotAnObject("a string"))
     }
 }
 
@@ -313,11 +417,11 @@ pub struct ReadingError {
 }
 
 impl ReadingError {
-    fn whole(message: String) -> Self {
+    fn not_an_object(kind: &str) -> Self {
         Self {
             errors: vec![FieldError {
                 field: String::new(),
-                message,
+                message: format!("a reading must be a JSON object, not {kind}"),
             }],
         }
     }
@@ -356,6 +460,13 @@ struct RawFields {
 
 impl RawFields {
     fn from_wire(wire: ReadingWire, errors: &mut Vec<FieldError>) -> Self {
+        for name in &wire.repeated {
+            push(
+                errors,
+                name,
+                "appears more than once in the reading; send each field once",
+            );
+        }
         for name in wire.unknown.keys() {
             push(
                 errors,
@@ -400,7 +511,16 @@ impl RawFields {
         });
         let observed_at = required(errors, "observed_at", self.observed_at).and_then(|at| {
             let ahead = now.map(|now| at - now).unwrap_or(TimeDelta::zero());
-            if ahead > MAX_FUTURE_SKEW {
+            // Like the future skew, the lower bound is a rule for new readings only.
+            if now.is_some() && at < EARLIEST_OBSERVED_AT {
+                push(
+                    errors,
+                    "observed_at",
+                    "is before 1970-01-01T00:00:00Z, the earliest time accepted \
+                     (check that the sensor's clock is set)",
+                );
+                None
+            } else if ahead > MAX_FUTURE_SKEW {
                 push(
                     errors,
                     "observed_at",
@@ -607,22 +727,45 @@ fn number(errors: &mut Vec<FieldError>, field: &str, value: Value) -> Option<f64
 }
 
 fn timestamp(errors: &mut Vec<FieldError>, field: &str, value: Value) -> Option<DateTime<Utc>> {
-    const RULE: &str = "must be an RFC 3339 timestamp with a UTC offset, e.g. 2026-11-29T08:15:00Z or 2026-11-29T09:15:00+01:00";
     let Value::String(raw) = value else {
         push(
             errors,
             field,
-            &format!("{RULE}; got {}", json_type_name(&value)),
+            &format!("{}; got {}", TimestampError::RULE, json_type_name(&value)),
         );
         return None;
     };
-    match DateTime::parse_from_rfc3339(&raw) {
-        Ok(at) => Some(at.with_timezone(&Utc).trunc_subsecs(STORED_SUBSEC_DIGITS)),
-        Err(_) => {
-            push(errors, field, &format!("{RULE}; got {raw:?}"));
-            None
-        }
+    parse_timestamp(&raw)
+        .map_err(|e| push(errors, field, &format!("{e}; got {raw:?}")))
+        .ok()
+}
+
+/// Why a text is not a time this service can store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TimestampError {
+    #[error("{}", Self::RULE)]
+    NotRfc3339,
+    #[error(
+        "has second 60 (a leap second), which is refused: stored times have no leap seconds, \
+         and read as the next minute it would take that minute's reading's place; \
+         stamp it 23:59:59 or let the sensor's clock smear leap seconds"
+    )]
+    LeapSecond,
+}
+
+impl TimestampError {
+    const RULE: &'static str = "must be an RFC 3339 timestamp with a UTC offset, e.g. 2026-11-29T08:15:00Z or 2026-11-29T09:15:00+01:00";
+}
+
+/// Parses an RFC 3339 time into the exact value the store keeps (UTC, microseconds). Every
+/// text either maps to the one instant it names or is refused: chrono reads second 60 as a
+/// leap second that both databases would turn into the next minute, so it is refused here.
+pub fn parse_timestamp(raw: &str) -> Result<DateTime<Utc>, TimestampError> {
+    let at = DateTime::parse_from_rfc3339(raw).map_err(|_| TimestampError::NotRfc3339)?;
+    if at.nanosecond() >= 1_000_000_000 {
+        return Err(TimestampError::LeapSecond);
     }
+    Ok(at.with_timezone(&Utc).trunc_subsecs(STORED_SUBSEC_DIGITS))
 }
 
 fn json_type_name(value: &Value) -> &'static str {

@@ -1,21 +1,19 @@
 //! `/v1/events`: sensors write readings, readers list and fetch events.
 
-use std::collections::HashMap;
-
 use actix_web::http::header;
-use actix_web::web::{Data, Payload, Query};
+use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
-use mcp_classifier::reading::{FieldError, Reading, SensorId};
+use chrono::Utc;
+use mcp_classifier::reading::{FieldError, Reading, ReadingInput, SensorId, parse_timestamp};
 use mcp_classifier::store::{Cursor, Event, EventFilter, Status};
 use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::app::AppState;
 use crate::auth::Access;
 use crate::body::{self, Format};
 use crate::problem::{Kind, Problem};
+use crate::query::QueryParams;
 
 /// Most readings in one batch.
 pub const MAX_BATCH_READINGS: usize = 10_000;
@@ -31,9 +29,9 @@ pub async fn create(
 ) -> Result<HttpResponse, Problem> {
     state.auth.check(&request, Access::Write)?;
     body::format(&request, &[Format::Json])?;
-    let bytes = body::read(&request, payload, state.limits.max_body_bytes).await?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(malformed)?;
-    let reading = Reading::from_json(value, Utc::now()).map_err(|e| {
+    let bytes = body::read(&request, payload, state.limits.reading()).await?;
+    let input: ReadingInput = serde_json::from_slice(&bytes).map_err(malformed)?;
+    let reading = Reading::from_input(input, Utc::now()).map_err(|e| {
         state.metrics.count_readings(0, 0, 1);
         Problem::new(
             Kind::InvalidReading,
@@ -85,7 +83,7 @@ pub async fn create_batch(
 ) -> Result<HttpResponse, Problem> {
     state.auth.check(&request, Access::Write)?;
     let format = body::format(&request, &[Format::Json, Format::NdJson])?;
-    let bytes = body::read(&request, payload, state.limits.max_batch_bytes).await?;
+    let bytes = body::read(&request, payload, state.limits.batch()).await?;
     let items = split_batch(&bytes, format)?;
     if items.len() > MAX_BATCH_READINGS {
         return Err(Problem::new(
@@ -100,7 +98,7 @@ pub async fn create_batch(
     let mut readings = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
     for (index, item) in items {
-        match item.and_then(|value| Reading::from_json(value, now).map_err(|e| e.errors)) {
+        match item.and_then(|input| Reading::from_input(input, now).map_err(|e| e.errors)) {
             Ok(reading) => readings.push(reading),
             Err(errors) => rejected.push(RejectedReading { index, errors }),
         }
@@ -125,24 +123,26 @@ pub async fn create_batch(
 }
 
 /// The batch's items with their index (array position, or NDJSON line number from 0; blank lines
-/// are skipped but counted), each a JSON value or the reason its line is not JSON.
-type BatchItems = Vec<(usize, Result<Value, Vec<FieldError>>)>;
+/// are skipped but counted), each a parsed item or the reason its line is not JSON.
+type BatchItems = Vec<(usize, Result<ReadingInput, Vec<FieldError>>)>;
 
 fn split_batch(bytes: &[u8], format: Format) -> Result<BatchItems, Problem> {
     match format {
-        Format::Json => match serde_json::from_slice::<Value>(bytes).map_err(malformed)? {
-            Value::Array(items) => Ok(items.into_iter().map(Ok).enumerate().collect()),
-            _ => Err(Problem::new(
+        // Items accept any JSON value, so a data error can only be a body that is no array.
+        Format::Json => match serde_json::from_slice::<Vec<ReadingInput>>(bytes) {
+            Ok(items) => Ok(items.into_iter().map(Ok).enumerate().collect()),
+            Err(e) if e.classify() == serde_json::error::Category::Data => Err(Problem::new(
                 Kind::MalformedJson,
                 "a JSON batch must be an array of readings (or send NDJSON)",
             )),
+            Err(e) => Err(malformed(e)),
         },
         Format::NdJson => Ok(bytes
             .split(|b| *b == b'\n')
             .enumerate()
             .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
             .map(|(index, line)| {
-                let value = serde_json::from_slice::<Value>(line).map_err(|e| {
+                let value = serde_json::from_slice::<ReadingInput>(line).map_err(|e| {
                     vec![FieldError {
                         field: String::new(),
                         message: format!("this line is not JSON: {e}"),
@@ -173,10 +173,10 @@ pub struct EventPage {
 pub async fn list(
     state: Data<AppState>,
     request: HttpRequest,
-    query: Query<HashMap<String, String>>,
+    query: QueryParams,
 ) -> Result<HttpResponse, Problem> {
     state.auth.check(&request, Access::Read)?;
-    let (filter, limit, cursor) = parse_list_query(query.into_inner())?;
+    let (filter, limit, cursor) = parse_list_query(query)?;
     let page = state
         .store
         .list(filter, limit, cursor)
@@ -190,94 +190,18 @@ pub async fn list(
 
 type ListQuery = (EventFilter, usize, Option<Cursor>);
 
-fn parse_list_query(mut query: HashMap<String, String>) -> Result<ListQuery, Problem> {
-    let mut errors = QueryErrors::default();
+fn parse_list_query(mut query: QueryParams) -> Result<ListQuery, Problem> {
     let filter = EventFilter {
-        sensor_id: query
-            .remove("sensor_id")
-            .and_then(|v| errors.check("sensor_id", SensorId::parse(&v))),
-        from: query
-            .remove("from")
-            .and_then(|v| errors.check("from", parse_time(&v))),
-        to: query
-            .remove("to")
-            .and_then(|v| errors.check("to", parse_time(&v))),
-        status: query
-            .remove("status")
-            .and_then(|v| errors.check("status", v.parse::<Status>())),
-        label: query
-            .remove("label")
-            .and_then(|v| errors.check("label", v.parse())),
+        sensor_id: query.parsed("sensor_id", SensorId::parse),
+        from: query.parsed("from", parse_timestamp),
+        to: query.parsed("to", parse_timestamp),
+        status: query.parsed("status", str::parse::<Status>),
+        label: query.parsed("label", str::parse),
     };
-    let limit = errors.integer("limit", query.remove("limit"), 1..=MAX_LIMIT, DEFAULT_LIMIT);
-    let cursor = query
-        .remove("cursor")
-        .and_then(|v| errors.check("cursor", Cursor::decode(&v)));
-    for unknown in query.keys() {
-        errors.push(unknown, "is not a parameter of this listing (sensor_id, from, to, status, label, limit, cursor)");
-    }
-    errors.finish((filter, limit, cursor))
-}
-
-pub(crate) fn parse_time(raw: &str) -> Result<DateTime<Utc>, &'static str> {
-    DateTime::parse_from_rfc3339(raw)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| "must be an RFC 3339 timestamp with an offset, e.g. 2026-11-29T08:00:00Z")
-}
-
-/// Collects query-parameter errors into one 400 problem.
-#[derive(Default)]
-pub(crate) struct QueryErrors(Vec<FieldError>);
-
-impl QueryErrors {
-    pub fn check<T, E: ToString>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
-        result.map_err(|e| self.push(field, &e.to_string())).ok()
-    }
-
-    /// An optional integer parameter within `range` (inclusive), `default` when absent or
-    /// invalid (an invalid one is recorded).
-    pub fn integer<T>(
-        &mut self,
-        field: &str,
-        raw: Option<String>,
-        range: std::ops::RangeInclusive<T>,
-        default: T,
-    ) -> T
-    where
-        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
-    {
-        let Some(raw) = raw else { return default };
-        let message = format!(
-            "must be an integer from {} to {}",
-            range.start(),
-            range.end()
-        );
-        let parsed = raw
-            .parse::<T>()
-            .ok()
-            .filter(|n| range.contains(n))
-            .ok_or(message);
-        self.check(field, parsed).unwrap_or(default)
-    }
-
-    pub fn push(&mut self, field: &str, message: &str) {
-        self.0.push(FieldError {
-            field: field.to_owned(),
-            message: message.to_owned(),
-        });
-    }
-
-    pub fn finish<T>(self, value: T) -> Result<T, Problem> {
-        if self.0.is_empty() {
-            Ok(value)
-        } else {
-            Err(Problem::new(
-                Kind::InvalidQuery,
-                format!("{} query parameter(s) are invalid", self.0.len()),
-            )
-            .with_errors(self.0))
-        }
-    }
+    let limit = query.integer("limit", 1..=MAX_LIMIT, DEFAULT_LIMIT);
+    let cursor = query.parsed("cursor", Cursor::decode);
+    query.finish("sensor_id, from, to, status, label, limit, cursor")?;
+    Ok((filter, limit, cursor))
 }
 
 /// `GET /v1/events/{id}`.

@@ -1,8 +1,8 @@
 //! `/v1/sensors`: what a dashboard polls — each sensor's latest state.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use actix_web::web::{Data, Query};
+use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, TimeDelta, Utc};
 use mcp_classifier::reading::SensorId;
@@ -10,10 +10,10 @@ use mcp_classifier::store::Event;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::events::QueryErrors;
 use crate::app::AppState;
 use crate::auth::Access;
 use crate::problem::{Kind, Problem};
+use crate::query::QueryParams;
 
 const DEFAULT_SENSORS: usize = 100;
 const MAX_SENSORS: usize = 1000;
@@ -39,24 +39,12 @@ pub struct SensorState {
 pub async fn list(
     state: Data<AppState>,
     request: HttpRequest,
-    query: Query<HashMap<String, String>>,
+    mut query: QueryParams,
 ) -> Result<HttpResponse, Problem> {
     state.auth.check(&request, Access::Read)?;
-    let mut query = query.into_inner();
-    let mut errors = QueryErrors::default();
-    let limit = errors.integer(
-        "limit",
-        query.remove("limit"),
-        1..=MAX_SENSORS,
-        DEFAULT_SENSORS,
-    );
-    let after = query
-        .remove("after")
-        .and_then(|v| errors.check("after", SensorId::parse(&v)));
-    for unknown in query.keys() {
-        errors.push(unknown, "is not a parameter of this listing (limit, after)");
-    }
-    errors.finish(())?;
+    let limit = query.integer("limit", 1..=MAX_SENSORS, DEFAULT_SENSORS);
+    let after = query.parsed("after", SensorId::parse);
+    query.finish("limit, after")?;
     // One more than the page tells whether another page exists.
     let mut latest = state
         .store
@@ -100,7 +88,7 @@ pub struct Window {
 pub async fn get(
     state: Data<AppState>,
     request: HttpRequest,
-    query: Query<HashMap<String, String>>,
+    mut query: QueryParams,
 ) -> Result<HttpResponse, Problem> {
     state.auth.check(&request, Access::Read)?;
     // The router leaves `%2F` encoded (a `/` inside a segment); ids may contain `/`.
@@ -111,18 +99,12 @@ pub async fn get(
             format!("no sensor {raw:?}: a sensor id {rule}"),
         )
     })?;
-    let mut query = query.into_inner();
-    let mut errors = QueryErrors::default();
-    let minutes = errors.integer(
+    let minutes = query.integer(
         "window_minutes",
-        query.remove("window_minutes"),
         1..=MAX_WINDOW_MINUTES,
         DEFAULT_WINDOW_MINUTES,
     );
-    for unknown in query.keys() {
-        errors.push(unknown, "is not a parameter here (window_minutes)");
-    }
-    errors.finish(())?;
+    query.finish("window_minutes")?;
 
     let store = &state.store;
     let latest = store

@@ -393,10 +393,7 @@ fn observed_at_keeps_microseconds_and_truncates_finer_digits() {
             "2026-11-29T09:00:00.1234567+01:00",
             "2026-11-29T08:00:00.123456Z",
         ),
-        (
-            "1969-12-31T23:59:59.9999999Z",
-            "1969-12-31T23:59:59.999999Z",
-        ),
+        ("1970-01-01T00:00:00.0000009Z", "1970-01-01T00:00:00Z"),
     ];
     for (raw, stored) in cases {
         assert_eq!(
@@ -480,14 +477,80 @@ fn observed_at_more_than_5_minutes_ahead_is_rejected() {
 }
 
 #[test]
-fn observed_at_in_the_distant_past_is_accepted() {
-    let cases = [
+fn observed_at_from_1970_on_is_accepted() {
+    for raw in [
+        "1970-01-01T00:00:00Z",
+        "1970-01-01T01:00:00+01:00",
+        "1999-12-31T23:59:59.999999Z",
+    ] {
+        assert_eq!(observed_at(raw).unwrap().observed_at(), utc(raw), "{raw}");
+    }
+}
+
+#[test]
+fn observed_at_before_1970_is_rejected() {
+    for raw in [
+        "0000-01-01T00:00:00Z",
         "0001-01-01T00:00:00Z",
         "1900-01-01T00:00:00Z",
-        "1970-01-01T00:00:00Z",
-    ];
-    for raw in cases {
-        assert_eq!(observed_at(raw).unwrap().observed_at(), utc(raw));
+        "1969-12-31T23:59:59.999999Z",
+        "1970-01-01T00:59:59+01:00",
+    ] {
+        let message = only_error(with("observed_at", json!(raw)), "observed_at");
+        assert!(
+            message.contains("before 1970-01-01T00:00:00Z"),
+            "{raw}: {message}"
+        );
+    }
+}
+
+#[test]
+fn stored_rows_from_before_1970_are_still_read() {
+    // The bound is a rule for new readings, like the future skew: older rows stay readable.
+    let reading = Reading::from_stored(
+        "loop-42".into(),
+        utc("0001-01-01T00:00:00Z"),
+        60,
+        None,
+        3,
+        None,
+        None,
+        None,
+        None,
+    );
+    assert!(reading.is_ok(), "{reading:?}");
+}
+
+#[test]
+fn observed_at_with_second_60_is_rejected_whatever_the_minute_or_offset() {
+    // A real leap second, a :60 that is none, one with a fraction and one with an offset:
+    // each would otherwise be stored as the next minute and collide with that reading.
+    for raw in [
+        "2016-12-31T23:59:60Z",
+        "2026-11-29T08:10:60Z",
+        "2026-11-29T08:10:60.5Z",
+        "2026-11-29T09:10:60+01:00",
+        "2026-11-29T08:10:60.999999999Z",
+    ] {
+        let message = only_error(with("observed_at", json!(raw)), "observed_at");
+        assert!(message.contains("second 60"), "{raw}: {message}");
+        assert!(message.contains(raw), "{raw}: {message}");
+    }
+}
+
+#[test]
+fn every_accepted_time_is_the_instant_it_names_to_the_microsecond() {
+    // What the parser keeps is what the store keys on: the next second, minute or
+    // microsecond of an accepted text must never be the same value.
+    for (raw, next) in [
+        ("2026-11-29T08:10:59Z", "2026-11-29T08:11:00Z"),
+        ("2026-11-29T08:10:59.999999Z", "2026-11-29T08:11:00Z"),
+        ("2016-12-31T23:59:59Z", "2017-01-01T00:00:00Z"),
+        ("2026-11-29T08:10:00.000001Z", "2026-11-29T08:10:00.000002Z"),
+    ] {
+        let at = parse_timestamp(raw).unwrap();
+        assert_eq!(at, utc(raw), "{raw}");
+        assert!(at < parse_timestamp(next).unwrap(), "{raw} vs {next}");
     }
 }
 
@@ -792,6 +855,68 @@ fn an_unknown_field_is_rejected_by_name() {
     assert!(message.contains("not a field of a reading"), "{message}");
     // Even a null unknown field is reported.
     only_error(with("colour", Value::Null), "colour");
+}
+
+/// Parses JSON text the way ingest does, straight from the bytes.
+fn from_text(text: &str) -> Result<Reading, ReadingError> {
+    let input: ReadingInput = serde_json::from_str(text).unwrap();
+    Reading::from_input(input, now())
+}
+
+#[test]
+fn a_field_sent_twice_is_rejected_by_name_whichever_copy_is_valid() {
+    for text in [
+        r#"{"sensor_id":"loop-42","observed_at":"2026-11-29T08:15:00Z","vehicle_count":5,"vehicle_count":50}"#,
+        r#"{"sensor_id":"loop-42","observed_at":"2026-11-29T08:15:00Z","vehicle_count":5,"vehicle_count":-1}"#,
+        r#"{"sensor_id":"loop-42","observed_at":"2026-11-29T08:15:00Z","vehicle_count":5,"vehicle_count":null}"#,
+    ] {
+        let errors = from_text(text).unwrap_err().errors;
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.field == "vehicle_count" && e.message.contains("more than once")),
+            "{text}: {errors:?}"
+        );
+    }
+}
+
+#[test]
+fn each_repeated_field_is_named_once() {
+    let text = r#"{"sensor_id":"a","sensor_id":"a","observed_at":"2026-11-29T08:15:00Z","lane":1,"lane":1,"lane":2,"vehicle_count":5,"x":1,"x":2}"#;
+    let errors = from_text(text).unwrap_err().errors;
+    let repeated: Vec<&str> = errors
+        .iter()
+        .filter(|e| e.message.contains("more than once"))
+        .map(|e| e.field.as_str())
+        .collect();
+    assert_eq!(repeated, ["sensor_id", "lane", "x"]);
+}
+
+#[test]
+fn text_and_value_parsing_agree_on_readings_without_repeats() {
+    let text = r#"{"sensor_id":"loop-42","observed_at":"2026-11-29T08:15:00Z","vehicle_count":5,"lane":null,"occupancy_pct":3.5}"#;
+    let value: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(
+        from_text(text).unwrap(),
+        Reading::from_json(value, now()).unwrap()
+    );
+}
+
+#[test]
+fn text_that_is_not_an_object_is_rejected_as_a_whole() {
+    for (text, kind) in [
+        ("[1, {\"a\": 2}]", "an array"),
+        ("null", "null"),
+        ("true", "a boolean"),
+        ("-3", "a number"),
+        ("1.5", "a number"),
+        ("\"x\"", "a string"),
+    ] {
+        let errors = from_text(text).unwrap_err().errors;
+        assert_eq!(errors.len(), 1, "{text}");
+        assert_eq!(errors[0].field, "", "{text}");
+        assert!(errors[0].message.ends_with(kind), "{text}: {errors:?}");
+    }
 }
 
 #[test]
@@ -1130,9 +1255,9 @@ fn far_future() -> DateTime<Utc> {
     utc("9000-01-01T00:00:00Z")
 }
 
-/// `0001-01-02` to `2025-01-01` in microseconds since the epoch: never after the real clock
-/// (which `Deserialize` uses), and far enough from year 0 that any offset keeps a 4-digit year.
-const EARLIEST_MICROS: i64 = -62_135_510_400_000_000;
+/// `1970-01-01` (the earliest accepted) to `2025-01-01` in microseconds since the epoch:
+/// never after the real clock (which `Deserialize` uses).
+const EARLIEST_MICROS: i64 = 0;
 const LATEST_MICROS: i64 = 1_735_689_600_000_000;
 
 /// An optional value: absent (`None`), explicitly `null`, or a value from `values`.

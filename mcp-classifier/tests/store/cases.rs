@@ -66,6 +66,75 @@ pub async fn a_resent_reading_returns_the_first_row_as_a_duplicate(db: &TestDb) 
     assert_eq!(db.store().counts_by_status().await.unwrap().pending, 4);
 }
 
+/// Texts at the edges of what the parser accepts, each with a neighbour that names another
+/// instant: the store must key each on exactly the instant the parser kept.
+const EDGE_TIMES: &[(&str, &str)] = &[
+    ("2016-12-31T23:59:59Z", "2017-01-01T00:00:00Z"),
+    ("2016-12-31T23:59:59.999999Z", "2017-01-01T00:00:00.000001Z"),
+    (
+        "2026-03-02T08:00:00.0000009Z",
+        "2026-03-02T08:00:00.000001Z",
+    ),
+    ("2026-03-02T10:00:00+01:00", "2026-03-02T08:59:59.999999Z"),
+    ("2026-03-01T08:00:00-23:59", "2026-03-02T07:59:00.000001Z"),
+    ("1970-01-01T00:00:00Z", "1970-01-01T00:00:00.000001Z"),
+    ("1999-12-31T23:59:59.5Z", "2000-01-01T00:00:00Z"),
+];
+
+fn at(sensor: &str, observed_at: &str) -> mcp_classifier::reading::Reading {
+    mcp_classifier::reading::Reading::from_json(
+        json!({"sensor_id": sensor, "observed_at": observed_at, "vehicle_count": 7}),
+        Utc::now(),
+    )
+    .expect("an accepted reading")
+}
+
+pub async fn every_accepted_time_is_stored_under_its_own_key_and_never_shadows_a_neighbour(
+    db: &TestDb,
+) {
+    let store = db.store();
+    for (i, (edge, neighbour)) in EDGE_TIMES.iter().enumerate() {
+        let (edge, neighbour) = (at("edge", edge), at("edge", neighbour));
+        assert_ne!(edge.observed_at(), neighbour.observed_at(), "case {i}");
+        let first = store.insert(edge.clone()).await.unwrap();
+        assert!(!first.duplicate, "case {i}");
+        assert_eq!(first.event.reading, edge, "case {i}");
+        let next = store.insert(neighbour.clone()).await.unwrap();
+        assert!(
+            !next.duplicate,
+            "case {i}: the neighbour was taken for a repeat"
+        );
+        assert_eq!(next.event.reading, neighbour, "case {i}");
+        let again = store.insert(edge.clone()).await.unwrap();
+        assert!(
+            again.duplicate && again.event.id == first.event.id,
+            "case {i}"
+        );
+    }
+    // Through the batch paths as well: each edge and neighbour once, none a duplicate.
+    for (sensor, counted) in [("batch", false), ("counted", true)] {
+        let batch: Vec<_> = EDGE_TIMES
+            .iter()
+            .flat_map(|(e, n)| [at(sensor, e), at(sensor, n)])
+            .collect();
+        if counted {
+            let counts = store.insert_many_counted(batch.clone()).await.unwrap();
+            assert_eq!((counts.inserted, counts.duplicates), (batch.len(), 0));
+        } else {
+            let stored = store.insert_many(batch.clone()).await.unwrap();
+            assert!(stored.iter().all(|s| !s.duplicate));
+            let kept: Vec<_> = stored.into_iter().map(|s| s.event.reading).collect();
+            assert_eq!(kept, batch);
+        }
+        let again = store.insert_many_counted(batch.clone()).await.unwrap();
+        assert_eq!(
+            (again.inserted, again.duplicates),
+            (0, batch.len()),
+            "{sensor}"
+        );
+    }
+}
+
 pub async fn insert_many_reports_fresh_and_duplicate_readings_in_input_order(db: &TestDb) {
     let pre = db
         .store()
