@@ -13,6 +13,8 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     MalformedJson,
+    MalformedBody,
+    BodyTimeout,
     InvalidReading,
     InvalidQuery,
     BodyTooLarge,
@@ -29,6 +31,8 @@ impl Kind {
     fn slug(self) -> &'static str {
         match self {
             Kind::MalformedJson => "malformed-json",
+            Kind::MalformedBody => "malformed-body",
+            Kind::BodyTimeout => "body-timeout",
             Kind::InvalidReading => "invalid-reading",
             Kind::InvalidQuery => "invalid-query",
             Kind::BodyTooLarge => "body-too-large",
@@ -44,7 +48,10 @@ impl Kind {
 
     fn status(self) -> StatusCode {
         match self {
-            Kind::MalformedJson | Kind::InvalidQuery => StatusCode::BAD_REQUEST,
+            Kind::MalformedJson | Kind::MalformedBody | Kind::InvalidQuery => {
+                StatusCode::BAD_REQUEST
+            }
+            Kind::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Kind::InvalidReading => StatusCode::UNPROCESSABLE_ENTITY,
             Kind::BodyTooLarge | Kind::TooManyReadings => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -59,6 +66,8 @@ impl Kind {
     fn title(self) -> &'static str {
         match self {
             Kind::MalformedJson => "The request body is not valid JSON",
+            Kind::MalformedBody => "The request body could not be decoded",
+            Kind::BodyTimeout => "The request body did not arrive in time",
             Kind::InvalidReading => "The reading breaks the rules of a sensor reading",
             Kind::InvalidQuery => "The query parameters are invalid",
             Kind::BodyTooLarge => "The request body is too large",
@@ -140,17 +149,22 @@ impl Problem {
         )
     }
 
-    /// Maps a store failure: unreachable database → 503, anything else → 500.
+    /// Maps a store failure: database unreachable or failing on its own account → 503,
+    /// anything else → 500.
     pub fn from_store(error: &mcp_classifier::store::StoreError) -> Self {
-        if error.is_unavailable() {
-            tracing::warn!(error = %mcp_classifier::telemetry::error_chain(error), "database unavailable");
-            Self::new(
-                Kind::Unavailable,
-                "the database could not be reached; nothing was written, retry later",
-            )
-        } else {
-            Self::internal(error)
+        use mcp_classifier::store::StoreError;
+        if !error.is_unavailable() {
+            return Self::internal(error);
         }
+        tracing::warn!(error = %mcp_classifier::telemetry::error_chain(error), "database unavailable");
+        let detail = if matches!(error, StoreError::Unavailable(_)) {
+            "the database could not be reached; nothing was written, retry later"
+        } else {
+            // The statement may have been cut off after the database committed it.
+            "the database failed while serving the request; retry later \
+             (a reading sent again is never stored twice)"
+        };
+        Self::new(Kind::Unavailable, detail)
     }
 }
 
@@ -170,6 +184,10 @@ impl ResponseError for Problem {
         }
         if self.kind == Some(Kind::Unavailable) {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        if self.kind == Some(Kind::BodyTimeout) {
+            // The rest of the body may still come; the connection cannot be reused.
+            response.force_close();
         }
         response.json(self)
     }

@@ -29,6 +29,9 @@ pub enum StoreError {
     Stopped,
     #[error("the database task did not finish")]
     Task(#[source] tokio::task::JoinError),
+    /// One failure of a statement that served several readings, given to each of them.
+    #[error(transparent)]
+    Shared(std::sync::Arc<StoreError>),
 }
 
 impl From<PoolError> for StoreError {
@@ -38,20 +41,102 @@ impl From<PoolError> for StoreError {
 }
 
 impl StoreError {
-    /// True when the database could not be reached (as opposed to a query it refused); such
-    /// failures are worth retrying and map to 503 over HTTP.
+    /// True when the database could not be reached or could not serve the statement for a
+    /// reason of its own (shutting down, restarting, out of connections, a statement
+    /// cancelled), as opposed to a query it refused; such failures are worth retrying and
+    /// map to 503 over HTTP.
     pub fn is_unavailable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error};
-        matches!(
-            self,
-            StoreError::Unavailable(_)
-                | StoreError::MigrationConnect(_)
-                | StoreError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _))
-                | StoreError::Query(Error::DatabaseError(
-                    DatabaseErrorKind::UnableToSendCommand,
-                    _
-                ))
-                | StoreError::Query(Error::BrokenTransactionManager)
-        )
+        match self {
+            StoreError::Shared(inner) => inner.is_unavailable(),
+            StoreError::Unavailable(_) | StoreError::MigrationConnect(_) => true,
+            StoreError::Query(Error::BrokenTransactionManager) => true,
+            StoreError::Query(Error::DatabaseError(kind, info)) => match kind {
+                DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::UnableToSendCommand
+                | DatabaseErrorKind::ReadOnlyTransaction
+                | DatabaseErrorKind::SerializationFailure => true,
+                // diesel folds every other SQLSTATE into `Unknown` and keeps only the message.
+                DatabaseErrorKind::Unknown => is_operational(info.message()),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// The server's own conditions, by the start of their messages (PostgreSQL's SQLSTATE in
+/// brackets, then SQLite's). A connection that dies without a word is `UnableToSendCommand`.
+const OPERATIONAL: &[&str] = &[
+    // 57P01 admin shutdown, pg_terminate_backend, 57P02 crash of another backend,
+    // 57P05 idle session timeout, 25P03 idle-in-transaction timeout
+    "terminating connection",
+    // 57014 statement timeout or pg_cancel_backend, 55P03 lock timeout
+    "canceling statement due to",
+    // 57P03 starting up, shutting down, in recovery, not yet accepting connections
+    "the database system is",
+    // 53300 too many connections
+    "sorry, too many clients",
+    "remaining connection slots are reserved",
+    // 53100 disk full, 53200 out of memory
+    "could not extend file",
+    "out of memory",
+    // 40P01
+    "deadlock detected",
+    // SQLITE_BUSY, SQLITE_FULL, SQLITE_IOERR
+    "database is locked",
+    "database or disk is full",
+    "disk I/O error",
+];
+
+fn is_operational(message: &str) -> bool {
+    OPERATIONAL.iter().any(|start| message.starts_with(start))
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> StoreError {
+        StoreError::Query(Error::DatabaseError(kind, Box::new(message.to_owned())))
+    }
+
+    #[test]
+    fn a_connection_ended_by_the_server_is_unavailable() {
+        for message in [
+            "terminating connection due to administrator command",
+            "terminating connection due to unexpected postmaster exit",
+            "canceling statement due to statement timeout",
+            "canceling statement due to user request",
+            "the database system is shutting down",
+            "the database system is starting up",
+            "sorry, too many clients already",
+        ] {
+            let error = database_error(DatabaseErrorKind::Unknown, message);
+            assert!(error.is_unavailable(), "{message}");
+            assert!(StoreError::Shared(std::sync::Arc::new(error)).is_unavailable());
+        }
+        let closed = database_error(DatabaseErrorKind::UnableToSendCommand, "connection closed");
+        assert!(closed.is_unavailable());
+    }
+
+    #[test]
+    fn a_query_the_database_refuses_is_not_unavailable() {
+        for (kind, message) in [
+            (DatabaseErrorKind::Unknown, "column \"x\" does not exist"),
+            (
+                DatabaseErrorKind::Unknown,
+                "syntax error at or near \"SELEC\"",
+            ),
+            (
+                DatabaseErrorKind::CheckViolation,
+                "new row violates check constraint",
+            ),
+            (DatabaseErrorKind::UniqueViolation, "duplicate key value"),
+        ] {
+            assert!(!database_error(kind, message).is_unavailable(), "{message}");
+        }
     }
 }

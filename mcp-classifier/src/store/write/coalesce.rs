@@ -86,7 +86,7 @@ async fn insert_group(store: &Store, jobs: Vec<Job>) {
         Ok(results) => {
             for (reply, result) in replies.into_iter().zip(results) {
                 // A caller that has gone away no longer needs the answer; the row is stored.
-                let _ = reply.send(Ok(result));
+                let _ = reply.send(result);
             }
         }
         Err(error) if replies.len() == 1 => {
@@ -95,13 +95,13 @@ async fn insert_group(store: &Store, jobs: Vec<Job>) {
             }
         }
         Err(error) => {
-            // One statement failed for all: retry each reading alone, so that every caller
+            // The statement stored nothing: retry each reading alone, so that every caller
             // gets the error of its own reading and no reading fails for another's sake.
             tracing::debug!(error = %crate::telemetry::error_chain(&error), "group insert failed");
             for (index, reply) in replies.into_iter().enumerate() {
                 let single = Arc::new(vec![readings[index].clone()]);
-                let result = store.insert_chunk(single).await;
-                let _ = reply.send(result.and_then(super::only));
+                let result = store.insert_chunk(single).await.and_then(super::only);
+                let _ = reply.send(result);
             }
         }
     }

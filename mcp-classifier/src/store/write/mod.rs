@@ -58,14 +58,22 @@ impl Store {
             return Ok(Vec::new());
         }
         self.run(move |store| async move { store.insert_chunk(Arc::new(readings)).await })
-            .await
+            .await?
+            .into_iter()
+            .collect()
     }
 
     /// Inserts `readings` in one statement per [`INSERT_CHUNK`] and pairs every input with
-    /// its row; one transaction when there is more than one statement.
-    async fn insert_chunk(&self, readings: Arc<Vec<Reading>>) -> Result<Vec<Inserted>, StoreError> {
+    /// its row; one transaction when there is more than one statement. The outer error means
+    /// nothing was stored. Otherwise each reading has its own result, and a reading whose
+    /// row was stored now always has its event: only a reading that collided with an earlier
+    /// row can fail, when that row could not be read back.
+    async fn insert_chunk(
+        &self,
+        readings: Arc<Vec<Reading>>,
+    ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
         let now = super::backend::now();
-        let rows = with_conn!(self, |conn|
+        let (fresh, existing) = with_conn!(self, |conn|
             postgres: {
                 use diesel_async::RunQueryDsl;
                 if readings.len() <= INSERT_CHUNK {
@@ -74,7 +82,8 @@ impl Store {
                     insert_chunks!(conn, &readings, now, .await)
                 } else {
                     conn.transaction(async |conn| {
-                        Ok::<_, StoreError>(insert_chunks!(conn, &readings, now, .await))
+                        let (fresh, existing) = insert_chunks!(conn, &readings, now, .await);
+                        Ok::<_, StoreError>((fresh, Ok(existing?)))
                     })
                     .await?
                 }
@@ -86,19 +95,26 @@ impl Store {
                 let readings = Arc::clone(&readings);
                 conn.spawn_blocking(move |conn| {
                     use diesel::RunQueryDsl;
-                    conn.immediate_transaction(|conn| Ok(insert_chunks!(conn, &readings, now,)))
+                    conn.immediate_transaction(|conn| {
+                        let (fresh, existing) = insert_chunks!(conn, &readings, now,);
+                        Ok::<_, diesel::result::Error>((fresh, Ok(existing?)))
+                    })
                 })
                 .await?
             }
         );
-        match_inputs(&readings, rows)
+        Ok(match_inputs(
+            &readings,
+            fresh,
+            existing.map_err(StoreError::from),
+        ))
     }
 }
 
 /// The one result of an insert of one reading.
-fn only(mut inserted: Vec<Inserted>) -> Result<Inserted, StoreError> {
-    match (inserted.pop(), inserted.is_empty()) {
-        (Some(one), true) => Ok(one),
+fn only(mut results: Vec<Result<Inserted, StoreError>>) -> Result<Inserted, StoreError> {
+    match (results.pop(), results.is_empty()) {
+        (Some(one), true) => one,
         _ => Err(StoreError::CorruptRow {
             id: 0,
             reason: "an insert of one reading did not return exactly one row".into(),
@@ -106,35 +122,40 @@ fn only(mut inserted: Vec<Inserted>) -> Result<Inserted, StoreError> {
     }
 }
 
-/// Inserts `readings` chunk by chunk and collects `(row, inserted_now)` for every reading:
-/// the rows the INSERT created, then the already stored rows the others collided with.
+/// Inserts `readings` chunk by chunk: the rows the INSERTs created, and the already stored
+/// rows the others collided with — or the error that kept those from being read (the rows
+/// created stay created: without a transaction each INSERT commits on its own).
 /// `$($await)*` is `.await` on an async connection and nothing on a synchronous one.
 macro_rules! insert_chunks {
     ($conn:ident, $readings:expr, $now:expr, $($await:tt)*) => {{
         let readings: &[Reading] = $readings;
-        let mut rows: Vec<(EventRow, bool)> = Vec::with_capacity(readings.len());
+        let mut fresh: Vec<EventRow> = Vec::with_capacity(readings.len());
+        let mut existing: Result<Vec<EventRow>, diesel::result::Error> = Ok(Vec::new());
         for chunk in readings.chunks(INSERT_CHUNK) {
             let values: Vec<_> = chunk.iter().map(|r| reading_values!(r, $now)).collect();
-            let fresh: Vec<EventRow> = diesel::insert_into(events::table)
+            let created: Vec<EventRow> = diesel::insert_into(events::table)
                 .values(values)
                 .on_conflict_do_nothing()
                 .returning(event_columns!())
                 .get_results($conn)
                 $($await)*?;
-            let (sensors, times) = collided(chunk, &fresh);
-            rows.extend(fresh.into_iter().map(|row| (row, true)));
-            if !sensors.is_empty() {
+            let (sensors, times) = collided(chunk, &created);
+            fresh.extend(created);
+            if let (false, Ok(found)) = (sensors.is_empty(), existing.as_mut()) {
                 // Over-fetches the sensors × times product; match_inputs keeps exact keys.
-                let existing: Vec<EventRow> = events::table
+                let lookup: Result<Vec<EventRow>, _> = events::table
                     .select(event_columns!())
                     .filter(events::sensor_id.eq_any(sensors))
                     .filter(events::observed_at.eq_any(times))
                     .load($conn)
-                    $($await)*?;
-                rows.extend(existing.into_iter().map(|row| (row, false)));
+                    $($await)*;
+                match lookup {
+                    Ok(rows) => found.extend(rows),
+                    Err(e) => existing = Err(e),
+                }
             }
         }
-        rows
+        (fresh, existing)
     }};
 }
 use insert_chunks;
@@ -160,29 +181,50 @@ fn unique<T: Eq + std::hash::Hash + Copy>(items: impl Iterator<Item = T>) -> Vec
     items.filter(|item| seen.insert(*item)).collect()
 }
 
-/// Pairs each input with its row. `rows` holds `(row, inserted_now)`; the first input naming
-/// a row inserted now owns it, every other input naming that key is a duplicate.
+/// Pairs each input with its row: `fresh` rows were created now, `existing` ones were there
+/// before. The first input naming a fresh row owns it; every other input naming a stored key
+/// is a duplicate.
 fn match_inputs(
     readings: &[Reading],
-    rows: Vec<(EventRow, bool)>,
-) -> Result<Vec<Inserted>, StoreError> {
-    let mut by_key: HashMap<ReadingKey, (Event, bool)> = HashMap::with_capacity(rows.len());
+    fresh: Vec<EventRow>,
+    existing: Result<Vec<EventRow>, StoreError>,
+) -> Vec<Result<Inserted, StoreError>> {
+    let mut by_key: HashMap<ReadingKey, (Event, bool)> = HashMap::with_capacity(readings.len());
+    let (existing, lookup_error) = match existing {
+        Ok(rows) => (rows, None),
+        Err(e) => (Vec::new(), Some(Arc::new(e))),
+    };
+    let mut unreadable: Option<Arc<StoreError>> = None;
+    // Fresh rows come first, so they win over the same row found again.
+    let rows = fresh
+        .into_iter()
+        .map(|row| (row, true))
+        .chain(existing.into_iter().map(|row| (row, false)));
     for (row, inserted_now) in rows {
         let key = row.key();
-        // Rows inserted now come first, so they win over the same row found again.
         if let std::collections::hash_map::Entry::Vacant(slot) = by_key.entry(key) {
-            slot.insert((Event::try_from(row)?, inserted_now));
+            match Event::try_from(row) {
+                Ok(event) => {
+                    slot.insert((event, inserted_now));
+                }
+                Err(e) => unreadable = Some(Arc::new(e)),
+            }
         }
     }
     readings
         .iter()
         .map(|reading| {
             let key = reading_key(reading);
-            let (event, unclaimed) =
-                by_key.get_mut(&key).ok_or_else(|| StoreError::CorruptRow {
-                    id: 0,
-                    reason: format!("reading {key:?} was neither inserted nor found"),
-                })?;
+            let Some((event, unclaimed)) = by_key.get_mut(&key) else {
+                let cause = lookup_error.clone().or_else(|| unreadable.clone());
+                return Err(match cause {
+                    Some(cause) => StoreError::Shared(cause),
+                    None => StoreError::CorruptRow {
+                        id: 0,
+                        reason: format!("reading {key:?} was neither inserted nor found"),
+                    },
+                });
+            };
             let duplicate = !*unclaimed;
             *unclaimed = false;
             Ok(Inserted {
