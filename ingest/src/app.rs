@@ -12,17 +12,37 @@ use mcp_classifier::store::{Store, StoreConfig};
 use tokio::sync::Notify;
 
 use crate::auth::ApiKeys;
+use crate::body::BodyRules;
 use crate::classify::health::ClassifierHealth;
 use crate::classify::{ClassifyConfig, Transport, Workers};
 use crate::cli::{BoxError, ServeArgs};
 use crate::metrics::Metrics;
-use crate::{request, routes};
+use crate::{request, routes, unread_body};
 
-/// Body size limits, in decoded bytes.
+/// Body size limits, in decoded bytes, and the time a body may take to arrive.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_body_bytes: usize,
     pub max_batch_bytes: usize,
+    pub body_timeout: std::time::Duration,
+}
+
+impl Limits {
+    /// The rules for the body of a single reading.
+    pub fn reading(&self) -> BodyRules {
+        BodyRules {
+            limit: self.max_body_bytes,
+            deadline: self.body_timeout,
+        }
+    }
+
+    /// The rules for the body of a batch.
+    pub fn batch(&self) -> BodyRules {
+        BodyRules {
+            limit: self.max_batch_bytes,
+            deadline: self.body_timeout,
+        }
+    }
 }
 
 /// What every handler can reach.
@@ -75,6 +95,7 @@ impl Application {
             limits: Limits {
                 max_body_bytes: args.max_body_bytes,
                 max_batch_bytes: args.max_batch_bytes,
+                body_timeout: std::time::Duration::from_secs(args.body_timeout_s.max(1)),
             },
             queue: Arc::new(Notify::new()),
             classifier: Arc::new(ClassifierHealth::new(
@@ -90,11 +111,18 @@ impl Application {
                 .app_data(app_state.clone())
                 .wrap(Compress::default())
                 .wrap(from_fn(request::observe))
+                .wrap(from_fn(unread_body::close_connection))
                 .configure(routes::configure)
         })
         .listen(listener)?;
-        if let Some(workers) = args.http_workers {
-            server = server.workers(workers.max(1));
+        let http_workers = args
+            .http_workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
+        server = server.workers(http_workers);
+        if let Some(connections) = args.max_connections.or_else(connection_budget) {
+            tracing::info!(connections, "most client connections held at once");
+            server = server.max_connections(connections.div_ceil(http_workers).max(1));
         }
         tracing::info!(%address, "ingest listening");
         let workers = Workers::start(
@@ -134,6 +162,18 @@ impl Application {
     /// Stops the HTTP server as SIGTERM would (for tests and embedding).
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+}
+
+/// Nine tenths of the open-file limit, after raising the soft limit to the hard one: the
+/// rest stays free for the database pool, the classifier and logs when connections flood in.
+fn connection_budget() -> Option<usize> {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => usize::try_from(limit / 10 * 9).ok(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the open-file limit; connections are not capped");
+            None
+        }
     }
 }
 

@@ -1,9 +1,13 @@
-//! Request bodies: content type, `Content-Encoding: gzip`, and size limits applied to the
-//! decoded bytes (a small gzip bomb is still refused).
+//! Request bodies: content type, `Content-Encoding: gzip`, a size limit on the decoded bytes
+//! that holds while decoding, and a deadline for the whole body.
+
+use std::io::Write;
+use std::time::Duration;
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
-use actix_web::web::{Bytes, BytesMut, Payload};
+use actix_web::web::{Bytes, Payload};
+use flate2::write::MultiGzDecoder;
 use futures::StreamExt;
 
 use crate::problem::{Kind, Problem};
@@ -57,50 +61,242 @@ pub fn format(request: &HttpRequest, accepted: &[Format]) -> Result<Format, Prob
     }
 }
 
-/// Reads the whole body, decoding gzip/deflate, refusing more than `limit` decoded bytes.
-pub async fn read(request: &HttpRequest, payload: Payload, limit: usize) -> Result<Bytes, Problem> {
-    let encoding = request
+/// How a body must arrive: at most `limit` bytes once decoded, all of it within `deadline`.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyRules {
+    pub limit: usize,
+    pub deadline: Duration,
+}
+
+/// Reads the whole body, decoding gzip as it arrives. Decoding stops at the first byte past
+/// the limit, so a small bomb never costs more memory than the limit; a body still incomplete
+/// at the deadline is refused with 408 and its connection closed.
+pub async fn read(
+    request: &HttpRequest,
+    payload: Payload,
+    rules: BodyRules,
+) -> Result<Bytes, Problem> {
+    let mut sink = decoder(request, rules.limit)?;
+    // A declared length is refused before any byte is read. gzip can only grow what it
+    // cannot compress by a fraction, so a larger gzip body decodes past the limit too.
+    let most = match sink {
+        Decoder::Identity(_) => rules.limit as u64,
+        Decoder::Gzip(_) => rules.limit as u64 + rules.limit as u64 / 64 + 1024,
+    };
+    let declared = request
         .headers()
-        .get(header::CONTENT_ENCODING)
+        .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_ascii_lowercase());
-    let identity = match encoding.as_deref() {
-        None | Some("identity") => true,
-        Some("gzip" | "x-gzip" | "deflate") => false,
-        Some(other) => {
-            return Err(Problem::new(
-                Kind::UnsupportedMediaType,
-                format!("Content-Encoding {other} is not supported; use gzip or none"),
-            ));
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > most) {
+        return Err(too_large(rules.limit));
+    }
+    let deadline = tokio::time::Instant::now() + rules.deadline;
+    let mut stream = payload.into_inner();
+    loop {
+        let next = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .map_err(|_| {
+                Problem::new(
+                    Kind::BodyTimeout,
+                    format!(
+                        "the body did not arrive within {} s; send it whole and promptly",
+                        rules.deadline.as_secs()
+                    ),
+                )
+            })?;
+        let Some(chunk) = next else { break };
+        let chunk = chunk.map_err(|e| Problem::new(Kind::MalformedBody, payload_error(&e)))?;
+        sink.write(&chunk, rules.limit)?;
+    }
+    sink.finish(rules.limit)
+}
+
+/// The body so far, refusing to grow past the limit.
+struct Limited {
+    body: Vec<u8>,
+    limit: usize,
+    over: bool,
+}
+
+impl Write for Limited {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let needed = self.body.len() + buf.len();
+        if needed > self.limit {
+            self.over = true;
+            return Err(std::io::Error::other("over the limit"));
         }
+        if needed > self.body.capacity() {
+            // Grow by doubling, but never reserve past the limit.
+            let target = needed.max(self.body.capacity() * 2).min(self.limit);
+            self.body.reserve_exact(target - self.body.len());
+        }
+        self.body.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+enum Decoder {
+    Identity(Limited),
+    Gzip(Box<MultiGzDecoder<Limited>>),
+}
+
+/// The decoder the request's `Content-Encoding` names: none (identity) or gzip (also spelled
+/// `x-gzip`); one encoding only, named once.
+fn decoder(request: &HttpRequest, limit: usize) -> Result<Decoder, Problem> {
+    let mut encodings = request.headers().get_all(header::CONTENT_ENCODING);
+    let first = encodings.next().map(|v| {
+        v.to_str()
+            .unwrap_or("(not text)")
+            .trim()
+            .to_ascii_lowercase()
+    });
+    let sink = Limited {
+        body: Vec::new(),
+        limit,
+        over: false,
     };
-    let too_large = || {
-        Problem::new(
-            Kind::BodyTooLarge,
-            format!("the body exceeds {limit} bytes"),
-        )
-    };
-    if identity {
-        let declared = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > limit) {
-            return Err(too_large());
+    match (first.as_deref(), encodings.next()) {
+        (None | Some("identity"), None) => Ok(Decoder::Identity(sink)),
+        (Some("gzip" | "x-gzip"), None) => Ok(Decoder::Gzip(Box::new(MultiGzDecoder::new(sink)))),
+        (Some(other), None) => Err(Problem::new(
+            Kind::UnsupportedMediaType,
+            format!("Content-Encoding {other} is not supported; send gzip or no encoding"),
+        )),
+        (_, Some(_)) => Err(Problem::new(
+            Kind::UnsupportedMediaType,
+            "Content-Encoding is given more than once; send one encoding, gzip or none",
+        )),
+    }
+}
+
+fn too_large(limit: usize) -> Problem {
+    Problem::new(
+        Kind::BodyTooLarge,
+        format!("the body exceeds {limit} bytes"),
+    )
+}
+
+/// Why the body's bytes could not be read, in words (the server's own texts name internals).
+fn payload_error(error: &actix_web::error::PayloadError) -> &'static str {
+    use actix_web::error::PayloadError;
+    match error {
+        PayloadError::Incomplete(_) => "the body ended before its declared end",
+        PayloadError::EncodingCorrupted => "the body's chunked transfer encoding is corrupt",
+        PayloadError::Overflow => "the body is larger than its declared length",
+        PayloadError::UnknownLength => "the body's length cannot be determined",
+        _ => "the connection failed while the body was being read",
+    }
+}
+
+fn not_gzip() -> Problem {
+    Problem::new(
+        Kind::MalformedBody,
+        "the body is not valid gzip (corrupt, truncated or not compressed)",
+    )
+}
+
+impl Decoder {
+    fn write(&mut self, chunk: &[u8], limit: usize) -> Result<(), Problem> {
+        let result = match self {
+            Decoder::Identity(sink) => sink.write_all(chunk),
+            Decoder::Gzip(gzip) => gzip.write_all(chunk),
+        };
+        result.map_err(|_| self.error(limit))
+    }
+
+    fn finish(self, limit: usize) -> Result<Bytes, Problem> {
+        match self {
+            Decoder::Identity(sink) => Ok(Bytes::from(sink.body)),
+            // Finishing checks the trailer: a truncated stream fails here.
+            Decoder::Gzip(mut gzip) => match gzip.try_finish() {
+                Ok(()) => gzip
+                    .finish()
+                    .map(|sink| Bytes::from(sink.body))
+                    .map_err(|_| not_gzip()),
+                Err(_) => Err(Decoder::Gzip(gzip).error(limit)),
+            },
         }
     }
-    let mut stream =
-        actix_web::dev::Decompress::from_headers(payload.into_inner(), request.headers());
-    let mut body = BytesMut::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            Problem::new(Kind::MalformedJson, format!("could not read the body: {e}"))
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
+
+    /// What a failed write or finish means: the limit was reached, or the gzip is broken.
+    fn error(&self, limit: usize) -> Problem {
+        let over = match self {
+            Decoder::Identity(sink) => sink.over,
+            Decoder::Gzip(gzip) => gzip.get_ref().over,
+        };
+        if over { too_large(limit) } else { not_gzip() }
     }
-    Ok(body.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn decode(encoded: &[u8], limit: usize, chunk: usize) -> Result<Bytes, Problem> {
+        let mut decoder = Decoder::Gzip(Box::new(MultiGzDecoder::new(Limited {
+            body: Vec::new(),
+            limit,
+            over: false,
+        })));
+        for piece in encoded.chunks(chunk) {
+            decoder.write(piece, limit)?;
+        }
+        decoder.finish(limit)
+    }
+
+    #[test]
+    fn gzip_decodes_in_any_chunking_and_across_members() {
+        let text = b"{\"sensor_id\":\"a\"}".repeat(100);
+        for chunk in [1, 7, 4096] {
+            assert_eq!(decode(&gzip(&text), 1 << 20, chunk).unwrap(), &text[..]);
+        }
+        let mut two = gzip(b"[1,");
+        two.extend(gzip(b"2]"));
+        assert_eq!(decode(&two, 1024, 3).unwrap(), &b"[1,2]"[..]);
+    }
+
+    #[test]
+    fn a_bomb_stops_at_the_limit_without_buffering_past_it() {
+        let bomb = gzip(&vec![b' '; 64 << 20]);
+        let limit = 1 << 20;
+        let mut decoder = Decoder::Gzip(Box::new(MultiGzDecoder::new(Limited {
+            body: Vec::new(),
+            limit,
+            over: false,
+        })));
+        let error = bomb
+            .chunks(64 << 10)
+            .try_for_each(|piece| decoder.write(piece, limit))
+            .unwrap_err();
+        assert_eq!(error.kind(), Some(Kind::BodyTooLarge));
+        let Decoder::Gzip(gzip) = &decoder else {
+            unreachable!()
+        };
+        assert!(gzip.get_ref().body.capacity() <= limit);
+    }
+
+    #[test]
+    fn broken_or_truncated_gzip_is_malformed_in_words() {
+        let whole = gzip(b"[1,2,3]");
+        for broken in [
+            &whole[..whole.len() - 3],
+            &whole[..12],
+            &b"not gzip at all"[..],
+        ] {
+            let error = decode(broken, 1024, 5).unwrap_err();
+            assert_eq!(error.kind(), Some(Kind::MalformedBody), "{broken:?}");
+            assert!(!error.detail.contains("Custom"), "{}", error.detail);
+        }
+    }
 }

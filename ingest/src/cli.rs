@@ -75,6 +75,22 @@ pub struct ServeArgs {
     #[arg(long, env = "INGEST_MAX_BATCH_BYTES", default_value_t = 16 * 1024 * 1024, global = true)]
     pub max_batch_bytes: usize,
 
+    /// Seconds a request body may take to arrive in full; a slower one gets 408 and its
+    /// connection is closed (stalled bodies must not hold connections).
+    #[arg(
+        long,
+        env = "INGEST_BODY_TIMEOUT_S",
+        default_value_t = 30,
+        global = true
+    )]
+    pub body_timeout_s: u64,
+
+    /// Most client connections held open at once; past it new ones wait in the listen
+    /// backlog. Default: nine tenths of the open-file limit (raised to its hard maximum at
+    /// start-up), so that a flood of connections cannot starve the process of descriptors.
+    #[arg(long, env = "INGEST_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
+
     /// Skip applying migrations at start-up (for operators who run `ingest migrate`).
     #[arg(
         long,

@@ -9,5 +9,7 @@ pub mod cli;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod query;
 pub mod request;
 pub mod routes;
+pub mod unread_body;

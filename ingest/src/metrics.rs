@@ -1,8 +1,8 @@
 //! Prometheus metrics, served as text at `GET /metrics`.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::classify::ClassifyMetrics;
@@ -15,6 +15,8 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     /// HTTP request latency by route pattern and method.
     pub latency: HistogramVec,
+    /// Requests refused because their body did not arrive within the deadline.
+    pub body_timeouts: IntCounter,
     /// Readings by outcome: accepted, duplicate, rejected.
     pub readings: IntCounterVec,
     /// Events by queue status, refreshed at each scrape.
@@ -42,6 +44,11 @@ impl Metrics {
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
             ]),
             &["route", "method"],
+        )?;
+        let body_timeouts = IntCounter::new(
+            "http_body_timeouts_total",
+            "Requests whose body did not arrive in full within INGEST_BODY_TIMEOUT_S \
+             (answered 408, connection closed)",
         )?;
         let readings = IntCounterVec::new(
             Opts::new(
@@ -84,16 +91,39 @@ impl Metrics {
         registry.register(Box::new(classify.retries.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(body_timeouts.clone()))?;
         registry.register(Box::new(readings.clone()))?;
         registry.register(Box::new(queue_depth.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
+            body_timeouts,
             readings,
             queue_depth,
             classify,
         })
+    }
+
+    /// The value of the `method` label: the standard methods by name, any other as `other`,
+    /// so that made-up methods cannot grow the label set without bound.
+    pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+        use actix_web::http::Method;
+        const STANDARD: [Method; 9] = [
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::CONNECT,
+            Method::OPTIONS,
+            Method::TRACE,
+            Method::PATCH,
+        ];
+        STANDARD
+            .iter()
+            .find(|m| *m == method)
+            .map_or("other", |m| m.as_str())
     }
 
     pub fn registry(&self) -> &Registry {

@@ -12,6 +12,7 @@ use rand::Rng;
 use tracing::Instrument;
 
 use crate::app::AppState;
+use crate::metrics::Metrics;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -31,7 +32,7 @@ pub async fn observe(
     let route = request
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = Metrics::method_label(request.method());
     let state = request.app_data::<Data<AppState>>().cloned();
     let span = tracing::info_span!(
         "request",
@@ -50,12 +51,15 @@ pub async fn observe(
         let metrics = &state.metrics;
         metrics
             .requests
-            .with_label_values(&[&route, &method, status.as_str()])
+            .with_label_values(&[&route, method, status.as_str()])
             .inc();
         metrics
             .latency
-            .with_label_values(&[&route, &method])
+            .with_label_values(&[&route, method])
             .observe(started.elapsed().as_secs_f64());
+        if status == actix_web::http::StatusCode::REQUEST_TIMEOUT {
+            metrics.body_timeouts.inc();
+        }
     }
     if status.is_server_error() {
         span.in_scope(|| tracing::warn!(status = status.as_u16(), "request failed"));

@@ -167,6 +167,8 @@ pub fn serve_args() -> ServeArgs {
         read_keys_required: false,
         max_body_bytes: 64 * 1024,
         max_batch_bytes: 16 * 1024 * 1024,
+        body_timeout_s: 30,
+        max_connections: None,
         skip_migrations: false,
         mcp_url: Vec::new(),
         mcp_command: None,
