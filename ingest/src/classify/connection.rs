@@ -17,6 +17,7 @@ use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 
 use super::health::{ClassifierHealth, LinkState};
+use super::link_error::{call_error, connect_error};
 use super::tool_result::tool_result_response;
 
 /// Where the classifier runs.
@@ -96,7 +97,7 @@ impl Connection {
         match tokio::time::timeout(timeout, peer.call_tool(params)).await {
             Ok(Ok(result)) => Ok(result),
             Ok(Err(e)) => {
-                let error = e.to_string();
+                let error = call_error(&e);
                 if matches!(e, rmcp::ServiceError::McpError(_)) {
                     // A JSON-RPC error from a live server: the connection itself is fine.
                     return Err(CallError::Service(error));
@@ -180,7 +181,7 @@ impl Connection {
                 });
                 let client_side =
                     LineTransport::new(client_read, client_write, tool_result_response);
-                ().serve(client_side).await.map_err(|e| e.to_string())
+                ().serve(client_side).await.map_err(|e| connect_error(&e))
             }
             Transport::Command(argv) => {
                 let (program, args) = argv.split_first().ok_or("MCP_COMMAND is empty")?;
@@ -190,7 +191,7 @@ impl Connection {
                     .stderr(std::process::Stdio::inherit())
                     .spawn()
                     .map_err(|e| format!("could not start {program}: {e}"))?;
-                ().serve(transport).await.map_err(|e| e.to_string())
+                ().serve(transport).await.map_err(|e| connect_error(&e))
             }
             Transport::Http { urls, token } => {
                 let index = self.next_url.fetch_add(1, Ordering::Relaxed) % urls.len().max(1);
@@ -200,7 +201,9 @@ impl Connection {
                     config = config.auth_header(token.clone());
                 }
                 let transport = StreamableHttpClientTransport::from_config(config);
-                ().serve(transport).await.map_err(|e| format!("{url}: {e}"))
+                ().serve(transport)
+                    .await
+                    .map_err(|e| format!("{url}: {}", connect_error(&e)))
             }
         }
     }

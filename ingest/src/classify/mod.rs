@@ -7,6 +7,7 @@
 
 pub mod connection;
 pub mod health;
+pub mod link_error;
 pub mod tool_result;
 pub mod worker;
 
