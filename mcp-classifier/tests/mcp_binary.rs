@@ -433,6 +433,64 @@ async fn stdio_stdout_carries_only_json_rpc_and_the_process_exits_when_stdin_clo
     );
 }
 
+/// Checks a JSON-RPC error reply to something that could not be a message (`id` null unless
+/// given) and returns its message.
+fn assert_json_rpc_error(message: &Value, id: &Value, code: i64) -> String {
+    assert_eq!(message["jsonrpc"], "2.0", "{message}");
+    assert_eq!(message.get("id"), Some(id), "{message}");
+    assert_eq!(message["error"]["code"], code, "{message}");
+    let text = message["error"]["message"]
+        .as_str()
+        .expect("an error message");
+    assert!(!text.contains("::"), "no Rust paths in {text}");
+    text.to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_answers_unparsable_and_oversized_lines_with_json_rpc_errors() {
+    let (mut command, dir) = command(&["stdio"], &[]);
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = ChildGuard::spawn(command, dir);
+    let stdout = drain(child.child.stdout.take().expect("stdout"));
+    let stderr = drain(child.child.stderr.take().expect("stderr"));
+    let mut stdin = child.child.stdin.take().expect("stdin");
+    writeln!(stdin, "{INITIALIZE}\n{INITIALIZED}\nnot json").expect("write");
+    // Over the 16 MiB line limit, with its id at the start.
+    let mut long = br#"{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"pad":""#.to_vec();
+    long.resize(16 * 1024 * 1024 + 10, b'x');
+    long.extend_from_slice(b"\"}}\n");
+    stdin.write_all(&long).expect("write the long line");
+    writeln!(stdin, "{TOOLS_LIST}").expect("write");
+    drop(stdin);
+
+    let status = child.wait_for_exit(EXIT_WITHIN);
+    let stderr = stderr.recv_timeout(EXIT_WITHIN).unwrap_or_default();
+    let status = status.unwrap_or_else(|| panic!("still running after stdin closed:\n{stderr}"));
+    assert!(status.success(), "exit status {status}; stderr:\n{stderr}");
+    let messages = json_rpc_lines(&stdout.recv_timeout(EXIT_WITHIN).expect("stdout"));
+
+    let parse_errors: Vec<&Value> = messages
+        .iter()
+        .filter(|m| m["error"]["code"] == json!(-32700))
+        .collect();
+    assert_eq!(parse_errors.len(), 1, "{messages:#?}");
+    let text = assert_json_rpc_error(parse_errors[0], &Value::Null, -32700);
+    assert!(text.contains("not valid JSON"), "{text}");
+    let text = assert_json_rpc_error(response(&messages, 21), &json!(21), -32600);
+    assert!(text.contains("exceeds the 16 MiB limit"), "{text}");
+    // The session went on.
+    assert_eq!(
+        response(&messages, 2)["result"]["tools"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    assert_eq!(messages.len(), 4, "nothing else is answered: {messages:#?}");
+}
+
 // 10. shutdown (stdio) -------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -536,15 +594,28 @@ impl Answer {
 }
 
 /// A POST as an MCP client sends it, with `headers` added (or replacing the defaults).
-async fn post(url: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-    let mut request = http_client()
-        .post(url)
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
+async fn post(url: &str, headers: &[(&str, &str)], body: impl AsRef<[u8]>) -> Answer {
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+    let mut map = HeaderMap::new();
+    for (name, value) in [
+        ("accept", "application/json, text/event-stream"),
+        ("content-type", "application/json"),
+    ]
+    .iter()
+    .chain(headers)
+    {
+        map.insert(
+            HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+            HeaderValue::from_str(value).expect("header value"),
+        );
     }
-    let response = request.body(body.to_owned()).send().await.expect("POST");
+    let response = http_client()
+        .post(url)
+        .headers(map)
+        .body(body.as_ref().to_vec())
+        .send()
+        .await
+        .expect("POST");
     Answer {
         status: response.status().as_u16(),
         headers: response.headers().clone(),
@@ -850,6 +921,109 @@ async fn http_rejects_an_unsupported_protocol_version_header_with_400() {
             .map(Vec::len),
         Some(3)
     );
+}
+
+/// Checks a `400` whose body is a JSON-RPC error, and returns its message.
+fn assert_http_json_rpc_error(answer: &Answer, id: &Value, code: i64) -> String {
+    assert_eq!(answer.status, 400, "body: {}", answer.body);
+    assert_eq!(
+        answer
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json"),
+        "{}",
+        answer.body
+    );
+    assert_json_rpc_error(&answer.json(), id, code)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_answers_a_body_that_is_no_json_rpc_message_with_400_and_a_json_rpc_error() {
+    let server = HttpServer::start(&[]);
+    let url = server.url("/mcp");
+    let batch = format!("[{TOOLS_LIST}]");
+    for (case, body, code, words) in [
+        (
+            "not JSON",
+            &b"{\"jsonrpc\": \"2.0\", oops"[..],
+            -32700,
+            "not valid JSON",
+        ),
+        ("empty", b"", -32700, "not valid JSON"),
+        (
+            "not UTF-8",
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xFFng\"}",
+            -32700,
+            "not valid UTF-8",
+        ),
+        ("a batch", batch.as_bytes(), -32600, "batches"),
+        ("a number", b"42", -32600, "a message is a JSON object"),
+        (
+            "no JSON-RPC object",
+            br#"{"hello":1}"#,
+            -32600,
+            r#""jsonrpc" must be "2.0""#,
+        ),
+        (
+            "a null request id",
+            br#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#,
+            -32600,
+            r#""id" must be"#,
+        ),
+    ] {
+        let answer = post(&url, &[HTTP_VERSION], body).await;
+        let text = assert_http_json_rpc_error(&answer, &Value::Null, code);
+        assert!(text.contains(words), "{case}: {text}");
+    }
+    let batch = assert_http_json_rpc_error(
+        &post(&url, &[HTTP_VERSION], &batch).await,
+        &Value::Null,
+        -32600,
+    );
+    assert!(
+        batch.contains("not supported by this protocol version"),
+        "{batch}"
+    );
+    // A sound envelope whose params rmcp cannot take: Invalid params, to the request's id.
+    let answer = post(
+        &url,
+        &[HTTP_VERSION],
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/list","params":5}"#,
+    )
+    .await;
+    assert_http_json_rpc_error(&answer, &json!(3), -32602);
+    // Sound messages are served as before.
+    json_rpc_result(&post(&url, &[HTTP_VERSION], TOOLS_LIST).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_checks_a_body_only_once_the_guards_before_it_have_passed() {
+    let server = HttpServer::start(&[("MCP_AUTH_TOKEN", "s3cret"), ("MCP_MAX_BODY_BYTES", "2048")]);
+    let url = server.url("/mcp");
+    let token = ("authorization", "Bearer s3cret");
+    let garbage = "not json";
+    let answer = post(&url, &[HTTP_VERSION], garbage).await;
+    assert_eq!(answer.status, 401, "no token: {}", answer.body);
+    let answer = post(
+        &url,
+        &[token, ("origin", "http://evil.example.com")],
+        garbage,
+    )
+    .await;
+    assert_eq!(answer.status, 403, "foreign Origin: {}", answer.body);
+    let answer = post(&url, &[token, ("host", "evil.example.com")], garbage).await;
+    assert_eq!(answer.status, 403, "foreign Host: {}", answer.body);
+    let answer = post(&url, &[token, ("content-type", "text/plain")], garbage).await;
+    assert_eq!(
+        answer.status, 415,
+        "not JSON by its Content-Type: {}",
+        answer.body
+    );
+    let answer = post(&url, &[token, HTTP_VERSION], "x".repeat(3000)).await;
+    assert_eq!(answer.status, 413, "over the body limit: {}", answer.body);
+    let answer = post(&url, &[token, HTTP_VERSION], garbage).await;
+    assert_http_json_rpc_error(&answer, &Value::Null, -32700);
 }
 
 // 10. shutdown (HTTP) --------------------------------------------------------------------------

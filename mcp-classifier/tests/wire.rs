@@ -1,5 +1,6 @@
 //! `wire::LineTransport` and its direct `tools/call` parse: the same messages as rmcp's own
-//! parse, and rmcp's line rules (blank, unparsable, wrong-shape and oversized lines).
+//! parse, and its line rules: blank lines draw nothing; unparsable, wrong-shape and oversized
+//! lines draw a JSON-RPC error; our errors, echoed back, draw nothing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -171,9 +172,9 @@ async fn lines_keep_rmcp_rules_and_tool_calls_are_answered() {
     let mut peer = RawPeer::start();
     peer.initialize().await;
 
-    // A tool call with CRLF and a byte-order mark, then blank lines and unparsable text: the
-    // call is answered, the rest draws no reply (the next reply is the ping's).
-    peer.send(format!("\u{feff}{CALL}\r\n\n\r\nnot json at all\n").as_bytes())
+    // A tool call with CRLF and a byte-order mark, then blank lines: the call is answered, the
+    // blank lines draw no reply (the next reply is the ping's).
+    peer.send(format!("\u{feff}{CALL}\r\n\n\r\n").as_bytes())
         .await;
     let answer = peer.receive().await;
     assert_eq!(answer["id"], 7, "{answer}");
@@ -187,11 +188,62 @@ async fn lines_keep_rmcp_rules_and_tool_calls_are_answered() {
     peer.send(b"{\"hello\":1}\n").await;
     let answer = peer.receive().await;
     assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    assert_eq!(answer["id"], Value::Null, "{answer}");
     peer.ping(9).await;
+}
 
-    // A line over 16 MiB is dropped; the session goes on.
-    let long = vec![b'x'; 16 * 1024 * 1024 + 10];
-    peer.send(&long).await;
-    peer.send(b"\n").await;
+/// The error reply to a line that could not be a message: `id` present and null unless given.
+fn assert_refused(answer: &Value, id: Value, code: i64, words: &str) {
+    assert_eq!(answer["jsonrpc"], "2.0", "{answer}");
+    assert_eq!(answer.get("id"), Some(&id), "{answer}");
+    assert_eq!(answer["error"]["code"], code, "{answer}");
+    let message = answer["error"]["message"].as_str().expect("a message");
+    assert!(message.contains(words), "{message}");
+}
+
+#[tokio::test]
+async fn unparsable_lines_get_a_parse_error_which_an_echoing_peer_cannot_bounce_back() {
+    let mut peer = RawPeer::start();
+    peer.initialize().await;
+
+    peer.send(b"not json at all\n").await;
+    let answer = peer.receive().await;
+    assert_refused(&answer, Value::Null, -32700, "not valid JSON");
+    // A peer that echoes sends our error back: a response, which draws nothing (the next
+    // reply is the ping's).
+    peer.send(format!("{answer}\n").as_bytes()).await;
     peer.ping(10).await;
+
+    peer.send(b"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]\n")
+        .await;
+    let answer = peer.receive().await;
+    assert_refused(&answer, Value::Null, -32600, "batches");
+    peer.send(format!("{answer}\n").as_bytes()).await;
+    peer.ping(11).await;
+}
+
+#[tokio::test]
+async fn a_line_over_16_mib_is_answered_with_its_id_and_the_session_goes_on() {
+    let mut peer = RawPeer::start();
+    peer.initialize().await;
+    let over = 16 * 1024 * 1024 + 10;
+
+    let mut long =
+        br#"{"jsonrpc":"2.0","id":"big-1","method":"tools/call","params":{"pad":""#.to_vec();
+    long.resize(over, b'x');
+    long.extend_from_slice(b"\"}}\n");
+    peer.send(&long).await;
+    assert_refused(
+        &peer.receive().await,
+        json!("big-1"),
+        -32600,
+        "exceeds the 16 MiB limit",
+    );
+    peer.ping(12).await;
+
+    // No id at the line's start: a null one.
+    peer.send(&vec![b'x'; over]).await;
+    peer.send(b"\n").await;
+    assert_refused(&peer.receive().await, Value::Null, -32600, "16 MiB");
+    peer.ping(13).await;
 }

@@ -4,20 +4,28 @@
 //! sticky routing and any of them can take any request. `Host` and `Origin` are checked
 //! against allow-lists (DNS-rebinding protection; a foreign `Origin` gets 403), an optional
 //! bearer token guards every request, and bodies are capped.
+//!
+//! rmcp answers a body it cannot parse with `415` and plain text. The transport asks for `400`
+//! with a JSON-RPC error, so `Endpoint` reads the body and checks its envelope first (one
+//! pass, nothing built), and answers for rmcp when the body is not a JSON-RPC message.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode, header};
+use bytes::{Bytes, BytesMut};
+use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
+use rmcp::model::{ErrorData, RequestId};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
@@ -25,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tower_service::Service;
 
 use super::ClassifierServer;
+use crate::wire::envelope::{self, Envelope};
 
 /// The MCP endpoint's path.
 pub const MCP_PATH: &str = "/mcp";
@@ -58,10 +67,15 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
     let cancel = CancellationToken::new();
+    let max_body = if options.max_body_bytes == 0 {
+        DEFAULT_MAX_BODY_BYTES
+    } else {
+        options.max_body_bytes
+    };
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(NeverSessionManager::default()),
-        rmcp_config(local, &options, cancel.clone()),
+        rmcp_config(local, &options, max_body, cancel.clone()),
     );
     let token: Option<Arc<str>> = options.auth_token.as_deref().map(Arc::from);
     let graceful = GracefulShutdown::new();
@@ -85,6 +99,7 @@ pub async fn serve(
         let service = Endpoint {
             mcp: mcp.clone(),
             token: token.clone(),
+            max_body,
         };
         let connection = hyper::server::conn::http1::Builder::new().serve_connection(
             TokioIo::new(stream),
@@ -113,6 +128,7 @@ pub async fn serve(
 fn rmcp_config(
     local: SocketAddr,
     options: &HttpOptions,
+    max_body: usize,
     cancel: CancellationToken,
 ) -> StreamableHttpServerConfig {
     let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
@@ -126,11 +142,6 @@ fn rmcp_config(
         "http://[::1]:*".into(),
     ];
     origins.extend(options.allowed_origins.iter().cloned());
-    let max_body = if options.max_body_bytes == 0 {
-        DEFAULT_MAX_BODY_BYTES
-    } else {
-        options.max_body_bytes
-    };
     StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
@@ -146,6 +157,7 @@ fn rmcp_config(
 struct Endpoint {
     mcp: StreamableHttpService<ClassifierServer, NeverSessionManager>,
     token: Option<Arc<str>>,
+    max_body: usize,
 }
 
 impl Endpoint {
@@ -166,8 +178,157 @@ impl Endpoint {
             );
             return Ok(response);
         }
-        self.mcp.call(request).await
+        if request.method() != Method::POST {
+            return self.mcp.call(request).await;
+        }
+        let (parts, body) = request.into_parts();
+        let (handed, verdict) = match read_body(body, self.max_body).await {
+            Ok(Read::Whole(bytes)) => match envelope::check(&bytes) {
+                Ok(kind) => (
+                    Handed::new(Some(bytes.clone())),
+                    Verdict::Sound(kind, bytes),
+                ),
+                Err(error) => (Handed::new(None), Verdict::Malformed(error)),
+            },
+            // rmcp answers 413, once the headers have passed its checks.
+            Ok(Read::OverLimit(bytes)) => (Handed::new(Some(bytes)), Verdict::Unchecked),
+            Err(e) => {
+                tracing::debug!(error = %e, "reading a request body failed");
+                (Handed::new(None), Verdict::Unreadable)
+            }
+        };
+        // rmcp checks the headers (Host, Origin, Accept, Content-Type, protocol version) before
+        // it reads the body, and those answers come first: ours stand only once it has read.
+        let reached = handed.reached.clone();
+        let response = self.mcp.call(Request::from_parts(parts, handed)).await?;
+        if !reached.load(Ordering::Relaxed) {
+            return Ok(response);
+        }
+        Ok(match verdict {
+            Verdict::Malformed(error) => json_rpc_error(None, &error),
+            Verdict::Unreadable => plain(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read to its end",
+            ),
+            // A sound envelope that rmcp still could not parse: the params are wrong.
+            Verdict::Sound(kind, bytes)
+                if response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE =>
+            {
+                json_rpc_error(envelope::leading_id(&bytes).as_ref(), &kind.unparsed())
+            }
+            Verdict::Sound(..) | Verdict::Unchecked => response,
+        })
     }
+}
+
+/// What [`Endpoint`] made of a POST body before handing the request to rmcp.
+enum Verdict {
+    /// One JSON-RPC message, of this kind, for rmcp to parse.
+    Sound(Envelope, Bytes),
+    /// Not one JSON-RPC message: the peer gets this error.
+    Malformed(ErrorData),
+    /// Over the body limit, for rmcp to refuse.
+    Unchecked,
+    /// The client broke off or garbled the body.
+    Unreadable,
+}
+
+enum Read {
+    Whole(Bytes),
+    /// Cut off once past the limit; the rest is left unread.
+    OverLimit(Bytes),
+}
+
+/// Reads a body up to `limit` bytes, keeping a single-frame body without a copy.
+async fn read_body(mut body: Incoming, limit: usize) -> Result<Read, hyper::Error> {
+    let expected = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX);
+    let mut first = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
+    let mut length = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue; // trailers
+        };
+        length = length.saturating_add(data.len());
+        match &mut joined {
+            Some(buffer) => buffer.extend_from_slice(&data),
+            None if first.is_empty() => first = data,
+            None => {
+                let mut buffer =
+                    BytesMut::with_capacity(expected.max(length).min(limit.saturating_add(1)));
+                buffer.extend_from_slice(&first);
+                buffer.extend_from_slice(&data);
+                joined = Some(buffer);
+            }
+        }
+        if length > limit {
+            return Ok(Read::OverLimit(joined.map_or(first, BytesMut::freeze)));
+        }
+    }
+    Ok(Read::Whole(joined.map_or(first, BytesMut::freeze)))
+}
+
+/// The body handed to rmcp: the bytes read (or none, when we answer instead), and a flag set
+/// once rmcp starts reading it, which tells that its header checks have passed.
+struct Handed {
+    bytes: Option<Bytes>,
+    reached: Arc<AtomicBool>,
+}
+
+impl Handed {
+    fn new(bytes: Option<Bytes>) -> Self {
+        Self {
+            bytes,
+            reached: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// Why a withheld body ends in an error: rmcp then stops without parsing anything.
+#[derive(Debug)]
+struct Withheld;
+
+impl std::fmt::Display for Withheld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the body was answered before it reached the MCP service")
+    }
+}
+
+impl hyper::body::Body for Handed {
+    type Data = Bytes;
+    type Error = Withheld;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Withheld>>> {
+        let this = self.get_mut();
+        if this.reached.swap(true, Ordering::Relaxed) {
+            return Poll::Ready(None);
+        }
+        Poll::Ready(Some(match this.bytes.take() {
+            Some(bytes) => Ok(Frame::data(bytes)),
+            None => Err(Withheld),
+        }))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.bytes.as_ref().map_or_else(SizeHint::default, |bytes| {
+            SizeHint::with_exact(bytes.len() as u64)
+        })
+    }
+}
+
+/// `400 Bad Request` with a JSON-RPC error as its body.
+fn json_rpc_error(id: Option<&RequestId>, error: &ErrorData) -> Response<Body> {
+    let body = Bytes::from(envelope::error_reply(id, error));
+    let mut response = Response::new(Full::new(body).boxed());
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// Compares the presented bearer token in time independent of where the first difference is.

@@ -5,17 +5,22 @@
 //! client side) is parsed straight into its type. rmcp parses every line through untagged
 //! enums, which buffer the whole message and then try one variant after another against the
 //! buffer (`tools/call` is the fourteenth); that was a quarter of the stdio server's CPU per
-//! call. Every other line still goes through rmcp's codec, so its rules (ignored foreign
-//! notifications, `Invalid Request` for well-formed JSON of the wrong shape, silence for
-//! unparsable text) stay the same.
+//! call. Every other line still goes through rmcp's parse and its rules (ignored foreign
+//! notifications).
+//!
+//! Where rmcp would stay silent or drop a line, this transport answers with a JSON-RPC error
+//! whose `id` is the request's, or `null` when that is unknown: `-32700` Parse error for a line
+//! that is not JSON (or not UTF-8), `-32600` Invalid Request for JSON that is not one JSON-RPC
+//! message (a batch, say) and for a line over the 16 MiB limit, `-32602` Invalid params for a
+//! request rmcp cannot parse. Notifications and responses are never answered.
 
+pub(crate) mod envelope;
 mod lines;
 mod tool_call;
 
 use std::sync::Arc;
 
 use futures::{SinkExt, StreamExt};
-use rmcp::model::ErrorData;
 use rmcp::service::{RxJsonRpcMessage, ServiceRole, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::transport::async_rw::JsonRpcMessageCodec;
@@ -23,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Mutex;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
+use self::envelope::error_reply;
 use self::lines::{Incoming, LineCodec};
 pub use self::tool_call::tool_call_request;
 
@@ -35,14 +41,15 @@ type Writer<Role, W> = FramedWrite<W, JsonRpcMessageCodec<TxJsonRpcMessage<Role>
 pub struct LineTransport<Role: ServiceRole, R, W> {
     read: FramedRead<R, LineCodec<Role>>,
     write: Arc<Mutex<Option<Writer<Role, W>>>>,
-    /// An `Invalid Request` reply owed to the peer. `receive` runs inside a `select!` and can
-    /// be dropped at any await, so the reply's progress lives here rather than on its stack.
+    /// An error reply owed to the peer. `receive` runs inside a `select!` and can be dropped
+    /// at any await, so the reply's progress lives here rather than on its stack.
     owed_reply: Option<Reply>,
 }
 
-#[derive(Clone, Copy)]
 enum Reply {
-    Queue,
+    /// The reply's line, not yet in the write buffer.
+    Queue(Vec<u8>),
+    /// In the write buffer, not yet flushed.
     Flush,
 }
 
@@ -64,25 +71,21 @@ where
     Role: ServiceRole,
     W: AsyncWrite + Send + Unpin + 'static,
 {
-    /// Sends the owed `Invalid Request` reply; false when the writer is gone or failed.
+    /// Sends the owed error reply; false when the writer is gone or failed.
     async fn pay_reply(&mut self) -> bool {
-        let Some(mut step) = self.owed_reply else {
+        if self.owed_reply.is_none() {
             return true;
-        };
+        }
         let mut write = self.write.lock().await;
         let Some(framed) = write.as_mut() else {
             return false;
         };
-        if matches!(step, Reply::Queue) {
-            let reply = TxJsonRpcMessage::<Role>::error(
-                ErrorData::invalid_request("Invalid request", None),
-                None,
-            );
-            if framed.feed(reply).await.is_err() {
-                return false;
-            }
-            step = Reply::Flush;
-            self.owed_reply = Some(step);
+        if let Some(Reply::Queue(line)) = self.owed_reply.replace(Reply::Flush) {
+            // Written as is: rmcp's encoder would leave out an unknown `id`, where JSON-RPC
+            // asks for `null`.
+            let buffer = framed.write_buffer_mut();
+            buffer.extend_from_slice(&line);
+            buffer.extend_from_slice(b"\n");
         }
         if framed.flush().await.is_err() {
             return false;
@@ -123,7 +126,9 @@ where
             }
             match self.read.next().await? {
                 Ok(Incoming::Message(message)) => return Some(*message),
-                Ok(Incoming::Invalid) => self.owed_reply = Some(Reply::Queue),
+                Ok(Incoming::Refused { id, error }) => {
+                    self.owed_reply = Some(Reply::Queue(error_reply(id.as_ref(), &error)));
+                }
                 Ok(Incoming::Skipped) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "reading the MCP stream failed");
