@@ -4,10 +4,10 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
+use actix_web::App;
 use actix_web::dev::Server;
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::web::Data;
-use actix_web::{App, HttpServer};
 use mcp_classifier::store::{Store, StoreConfig};
 use tokio::sync::Notify;
 
@@ -17,6 +17,7 @@ use crate::classify::health::ClassifierHealth;
 use crate::classify::{ClassifyConfig, Transport, Workers};
 use crate::cli::{BoxError, ServeArgs};
 use crate::metrics::Metrics;
+use crate::server::{self, ServerOptions};
 use crate::{request, routes, unread_body};
 
 /// Body size limits, in decoded bytes, and the time a body may take to arrive.
@@ -105,25 +106,25 @@ impl Application {
         });
         let listener = TcpListener::bind(args.bind)?;
         let address = listener.local_addr()?;
+        let max_connections = args.max_connections.or_else(connection_budget);
+        if let Some(connections) = max_connections {
+            tracing::info!(connections, "most client connections held at once");
+        }
+        let options = ServerOptions {
+            workers: args
+                .http_workers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            max_connections,
+        };
         let app_state = state.clone();
-        let mut server = HttpServer::new(move || {
+        let server = server::run(listener, &options, move || {
             App::new()
                 .app_data(app_state.clone())
                 .wrap(Compress::default())
                 .wrap(from_fn(request::observe))
                 .wrap(from_fn(unread_body::close_connection))
                 .configure(routes::configure)
-        })
-        .listen(listener)?;
-        let http_workers = args
-            .http_workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1);
-        server = server.workers(http_workers);
-        if let Some(connections) = args.max_connections.or_else(connection_budget) {
-            tracing::info!(connections, "most client connections held at once");
-            server = server.max_connections(connections.div_ceil(http_workers).max(1));
-        }
+        })?;
         tracing::info!(%address, "ingest listening");
         let workers = Workers::start(
             store,
@@ -135,7 +136,7 @@ impl Application {
         );
         Ok(Self {
             address,
-            server: server.run(),
+            server,
             state,
             workers,
         })

@@ -12,4 +12,5 @@ pub mod problem;
 pub mod query;
 pub mod request;
 pub mod routes;
+pub mod server;
 pub mod unread_body;

@@ -13,6 +13,7 @@ mod binaries;
 mod db;
 mod ingest;
 mod process;
+pub mod raw;
 mod readings;
 
 pub use binaries::{Binaries, binaries};

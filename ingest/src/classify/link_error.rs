@@ -4,12 +4,22 @@
 
 use mcp_classifier::telemetry::error_chain;
 use rmcp::service::{ClientInitializeError, ServiceError};
+use rmcp::transport::streamable_http_client::StreamableHttpError;
+
+/// A transport's error with its causes. The HTTP client's error is unwrapped, because rmcp's
+/// wrapper prints it without its causes (which say what actually happened, e.g. refused).
+fn transport(error: &(dyn std::error::Error + Send + Sync + 'static)) -> String {
+    match error.downcast_ref::<StreamableHttpError<reqwest::Error>>() {
+        Some(StreamableHttpError::Client(inner)) => error_chain(inner),
+        _ => error_chain(error),
+    }
+}
 
 /// Why connecting (the MCP `initialize` handshake) failed.
 pub fn connect_error(error: &ClientInitializeError) -> String {
     match error {
         ClientInitializeError::TransportError { error, context } => {
-            format!("{context}: {}", error_chain(error.error.as_ref()))
+            format!("{context}: {}", transport(error.error.as_ref()))
         }
         ClientInitializeError::ConnectionClosed(during) => {
             format!("the classifier closed the connection during {during}")
@@ -37,7 +47,7 @@ pub fn call_error(error: &ServiceError) -> String {
         ),
         ServiceError::TransportSend(error) => format!(
             "could not send to the classifier: {}",
-            error_chain(error.error.as_ref())
+            transport(error.error.as_ref())
         ),
         ServiceError::TransportClosed => "the connection to the classifier closed".into(),
         other => error_chain(other),

@@ -56,14 +56,24 @@ const ID: Param = Param {
     schema: r#"{"type":"integer","format":"int64"}"#,
 };
 const WRITE_PROBLEMS: &[(u16, &str)] = &[
-    (400, "Malformed JSON"),
+    (
+        400,
+        "Malformed JSON, or a body that cannot be decoded (broken gzip)",
+    ),
     (401, "Missing or wrong API key"),
+    (
+        408,
+        "Body not complete within INGEST_BODY_TIMEOUT_S; the connection is closed",
+    ),
     (413, "Body over the limit"),
-    (415, "Content type other than JSON"),
+    (
+        415,
+        "Content type other than JSON, or an encoding other than gzip",
+    ),
     (503, "Database unavailable; nothing was written"),
 ];
 const READ_PROBLEMS: &[(u16, &str)] = &[
-    (400, "Invalid query parameters"),
+    (400, "Invalid, unknown or repeated query parameters"),
     (401, "Missing or wrong API key (when reads need one)"),
     (503, "Database unavailable"),
 ];
@@ -91,11 +101,24 @@ pub static ROUTES: &[Route] = &[
                 ),
             ],
             problems: &[
-                (400, "Malformed JSON"),
+                (
+                    400,
+                    "Malformed JSON, or a body that cannot be decoded (broken gzip)",
+                ),
                 (401, "Missing or wrong API key"),
+                (
+                    408,
+                    "Body not complete within INGEST_BODY_TIMEOUT_S; the connection is closed",
+                ),
                 (413, "Body over the limit"),
-                (415, "Content type other than JSON"),
-                (422, "Invalid reading; `errors` lists every offending field"),
+                (
+                    415,
+                    "Content type other than JSON, or an encoding other than gzip",
+                ),
+                (
+                    422,
+                    "Invalid reading (a field repeated included); `errors` lists every offending field",
+                ),
                 (503, "Database unavailable; nothing was written"),
             ],
             secured: true,
