@@ -194,7 +194,7 @@ async fn stalled_bodies_are_cut_at_the_deadline_and_others_are_served_meanwhile(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn made_up_methods_do_not_grow_the_metrics() {
+async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
     let db = TestDb::sqlite();
     let ingest = Ingest::start("ingest", &db, &[("CLASSIFY_WORKERS", "0")]).await;
     let base = ingest.url("");
@@ -212,16 +212,45 @@ async fn made_up_methods_do_not_grow_the_metrics() {
             .expect("an answer");
         assert_eq!(status_of(&String::from_utf8_lossy(&answer)), 405);
     }
+    // Made-up paths, with made-up methods too.
+    for i in 0..300 {
+        let mut stream = open(
+            &base,
+            format!("ODD{i} /made/up/{i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await;
+        let answer = read_to_close(&mut stream, Duration::from_secs(10))
+            .await
+            .expect("an answer");
+        assert_eq!(status_of(&String::from_utf8_lossy(&answer)), 404);
+    }
     let metrics = ingest.metrics().await;
     assert!(
         !metrics.contains("MADEUP"),
         "a made-up method became a label"
+    );
+    assert!(
+        !metrics.contains("made/up"),
+        "a made-up path became a label"
     );
     assert_eq!(
         metric(
             &metrics,
             "smart_traffic_http_requests_total",
             &[("method", "other"), ("status", "405")]
+        ),
+        300.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "smart_traffic_http_requests_total",
+            &[
+                ("route", "unmatched"),
+                ("method", "other"),
+                ("status", "404")
+            ]
         ),
         300.0
     );
