@@ -75,6 +75,7 @@ async fn decompression_bombs_are_cut_off_at_the_limit_without_the_memory_they_in
     }
     // 16 bombs of 1 GiB each, inflated in parallel, cost at most their limits plus slack.
     let grew_mib = (peak.saturating_sub(before)) / 1024;
+    eprintln!("resident memory {before} KiB before the bombs, {peak} KiB at their peak");
     assert!(
         grew_mib < 64,
         "resident memory grew by {grew_mib} MiB during the bombs (from {before} KiB)"

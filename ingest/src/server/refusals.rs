@@ -52,8 +52,18 @@ const REFUSALS: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// A bare refusal is a status line and three or four short headers.
+const MAX_BARE_REFUSAL: usize = 512;
+
 /// The problem-document version of `written`, when it is one bare refusal.
 fn rewrite(written: &[u8]) -> Option<Bytes> {
+    // Every other write is passed over on these three byte checks.
+    let bare = written.len() <= MAX_BARE_REFUSAL
+        && written.starts_with(b"HTTP/1.1 4")
+        && written.ends_with(b"\r\n\r\n");
+    if !bare {
+        return None;
+    }
     let head = std::str::from_utf8(written)
         .ok()?
         .strip_suffix("\r\n\r\n")?;

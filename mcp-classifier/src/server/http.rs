@@ -6,8 +6,8 @@
 //! bearer token guards every request, and bodies are capped.
 //!
 //! rmcp answers a body it cannot parse with `415` and plain text. The transport asks for `400`
-//! with a JSON-RPC error, so `Endpoint` reads the body and checks its envelope first (one
-//! pass, nothing built), and answers for rmcp when the body is not a JSON-RPC message.
+//! with a JSON-RPC error, so `Endpoint` keeps the body it hands to rmcp, and when rmcp refuses
+//! it, checks its envelope (one pass, nothing built) to answer with the right JSON-RPC error.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tower_service::Service;
 
 use super::ClassifierServer;
-use crate::wire::envelope::{self, Envelope};
+use crate::wire::envelope;
 
 /// The MCP endpoint's path.
 pub const MCP_PATH: &str = "/mcp";
@@ -183,15 +183,9 @@ impl Endpoint {
         }
         let (parts, body) = request.into_parts();
         let (handed, verdict) = match read_body(body, self.max_body).await {
-            Ok(Read::Whole(bytes)) => match envelope::check(&bytes) {
-                Ok(kind) => (
-                    Handed::new(Some(bytes.clone())),
-                    Verdict::Sound(kind, bytes),
-                ),
-                Err(error) => (Handed::new(None), Verdict::Malformed(error)),
-            },
+            Ok(Read::Whole(bytes)) => (Handed::new(Some(bytes.clone())), Verdict::Whole(bytes)),
             // rmcp answers 413, once the headers have passed its checks.
-            Ok(Read::OverLimit(bytes)) => (Handed::new(Some(bytes)), Verdict::Unchecked),
+            Ok(Read::OverLimit(bytes)) => (Handed::new(Some(bytes)), Verdict::OverLimit),
             Err(e) => {
                 tracing::debug!(error = %e, "reading a request body failed");
                 (Handed::new(None), Verdict::Unreadable)
@@ -205,30 +199,32 @@ impl Endpoint {
             return Ok(response);
         }
         Ok(match verdict {
-            Verdict::Malformed(error) => json_rpc_error(None, &error),
             Verdict::Unreadable => plain(
                 StatusCode::BAD_REQUEST,
                 "the request body could not be read to its end",
             ),
-            // A sound envelope that rmcp still could not parse: the params are wrong.
-            Verdict::Sound(kind, bytes)
-                if response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE =>
-            {
-                json_rpc_error(envelope::leading_id(&bytes).as_ref(), &kind.unparsed())
+            // rmcp refuses a body it cannot parse with 415; only then is the body examined,
+            // so a sound request pays for no second pass.
+            Verdict::Whole(bytes) if response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                match envelope::check(&bytes) {
+                    Err(error) => json_rpc_error(None, &error),
+                    // A sound envelope that rmcp still could not parse: the params are wrong.
+                    Ok(kind) => {
+                        json_rpc_error(envelope::leading_id(&bytes).as_ref(), &kind.unparsed())
+                    }
+                }
             }
-            Verdict::Sound(..) | Verdict::Unchecked => response,
+            Verdict::Whole(_) | Verdict::OverLimit => response,
         })
     }
 }
 
-/// What [`Endpoint`] made of a POST body before handing the request to rmcp.
+/// What [`Endpoint`] read of a POST body before handing the request to rmcp.
 enum Verdict {
-    /// One JSON-RPC message, of this kind, for rmcp to parse.
-    Sound(Envelope, Bytes),
-    /// Not one JSON-RPC message: the peer gets this error.
-    Malformed(ErrorData),
+    /// The whole body, kept to explain rmcp's refusal if it comes.
+    Whole(Bytes),
     /// Over the body limit, for rmcp to refuse.
-    Unchecked,
+    OverLimit,
     /// The client broke off or garbled the body.
     Unreadable,
 }
