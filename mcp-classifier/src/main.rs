@@ -52,6 +52,9 @@ enum Transport {
         /// Largest request body in bytes.
         #[arg(long, env = "MCP_MAX_BODY_BYTES", default_value_t = http::DEFAULT_MAX_BODY_BYTES)]
         max_body_bytes: usize,
+        /// Seconds a request body may take to arrive in full (then 408, connection closed).
+        #[arg(long, env = "MCP_BODY_TIMEOUT_S", default_value_t = http::DEFAULT_BODY_TIMEOUT.as_secs())]
+        body_timeout_s: u64,
     },
 }
 
@@ -97,6 +100,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             allowed_hosts,
             allowed_origins,
             max_body_bytes,
+            body_timeout_s,
         } => {
             let auth_token = auth_token.filter(|t| !t.is_empty());
             if !bind.ip().is_loopback() && auth_token.is_none() {
@@ -108,6 +112,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 allowed_hosts,
                 allowed_origins,
                 max_body_bytes,
+                body_timeout: std::time::Duration::from_secs(body_timeout_s.max(1)),
             };
             http::serve(server, listener, options, telemetry::shutdown_signal()).await?;
             Ok(())

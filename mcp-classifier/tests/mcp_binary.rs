@@ -1026,6 +1026,47 @@ async fn http_checks_a_body_only_once_the_guards_before_it_have_passed() {
     assert_http_json_rpc_error(&answer, &Value::Null, -32700);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_closes_connections_whose_head_or_body_stalls() {
+    let server = HttpServer::start(&[("MCP_BODY_TIMEOUT_S", "1")]);
+    let addr = server.addr;
+    tokio::task::spawn_blocking(move || {
+        // A body announced and never sent, and a head never finished.
+        let mut body = TcpStream::connect(addr).expect("connect");
+        body.write_all(
+            b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+              Accept: application/json, text/event-stream\r\nContent-Length: 1000\r\n\r\n{",
+        )
+        .expect("write");
+        let mut head = TcpStream::connect(addr).expect("connect");
+        head.write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .expect("write");
+        for (name, stream, within, status) in [
+            ("stalled body", &mut body, 5, Some("408")),
+            ("stalled head", &mut head, 10, None),
+        ] {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(within)))
+                .expect("read timeout");
+            let mut answer = Vec::new();
+            let closed = stream.read_to_end(&mut answer);
+            assert!(
+                closed.is_ok(),
+                "{name}: still open after {within} s: {closed:?}"
+            );
+            let answer = String::from_utf8_lossy(&answer);
+            if let Some(status) = status {
+                assert!(
+                    answer.starts_with(&format!("HTTP/1.1 {status}")),
+                    "{name}: {answer}"
+                );
+            }
+        }
+    })
+    .await
+    .expect("the stalled connections are closed");
+}
+
 // 10. shutdown (HTTP) --------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,6 +41,10 @@ pub const MCP_PATH: &str = "/mcp";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// How long in-flight requests get to finish after SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request head; then the connection is closed.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time a request body may take to arrive in full.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Security and limits of the HTTP transport.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +57,9 @@ pub struct HttpOptions {
     pub allowed_origins: Vec<String>,
     /// Largest request body accepted; larger ones get 413. 0 means the default.
     pub max_body_bytes: usize,
+    /// Time a request body may take to arrive in full, else 408 and the connection closed.
+    /// Zero means the default.
+    pub body_timeout: Duration,
 }
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -100,11 +107,20 @@ pub async fn serve(
             mcp: mcp.clone(),
             token: token.clone(),
             max_body,
+            body_timeout: if options.body_timeout.is_zero() {
+                DEFAULT_BODY_TIMEOUT
+            } else {
+                options.body_timeout
+            },
         };
-        let connection = hyper::server::conn::http1::Builder::new().serve_connection(
-            TokioIo::new(stream),
-            hyper::service::service_fn(move |req| service.clone().handle(req)),
-        );
+        // Stalled heads and bodies must not hold connections (and descriptors) forever.
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEAD_TIMEOUT)
+            .serve_connection(
+                TokioIo::new(stream),
+                hyper::service::service_fn(move |req| service.clone().handle(req)),
+            );
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -158,6 +174,7 @@ struct Endpoint {
     mcp: StreamableHttpService<ClassifierServer, NeverSessionManager>,
     token: Option<Arc<str>>,
     max_body: usize,
+    body_timeout: Duration,
 }
 
 impl Endpoint {
@@ -182,7 +199,20 @@ impl Endpoint {
             return self.mcp.call(request).await;
         }
         let (parts, body) = request.into_parts();
-        let (handed, verdict) = match read_body(body, self.max_body).await {
+        let Ok(read) =
+            tokio::time::timeout(self.body_timeout, read_body(body, self.max_body)).await
+        else {
+            let mut response = plain(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+            );
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            return Ok(response);
+        };
+        let (handed, verdict) = match read {
             Ok(Read::Whole(bytes)) => (Handed::new(Some(bytes.clone())), Verdict::Whole(bytes)),
             // rmcp answers 413, once the headers have passed its checks.
             Ok(Read::OverLimit(bytes)) => (Handed::new(Some(bytes)), Verdict::OverLimit),
