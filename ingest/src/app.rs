@@ -202,7 +202,7 @@ fn transport(args: &ServeArgs, store: &Store) -> Transport {
     } else {
         Transport::InProcess {
             store: store.clone(),
-            rules: Arc::new(mcp_classifier::rules::RulesConfig::default()),
+            rules: Arc::new(traffic_model::rules::RulesConfig::default()),
         }
     }
 }

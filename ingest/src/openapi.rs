@@ -122,7 +122,7 @@ fn operation(op: &Operation, components: &mut Components, problem: &Value) -> Va
 }
 
 fn request_body(body: Body, components: &mut Components) -> Value {
-    let reading = components.reference::<mcp_classifier::reading::Reading>();
+    let reading = components.reference::<traffic_model::reading::Reading>();
     match body {
         Body::Reading => json!({
             "required": true,

@@ -3,9 +3,9 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use mcp_classifier::reading::FieldError;
 use schemars::JsonSchema;
 use serde::Serialize;
+use traffic_model::reading::FieldError;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 

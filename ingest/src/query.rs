@@ -6,7 +6,7 @@ use std::collections::hash_map::Entry;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
-use mcp_classifier::reading::FieldError;
+use traffic_model::reading::FieldError;
 
 use crate::problem::{Kind, Problem};
 

@@ -7,7 +7,6 @@ mod mcp_support;
 
 use std::collections::BTreeSet;
 
-use mcp_classifier::rules::RulesConfig;
 use mcp_classifier::server::{ClassifierServer, Database};
 use mcp_classifier::wire::{LineTransport, tool_call_request};
 use mcp_support::db::TestDb;
@@ -16,6 +15,7 @@ use rmcp::model::{CallToolRequestParams, ClientConfig, ErrorCode, ProtocolVersio
 use rmcp::service::{RunningService, ServiceError};
 use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient, Service, ServiceExt};
 use serde_json::{Value, json};
+use traffic_model::rules::RulesConfig;
 
 const TOOL_NAMES: [&str; 3] = ["classify", "classify_batch", "classify_by_id"];
 

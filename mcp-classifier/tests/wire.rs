@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use mcp_classifier::rules::RulesConfig;
 use mcp_classifier::server::{ClassifierServer, Database};
 use mcp_classifier::wire::{LineTransport, tool_call_request};
 use rmcp::RoleServer;
@@ -13,6 +12,7 @@ use rmcp::model::{ClientRequest, JsonRpcMessage, RequestMetaObject};
 use rmcp::service::RxJsonRpcMessage;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
+use traffic_model::rules::RulesConfig;
 
 const CALL: &str = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"classify","arguments":{"event":{"sensor_id":"s-1","observed_at":"2026-03-02T07:00:00Z","vehicle_count":12,"avg_speed_kmh":87.5,"occupancy_pct":9.0}}}}"#;
 

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use mcp_classifier::rules::RulesConfig;
 use mcp_classifier::server::{ClassifierServer, Database};
 use mcp_classifier::store::Store;
 use mcp_classifier::wire::{LineTransport, tool_call_request};
@@ -15,6 +14,7 @@ use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
+use traffic_model::rules::RulesConfig;
 
 use super::health::{ClassifierHealth, LinkState};
 use super::link_error::{call_error, connect_error};

@@ -7,8 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mcp_classifier::classification::Classification;
-use mcp_classifier::reading::SensorId;
 use mcp_classifier::server::args::{MAX_BATCH_EVENTS, MAX_HISTORY};
 use mcp_classifier::server::batch::{BatchItem, BatchOutput};
 use mcp_classifier::store::{Event, LaneHistory, Retry, Store};
@@ -17,6 +15,8 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+use traffic_model::classification::Classification;
+use traffic_model::reading::SensorId;
 
 use super::connection::{CallError, Connection};
 use super::{ClassifyConfig, ClassifyMetrics};

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mcp_classifier::classification::Label;
+use traffic_model::classification::Label;
 
 use crate::support::{Backend, TestApp, json, problem, reading};
 

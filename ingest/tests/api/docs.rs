@@ -226,7 +226,7 @@ pub async fn successful_responses_match_their_documented_schemas(backend: Backen
     let id = app.create(&reading("S2", None, 0)).await["id"]
         .as_i64()
         .expect("id");
-    app.classify(id, mcp_classifier::classification::Label::Heavy)
+    app.classify(id, traffic_model::classification::Label::Heavy)
         .await;
 
     for (template, path) in [

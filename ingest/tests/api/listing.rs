@@ -4,8 +4,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use mcp_classifier::classification::Label;
 use serde_json::Value;
+use traffic_model::classification::Label;
 
 use crate::support::{Backend, TestApp, error_fields, json, minute, problem, reading};
 

@@ -1,8 +1,8 @@
 //! `GET /v1/sensors` and `GET /v1/sensors/{sensor_id}`.
 
 use chrono::{TimeDelta, Utc};
-use mcp_classifier::classification::Label;
 use serde_json::{Value, json};
+use traffic_model::classification::Label;
 
 use crate::support::{Backend, TestApp, error_fields, problem, reading, reading_at};
 

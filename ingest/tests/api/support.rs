@@ -11,11 +11,11 @@ use actix_web::web::Data;
 use chrono::{DateTime, TimeDelta, Utc};
 use ingest::app::{AppState, Application};
 use ingest::cli::ServeArgs;
-use mcp_classifier::classification::{Classification, Label, LevelOfService};
 use mcp_classifier::store::{DatabaseUrl, Event, StoreConfig};
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::{RequestBuilder, Response};
 use serde_json::{Value, json};
+use traffic_model::classification::{Classification, Label, LevelOfService};
 
 use crate::test_database::TestDatabase;
 

@@ -7,7 +7,7 @@ use rmcp::model::JsonObject;
 use schemars::JsonSchema;
 use serde_json::Value;
 
-use crate::reading::{FieldError, Reading};
+use traffic_model::reading::{FieldError, Reading};
 
 /// Most readings one `classify_batch` call may carry.
 pub const MAX_BATCH_EVENTS: usize = 1000;

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::classification::Classification;
-use crate::reading::{FieldError, Reading, SensorId};
-use crate::rules::{self, RulesConfig};
+use traffic_model::classification::Classification;
+use traffic_model::reading::{FieldError, Reading, SensorId};
+use traffic_model::rules::{self, RulesConfig};
 
 /// The outcome for one input reading.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -76,7 +76,7 @@ pub fn classify_batch(
             Err(errors) => BatchItem::Rejected {
                 index,
                 error: BatchError {
-                    message: crate::reading::ReadingError {
+                    message: traffic_model::reading::ReadingError {
                         errors: errors.clone(),
                     }
                     .to_string(),

@@ -1,4 +1,4 @@
-//! The MCP server: one handler whose tools are thin wrappers over [`crate::rules`], served over
+//! The MCP server: one handler whose tools are thin wrappers over [`traffic_model::rules`], served over
 //! stdio ([`stdio`]) and Streamable HTTP ([`http`]), or over any byte stream (ingest runs it
 //! in-process behind a duplex pipe).
 
@@ -24,9 +24,9 @@ use self::args::{
     ArgReader, ClassifyArgs, ClassifyBatchArgs, ClassifyByIdArgs, MAX_BATCH_EVENTS, MAX_HISTORY,
 };
 use self::batch::BatchOutput;
-use crate::classification::Classification;
-use crate::rules::{self, RulesConfig};
 use crate::store::{Event, Store};
+use traffic_model::classification::Classification;
+use traffic_model::rules::{self, RulesConfig};
 
 /// Readings of history `classify_by_id` loads for the sensor-health rules.
 pub const STORED_HISTORY_LIMIT: usize = 360;
@@ -181,7 +181,9 @@ offending fields; one invalid reading does not fail the others.",
         args.finish(Some(())).map_err(tool_error)?;
         let events = events
             .into_iter()
-            .map(|value| crate::reading::Reading::from_json(value, now).map_err(|e| e.errors))
+            .map(|value| {
+                traffic_model::reading::Reading::from_json(value, now).map_err(|e| e.errors)
+            })
             .collect();
         Ok(Json(batch::classify_batch(events, history, &self.rules)))
     }

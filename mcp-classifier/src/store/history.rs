@@ -11,7 +11,7 @@ use diesel::sql_types::{
 };
 
 use super::{Store, StoreError};
-use crate::reading::{Reading, SensorId};
+use traffic_model::reading::{Reading, SensorId};
 
 /// One sensor lane and the time its history must precede.
 #[derive(Debug, Clone, PartialEq, Eq)]

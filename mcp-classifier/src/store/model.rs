@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Cursor, StoreError};
-use crate::classification::{Classification, Label, LevelOfService, UnknownName};
-use crate::reading::{Reading, SensorId};
+use traffic_model::classification::{Classification, Label, LevelOfService, UnknownName};
+use traffic_model::reading::{Reading, SensorId};
 
 /// Where an event stands in the classification queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]

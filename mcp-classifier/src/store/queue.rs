@@ -14,7 +14,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::model::{EventRow, to_events};
 use super::{Event, Retry, Status, Store, StoreError};
-use crate::classification::Classification;
+use traffic_model::classification::Classification;
 
 /// The SET clause of a claim.
 macro_rules! claim_changes {

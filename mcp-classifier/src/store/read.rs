@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 
 use super::model::{EventRow, to_events};
 use super::{Cursor, Event, EventFilter, Page, Status, StatusCounts, Store, StoreError};
-use crate::reading::{Reading, SensorId};
+use traffic_model::reading::{Reading, SensorId};
 
 impl Store {
     /// Checks that the database answers a trivial query.
@@ -151,7 +151,7 @@ impl Store {
                 let status: Status =
                     status
                         .parse()
-                        .map_err(|e: crate::classification::UnknownName| {
+                        .map_err(|e: traffic_model::classification::UnknownName| {
                             StoreError::CorruptRow {
                                 id: 0,
                                 reason: e.to_string(),
@@ -246,7 +246,7 @@ impl Store {
         sensor_id: SensorId,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<(Option<crate::classification::Label>, u64)>, StoreError> {
+    ) -> Result<Vec<(Option<traffic_model::classification::Label>, u64)>, StoreError> {
         self.run(move |store| async move {
             let rows: Vec<(Option<String>, i64)> = with_conn!(store, |conn| {
                 events::table
@@ -261,7 +261,7 @@ impl Store {
             rows.into_iter()
                 .map(|(label, n)| {
                     let label = label.map(|l| l.parse()).transpose().map_err(
-                        |e: crate::classification::UnknownName| StoreError::CorruptRow {
+                        |e: traffic_model::classification::UnknownName| StoreError::CorruptRow {
                             id: 0,
                             reason: e.to_string(),
                         },

@@ -2,9 +2,9 @@
 //! (from `TEST_DATABASE_URL`) dropped when the test ends (`tests/common/test_database.rs`).
 
 use chrono::Utc;
-use mcp_classifier::reading::Reading;
 use mcp_classifier::store::{Event, Store, StoreConfig};
 use serde_json::Value;
+use traffic_model::reading::Reading;
 
 use super::test_database::TestDatabase;
 

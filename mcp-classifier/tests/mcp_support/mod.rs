@@ -226,16 +226,16 @@ pub fn assert_classification(value: &Value) {
     );
 }
 
-/// The classification `mcp_classifier::rules` gives directly, as JSON (what every transport must
+/// The classification `traffic_model::rules` gives directly, as JSON (what every transport must
 /// return for the same reading and history).
 pub fn expected_classification(event: &Value, history: &[Value]) -> Value {
-    use mcp_classifier::reading::Reading;
+    use traffic_model::reading::Reading;
     let parse = |v: &Value| Reading::from_json(v.clone(), Utc::now()).expect("valid reading");
     let history: Vec<Reading> = history.iter().map(parse).collect();
-    let classification = mcp_classifier::rules::classify(
+    let classification = traffic_model::rules::classify(
         &parse(event),
         &history,
-        &mcp_classifier::rules::RulesConfig::default(),
+        &traffic_model::rules::RulesConfig::default(),
     );
     serde_json::to_value(classification).expect("classification as JSON")
 }

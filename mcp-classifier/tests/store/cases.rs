@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use mcp_classifier::classification::{Classification, Flag, Label, LevelOfService};
-use mcp_classifier::reading::SensorId;
 use mcp_classifier::store::{EventFilter, Retry, Status, Store};
 use serde_json::json;
+use traffic_model::classification::{Classification, Flag, Label, LevelOfService};
+use traffic_model::reading::SensorId;
 
 use crate::support::{TestDb, minute, reading, reading_with};
 
@@ -81,8 +81,8 @@ const EDGE_TIMES: &[(&str, &str)] = &[
     ("1999-12-31T23:59:59.5Z", "2000-01-01T00:00:00Z"),
 ];
 
-fn at(sensor: &str, observed_at: &str) -> mcp_classifier::reading::Reading {
-    mcp_classifier::reading::Reading::from_json(
+fn at(sensor: &str, observed_at: &str) -> traffic_model::reading::Reading {
+    traffic_model::reading::Reading::from_json(
         json!({"sensor_id": sensor, "observed_at": observed_at, "vehicle_count": 7}),
         Utc::now(),
     )

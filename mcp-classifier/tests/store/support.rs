@@ -4,9 +4,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-use mcp_classifier::reading::Reading;
 use mcp_classifier::store::{DatabaseUrl, Store, StoreConfig};
 use serde_json::{Value, json};
+use traffic_model::reading::Reading;
 
 use crate::test_database::TestDatabase;
 

@@ -10,9 +10,9 @@ use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{Array, Double, Integer, Nullable, SmallInt, Text, Timestamptz};
 
 use super::INSERT_CHUNK;
-use crate::reading::Reading;
 use crate::store::backend::column;
 use crate::store::{Store, StoreError};
+use traffic_model::reading::Reading;
 
 /// What a counted batch insert did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

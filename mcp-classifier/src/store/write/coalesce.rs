@@ -13,8 +13,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::Instrument;
 
 use super::INSERT_CHUNK;
-use crate::reading::Reading;
 use crate::store::{Inserted, Store, StoreError};
+use traffic_model::reading::Reading;
 
 /// Multi-row INSERTs in flight at once: one filling while the other commits. Measured at 32
 /// connections on PostgreSQL (docs/benchmarks.md): 1 → 6.1k, 2 → 6.5–7.1k, 3 → 6.3k,

@@ -10,9 +10,9 @@ use diesel_async::AsyncConnection;
 
 use super::model::{EventRow, ReadingKey, reading_key};
 use super::{Event, Inserted, Store, StoreError};
-use crate::reading::Reading;
 pub use bulk::InsertCounts;
 pub(super) use coalesce::Coalescer;
+use traffic_model::reading::Reading;
 
 /// Rows per INSERT: 11 bound values each stays far below both backends' parameter limits
 /// (65 535 on PostgreSQL, 32 766 on SQLite).

@@ -168,7 +168,7 @@ impl Reading {
     /// when the reading arrived. Any other broken rule means the row was written behind the
     /// application's back and is reported as such.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn from_stored(
+    pub fn from_stored(
         sensor_id: String,
         observed_at: DateTime<Utc>,
         interval_s: i64,

@@ -9,8 +9,8 @@
 //! columns: classifier).
 //!
 //! ```text
-//! cargo run -p mcp-classifier --example sumo_agreement < /tmp/sumo-run/readings.ndjson
-//! cargo run -p mcp-classifier --example sumo_agreement -- --config cfg.json < readings.ndjson
+//! cargo run -p traffic-model --example sumo_agreement < /tmp/sumo-run/readings.ndjson
+//! cargo run -p traffic-model --example sumo_agreement -- --config cfg.json < readings.ndjson
 //! ```
 //! `--config` takes a JSON object overriding any subset of `RulesConfig`.
 
@@ -19,10 +19,10 @@ use std::error::Error;
 use std::io::{BufRead, Write};
 
 use chrono::{DateTime, Utc};
-use mcp_classifier::classification::{Flag, Label, LevelOfService};
-use mcp_classifier::reading::Reading;
-use mcp_classifier::rules::{RulesConfig, classify, level_of_service};
 use serde::Deserialize;
+use traffic_model::classification::{Flag, Label, LevelOfService};
+use traffic_model::reading::Reading;
+use traffic_model::rules::{RulesConfig, classify, level_of_service};
 
 /// One line of the generator's output.
 #[derive(Deserialize)]

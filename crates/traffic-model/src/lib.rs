@@ -1,0 +1,10 @@
+//! smart-traffic's domain: what a sensor reports and what the classifier makes of it. Pure —
+//! no I/O, no database — so the store, the MCP server and the REST API share one definition.
+//!
+//! - [`reading`]: the sensor reading, parsed from the wire with field-level errors.
+//! - [`classification`]: the classifier's verdict, as stored and as served.
+//! - [`rules`]: the traffic-engineering rules that classify a reading.
+
+pub mod classification;
+pub mod reading;
+pub mod rules;
