@@ -8,8 +8,8 @@ use actix_web::App;
 use actix_web::dev::Server;
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::web::Data;
-use mcp_classifier::store::{Store, StoreConfig};
 use tokio::sync::Notify;
+use traffic_store::{Store, StoreConfig};
 
 use crate::auth::ApiKeys;
 use crate::body::BodyRules;
@@ -228,7 +228,7 @@ fn classify_config(args: &ServeArgs) -> ClassifyConfig {
             args.classify_history_minutes.saturating_mul(60),
         ),
         history_readings: args.classify_history_readings,
-        retry: mcp_classifier::store::RetryPolicy {
+        retry: traffic_store::RetryPolicy {
             max_attempts: args.classify_max_attempts.max(1),
             ..Default::default()
         },

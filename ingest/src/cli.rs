@@ -4,9 +4,9 @@ use std::error::Error;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use mcp_classifier::store::{DatabaseUrl, Store, StoreConfig};
+use traffic_store::{DatabaseUrl, Store, StoreConfig};
 
-use mcp_classifier::telemetry::LogFormat;
+use service_kit::telemetry::LogFormat;
 
 /// Traffic-sensor ingest: stores readings durably and has them classified over MCP.
 #[derive(Debug, Parser)]
@@ -204,7 +204,7 @@ pub struct DatabaseArgs {
 }
 
 impl DatabaseArgs {
-    pub fn store_config(&self) -> Result<StoreConfig, mcp_classifier::store::StoreError> {
+    pub fn store_config(&self) -> Result<StoreConfig, traffic_store::StoreError> {
         let url = DatabaseUrl::parse(self.database_url.as_deref())?;
         let mut config = StoreConfig::new(url);
         if let Some(n) = self.database_max_connections {

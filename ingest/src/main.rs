@@ -11,7 +11,7 @@ async fn main() -> std::process::ExitCode {
     // A missing .env is normal; variables already set in the environment win over it.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    if let Err(e) = mcp_classifier::telemetry::init(cli.log_format) {
+    if let Err(e) = service_kit::telemetry::init(cli.log_format) {
         eprintln!("ingest: cannot start logging: {e}");
         return std::process::ExitCode::FAILURE;
     }
@@ -22,7 +22,7 @@ async fn main() -> std::process::ExitCode {
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %mcp_classifier::telemetry::error_chain(&*e), "ingest failed");
+            tracing::error!(error = %service_kit::telemetry::error_chain(&*e), "ingest failed");
             std::process::ExitCode::FAILURE
         }
     }

@@ -142,7 +142,7 @@ impl Problem {
 
     /// A 500 that says nothing about internals; the cause goes to the log only.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
-        tracing::error!(error = %mcp_classifier::telemetry::error_chain(cause), "internal error");
+        tracing::error!(error = %service_kit::telemetry::error_chain(cause), "internal error");
         Self::new(
             Kind::Internal,
             "the server could not complete the request; it has been logged",
@@ -151,12 +151,12 @@ impl Problem {
 
     /// Maps a store failure: database unreachable or failing on its own account → 503,
     /// anything else → 500.
-    pub fn from_store(error: &mcp_classifier::store::StoreError) -> Self {
-        use mcp_classifier::store::StoreError;
+    pub fn from_store(error: &traffic_store::StoreError) -> Self {
+        use traffic_store::StoreError;
         if !error.is_unavailable() {
             return Self::internal(error);
         }
-        tracing::warn!(error = %mcp_classifier::telemetry::error_chain(error), "database unavailable");
+        tracing::warn!(error = %service_kit::telemetry::error_chain(error), "database unavailable");
         let detail = if matches!(error, StoreError::Unavailable(_)) {
             "the database could not be reached; nothing was written, retry later"
         } else {

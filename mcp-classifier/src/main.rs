@@ -9,9 +9,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
 use mcp_classifier::server::http::{self, HttpOptions};
 use mcp_classifier::server::{ClassifierServer, Database};
-use mcp_classifier::store::{DatabaseUrl, Store, StoreConfig};
-use mcp_classifier::telemetry::{self, LogFormat, error_chain};
+use service_kit::telemetry::{self, LogFormat, error_chain};
 use traffic_model::rules::RulesConfig;
+use traffic_store::{DatabaseUrl, Store, StoreConfig};
 
 /// MCP server classifying traffic-sensor readings (tools: classify, classify_by_id,
 /// classify_batch).

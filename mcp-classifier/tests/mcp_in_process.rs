@@ -679,9 +679,8 @@ async fn classify_by_id_without_a_database_says_it_needs_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn classify_by_id_on_an_unmigrated_database_is_a_tool_error_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
-    let url = mcp_classifier::store::DatabaseUrl::Sqlite(dir.path().join("empty.db"));
-    let store = mcp_classifier::store::Store::connect(mcp_classifier::store::StoreConfig::new(url))
-        .unwrap();
+    let url = traffic_store::DatabaseUrl::Sqlite(dir.path().join("empty.db"));
+    let store = traffic_store::Store::connect(traffic_store::StoreConfig::new(url)).unwrap();
     let client = connect(Database::Connected(store)).await;
     let text = tool_error(&call(&client, "classify_by_id", json!({"id": 1})).await);
     assert!(text.starts_with("could not read event 1: "), "{text}");

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use mcp_classifier::server::{ClassifierServer, Database};
-use mcp_classifier::store::Store;
 use mcp_classifier::wire::{LineTransport, tool_call_request};
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
 use rmcp::service::RunningService;
@@ -15,6 +14,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 use traffic_model::rules::RulesConfig;
+use traffic_store::Store;
 
 use super::health::{ClassifierHealth, LinkState};
 use super::link_error::{call_error, connect_error};

@@ -2,9 +2,9 @@
 //! embed the transport's Rust type name and `Debug` dumps of protocol messages; these are
 //! what `/v1/ready` and an event's `last_error` show instead.
 
-use mcp_classifier::telemetry::error_chain;
 use rmcp::service::{ClientInitializeError, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpError;
+use service_kit::telemetry::error_chain;
 
 /// A transport's error with its causes. The HTTP client's error is unwrapped, because rmcp's
 /// wrapper prints it without its causes (which say what actually happened, e.g. refused).

@@ -1,7 +1,7 @@
 //! Durable classification: a pool of workers, each an MCP client of the classifier.
 //!
 //! Readings are queued by the INSERT that stores them; workers claim due events under a lease
-//! (see `mcp_classifier::store::queue`), so a worker or process that dies only delays its
+//! (see `traffic_store::queue`), so a worker or process that dies only delays its
 //! events until the lease runs out. New readings wake the workers at once; a slow poll is the
 //! safety net.
 
@@ -14,11 +14,11 @@ pub mod worker;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_classifier::store::{RetryPolicy, Store};
 use prometheus::{Histogram, IntCounterVec};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use traffic_store::{RetryPolicy, Store};
 
 use self::connection::Connection;
 pub use self::connection::Transport;

@@ -9,7 +9,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use mcp_classifier::server::args::{MAX_BATCH_EVENTS, MAX_HISTORY};
 use mcp_classifier::server::batch::{BatchItem, BatchOutput};
-use mcp_classifier::store::{Event, LaneHistory, Retry, Store};
 use rmcp::model::{CallToolResult, JsonObject};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -17,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use traffic_model::classification::Classification;
 use traffic_model::reading::SensorId;
+use traffic_store::{Event, LaneHistory, Retry, Store};
 
 use super::connection::{CallError, Connection};
 use super::{ClassifyConfig, ClassifyMetrics};
@@ -55,7 +55,7 @@ impl Worker {
             {
                 Ok(claimed) => claimed,
                 Err(e) => {
-                    tracing::warn!(error = %mcp_classifier::telemetry::error_chain(&e), "claiming events failed");
+                    tracing::warn!(error = %service_kit::telemetry::error_chain(&e), "claiming events failed");
                     self.pause(self.config.poll_interval).await;
                     continue;
                 }
@@ -221,7 +221,7 @@ impl Worker {
             .map_err(|e| {
                 format!(
                     "reading history: {}",
-                    mcp_classifier::telemetry::error_chain(&e)
+                    service_kit::telemetry::error_chain(&e)
                 )
             })?;
         serde_json::to_value(history).map_err(|e| e.to_string())
@@ -313,7 +313,7 @@ impl Worker {
             }
             Err(e) => {
                 // The leases run out and the events are claimed again: nothing is lost.
-                tracing::warn!(error = %mcp_classifier::telemetry::error_chain(&e), "writing results failed");
+                tracing::warn!(error = %service_kit::telemetry::error_chain(&e), "writing results failed");
             }
         }
     }
@@ -333,7 +333,7 @@ impl Worker {
             tracing::debug!(event = event.id, error, "classification failed; will retry");
         }
         if let Err(e) = self.store.fail(event.id, &self.owner, error, retry).await {
-            tracing::warn!(event = event.id, error = %mcp_classifier::telemetry::error_chain(&e), "recording a failure failed");
+            tracing::warn!(event = event.id, error = %service_kit::telemetry::error_chain(&e), "recording a failure failed");
         }
     }
 }

@@ -4,10 +4,10 @@ use actix_web::http::header;
 use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
-use mcp_classifier::store::{Cursor, Event, EventFilter, Status};
 use schemars::JsonSchema;
 use serde::Serialize;
 use traffic_model::reading::{FieldError, Reading, ReadingInput, SensorId, parse_timestamp};
+use traffic_store::{Cursor, Event, EventFilter, Status};
 
 use crate::app::AppState;
 use crate::auth::Access;

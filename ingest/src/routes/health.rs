@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use actix_web::web::Data;
 use actix_web::{HttpResponse, http::header};
-use mcp_classifier::store::Status;
 use schemars::JsonSchema;
 use serde::Serialize;
+use traffic_store::Status;
 
 use crate::app::AppState;
 use crate::problem::{Kind, Problem};
@@ -53,7 +53,7 @@ pub async fn ready(state: Data<AppState>) -> Result<HttpResponse, Problem> {
             "the database schema is not migrated; run `ingest migrate`",
         )),
         Ok(Err(e)) => {
-            tracing::warn!(error = %mcp_classifier::telemetry::error_chain(&e), "readiness check failed");
+            tracing::warn!(error = %service_kit::telemetry::error_chain(&e), "readiness check failed");
             Err(Problem::new(
                 Kind::Unavailable,
                 "the database does not answer",
@@ -80,7 +80,7 @@ pub async fn metrics(state: Data<AppState>) -> Result<HttpResponse, Problem> {
             }
         }
         Ok(Err(e)) => {
-            tracing::warn!(error = %mcp_classifier::telemetry::error_chain(&e), "queue depth unavailable")
+            tracing::warn!(error = %service_kit::telemetry::error_chain(&e), "queue depth unavailable")
         }
         Err(_) => tracing::warn!("queue depth timed out"),
     }

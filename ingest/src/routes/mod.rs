@@ -6,9 +6,9 @@ pub mod health;
 pub mod sensors;
 
 use actix_web::web::{self, ServiceConfig};
-use mcp_classifier::store::Event;
 use schemars::SchemaGenerator;
 use serde_json::Value;
+use traffic_store::Event;
 
 use crate::openapi::schema_of;
 use crate::problem::{Kind, Problem};

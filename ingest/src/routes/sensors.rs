@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, TimeDelta, Utc};
-use mcp_classifier::store::Event;
 use schemars::JsonSchema;
 use serde::Serialize;
 use traffic_model::reading::SensorId;
+use traffic_store::Event;
 
 use crate::app::AppState;
 use crate::auth::Access;

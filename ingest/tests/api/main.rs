@@ -16,9 +16,6 @@ mod listing;
 mod probes;
 mod sensors;
 mod support;
-#[path = "../../../mcp-classifier/tests/common/test_database.rs"]
-#[allow(dead_code)]
-mod test_database;
 
 /// Generates `sqlite::case` and `postgres::case` for every `module: [case, …]`, each calling
 /// `crate::module::case(backend)`. `#[ignore = "bug: …"]` before a case marks a known bug.

@@ -8,16 +8,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use actix_web::web::Data;
-use chrono::{DateTime, TimeDelta, Utc};
 use ingest::app::{AppState, Application};
 use ingest::cli::ServeArgs;
-use mcp_classifier::store::{DatabaseUrl, Event, StoreConfig};
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::{RequestBuilder, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 use traffic_model::classification::{Classification, Label, LevelOfService};
+use traffic_store::{DatabaseUrl, Event, StoreConfig};
 
-use crate::test_database::TestDatabase;
+use traffic_store::test_util::TestDatabase;
 
 /// The database a test runs on; every test runs once on each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +51,7 @@ impl Backend {
     }
 }
 
-/// A fresh, empty database (`mcp-classifier/tests/common/test_database.rs`).
+/// A fresh, empty database (`traffic_store::test_util`).
 pub struct TestDb(TestDatabase);
 
 impl TestDb {
@@ -413,37 +412,9 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
     fields
 }
 
-/// A fixed instant well in the past, so readings never trip the future-skew rule.
-pub fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-03-02T07:00:00Z")
-        .expect("t0")
-        .with_timezone(&Utc)
-}
-
-pub fn minute(n: i64) -> DateTime<Utc> {
-    t0() + TimeDelta::minutes(n)
-}
-
-/// A valid reading of `sensor` on `lane` at `t0 + minutes`.
-pub fn reading(sensor: &str, lane: Option<u8>, minutes: i64) -> Value {
-    reading_at(sensor, lane, minute(minutes))
-}
-
-/// A valid reading of `sensor` on `lane` observed at `at`.
-pub fn reading_at(sensor: &str, lane: Option<u8>, at: DateTime<Utc>) -> Value {
-    let mut body = json!({
-        "sensor_id": sensor,
-        "observed_at": at.to_rfc3339(),
-        "interval_s": 60,
-        "vehicle_count": 12,
-        "avg_speed_kmh": 87.5,
-        "occupancy_pct": 8.25,
-    });
-    if let Some(lane) = lane {
-        body["lane"] = json!(lane);
-    }
-    body
-}
+pub use traffic_store::test_util::{
+    minute, reading_json as reading, reading_json_at as reading_at, t0,
+};
 
 /// Readings as NDJSON, one per line.
 pub fn ndjson(readings: &[Value]) -> String {

@@ -24,9 +24,9 @@ use self::args::{
     ArgReader, ClassifyArgs, ClassifyBatchArgs, ClassifyByIdArgs, MAX_BATCH_EVENTS, MAX_HISTORY,
 };
 use self::batch::BatchOutput;
-use crate::store::{Event, Store};
 use traffic_model::classification::Classification;
 use traffic_model::rules::{self, RulesConfig};
+use traffic_store::{Event, Store};
 
 /// Readings of history `classify_by_id` loads for the sensor-health rules.
 pub const STORED_HISTORY_LIMIT: usize = 360;
@@ -130,7 +130,7 @@ id does not exist or the server has no database. Read-only: nothing is written."
             .map_err(|e| {
                 error_text(format!(
                     "could not read event {id}: {}",
-                    crate::telemetry::error_chain(&e)
+                    service_kit::telemetry::error_chain(&e)
                 ))
             })?
             .ok_or_else(|| error_text(format!("no event with id {id}")))?;
@@ -146,7 +146,7 @@ id does not exist or the server has no database. Read-only: nothing is written."
             .map_err(|e| {
                 error_text(format!(
                     "could not read the history of event {id}: {}",
-                    crate::telemetry::error_chain(&e)
+                    service_kit::telemetry::error_chain(&e)
                 ))
             })?;
         let classification = rules::classify(reading, &history, &self.rules);

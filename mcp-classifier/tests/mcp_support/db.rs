@@ -1,12 +1,12 @@
 //! A fresh, migrated store per test: a temporary SQLite file, or a PostgreSQL schema of its own
-//! (from `TEST_DATABASE_URL`) dropped when the test ends (`tests/common/test_database.rs`).
+//! (from `TEST_DATABASE_URL`) dropped when the test ends (`traffic_store::test_util`).
 
 use chrono::Utc;
-use mcp_classifier::store::{Event, Store, StoreConfig};
 use serde_json::Value;
 use traffic_model::reading::Reading;
+use traffic_store::{Event, Store, StoreConfig};
 
-use super::test_database::TestDatabase;
+use traffic_store::test_util::TestDatabase;
 
 pub struct TestDb {
     db: TestDatabase,

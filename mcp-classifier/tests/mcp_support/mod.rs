@@ -4,47 +4,25 @@
 #![allow(dead_code)]
 
 pub mod db;
-#[path = "../common/test_database.rs"]
-#[allow(dead_code)]
-pub mod test_database;
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::Utc;
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
 use rmcp::service::{RunningService, ServiceError};
 use rmcp::{RoleClient, Service};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// How long one tool call may take before the test fails (the largest takes well under 1 s).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A fixed instant well in the past, so readings never trip the future-skew rule.
-pub fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-03-02T07:00:00Z")
-        .expect("t0")
-        .with_timezone(&Utc)
-}
-
 /// `t0 + minutes` as RFC 3339.
 pub fn at(minutes: i64) -> String {
-    (t0() + TimeDelta::minutes(minutes)).to_rfc3339()
+    traffic_store::test_util::minute(minutes).to_rfc3339()
 }
 
 /// A valid reading of `sensor` on `lane` at `t0 + minutes` (a moderately busy lane).
-pub fn reading(sensor: &str, lane: Option<u8>, minutes: i64) -> Value {
-    let mut body = json!({
-        "sensor_id": sensor,
-        "observed_at": at(minutes),
-        "vehicle_count": 12,
-        "avg_speed_kmh": 87.5,
-        "occupancy_pct": 8.25,
-    });
-    if let Some(lane) = lane {
-        body["lane"] = json!(lane);
-    }
-    body
-}
+pub use traffic_store::test_util::reading_json as reading;
 
 /// `value` with the fields of `extra` set (a `null` removes the field).
 pub fn with(mut value: Value, extra: Value) -> Value {

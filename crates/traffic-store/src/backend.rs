@@ -53,16 +53,16 @@ macro_rules! with_conn {
     };
     ($store:expr, |$conn:ident| postgres: $pg:block, sqlite: $lite:block) => {
         match &$store.backend {
-            $crate::store::backend::Backend::Postgres(pool) => {
+            $crate::backend::Backend::Postgres(pool) => {
                 #[allow(unused_imports)]
-                use $crate::store::schema::postgres::events;
+                use $crate::schema::postgres::events;
                 let mut pooled = pool.get().await?;
                 let $conn = &mut *pooled;
                 $pg
             }
-            $crate::store::backend::Backend::Sqlite(pool) => {
+            $crate::backend::Backend::Sqlite(pool) => {
                 #[allow(unused_imports)]
-                use $crate::store::schema::sqlite::events;
+                use $crate::schema::sqlite::events;
                 let mut pooled = pool.get().await?;
                 let $conn = &mut *pooled;
                 $lite

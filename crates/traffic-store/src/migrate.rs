@@ -11,8 +11,8 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use super::backend::sqlite_pragmas;
 use super::{DatabaseUrl, Store, StoreError};
 
-const POSTGRES: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
-const SQLITE: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
 /// Arbitrary but fixed key of the PostgreSQL advisory lock serialising migrations.
 const MIGRATION_LOCK_KEY: i64 = 0x5354_5241_4646_4943; // "STRAFFIC"

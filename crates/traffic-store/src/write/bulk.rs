@@ -10,8 +10,8 @@ use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{Array, Double, Integer, Nullable, SmallInt, Text, Timestamptz};
 
 use super::INSERT_CHUNK;
-use crate::store::backend::column;
-use crate::store::{Store, StoreError};
+use crate::backend::column;
+use crate::{Store, StoreError};
 use traffic_model::reading::Reading;
 
 /// What a counted batch insert did.
@@ -48,7 +48,7 @@ impl Store {
         let readings = Arc::new(readings);
         let inserted = self
             .run(move |store| async move {
-                let now = crate::store::backend::now();
+                let now = crate::backend::now();
                 Ok(with_conn!(store, |conn|
                     postgres: {
                         use diesel_async::RunQueryDsl;

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use mcp_classifier::store::{EventFilter, Retry, Status, Store};
 use serde_json::json;
 use traffic_model::classification::{Classification, Flag, Label, LevelOfService};
 use traffic_model::reading::SensorId;
+use traffic_store::{EventFilter, Retry, Status, Store};
 
 use crate::support::{TestDb, minute, reading, reading_with};
 
@@ -864,7 +864,7 @@ pub async fn concurrent_first_starts_migrate_an_empty_database_once(db: &TestDb)
 }
 
 pub async fn recent_history_takes_the_last_readings_of_each_lane_within_the_window(db: &TestDb) {
-    use mcp_classifier::store::LaneHistory;
+    use traffic_store::LaneHistory;
     let store = db.store();
     let mut batch = Vec::new();
     for m in 0..20 {

@@ -1,14 +1,12 @@
-//! A fresh, migrated store per test (see `tests/common/test_database.rs`) and test readings.
+//! A fresh, migrated store per test (over `traffic_store::test_util`) and its test readings.
 
-use chrono::{DateTime, TimeDelta, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-use mcp_classifier::store::{DatabaseUrl, Store, StoreConfig};
-use serde_json::{Value, json};
-use traffic_model::reading::Reading;
+use traffic_store::{DatabaseUrl, Store, StoreConfig};
 
-use crate::test_database::TestDatabase;
+use traffic_store::test_util::TestDatabase;
+pub use traffic_store::test_util::{minute, reading, reading_with};
 
 pub struct TestDb {
     db: TestDatabase,
@@ -58,37 +56,4 @@ impl TestDb {
     pub fn open_store(&self) -> Store {
         Store::connect(StoreConfig::new(self.db.url().clone())).expect("second pool")
     }
-}
-
-/// A fixed instant well in the past, so readings never trip the future-skew rule.
-pub fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-03-02T07:00:00Z")
-        .expect("t0")
-        .with_timezone(&Utc)
-}
-
-pub fn minute(n: i64) -> DateTime<Utc> {
-    t0() + TimeDelta::minutes(n)
-}
-
-/// A valid reading of `sensor` on `lane` at `t0 + minutes`, with extra fields merged in.
-pub fn reading_with(sensor: &str, lane: Option<u8>, minutes: i64, extra: Value) -> Reading {
-    let mut body = json!({
-        "sensor_id": sensor,
-        "observed_at": minute(minutes).to_rfc3339(),
-        "vehicle_count": 12,
-        "avg_speed_kmh": 87.5,
-        "occupancy_pct": 8.25,
-    });
-    if let Some(lane) = lane {
-        body["lane"] = json!(lane);
-    }
-    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
-        body.extend(extra);
-    }
-    Reading::from_json(body, Utc::now()).expect("valid test reading")
-}
-
-pub fn reading(sensor: &str, lane: Option<u8>, minutes: i64) -> Reading {
-    reading_with(sensor, lane, minutes, json!({}))
 }

@@ -13,7 +13,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::Instrument;
 
 use super::INSERT_CHUNK;
-use crate::store::{Inserted, Store, StoreError};
+use crate::{Inserted, Store, StoreError};
 use traffic_model::reading::Reading;
 
 /// Multi-row INSERTs in flight at once: one filling while the other commits. Measured at 32
@@ -27,20 +27,20 @@ struct Job {
 }
 
 /// The sending half of the dispatcher's queue, shared by every clone of a store.
-pub(in crate::store) struct Coalescer {
+pub(crate) struct Coalescer {
     jobs: mpsc::UnboundedSender<Job>,
 }
 
 impl Coalescer {
     /// Starts the dispatcher on `runtime`. `store` must not itself hold this coalescer, so
     /// that the dispatcher ends once the last store clone using it is dropped.
-    pub(in crate::store) fn start(store: Store, runtime: &tokio::runtime::Handle) -> Self {
+    pub(crate) fn start(store: Store, runtime: &tokio::runtime::Handle) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel();
         runtime.spawn(dispatch(store, queue));
         Self { jobs }
     }
 
-    pub(in crate::store) async fn insert(&self, reading: Reading) -> Result<Inserted, StoreError> {
+    pub(crate) async fn insert(&self, reading: Reading) -> Result<Inserted, StoreError> {
         let (done, result) = oneshot::channel();
         self.jobs
             .send(Job { reading, done })
@@ -97,7 +97,7 @@ async fn insert_group(store: &Store, jobs: Vec<Job>) {
         Err(error) => {
             // The statement stored nothing: retry each reading alone, so that every caller
             // gets the error of its own reading and no reading fails for another's sake.
-            tracing::debug!(error = %crate::telemetry::error_chain(&error), "group insert failed");
+            tracing::debug!(error = %service_kit::telemetry::error_chain(&error), "group insert failed");
             for (index, reply) in replies.into_iter().enumerate() {
                 let single = Arc::new(vec![readings[index].clone()]);
                 let result = store.insert_chunk(single).await.and_then(super::only);

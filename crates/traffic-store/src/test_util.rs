@@ -1,14 +1,20 @@
-//! A fresh, empty database per test, shared by the store, MCP and ingest API suites (included
-//! with `#[path]`): a SQLite file in a temporary directory, or a PostgreSQL schema of its own
-//! from `TEST_DATABASE_URL` (selected through the URL's `options=-c search_path=…`) that is
-//! dropped on `Drop`, even after a panic.
+//! Test support for every suite that needs a database (feature `test-util`): a fresh, empty
+//! database per test — a SQLite file in a temporary directory, or a PostgreSQL schema of its
+//! own from `TEST_DATABASE_URL` (selected through the URL's `options=-c search_path=…`) that is
+//! dropped on `Drop`, even after a panic — and the readings the suites share.
+
+// Test support: a broken fixture or an unreachable test database should fail the test loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-use mcp_classifier::store::DatabaseUrl;
+use serde_json::{Value, json};
+use traffic_model::reading::Reading;
+
+use crate::DatabaseUrl;
 
 pub struct TestDatabase {
     url: DatabaseUrl,
@@ -102,4 +108,50 @@ impl Drop for TestDatabase {
             eprintln!("could not drop the test schema: {dropped:?}");
         }
     }
+}
+
+/// A fixed instant well in the past, so readings never trip the future-skew rule.
+pub fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-02T07:00:00Z")
+        .expect("t0")
+        .with_timezone(&Utc)
+}
+
+/// `t0 + n` minutes.
+pub fn minute(n: i64) -> DateTime<Utc> {
+    t0() + TimeDelta::minutes(n)
+}
+
+/// A valid reading of `sensor` on `lane` observed at `at` (a moderately busy lane), as JSON.
+pub fn reading_json_at(sensor: &str, lane: Option<u8>, at: DateTime<Utc>) -> Value {
+    let mut body = json!({
+        "sensor_id": sensor,
+        "observed_at": at.to_rfc3339(),
+        "vehicle_count": 12,
+        "avg_speed_kmh": 87.5,
+        "occupancy_pct": 8.25,
+    });
+    if let Some(lane) = lane {
+        body["lane"] = json!(lane);
+    }
+    body
+}
+
+/// [`reading_json_at`] at `t0 + minutes`.
+pub fn reading_json(sensor: &str, lane: Option<u8>, minutes: i64) -> Value {
+    reading_json_at(sensor, lane, minute(minutes))
+}
+
+/// [`reading_json`] parsed, with the fields of `extra` merged in.
+pub fn reading_with(sensor: &str, lane: Option<u8>, minutes: i64, extra: Value) -> Reading {
+    let mut body = reading_json(sensor, lane, minutes);
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    Reading::from_json(body, Utc::now()).expect("valid test reading")
+}
+
+/// [`reading_json`] parsed.
+pub fn reading(sensor: &str, lane: Option<u8>, minutes: i64) -> Reading {
+    reading_with(sensor, lane, minutes, json!({}))
 }

@@ -18,6 +18,8 @@ mod queue;
 mod read;
 mod retry;
 mod schema;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 mod write;
 
 pub use backend::Store;

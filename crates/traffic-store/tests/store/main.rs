@@ -5,9 +5,6 @@
 
 mod cases;
 mod support;
-#[path = "../common/test_database.rs"]
-#[allow(dead_code)]
-mod test_database;
 
 macro_rules! store_suite {
     (migrated: [$($case:ident),* $(,)?], empty: [$($empty_case:ident),* $(,)?]) => {
