@@ -2,7 +2,7 @@
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
-use mcp_classifier::server::http::{bearer_token, constant_time_eq};
+use service_kit::auth::{bearer_token, matches_any};
 
 use crate::problem::{Kind, Problem};
 
@@ -58,11 +58,7 @@ impl ApiKeys {
                 "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`",
             ));
         };
-        // Check every key (no early exit) so timing does not reveal which one nearly matched.
-        let matched = self.keys.iter().fold(false, |found, key| {
-            constant_time_eq(presented.as_bytes(), key.as_bytes()) | found
-        });
-        if matched {
+        if matches_any(presented, self.keys.iter().map(String::as_str)) {
             Ok(())
         } else {
             Err(Problem::new(Kind::Unauthorized, "the API key is not valid"))

@@ -168,6 +168,12 @@ impl Problem {
     }
 }
 
+impl From<traffic_store::StoreError> for Problem {
+    fn from(error: traffic_store::StoreError) -> Self {
+        Self::from_store(&error)
+    }
+}
+
 impl ResponseError for Problem {
     fn status_code(&self) -> StatusCode {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use mcp_classifier::server::{ClassifierServer, Database};
-use mcp_classifier::wire::{LineTransport, tool_call_request};
+use mcp_classifier::wire::{LineTransport, tool_call_request, tool_result_response};
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
 use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -18,7 +18,6 @@ use traffic_store::Store;
 
 use super::health::{ClassifierHealth, LinkState};
 use super::link_error::{call_error, connect_error};
-use super::tool_result::tool_result_response;
 
 /// Where the classifier runs.
 #[derive(Clone)]

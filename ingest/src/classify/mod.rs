@@ -8,7 +8,6 @@
 pub mod connection;
 pub mod health;
 pub mod link_error;
-pub mod tool_result;
 pub mod worker;
 
 use std::sync::Arc;

@@ -39,11 +39,7 @@ pub async fn create(
         )
         .with_errors(e.errors)
     })?;
-    let inserted = state
-        .store
-        .insert(reading)
-        .await
-        .map_err(|e| Problem::from_store(&e))?;
+    let inserted = state.store.insert(reading).await?;
     let event = inserted.event;
     if inserted.duplicate {
         state.metrics.count_readings(0, 1, 0);
@@ -103,11 +99,7 @@ pub async fn create_batch(
             Err(errors) => rejected.push(RejectedReading { index, errors }),
         }
     }
-    let counts = state
-        .store
-        .insert_many_counted(readings)
-        .await
-        .map_err(|e| Problem::from_store(&e))?;
+    let counts = state.store.insert_many_counted(readings).await?;
     let (accepted, duplicates) = (counts.inserted, counts.duplicates);
     state
         .metrics
@@ -177,11 +169,7 @@ pub async fn list(
 ) -> Result<HttpResponse, Problem> {
     state.auth.check(&request, Access::Read)?;
     let (filter, limit, cursor) = parse_list_query(query)?;
-    let page = state
-        .store
-        .list(filter, limit, cursor)
-        .await
-        .map_err(|e| Problem::from_store(&e))?;
+    let page = state.store.list(filter, limit, cursor).await?;
     Ok(HttpResponse::Ok().json(EventPage {
         items: page.items,
         next_cursor: page.next_cursor.map(|c| c.encode()),
@@ -208,12 +196,7 @@ fn parse_list_query(mut query: QueryParams) -> Result<ListQuery, Problem> {
 pub async fn get(state: Data<AppState>, request: HttpRequest) -> Result<HttpResponse, Problem> {
     state.auth.check(&request, Access::Read)?;
     let id = event_id(&request)?;
-    match state
-        .store
-        .get(id)
-        .await
-        .map_err(|e| Problem::from_store(&e))?
-    {
+    match state.store.get(id).await? {
         Some(event) => Ok(HttpResponse::Ok().json(event)),
         None => Err(no_event(id)),
     }
@@ -223,12 +206,7 @@ pub async fn get(state: Data<AppState>, request: HttpRequest) -> Result<HttpResp
 pub async fn requeue(state: Data<AppState>, request: HttpRequest) -> Result<HttpResponse, Problem> {
     state.auth.check(&request, Access::Write)?;
     let id = event_id(&request)?;
-    match state
-        .store
-        .requeue(id)
-        .await
-        .map_err(|e| Problem::from_store(&e))?
-    {
+    match state.store.requeue(id).await? {
         Some(event) => {
             state.wake_workers();
             Ok(HttpResponse::Accepted().json(event))

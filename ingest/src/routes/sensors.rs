@@ -46,11 +46,7 @@ pub async fn list(
     let after = query.parsed("after", SensorId::parse);
     query.finish("limit, after")?;
     // One more than the page tells whether another page exists.
-    let mut latest = state
-        .store
-        .latest_per_sensor(limit + 1, after)
-        .await
-        .map_err(|e| Problem::from_store(&e))?;
+    let mut latest = state.store.latest_per_sensor(limit + 1, after).await?;
     let more = latest.len() > limit;
     latest.truncate(limit);
     let next_after = more
@@ -109,8 +105,7 @@ pub async fn get(
     let store = &state.store;
     let latest = store
         .latest_of_sensor(sensor_id.clone())
-        .await
-        .map_err(|e| Problem::from_store(&e))?
+        .await?
         .ok_or_else(|| {
             Problem::new(
                 Kind::NotFound,
@@ -119,10 +114,7 @@ pub async fn get(
         })?;
     let to = Utc::now();
     let from = to - TimeDelta::minutes(minutes);
-    let counts = store
-        .label_counts(sensor_id.clone(), from, to)
-        .await
-        .map_err(|e| Problem::from_store(&e))?;
+    let counts = store.label_counts(sensor_id.clone(), from, to).await?;
     let mut counts_by_label = BTreeMap::new();
     let mut unclassified = 0;
     for (label, n) in counts {

@@ -17,6 +17,7 @@
 pub(crate) mod envelope;
 mod lines;
 mod tool_call;
+mod tool_result;
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use self::envelope::error_reply;
 use self::lines::{Incoming, LineCodec};
 pub use self::tool_call::tool_call_request;
+pub use self::tool_result::tool_result_response;
 
 /// Parses the role's most frequent message directly; `None` sends the line down rmcp's path.
 pub type HotDecoder<Role> = fn(&[u8]) -> Option<RxJsonRpcMessage<Role>>;

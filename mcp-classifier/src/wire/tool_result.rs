@@ -1,5 +1,5 @@
-//! The client's hot message: the response to a `tools/call`, parsed straight into rmcp's types
-//! (see `mcp_classifier::wire`). Used on the in-process pipe, whose peer is our own server.
+//! The client's hot message: the response to a `tools/call`, parsed straight into rmcp's types.
+//! Used by ingest's workers on the in-process pipe, whose peer is our own server.
 
 use rmcp::RoleClient;
 use rmcp::model::{
