@@ -38,14 +38,15 @@ async fn no_event_is_left_processing(db: &TestDb, posted: i64) -> smart_traffic_
 /// 3000 readings in one batch with the in-process classifier (2 workers claiming 250 at a
 /// time); SIGTERM as soon as a worker holds a claim. The workers finish (or hand back) the batch they hold and claim no more.
 async fn sigterm_mid_batch_exits_zero_and_leaves_no_event_processing(db: TestDb) {
-    // Claims far smaller than the backlog, so that readings are still pending at SIGTERM.
+    // Claims far smaller than the backlog (sixty of them), so that readings are still pending
+    // at SIGTERM however fast the workers are.
     let mut ingest = Ingest::start(
         "ingest",
         &db,
-        &[("CLASSIFY_WORKERS", "2"), ("CLASSIFY_BATCH", "250")],
+        &[("CLASSIFY_WORKERS", "2"), ("CLASSIFY_BATCH", "100")],
     )
     .await;
-    let readings: Vec<Value> = (0..3000)
+    let readings: Vec<Value> = (0..6000)
         .map(|i| reading(&format!("e2e-t{:02}", i % 30), i / 30))
         .collect();
     ingest.create_batch(&readings).await;
@@ -66,7 +67,7 @@ async fn sigterm_mid_batch_exits_zero_and_leaves_no_event_processing(db: TestDb)
     let status = ingest.terminate(EXIT_WITHIN);
     assert!(status.success(), "exit status after SIGTERM: {status}");
 
-    let statuses = no_event_is_left_processing(&db, 3000).await;
+    let statuses = no_event_is_left_processing(&db, 6000).await;
     assert!(
         statuses.pending > 0,
         "SIGTERM arrived while readings were pending (else this test proves nothing): {statuses:?}"

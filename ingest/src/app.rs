@@ -14,7 +14,7 @@ use traffic_store::{Store, StoreConfig};
 use crate::auth::ApiKeys;
 use crate::body::BodyRules;
 use crate::classify::health::ClassifierHealth;
-use crate::classify::{ClassifyConfig, Transport, Workers};
+use crate::classify::{ClassifierLink, ClassifyConfig, Workers};
 use crate::cli::{BoxError, ServeArgs};
 use crate::metrics::Metrics;
 use crate::server::{self, ServerOptions};
@@ -179,7 +179,7 @@ fn connection_budget() -> Option<usize> {
 }
 
 /// The classifier's transport from the configuration: MCP_URL, else MCP_COMMAND, else in-process.
-fn transport(args: &ServeArgs, store: &Store) -> Transport {
+fn transport(args: &ServeArgs, store: &Store) -> ClassifierLink {
     let urls: Vec<String> = args
         .mcp_url
         .iter()
@@ -196,11 +196,11 @@ fn transport(args: &ServeArgs, store: &Store) -> Transport {
             tracing::warn!("both MCP_URL and MCP_COMMAND are set: using MCP_URL");
         }
         let token = args.mcp_auth_token.clone().filter(|t| !t.is_empty());
-        Transport::Http { urls, token }
+        ClassifierLink::Http { urls, token }
     } else if !command.is_empty() {
-        Transport::Command(command)
+        ClassifierLink::Command(command)
     } else {
-        Transport::InProcess {
+        ClassifierLink::InProcess {
             store: store.clone(),
             rules: Arc::new(traffic_model::rules::RulesConfig::default()),
         }

@@ -19,7 +19,7 @@ use traffic_store::{DatabaseUrl, Store, StoreConfig};
 #[command(version, about)]
 struct Cli {
     #[command(subcommand)]
-    transport: Transport,
+    mode: Mode,
 
     /// The events database read by `classify_by_id` (read-only): `postgres://…` or
     /// `sqlite://PATH`; unset: `smart_traffic.db` in the working directory, if it exists.
@@ -32,7 +32,7 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Transport {
+enum Mode {
     /// Speak MCP over stdin/stdout (for Claude Desktop and other MCP hosts). Logs go to stderr.
     Stdio,
     /// Serve MCP over Streamable HTTP at /mcp.
@@ -67,9 +67,9 @@ fn main() -> ExitCode {
     }
     // stdio is one ordered stream: a single thread serves it without cross-thread hand-offs.
     // HTTP serves many connections: one worker per core.
-    let mut builder = match cli.transport {
-        Transport::Stdio => tokio::runtime::Builder::new_current_thread(),
-        Transport::Serve { .. } => tokio::runtime::Builder::new_multi_thread(),
+    let mut builder = match cli.mode {
+        Mode::Stdio => tokio::runtime::Builder::new_current_thread(),
+        Mode::Serve { .. } => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
@@ -92,9 +92,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         RulesConfig::default(),
         open_database(cli.database_url.as_deref()),
     );
-    match cli.transport {
-        Transport::Stdio => mcp_classifier::server::stdio::serve(server).await,
-        Transport::Serve {
+    match cli.mode {
+        Mode::Stdio => mcp_classifier::server::stdio::serve(server).await,
+        Mode::Serve {
             bind,
             auth_token,
             allowed_hosts,

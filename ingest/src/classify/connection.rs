@@ -21,7 +21,7 @@ use super::link_error::{call_error, connect_error};
 
 /// Where the classifier runs.
 #[derive(Clone)]
-pub enum Transport {
+pub enum ClassifierLink {
     /// In this process, behind an in-memory duplex pipe (full MCP JSON-RPC).
     InProcess {
         store: Store,
@@ -36,12 +36,12 @@ pub enum Transport {
     },
 }
 
-impl Transport {
+impl ClassifierLink {
     pub fn describe(&self) -> String {
         match self {
-            Transport::InProcess { .. } => "in-process".into(),
-            Transport::Command(argv) => format!("stdio: {}", argv.join(" ")),
-            Transport::Http { urls, .. } => format!("http: {}", urls.join(", ")),
+            ClassifierLink::InProcess { .. } => "in-process".into(),
+            ClassifierLink::Command(argv) => format!("stdio: {}", argv.join(" ")),
+            ClassifierLink::Http { urls, .. } => format!("http: {}", urls.join(", ")),
         }
     }
 }
@@ -61,7 +61,7 @@ const RECONNECT_MIN: Duration = Duration::from_millis(200);
 const RECONNECT_MAX: Duration = Duration::from_secs(10);
 
 pub struct Connection {
-    transport: Transport,
+    transport: ClassifierLink,
     health: Arc<ClassifierHealth>,
     slot: usize,
     service: Option<RunningService<RoleClient, ()>>,
@@ -71,7 +71,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(transport: Transport, health: Arc<ClassifierHealth>, slot: usize) -> Self {
+    pub fn new(transport: ClassifierLink, health: Arc<ClassifierHealth>, slot: usize) -> Self {
         Self {
             transport,
             health,
@@ -163,7 +163,7 @@ impl Connection {
 
     async fn open(&self) -> Result<RunningService<RoleClient, ()>, String> {
         match &self.transport {
-            Transport::InProcess { store, rules } => {
+            ClassifierLink::InProcess { store, rules } => {
                 let (client_side, server_side) = tokio::io::duplex(1 << 20);
                 let (server_read, server_write) = tokio::io::split(server_side);
                 let (client_read, client_write) = tokio::io::split(client_side);
@@ -182,7 +182,7 @@ impl Connection {
                     LineTransport::new(client_read, client_write, tool_result_response);
                 ().serve(client_side).await.map_err(|e| connect_error(&e))
             }
-            Transport::Command(argv) => {
+            ClassifierLink::Command(argv) => {
                 let (program, args) = argv.split_first().ok_or("MCP_COMMAND is empty")?;
                 let mut command = tokio::process::Command::new(program);
                 command.args(args).kill_on_drop(true);
@@ -192,7 +192,7 @@ impl Connection {
                     .map_err(|e| format!("could not start {program}: {e}"))?;
                 ().serve(transport).await.map_err(|e| connect_error(&e))
             }
-            Transport::Http { urls, token } => {
+            ClassifierLink::Http { urls, token } => {
                 let index = self.next_url.fetch_add(1, Ordering::Relaxed) % urls.len().max(1);
                 let url = urls.get(index).ok_or("MCP_URL is empty")?;
                 let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());

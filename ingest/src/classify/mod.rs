@@ -19,8 +19,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use traffic_store::{RetryPolicy, Store};
 
+pub use self::connection::ClassifierLink;
 use self::connection::Connection;
-pub use self::connection::Transport;
 use self::health::ClassifierHealth;
 use self::worker::Worker;
 
@@ -66,7 +66,7 @@ pub struct Workers {
 impl Workers {
     pub fn start(
         store: Store,
-        transport: Transport,
+        transport: ClassifierLink,
         config: ClassifyConfig,
         metrics: ClassifyMetrics,
         wake: Arc<Notify>,

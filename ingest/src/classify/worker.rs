@@ -22,7 +22,7 @@ use super::connection::{CallError, Connection};
 use super::{ClassifyConfig, ClassifyMetrics};
 
 /// How long a woken worker lets more readings arrive before claiming.
-const COALESCE: Duration = Duration::from_millis(10);
+const WOKEN_GATHER: Duration = Duration::from_millis(10);
 
 /// What happened to one event.
 #[derive(Clone)]
@@ -93,7 +93,7 @@ impl Worker {
             () = self.wake.notified() => {
                 // Readings arrive one POST at a time: gathering them for a moment turns a
                 // stream of one-event claims into batches, at a few milliseconds of lag.
-                tokio::time::sleep(COALESCE).await;
+                tokio::time::sleep(WOKEN_GATHER).await;
             }
             () = tokio::time::sleep(interval) => {}
             () = self.shutdown.cancelled() => {}
@@ -103,8 +103,9 @@ impl Worker {
     /// After a claim that did not fill a batch, lets the queue fill before claiming again.
     /// Under a stream of single POSTs this trades up to `gather` of lag for claims several
     /// times larger: every claim costs a few statements and commits and an MCP call whatever
-    /// its size (at 32 connections, 100 ms took the classified single-POST rate from 2.3k to
-    /// 4.3k/s on two cores; docs/benchmarks.md). A full claim means a backlog: no waiting.
+    /// its size (measured at 32 connections on two cores, docs/benchmarks.md: gathering took
+    /// the classified single-POST rate from 2.3k to 4.3k/s). A full claim means a backlog: no
+    /// waiting.
     async fn gather(&self) {
         tokio::select! {
             () = tokio::time::sleep(self.config.gather) => {}
