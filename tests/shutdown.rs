@@ -15,6 +15,7 @@ const EXIT_WITHIN: Duration = Duration::from_secs(10);
 on_both_backends! {
     sigterm_mid_batch_exits_zero_and_leaves_no_event_processing,
     sigterm_while_the_classifier_is_down_exits_zero_and_leaves_no_event_processing,
+    sigterm_while_a_classifier_call_hangs_hands_the_claim_back_due_at_once,
 }
 
 /// After ingest has exited: nothing `processing`, no lease left, nothing lost or failed.
@@ -101,4 +102,50 @@ async fn sigterm_while_the_classifier_is_down_exits_zero_and_leaves_no_event_pro
 
     let statuses = no_event_is_left_processing(&db, 100).await;
     assert_eq!(statuses.pending, 100, "{statuses:?}");
+}
+
+/// The classifier accepts connections and never answers, so the workers' calls hang until their
+/// (long) timeout; SIGTERM must not wait for them: the claims are handed back, pending, with no
+/// attempt charged, rather than left to their leases or failed.
+async fn sigterm_while_a_classifier_call_hangs_hands_the_claim_back_due_at_once(db: TestDb) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mcp_url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let mut ingest = Ingest::start(
+        "ingest",
+        &db,
+        &[("MCP_URL", &mcp_url), ("CLASSIFY_TIMEOUT_S", "60")],
+    )
+    .await;
+    let readings: Vec<Value> = (0..100).map(|m| reading("e2e-hang", m)).collect();
+    ingest.create_batch(&readings).await;
+    eventually(
+        "a worker holds a claim",
+        Duration::from_secs(10),
+        || async {
+            if db.count("status = 'processing'").await > 0 {
+                Ok(())
+            } else {
+                Err(format!("{:?}", db.statuses().await))
+            }
+        },
+    )
+    .await;
+
+    let status = ingest.terminate(EXIT_WITHIN);
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+
+    let statuses = no_event_is_left_processing(&db, 100).await;
+    assert_eq!(statuses.pending, 100, "{statuses:?}");
+    assert_eq!(
+        db.count("attempts > 0").await,
+        0,
+        "the claims were handed back with their attempt refunded, not failed"
+    );
+    silent.abort();
 }

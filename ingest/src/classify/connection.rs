@@ -91,7 +91,14 @@ impl Connection {
         arguments: JsonObject,
         timeout: Duration,
     ) -> Result<CallToolResult, CallError> {
-        let peer = self.connected().await?.peer().clone();
+        // Opening a connection (the MCP handshake) gets the same deadline as a call.
+        let peer = match tokio::time::timeout(timeout, self.connected()).await {
+            Ok(connected) => connected?.peer().clone(),
+            Err(_) => {
+                self.lost("connecting timed out");
+                return Err(CallError::Timeout(timeout));
+            }
+        };
         let params = CallToolRequestParams::new(tool).with_arguments(arguments);
         match tokio::time::timeout(timeout, peer.call_tool(params)).await {
             Ok(Ok(result)) => Ok(result),

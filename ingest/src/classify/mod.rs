@@ -95,7 +95,8 @@ impl Workers {
         Self { shutdown, tasks }
     }
 
-    /// Stops claiming, lets each worker finish the batch it holds, and waits for them.
+    /// Stops claiming, and waits for each worker to write back the results it has or, when
+    /// its classifier call is still out, to hand its claim back.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}

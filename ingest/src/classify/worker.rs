@@ -113,8 +113,32 @@ impl Worker {
         }
     }
 
+    /// Classifies a claim and writes the results back. A stop that comes while the classifier
+    /// is being asked hands the claim back at once, due immediately and with its attempt
+    /// refunded, rather than waiting out a call that may take up to its timeout.
     async fn process(&mut self, claimed: Vec<Event>) {
         let started = std::time::Instant::now();
+        let ids: Vec<i64> = claimed.iter().map(|e| e.id).collect();
+        let shutdown = self.shutdown.clone();
+        let outcomes = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => None,
+            outcomes = self.classify(claimed) => Some(outcomes),
+        };
+        let Some(outcomes) = outcomes else {
+            self.release(&ids).await;
+            return;
+        };
+        let classified_ms = started.elapsed().as_millis();
+        self.record(outcomes).await;
+        tracing::debug!(
+            classified_ms,
+            total_ms = started.elapsed().as_millis(),
+            "batch recorded"
+        );
+    }
+
+    async fn classify(&mut self, claimed: Vec<Event>) -> Vec<(Event, Outcome)> {
         let (requeued, fresh): (Vec<Event>, Vec<Event>) =
             claimed.into_iter().partition(|e| e.requeued);
         let mut outcomes: Vec<(Event, Outcome)> = Vec::new();
@@ -126,13 +150,23 @@ impl Worker {
             let outcome = self.classify_stored(&event).await;
             outcomes.push((event, outcome));
         }
-        let classified_ms = started.elapsed().as_millis();
-        self.record(outcomes).await;
-        tracing::debug!(
-            classified_ms,
-            total_ms = started.elapsed().as_millis(),
-            "batch recorded"
-        );
+        outcomes
+    }
+
+    /// Hands claimed events back untouched (see [`Store::release`]).
+    async fn release(&self, ids: &[i64]) {
+        let mut released = 0;
+        for id in ids {
+            match self.store.release(*id, &self.owner).await {
+                Ok(true) => released += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    // The lease runs out instead: the event is only delayed.
+                    tracing::warn!(id, error = %service_kit::telemetry::error_chain(&e), "releasing an event failed");
+                }
+            }
+        }
+        tracing::info!(released, "stopping: handed the claimed events back");
     }
 
     /// One `classify_batch` call for up to 1000 fresh readings, with the recent readings of
