@@ -120,11 +120,37 @@ fn tokio_command(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdio_serves_the_tools_to_an_rmcp_child_process_client() {
-    let (command, _dir) = tokio_command(&["stdio"], &[]);
-    let (transport, _) = TokioChildProcess::builder(command)
-        .stderr(Stdio::inherit())
+    serves_the_tools_over_stdio(&[]).await;
+}
+
+/// The portable stdin/stdout path (tokio's handles, as on Windows), forced on this platform.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_serves_the_tools_through_the_portable_handles_too() {
+    let log = serves_the_tools_over_stdio(&[
+        ("MCP_STDIO_PORTABLE", "1"),
+        ("RUST_LOG", "mcp_classifier=debug"),
+    ])
+    .await;
+    assert!(
+        log.contains("stdio through tokio's portable handles"),
+        "the portable path was not taken: {log}"
+    );
+}
+
+/// Lists and calls the tools through `mcp-classifier stdio` run with `env`; returns its log.
+async fn serves_the_tools_over_stdio(env: &[(&str, &str)]) -> String {
+    let (command, _dir) = tokio_command(&["stdio"], env);
+    let (transport, stderr) = TokioChildProcess::builder(command)
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn mcp-classifier stdio");
+    let log = tokio::spawn(async move {
+        let mut log = String::new();
+        if let Some(mut stderr) = stderr {
+            let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut log).await;
+        }
+        log
+    });
     let client = ().serve(transport).await.expect("initialize over stdio");
     let info = client.peer_info().expect("server info");
     assert_eq!(
@@ -150,6 +176,10 @@ async fn stdio_serves_the_tools_to_an_rmcp_child_process_client() {
         "{text}"
     );
     client.cancel().await.expect("cancel");
+    tokio::time::timeout(Duration::from_secs(10), log)
+        .await
+        .expect("the server exits once stdin closes")
+        .expect("its log")
 }
 
 /// The largest call the tools take: 1000 events and 10,000 readings of history (≈ 1.4 MB in,
