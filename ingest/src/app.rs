@@ -96,7 +96,7 @@ impl Application {
             limits: Limits {
                 max_body_bytes: args.max_body_bytes,
                 max_batch_bytes: args.max_batch_bytes,
-                body_timeout: std::time::Duration::from_secs(args.body_timeout_s.max(1)),
+                body_timeout: std::time::Duration::from_secs(args.body_timeout_s),
             },
             queue: Arc::new(Notify::new()),
             classifier: Arc::new(ClassifierHealth::new(
@@ -216,10 +216,10 @@ fn default_workers() -> usize {
 }
 
 fn classify_config(args: &ServeArgs) -> ClassifyConfig {
-    let seconds = |s: u64| std::time::Duration::from_secs(s.max(1));
+    let seconds = std::time::Duration::from_secs;
     ClassifyConfig {
         workers: args.classify_workers.unwrap_or_else(default_workers),
-        batch_size: args.classify_batch.clamp(1, 10_000),
+        batch_size: args.classify_batch,
         lease: seconds(args.classify_lease_s),
         call_timeout: seconds(args.classify_timeout_s),
         poll_interval: seconds(args.classify_poll_s),
@@ -229,7 +229,7 @@ fn classify_config(args: &ServeArgs) -> ClassifyConfig {
         ),
         history_readings: args.classify_history_readings,
         retry: traffic_store::RetryPolicy {
-            max_attempts: args.classify_max_attempts.max(1),
+            max_attempts: args.classify_max_attempts,
             ..Default::default()
         },
     }

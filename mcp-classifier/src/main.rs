@@ -50,10 +50,12 @@ enum Mode {
         #[arg(long, env = "MCP_ALLOWED_ORIGINS", value_delimiter = ',')]
         allowed_origins: Vec<String>,
         /// Largest request body in bytes.
-        #[arg(long, env = "MCP_MAX_BODY_BYTES", default_value_t = http::DEFAULT_MAX_BODY_BYTES)]
+        #[arg(long, env = "MCP_MAX_BODY_BYTES", default_value_t = http::DEFAULT_MAX_BODY_BYTES,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1 << 30))]
         max_body_bytes: usize,
         /// Seconds a request body may take to arrive in full (then 408, connection closed).
-        #[arg(long, env = "MCP_BODY_TIMEOUT_S", default_value_t = http::DEFAULT_BODY_TIMEOUT.as_secs())]
+        #[arg(long, env = "MCP_BODY_TIMEOUT_S", default_value_t = http::DEFAULT_BODY_TIMEOUT.as_secs(),
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
         body_timeout_s: u64,
     },
 }
@@ -112,7 +114,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 allowed_hosts,
                 allowed_origins,
                 max_body_bytes,
-                body_timeout: std::time::Duration::from_secs(body_timeout_s.max(1)),
+                body_timeout: std::time::Duration::from_secs(body_timeout_s),
             };
             http::serve(server, listener, options, telemetry::shutdown_signal()).await?;
             Ok(())
