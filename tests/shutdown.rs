@@ -18,6 +18,22 @@ on_both_backends! {
     sigterm_while_a_classifier_call_hangs_hands_the_claim_back_due_at_once,
 }
 
+/// Waits until some event is claimed (`processing`).
+async fn a_worker_holds_a_claim(db: &TestDb) {
+    eventually(
+        "a worker holds a claim",
+        Duration::from_secs(10),
+        || async {
+            if db.count("status = 'processing'").await > 0 {
+                Ok(())
+            } else {
+                Err(format!("{:?}", db.statuses().await))
+            }
+        },
+    )
+    .await;
+}
+
 /// After ingest has exited: nothing `processing`, no lease left, nothing lost or failed.
 async fn no_event_is_left_processing(db: &TestDb, posted: i64) -> smart_traffic_e2e::Statuses {
     let statuses = db.statuses().await;
@@ -36,7 +52,7 @@ async fn no_event_is_left_processing(db: &TestDb, posted: i64) -> smart_traffic_
     statuses
 }
 
-/// 3000 readings in one batch with the in-process classifier (2 workers claiming 250 at a
+/// 6000 readings in one batch with the in-process classifier (2 workers claiming 100 at a
 /// time); SIGTERM as soon as a worker holds a claim. The workers finish (or hand back) the batch they hold and claim no more.
 async fn sigterm_mid_batch_exits_zero_and_leaves_no_event_processing(db: TestDb) {
     // Claims far smaller than the backlog (sixty of them), so that readings are still pending
@@ -51,19 +67,7 @@ async fn sigterm_mid_batch_exits_zero_and_leaves_no_event_processing(db: TestDb)
         .map(|i| reading(&format!("e2e-t{:02}", i % 30), i / 30))
         .collect();
     ingest.create_batch(&readings).await;
-    eventually(
-        "a worker holds a claim",
-        Duration::from_secs(10),
-        || async {
-            let processing = db.count("status = 'processing'").await;
-            if processing > 0 {
-                Ok(())
-            } else {
-                Err(format!("{:?}", db.statuses().await))
-            }
-        },
-    )
-    .await;
+    a_worker_holds_a_claim(&db).await;
 
     let status = ingest.terminate(EXIT_WITHIN);
     assert!(status.success(), "exit status after SIGTERM: {status}");
@@ -124,18 +128,7 @@ async fn sigterm_while_a_classifier_call_hangs_hands_the_claim_back_due_at_once(
     .await;
     let readings: Vec<Value> = (0..100).map(|m| reading("e2e-hang", m)).collect();
     ingest.create_batch(&readings).await;
-    eventually(
-        "a worker holds a claim",
-        Duration::from_secs(10),
-        || async {
-            if db.count("status = 'processing'").await > 0 {
-                Ok(())
-            } else {
-                Err(format!("{:?}", db.statuses().await))
-            }
-        },
-    )
-    .await;
+    a_worker_holds_a_claim(&db).await;
 
     let status = ingest.terminate(EXIT_WITHIN);
     assert!(status.success(), "exit status after SIGTERM: {status}");
