@@ -50,7 +50,6 @@ impl Limits {
 pub struct AppState {
     pub store: Store,
     pub metrics: Metrics,
-    pub auth: ApiKeys,
     pub limits: Limits,
     /// Signalled when events become due, so classification workers need not poll.
     pub queue: Arc<Notify>,
@@ -82,7 +81,7 @@ impl Application {
         } else {
             store.migrate().await?;
         }
-        let auth = ApiKeys::new(args.api_keys.clone(), args.read_keys_required);
+        let auth = Arc::new(ApiKeys::new(args.api_keys.clone(), args.read_keys_required));
         if !args.bind.ip().is_loopback() && !auth.is_enabled() {
             tracing::warn!(bind = %args.bind, "listening beyond loopback without INGEST_API_KEYS: anyone who can reach it may write readings");
         }
@@ -92,7 +91,6 @@ impl Application {
         let state = Data::new(AppState {
             store: store.clone(),
             metrics: metrics.clone(),
-            auth,
             limits: Limits {
                 max_body_bytes: args.max_body_bytes,
                 max_batch_bytes: args.max_batch_bytes,
@@ -123,7 +121,7 @@ impl Application {
                 .wrap(Compress::default())
                 .wrap(from_fn(request::observe))
                 .wrap(from_fn(unread_body::close_connection))
-                .configure(routes::configure)
+                .configure(|config| routes::configure(config, &auth))
         })?;
         tracing::info!(%address, "ingest listening");
         let workers = Workers::start(

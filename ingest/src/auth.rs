@@ -1,7 +1,12 @@
 //! API keys: required on writes when configured, and on reads too when asked.
 
-use actix_web::HttpRequest;
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpRequest};
 use service_kit::auth::{bearer_token, matches_any};
 
 use crate::problem::{Kind, Problem};
@@ -16,6 +21,8 @@ pub struct ApiKeys {
 /// What a route does, for deciding whether it needs a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
+    /// Probes, metrics and the API's documentation: never behind a key.
+    Open,
     Read,
     Write,
 }
@@ -34,12 +41,19 @@ impl ApiKeys {
         !self.keys.is_empty()
     }
 
-    /// Ok when the request may proceed; the key is taken from `Authorization: Bearer KEY` or
+    /// Whether a route with `access` needs a key.
+    pub fn required_for(&self, access: Access) -> bool {
+        self.is_enabled()
+            && match access {
+                Access::Open => false,
+                Access::Read => self.reads_too,
+                Access::Write => true,
+            }
+    }
+
+    /// Ok when the request carries a valid key, taken from `Authorization: Bearer KEY` or
     /// `X-API-Key: KEY` and compared to every configured key in constant time.
-    pub fn check(&self, request: &HttpRequest, access: Access) -> Result<(), Problem> {
-        if self.keys.is_empty() || (access == Access::Read && !self.reads_too) {
-            return Ok(());
-        }
+    pub fn check(&self, request: &HttpRequest) -> Result<(), Problem> {
         let presented = request
             .headers()
             .get(header::AUTHORIZATION)
@@ -64,4 +78,15 @@ impl ApiKeys {
             Err(Problem::new(Kind::Unauthorized, "the API key is not valid"))
         }
     }
+}
+
+/// The middleware in front of every route that needs a key: refuses before the handler reads
+/// the body.
+pub async fn require_key(
+    keys: Arc<ApiKeys>,
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    keys.check(request.request())?;
+    next.call(request).await
 }

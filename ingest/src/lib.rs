@@ -8,6 +8,7 @@ pub mod classify;
 pub mod cli;
 pub mod metrics;
 pub mod openapi;
+pub mod params;
 pub mod problem;
 pub mod query;
 pub mod request;

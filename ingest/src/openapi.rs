@@ -6,7 +6,9 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 
+use crate::auth::Access;
 use crate::problem::Problem;
+use crate::routes::events::MAX_BATCH_READINGS;
 use crate::routes::{Body, Operation, ROUTES};
 
 /// Collects component schemas while the document's operations are written.
@@ -38,12 +40,18 @@ pub fn document() -> Value {
     let problem = components.reference::<Problem>();
     let mut paths = Map::new();
     for route in ROUTES {
-        let operation = operation(route.operation, &mut components, &problem);
+        let Some(op) = &route.operation else {
+            continue;
+        };
+        let mut operation = operation(op, &mut components, &problem);
+        if route.access != Access::Open {
+            operation["security"] = json!([{"bearer": []}, {"apiKey": []}, {}]);
+        }
         let entry = paths
             .entry(route.path.to_owned())
             .or_insert_with(|| json!({}));
         if let Some(entry) = entry.as_object_mut() {
-            entry.insert(route.method.to_ascii_lowercase(), operation);
+            entry.insert(route.method.as_str().to_ascii_lowercase(), operation);
         }
     }
     json!({
@@ -74,19 +82,26 @@ fn operation(op: &Operation, components: &mut Components, problem: &Value) -> Va
     out.insert("operationId".into(), json!(op.id));
     out.insert("summary".into(), json!(op.summary));
     out.insert("tags".into(), json!([op.tag]));
-    let parameters: Vec<Value> = op
-        .parameters
+    let mut parameters: Vec<Value> = op
+        .path
         .iter()
         .map(|p| {
+            let mut schema = (p.schema)(&mut components.generator);
+            if let Some(schema) = schema.as_object_mut() {
+                schema.remove("description");
+            }
             json!({
                 "name": p.name,
-                "in": p.location,
-                "required": p.location == "path",
+                "in": "path",
+                "required": true,
                 "description": p.description,
-                "schema": serde_json::from_str::<Value>(p.schema).unwrap_or_else(|_| json!({})),
+                "schema": schema,
             })
         })
         .collect();
+    if let Some(query) = op.query {
+        parameters.extend(query_parameters(query(&mut components.generator)));
+    }
     if !parameters.is_empty() {
         out.insert("parameters".into(), Value::Array(parameters));
     }
@@ -112,13 +127,63 @@ fn operation(op: &Operation, components: &mut Components, problem: &Value) -> Va
         );
     }
     out.insert("responses".into(), Value::Object(responses));
-    if op.secured {
-        out.insert(
-            "security".into(),
-            json!([{"bearer": []}, {"apiKey": []}, {}]),
-        );
-    }
     Value::Object(out)
+}
+
+/// The fields of a query struct's schema as query parameters: the field's description moves
+/// to the parameter, and an optional field's `null` alternative goes (an absent parameter is
+/// how a query says "none").
+fn query_parameters(schema: Value) -> Vec<Value> {
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|names| names.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(properties) = schema["properties"].as_object() else {
+        return Vec::new();
+    };
+    properties
+        .iter()
+        .map(|(name, property)| {
+            let mut property = without_null(property.clone());
+            let description = property
+                .as_object_mut()
+                .and_then(|p| p.remove("description"))
+                .unwrap_or_else(|| json!(""));
+            json!({
+                "name": name,
+                "in": "query",
+                "required": required.contains(&name.as_str()),
+                "description": description,
+                "schema": property,
+            })
+        })
+        .collect()
+}
+
+/// `T` from the schema schemars gives `Option<T>`: `anyOf [T, null]` or a `type` list with
+/// `"null"`.
+fn without_null(mut schema: Value) -> Value {
+    let is_null = |s: &Value| s.get("type") == Some(&json!("null"));
+    if let Some(any_of) = schema.get("anyOf").and_then(Value::as_array) {
+        let rest: Vec<&Value> = any_of.iter().filter(|s| !is_null(s)).collect();
+        if let [only] = rest.as_slice() {
+            let mut only = (*only).clone();
+            if let (Some(target), Some(source)) = (only.as_object_mut(), schema.as_object()) {
+                for (key, value) in source.iter().filter(|(key, _)| *key != "anyOf") {
+                    target.insert(key.clone(), value.clone());
+                }
+            }
+            return only;
+        }
+    }
+    if let Some(types) = schema.get("type").and_then(Value::as_array) {
+        let types: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+        schema["type"] = match types.as_slice() {
+            [only] => only.clone(),
+            _ => Value::Array(types),
+        };
+    }
+    schema
 }
 
 fn request_body(body: Body, components: &mut Components) -> Value {
@@ -131,14 +196,19 @@ fn request_body(body: Body, components: &mut Components) -> Value {
         }),
         Body::Batch => json!({
             "required": true,
-            "description": "Up to 10000 readings: a JSON array, or NDJSON (one reading per line). \
-                May be sent gzip-compressed (Content-Encoding: gzip).",
+            "description": format!("Up to {MAX_BATCH_READINGS} readings: a JSON array, or NDJSON \
+                (one reading per line). May be sent gzip-compressed (Content-Encoding: gzip)."),
             "content": {
-                "application/json": {"schema": {"type": "array", "items": reading, "maxItems": 10000}},
+                "application/json": {"schema": {"type": "array", "items": reading, "maxItems": MAX_BATCH_READINGS}},
                 "application/x-ndjson": {"schema": {"type": "string"}},
             },
         }),
     }
+}
+
+/// `T`'s own schema, inline (what it uses is registered as components).
+pub fn inline_schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Value {
+    Value::from(T::json_schema(generator))
 }
 
 /// A schema reference for `T`, registering `T` (and what it uses) as components.

@@ -105,7 +105,7 @@ pub struct Problem {
     kind: Option<Kind>,
     /// For 405: the methods the resource allows (the `Allow` header).
     #[serde(skip)]
-    allow: Option<&'static str>,
+    allow: Option<Box<str>>,
 }
 
 impl Problem {
@@ -122,12 +122,12 @@ impl Problem {
     }
 
     /// A 405 naming the methods the resource allows.
-    pub fn method_not_allowed(method: &str, path: &str, allow: &'static str) -> Self {
+    pub fn method_not_allowed(method: &str, path: &str, allow: &str) -> Self {
         let mut problem = Self::new(
             Kind::MethodNotAllowed,
             format!("{method} is not allowed on {path}; allowed: {allow}"),
         );
-        problem.allow = Some(allow);
+        problem.allow = Some(allow.into());
         problem
     }
 
@@ -185,8 +185,8 @@ impl ResponseError for Problem {
         if self.kind == Some(Kind::Unauthorized) {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
-        if let Some(allow) = self.allow {
-            response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        if let Some(allow) = &self.allow {
+            response.insert_header((header::ALLOW, &**allow));
         }
         if self.kind == Some(Kind::Unavailable) {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));

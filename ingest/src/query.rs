@@ -1,125 +1,91 @@
-//! Query strings: every parameter known and given at most once, every problem reported in one
-//! `400 invalid-query` naming the parameters at fault.
+//! Query strings into typed structs: every parameter known and given at most once, every
+//! problem reported in one `400 invalid-query` naming the parameters at fault.
+//!
+//! A query struct derives `Deserialize` (with `deny_unknown_fields`, every field optional or
+//! defaulted) and `JsonSchema`; the OpenAPI document lists its fields as the operation's
+//! parameters, so the limits its field types carry are stated once.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::collections::HashSet;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
+use serde::de::DeserializeOwned;
 use traffic_model::reading::FieldError;
 
 use crate::problem::{Kind, Problem};
 
-/// A request's query parameters, taken one by one by the handler, which then calls
-/// [`QueryParams::finish`]. A repeated parameter is an error rather than "the last one wins":
-/// a proxy or cache that keeps the first copy would otherwise read a different request.
-pub struct QueryParams {
-    values: HashMap<String, String>,
-    errors: Vec<FieldError>,
-}
+/// The query string of a request as `T`.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
 
-impl QueryParams {
-    /// Parses `query` (without the `?`); `+` and percent escapes are decoded.
-    pub fn parse(query: &str) -> Self {
-        let mut params = Self {
-            values: HashMap::new(),
-            errors: Vec::new(),
-        };
-        let pairs = form_urlencoded::parse(query.as_bytes());
-        for (name, value) in pairs {
-            match params.values.entry(name.into_owned()) {
-                Entry::Vacant(slot) => {
-                    slot.insert(value.into_owned());
+impl<T: DeserializeOwned> Query<T> {
+    /// Parses `query` (without the `?`); `+` and percent escapes are decoded. A repeated
+    /// parameter is an error rather than "the last one wins": a proxy or cache that keeps the
+    /// first copy would otherwise read a different request.
+    pub fn parse(query: &str) -> Result<Self, Problem> {
+        let mut errors: Vec<FieldError> = Vec::new();
+        let mut seen = HashSet::new();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            if !seen.insert(name.clone()) {
+                if !errors.iter().any(|e| e.field == name) {
+                    errors.push(field_error(&name, "is given more than once; send it once"));
                 }
-                Entry::Occupied(slot) => {
-                    let name = slot.key().clone();
-                    if !params.errors.iter().any(|e| e.field == name) {
-                        params.push(&name, "is given more than once; send it once");
-                    }
-                }
+                continue;
+            }
+            // Each parameter alone, so that every bad one is named, not only the first.
+            let alone = form_urlencoded::Serializer::new(String::new())
+                .append_pair(&name, &value)
+                .finish();
+            if let Err(e) = serde_urlencoded::from_str::<T>(&alone) {
+                errors.push(field_error(&name, &e.to_string()));
             }
         }
-        params
-    }
-
-    /// Removes and returns a parameter.
-    pub fn take(&mut self, name: &str) -> Option<String> {
-        self.values.remove(name)
-    }
-
-    /// Takes a parameter and parses it with `parse`, recording its error.
-    pub fn parsed<T, E: ToString>(
-        &mut self,
-        name: &str,
-        parse: impl FnOnce(&str) -> Result<T, E>,
-    ) -> Option<T> {
-        let raw = self.take(name)?;
-        parse(&raw)
-            .map_err(|e| self.push(name, &e.to_string()))
-            .ok()
-    }
-
-    /// An optional integer parameter within `range` (inclusive), `default` when absent or
-    /// invalid (an invalid one is recorded).
-    pub fn integer<T>(&mut self, name: &str, range: std::ops::RangeInclusive<T>, default: T) -> T
-    where
-        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
-    {
-        let message = format!(
-            "must be an integer from {} to {}",
-            range.start(),
-            range.end()
-        );
-        self.parsed(name, |raw| {
-            raw.parse::<T>()
-                .ok()
-                .filter(|n| range.contains(n))
-                .ok_or(message)
-        })
-        .unwrap_or(default)
-    }
-
-    fn push(&mut self, field: &str, message: &str) {
-        self.errors.push(FieldError {
-            field: field.to_owned(),
-            message: message.to_owned(),
-        });
-    }
-
-    /// Every parameter not taken is unknown; `known` lists the ones the resource has.
-    pub fn finish(mut self, known: &str) -> Result<(), Problem> {
-        let mut unknown: Vec<String> = self.values.drain().map(|(name, _)| name).collect();
-        unknown.sort();
-        for name in unknown {
-            self.push(&name, &format!("is not a parameter here ({known})"));
-        }
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Problem::new(
+        if !errors.is_empty() {
+            return Err(Problem::new(
                 Kind::InvalidQuery,
-                format!("{} query parameter(s) are invalid", self.errors.len()),
+                format!("{} query parameter(s) are invalid", errors.len()),
             )
-            .with_errors(self.errors))
+            .with_errors(errors));
         }
+        serde_urlencoded::from_str(query)
+            .map(Self)
+            .map_err(|e| Problem::new(Kind::InvalidQuery, e.to_string()))
     }
 }
 
-impl FromRequest for QueryParams {
+fn field_error(field: &str, message: &str) -> FieldError {
+    FieldError {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
     type Error = Problem;
     type Future = std::future::Ready<Result<Self, Problem>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Ok(Self::parse(request.query_string())))
+        std::future::ready(Self::parse(request.query_string()))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use serde::Deserialize;
 
-    fn errors(result: Result<(), Problem>) -> Vec<(String, String)> {
-        result
+    use super::*;
+    use crate::params::{Bounded, Timestamp};
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Sample {
+        #[serde(default)]
+        limit: Bounded<1, 1000, 100>,
+        from: Option<Timestamp>,
+    }
+
+    fn errors(query: &str) -> Vec<(String, String)> {
+        Query::<Sample>::parse(query)
             .err()
             .map(|p| p.errors.into_iter().map(|e| (e.field, e.message)).collect())
             .unwrap_or_default()
@@ -132,9 +98,7 @@ mod tests {
             "limit=10&limit=10",
             "limit=1&limit=2&limit=3",
         ] {
-            let mut params = QueryParams::parse(query);
-            params.integer("limit", 1..=1000, 100);
-            let errors = errors(params.finish("limit"));
+            let errors = errors(query);
             assert_eq!(errors.len(), 1, "{query}: {errors:?}");
             assert_eq!(errors[0].0, "limit");
             assert!(errors[0].1.contains("more than once"), "{errors:?}");
@@ -143,26 +107,26 @@ mod tests {
 
     #[test]
     fn an_encoded_name_is_the_same_parameter() {
-        let params = QueryParams::parse("limit=10&%6Cimit=20");
-        assert_eq!(errors(params.finish("limit"))[0].0, "limit");
+        assert_eq!(errors("limit=10&%6Cimit=20")[0].0, "limit");
     }
 
     #[test]
-    fn values_are_decoded_and_unknown_names_listed() {
-        let mut params = QueryParams::parse("from=2026-11-29T08%3A00%3A00%2B01%3A00&b=1&a=2");
+    fn values_are_decoded_and_defaults_applied() {
+        let Query(sample) =
+            Query::<Sample>::parse("from=2026-11-29T08%3A00%3A00%2B01%3A00").unwrap();
         assert_eq!(
-            params.take("from").as_deref(),
-            Some("2026-11-29T08:00:00+01:00")
+            sample.from.map(|t| t.0.to_rfc3339()).as_deref(),
+            Some("2026-11-29T07:00:00+00:00")
         );
-        let errors = errors(params.finish("from"));
-        let names: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
-        assert_eq!(names, ["a", "b"]);
+        assert_eq!(sample.limit.get(), 100);
     }
 
     #[test]
-    fn an_invalid_integer_is_recorded_and_the_default_used() {
-        let mut params = QueryParams::parse("limit=0");
-        assert_eq!(params.integer("limit", 1..=1000, 100), 100);
-        assert_eq!(errors(params.finish("limit"))[0].0, "limit");
+    fn every_bad_and_unknown_parameter_is_named_in_one_answer() {
+        let errors = errors("b=1&limit=0&from=yesterday&a=2");
+        let names: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(names, ["b", "limit", "from", "a"]);
+        assert!(errors[0].1.contains("unknown field"), "{errors:?}");
+        assert!(errors[1].1.contains("from 1 to 1000"), "{errors:?}");
     }
 }

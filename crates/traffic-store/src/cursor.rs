@@ -1,6 +1,10 @@
+use std::borrow::Cow;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer};
 
 use super::StoreError;
 
@@ -38,6 +42,28 @@ impl Cursor {
         let id: i64 = id.parse().map_err(|_| MALFORMED)?;
         let observed_at = DateTime::from_timestamp_micros(micros).ok_or(MALFORMED)?;
         Ok(Self { observed_at, id })
+    }
+}
+
+/// A cursor arrives as the token [`Cursor::encode`] gave out.
+impl<'de> Deserialize<'de> for Cursor {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let token = Cow::<str>::deserialize(deserializer)?;
+        Self::decode(&token).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Cursor {
+    fn schema_name() -> Cow<'static, str> {
+        "Cursor".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "description": "An opaque position in a listing."})
     }
 }
 

@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -139,6 +140,15 @@ impl StatusCounts {
             Status::Failed => self.failed,
         }
     }
+}
+
+/// How a set of readings was labelled.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct LabelCounts {
+    /// Classified readings, by congestion label (labels with none left out).
+    pub counts_by_label: BTreeMap<Label, u64>,
+    /// Readings not classified yet.
+    pub unclassified: u64,
 }
 
 /// Every column of `events`, in the order of [`EventRow`]'s fields.

@@ -6,7 +6,10 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::model::{EventRow, to_events};
-use super::{Cursor, Event, EventFilter, Page, Status, StatusCounts, Store, StoreError};
+use super::{
+    Cursor, Event, EventFilter, LabelCounts, Page, Status, StatusCounts, Store, StoreError,
+};
+use traffic_model::classification::UnknownName;
 use traffic_model::reading::{Reading, SensorId};
 
 impl Store {
@@ -239,14 +242,14 @@ impl Store {
         .await
     }
 
-    /// How many of a sensor's readings observed in `[from, to)` carry each label; `None` counts
-    /// the readings not classified yet.
+    /// How many of a sensor's readings observed in `[from, to)` carry each label, and how many
+    /// are not classified yet.
     pub async fn label_counts(
         &self,
         sensor_id: SensorId,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<(Option<traffic_model::classification::Label>, u64)>, StoreError> {
+    ) -> Result<LabelCounts, StoreError> {
         self.run(move |store| async move {
             let rows: Vec<(Option<String>, i64)> = with_conn!(store, |conn| {
                 events::table
@@ -258,17 +261,24 @@ impl Store {
                     .load(conn)
                     .await?
             });
-            rows.into_iter()
-                .map(|(label, n)| {
-                    let label = label.map(|l| l.parse()).transpose().map_err(
-                        |e: traffic_model::classification::UnknownName| StoreError::CorruptRow {
-                            id: 0,
-                            reason: e.to_string(),
-                        },
-                    )?;
-                    Ok((label, u64::try_from(n).unwrap_or_default()))
-                })
-                .collect()
+            let mut counts = LabelCounts::default();
+            for (label, n) in rows {
+                let n = u64::try_from(n).unwrap_or_default();
+                match label {
+                    Some(label) => {
+                        let label =
+                            label
+                                .parse()
+                                .map_err(|e: UnknownName| StoreError::CorruptRow {
+                                    id: 0,
+                                    reason: e.to_string(),
+                                })?;
+                        counts.counts_by_label.insert(label, n);
+                    }
+                    None => counts.unclassified += n,
+                }
+            }
+            Ok(counts)
         })
         .await
     }

@@ -5,15 +5,16 @@ use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use schemars::JsonSchema;
-use serde::Serialize;
-use traffic_model::reading::{FieldError, Reading, ReadingInput, SensorId, parse_timestamp};
+use serde::{Deserialize, Serialize};
+use traffic_model::classification::Label;
+use traffic_model::reading::{FieldError, Reading, ReadingInput, SensorId};
 use traffic_store::{Cursor, Event, EventFilter, Status};
 
 use crate::app::AppState;
-use crate::auth::Access;
 use crate::body::{self, Format};
+use crate::params::{Bounded, EventId, Path, Timestamp};
 use crate::problem::{Kind, Problem};
-use crate::query::QueryParams;
+use crate::query::Query;
 
 /// Most readings in one batch.
 pub const MAX_BATCH_READINGS: usize = 10_000;
@@ -27,7 +28,6 @@ pub async fn create(
     request: HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, Problem> {
-    state.auth.check(&request, Access::Write)?;
     body::format(&request, &[Format::Json])?;
     let bytes = body::read(&request, payload, state.limits.reading()).await?;
     let input: ReadingInput = serde_json::from_slice(&bytes).map_err(malformed)?;
@@ -77,7 +77,6 @@ pub async fn create_batch(
     request: HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, Problem> {
-    state.auth.check(&request, Access::Write)?;
     let format = body::format(&request, &[Format::Json, Format::NdJson])?;
     let bytes = body::read(&request, payload, state.limits.batch()).await?;
     let items = split_batch(&bytes, format)?;
@@ -161,52 +160,63 @@ pub struct EventPage {
     pub next_cursor: Option<String>,
 }
 
+/// The parameters of `GET /v1/events`; filters combine with AND.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this sensor
+    sensor_id: Option<SensorId>,
+    /// observed_at at or after (RFC 3339)
+    from: Option<Timestamp>,
+    /// observed_at before (RFC 3339)
+    to: Option<Timestamp>,
+    /// Queue status
+    status: Option<Status>,
+    /// Congestion label
+    label: Option<Label>,
+    /// Page size
+    #[serde(default)]
+    limit: Bounded<1, MAX_LIMIT, DEFAULT_LIMIT>,
+    /// next_cursor of the previous page
+    cursor: Option<Cursor>,
+}
+
 /// `GET /v1/events`: newest first, filtered, keyset-paginated.
 pub async fn list(
     state: Data<AppState>,
-    request: HttpRequest,
-    query: QueryParams,
+    Query(query): Query<ListQuery>,
 ) -> Result<HttpResponse, Problem> {
-    state.auth.check(&request, Access::Read)?;
-    let (filter, limit, cursor) = parse_list_query(query)?;
-    let page = state.store.list(filter, limit, cursor).await?;
+    let filter = EventFilter {
+        sensor_id: query.sensor_id,
+        from: query.from.map(|t| t.0),
+        to: query.to.map(|t| t.0),
+        status: query.status,
+        label: query.label,
+    };
+    let page = state
+        .store
+        .list(filter, query.limit.get(), query.cursor)
+        .await?;
     Ok(HttpResponse::Ok().json(EventPage {
         items: page.items,
         next_cursor: page.next_cursor.map(|c| c.encode()),
     }))
 }
 
-type ListQuery = (EventFilter, usize, Option<Cursor>);
-
-fn parse_list_query(mut query: QueryParams) -> Result<ListQuery, Problem> {
-    let filter = EventFilter {
-        sensor_id: query.parsed("sensor_id", SensorId::parse),
-        from: query.parsed("from", parse_timestamp),
-        to: query.parsed("to", parse_timestamp),
-        status: query.parsed("status", str::parse::<Status>),
-        label: query.parsed("label", str::parse),
-    };
-    let limit = query.integer("limit", 1..=MAX_LIMIT, DEFAULT_LIMIT);
-    let cursor = query.parsed("cursor", Cursor::decode);
-    query.finish("sensor_id, from, to, status, label, limit, cursor")?;
-    Ok((filter, limit, cursor))
-}
-
 /// `GET /v1/events/{id}`.
-pub async fn get(state: Data<AppState>, request: HttpRequest) -> Result<HttpResponse, Problem> {
-    state.auth.check(&request, Access::Read)?;
-    let id = event_id(&request)?;
-    match state.store.get(id).await? {
+pub async fn get(state: Data<AppState>, Path(id): Path<EventId>) -> Result<HttpResponse, Problem> {
+    match state.store.get(id.0).await? {
         Some(event) => Ok(HttpResponse::Ok().json(event)),
         None => Err(no_event(id)),
     }
 }
 
 /// `POST /v1/events/{id}/classify`: queue the event again → 202.
-pub async fn requeue(state: Data<AppState>, request: HttpRequest) -> Result<HttpResponse, Problem> {
-    state.auth.check(&request, Access::Write)?;
-    let id = event_id(&request)?;
-    match state.store.requeue(id).await? {
+pub async fn requeue(
+    state: Data<AppState>,
+    Path(id): Path<EventId>,
+) -> Result<HttpResponse, Problem> {
+    match state.store.requeue(id.0).await? {
         Some(event) => {
             state.wake_workers();
             Ok(HttpResponse::Accepted().json(event))
@@ -215,16 +225,6 @@ pub async fn requeue(state: Data<AppState>, request: HttpRequest) -> Result<Http
     }
 }
 
-fn event_id(request: &HttpRequest) -> Result<i64, Problem> {
-    let raw = request.match_info().get("id").unwrap_or_default();
-    raw.parse::<i64>().map_err(|_| {
-        Problem::new(
-            Kind::NotFound,
-            format!("no event with id {raw:?}: ids are positive integers"),
-        )
-    })
-}
-
-fn no_event(id: i64) -> Problem {
+fn no_event(id: EventId) -> Problem {
     Problem::new(Kind::NotFound, format!("no event with id {id}"))
 }

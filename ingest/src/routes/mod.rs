@@ -1,46 +1,68 @@
-//! The route table: registers the handlers and describes them for the OpenAPI document.
+//! The route table: one list drives the actix registration, the API-key checks and the
+//! OpenAPI document, so a path, a method or a guard is written once.
 
 pub mod docs;
 pub mod events;
 pub mod health;
 pub mod sensors;
 
+use std::sync::Arc;
+
+use actix_web::http::Method;
+use actix_web::middleware::from_fn;
 use actix_web::web::{self, ServiceConfig};
-use schemars::SchemaGenerator;
+use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::Value;
+use traffic_model::reading::SensorId;
 use traffic_store::Event;
 
-use crate::openapi::schema_of;
+use crate::auth::{Access, ApiKeys};
+use crate::openapi::{inline_schema_of, schema_of};
+use crate::params::{EventId, PathParam};
 use crate::problem::{Kind, Problem};
 
 type SchemaFn = fn(&mut SchemaGenerator) -> Value;
 
-/// One documented route.
+/// One route.
 pub struct Route {
-    pub method: &'static str,
+    pub method: Method,
     pub path: &'static str,
-    pub operation: &'static Operation,
+    /// Who may call it: checked before the handler runs, and stated in the document.
+    pub access: Access,
+    /// Attaches the handler to the route.
+    pub handler: fn(actix_web::Route) -> actix_web::Route,
+    /// Its entry in the OpenAPI document; `None` leaves it out (the document itself, its page
+    /// and the metrics scrape).
+    pub operation: Option<Operation>,
 }
 
 pub struct Operation {
     pub id: &'static str,
     pub summary: &'static str,
     pub tag: &'static str,
-    pub parameters: &'static [Param],
+    pub path: &'static [PathDoc],
+    /// The schema of the query struct the handler extracts; its fields are the parameters.
+    pub query: Option<SchemaFn>,
     pub body: Option<Body>,
     pub responses: &'static [(u16, &'static str, Option<SchemaFn>)],
     pub problems: &'static [(u16, &'static str)],
-    /// Guarded by API keys when they are configured.
-    pub secured: bool,
 }
 
-pub struct Param {
+/// A path parameter, described by the type its handler extracts.
+pub struct PathDoc {
     pub name: &'static str,
-    /// `query` or `path`.
-    pub location: &'static str,
     pub description: &'static str,
-    /// The parameter's JSON Schema, as JSON text.
-    pub schema: &'static str,
+    pub schema: SchemaFn,
+}
+
+impl PathDoc {
+    const fn of<T: PathParam>() -> Self {
+        Self {
+            name: T::NAME,
+            description: T::DESCRIPTION,
+            schema: inline_schema_of::<T>,
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -49,12 +71,6 @@ pub enum Body {
     Batch,
 }
 
-const ID: Param = Param {
-    name: "id",
-    location: "path",
-    description: "Event id",
-    schema: r#"{"type":"integer","format":"int64"}"#,
-};
 const WRITE_PROBLEMS: &[(u16, &str)] = &[
     (
         400,
@@ -78,15 +94,22 @@ const READ_PROBLEMS: &[(u16, &str)] = &[
     (503, "Database unavailable"),
 ];
 
+const fn query_of<T: JsonSchema>() -> Option<SchemaFn> {
+    Some(inline_schema_of::<T>)
+}
+
 pub static ROUTES: &[Route] = &[
     Route {
-        method: "POST",
+        method: Method::POST,
         path: "/v1/events",
-        operation: &Operation {
+        access: Access::Write,
+        handler: |route| route.to(events::create),
+        operation: Some(Operation {
             id: "createEvent",
             summary: "Store one reading and queue it for classification",
             tag: "events",
-            parameters: &[],
+            path: &[],
+            query: None,
             body: Some(Body::Reading),
             responses: &[
                 (
@@ -121,17 +144,19 @@ pub static ROUTES: &[Route] = &[
                 ),
                 (503, "Database unavailable; nothing was written"),
             ],
-            secured: true,
-        },
+        }),
     },
     Route {
-        method: "POST",
+        method: Method::POST,
         path: "/v1/events/batch",
-        operation: &Operation {
+        access: Access::Write,
+        handler: |route| route.to(events::create_batch),
+        operation: Some(Operation {
             id: "createEvents",
-            summary: "Store up to 10000 readings (JSON array or NDJSON)",
+            summary: "Store a batch of readings (JSON array or NDJSON)",
             tag: "events",
-            parameters: &[],
+            path: &[],
+            query: None,
             body: Some(Body::Batch),
             responses: &[(
                 200,
@@ -139,60 +164,19 @@ pub static ROUTES: &[Route] = &[
                 Some(schema_of::<events::BatchResult>),
             )],
             problems: WRITE_PROBLEMS,
-            secured: true,
-        },
+        }),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         path: "/v1/events",
-        operation: &Operation {
+        access: Access::Read,
+        handler: |route| route.to(events::list),
+        operation: Some(Operation {
             id: "listEvents",
             summary: "List events newest first, filtered, with a keyset cursor",
             tag: "events",
-            parameters: &[
-                Param {
-                    name: "sensor_id",
-                    location: "query",
-                    description: "Only this sensor",
-                    schema: r#"{"type":"string","pattern":"^[A-Za-z0-9._:/-]{1,128}$"}"#,
-                },
-                Param {
-                    name: "from",
-                    location: "query",
-                    description: "observed_at at or after (RFC 3339)",
-                    schema: r#"{"type":"string","format":"date-time"}"#,
-                },
-                Param {
-                    name: "to",
-                    location: "query",
-                    description: "observed_at before (RFC 3339)",
-                    schema: r#"{"type":"string","format":"date-time"}"#,
-                },
-                Param {
-                    name: "status",
-                    location: "query",
-                    description: "Queue status",
-                    schema: r#"{"type":"string","enum":["pending","processing","classified","failed"]}"#,
-                },
-                Param {
-                    name: "label",
-                    location: "query",
-                    description: "Congestion label",
-                    schema: r#"{"type":"string","enum":["free_flow","moderate","heavy","congested","unknown"]}"#,
-                },
-                Param {
-                    name: "limit",
-                    location: "query",
-                    description: "Page size (default 100)",
-                    schema: r#"{"type":"integer","minimum":1,"maximum":1000}"#,
-                },
-                Param {
-                    name: "cursor",
-                    location: "query",
-                    description: "next_cursor of the previous page",
-                    schema: r#"{"type":"string"}"#,
-                },
-            ],
+            path: &[],
+            query: query_of::<events::ListQuery>(),
             body: None,
             responses: &[(
                 200,
@@ -200,17 +184,19 @@ pub static ROUTES: &[Route] = &[
                 Some(schema_of::<events::EventPage>),
             )],
             problems: READ_PROBLEMS,
-            secured: true,
-        },
+        }),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         path: "/v1/events/{id}",
-        operation: &Operation {
+        access: Access::Read,
+        handler: |route| route.to(events::get),
+        operation: Some(Operation {
             id: "getEvent",
             summary: "One event with its classification",
             tag: "events",
-            parameters: &[ID],
+            path: &[PathDoc::of::<EventId>()],
+            query: None,
             body: None,
             responses: &[(200, "The event", Some(schema_of::<Event>))],
             problems: &[
@@ -218,17 +204,19 @@ pub static ROUTES: &[Route] = &[
                 (404, "No such event"),
                 (503, "Database unavailable"),
             ],
-            secured: true,
-        },
+        }),
     },
     Route {
-        method: "POST",
+        method: Method::POST,
         path: "/v1/events/{id}/classify",
-        operation: &Operation {
+        access: Access::Write,
+        handler: |route| route.to(events::requeue),
+        operation: Some(Operation {
             id: "requeueEvent",
             summary: "Queue an event for classification again",
             tag: "events",
-            parameters: &[ID],
+            path: &[PathDoc::of::<EventId>()],
+            query: None,
             body: None,
             responses: &[(
                 202,
@@ -240,30 +228,19 @@ pub static ROUTES: &[Route] = &[
                 (404, "No such event"),
                 (503, "Database unavailable"),
             ],
-            secured: true,
-        },
+        }),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         path: "/v1/sensors",
-        operation: &Operation {
+        access: Access::Read,
+        handler: |route| route.to(sensors::list),
+        operation: Some(Operation {
             id: "listSensors",
             summary: "Each sensor's latest reading and classification",
             tag: "sensors",
-            parameters: &[
-                Param {
-                    name: "limit",
-                    location: "query",
-                    description: "Page size (default 100)",
-                    schema: r#"{"type":"integer","minimum":1,"maximum":1000}"#,
-                },
-                Param {
-                    name: "after",
-                    location: "query",
-                    description: "next_after of the previous page",
-                    schema: r#"{"type":"string","pattern":"^[A-Za-z0-9._:/-]{1,128}$"}"#,
-                },
-            ],
+            path: &[],
+            query: query_of::<sensors::ListQuery>(),
             body: None,
             responses: &[(
                 200,
@@ -271,30 +248,19 @@ pub static ROUTES: &[Route] = &[
                 Some(schema_of::<sensors::SensorPage>),
             )],
             problems: READ_PROBLEMS,
-            secured: true,
-        },
+        }),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         path: "/v1/sensors/{sensor_id}",
-        operation: &Operation {
+        access: Access::Read,
+        handler: |route| route.to(sensors::get),
+        operation: Some(Operation {
             id: "getSensor",
             summary: "A sensor's latest state and its readings by label over a window",
             tag: "sensors",
-            parameters: &[
-                Param {
-                    name: "sensor_id",
-                    location: "path",
-                    description: "Sensor id",
-                    schema: r#"{"type":"string","pattern":"^[A-Za-z0-9._:/-]{1,128}$"}"#,
-                },
-                Param {
-                    name: "window_minutes",
-                    location: "query",
-                    description: "Window length (default 60)",
-                    schema: r#"{"type":"integer","minimum":1,"maximum":44640}"#,
-                },
-            ],
+            path: &[PathDoc::of::<SensorId>()],
+            query: query_of::<sensors::SummaryQuery>(),
             body: None,
             responses: &[(
                 200,
@@ -307,114 +273,110 @@ pub static ROUTES: &[Route] = &[
                 (404, "No readings from this sensor"),
                 (503, "Database unavailable"),
             ],
-            secured: true,
-        },
+        }),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         path: "/v1/health",
-        operation: &Operation {
+        access: Access::Open,
+        handler: |route| route.to(health::health),
+        operation: Some(Operation {
             id: "health",
             summary: "Liveness: the process answers (no I/O)",
             tag: "operations",
-            parameters: &[],
+            path: &[],
+            query: None,
             body: None,
             responses: &[(200, "Alive", Some(schema_of::<health::Health>))],
             problems: &[],
-            secured: false,
-        },
+        }),
     },
     Route {
-        method: "GET",
+        method: Method::GET,
         path: "/v1/ready",
-        operation: &Operation {
+        access: Access::Open,
+        handler: |route| route.to(health::ready),
+        operation: Some(Operation {
             id: "ready",
             summary: "Readiness: the database answers and is migrated",
             tag: "operations",
-            parameters: &[],
+            path: &[],
+            query: None,
             body: None,
             responses: &[(200, "Ready", Some(schema_of::<health::Readiness>))],
             problems: &[(503, "Not ready")],
-            secured: false,
-        },
+        }),
+    },
+    Route {
+        method: Method::GET,
+        path: "/metrics",
+        access: Access::Open,
+        handler: |route| route.to(health::metrics),
+        operation: None,
+    },
+    Route {
+        method: Method::GET,
+        path: "/openapi.json",
+        access: Access::Open,
+        handler: |route| route.to(docs::openapi),
+        operation: None,
+    },
+    Route {
+        method: Method::GET,
+        path: "/docs",
+        access: Access::Open,
+        handler: |route| route.to(docs::page),
+        operation: None,
     },
 ];
 
-/// Registers every route; unknown paths get a 404 problem, other methods a 405 with `Allow`.
-pub fn configure(config: &mut ServiceConfig) {
-    config
-        .service(resource(
-            "/v1/events",
-            "GET, POST",
-            [web::post().to(events::create), web::get().to(events::list)],
-        ))
-        .service(resource(
-            "/v1/events/batch",
-            "POST",
-            [web::post().to(events::create_batch)],
-        ))
-        .service(resource(
-            "/v1/events/{id}",
-            "GET",
-            [web::get().to(events::get)],
-        ))
-        .service(resource(
-            "/v1/events/{id}/classify",
-            "POST",
-            [web::post().to(events::requeue)],
-        ))
-        .service(resource(
-            "/v1/sensors",
-            "GET",
-            [web::get().to(sensors::list)],
-        ))
-        .service(resource(
-            "/v1/sensors/{sensor_id}",
-            "GET",
-            [web::get().to(sensors::get)],
-        ))
-        .service(resource(
-            "/v1/health",
-            "GET",
-            [web::get().to(health::health)],
-        ))
-        .service(resource("/v1/ready", "GET", [web::get().to(health::ready)]))
-        .service(resource(
-            "/metrics",
-            "GET",
-            [web::get().to(health::metrics)],
-        ))
-        .service(resource(
-            "/openapi.json",
-            "GET",
-            [web::get().to(docs::openapi)],
-        ))
-        .service(resource("/docs", "GET", [web::get().to(docs::page)]))
-        .default_service(web::to(not_found));
+/// Registers every route of [`ROUTES`], each path once with all its methods, behind an API-key
+/// check where `keys` require one; unknown paths get a 404 problem, other methods a 405 with
+/// `Allow`.
+pub fn configure(config: &mut ServiceConfig, keys: &Arc<ApiKeys>) {
+    let mut paths: Vec<&str> = Vec::new();
+    for route in ROUTES {
+        if !paths.contains(&route.path) {
+            paths.push(route.path);
+        }
+    }
+    for path in paths {
+        let routes: Vec<&Route> = ROUTES.iter().filter(|r| r.path == path).collect();
+        let mut allowed: Vec<&str> = routes.iter().map(|r| r.method.as_str()).collect();
+        allowed.sort_unstable();
+        let allowed = allowed.join(", ");
+        let resource = routes
+            .iter()
+            .fold(web::resource(path), |resource, route| {
+                resource.route(register(route, keys))
+            })
+            .default_service(web::to(allow(allowed)));
+        config.service(resource);
+    }
+    config.default_service(web::to(not_found));
 }
 
-/// A resource serving `routes`, answering any other method with a 405 that lists `methods`.
-fn resource<const N: usize>(
-    path: &str,
-    methods: &'static str,
-    routes: [actix_web::Route; N],
-) -> actix_web::Resource {
-    routes
-        .into_iter()
-        .fold(web::resource(path), actix_web::Resource::route)
-        .default_service(web::to(allow(methods)))
+fn register(route: &Route, keys: &Arc<ApiKeys>) -> actix_web::Route {
+    let registered = (route.handler)(web::method(route.method.clone()));
+    if !keys.required_for(route.access) {
+        return registered;
+    }
+    let keys = Arc::clone(keys);
+    registered.wrap(from_fn(move |request, next| {
+        crate::auth::require_key(Arc::clone(&keys), request, next)
+    }))
 }
 
 /// The handler answering every method a resource does not serve.
 fn allow(
-    methods: &'static str,
+    methods: String,
 ) -> impl Fn(actix_web::HttpRequest) -> std::future::Ready<Result<actix_web::HttpResponse, Problem>>
 + Clone {
     move |request| {
         std::future::ready(Err(Problem::method_not_allowed(
             request.method().as_str(),
             request.path(),
-            methods,
+            &methods,
         )))
     }
 }

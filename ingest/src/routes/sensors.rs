@@ -1,24 +1,23 @@
 //! `/v1/sensors`: what a dashboard polls — each sensor's latest state.
 
-use std::collections::BTreeMap;
-
+use actix_web::HttpResponse;
 use actix_web::web::Data;
-use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, TimeDelta, Utc};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use traffic_model::reading::SensorId;
-use traffic_store::Event;
+use traffic_store::{Event, LabelCounts};
 
 use crate::app::AppState;
-use crate::auth::Access;
+use crate::params::{Bounded, Path};
 use crate::problem::{Kind, Problem};
-use crate::query::QueryParams;
+use crate::query::Query;
 
 const DEFAULT_SENSORS: usize = 100;
 const MAX_SENSORS: usize = 1000;
-const DEFAULT_WINDOW_MINUTES: i64 = 60;
-const MAX_WINDOW_MINUTES: i64 = 31 * 24 * 60;
+const DEFAULT_WINDOW_MINUTES: usize = 60;
+/// A month of 31 days.
+const MAX_WINDOW_MINUTES: usize = 31 * 24 * 60;
 
 /// One page of sensors with their latest event.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -35,18 +34,28 @@ pub struct SensorState {
     pub latest: Event,
 }
 
+/// The parameters of `GET /v1/sensors`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Page size
+    #[serde(default)]
+    limit: Bounded<1, MAX_SENSORS, DEFAULT_SENSORS>,
+    /// next_after of the previous page
+    after: Option<SensorId>,
+}
+
 /// `GET /v1/sensors?limit=&after=`: sensors in id order.
 pub async fn list(
     state: Data<AppState>,
-    request: HttpRequest,
-    mut query: QueryParams,
+    Query(query): Query<ListQuery>,
 ) -> Result<HttpResponse, Problem> {
-    state.auth.check(&request, Access::Read)?;
-    let limit = query.integer("limit", 1..=MAX_SENSORS, DEFAULT_SENSORS);
-    let after = query.parsed("after", SensorId::parse);
-    query.finish("limit, after")?;
+    let limit = query.limit.get();
     // One more than the page tells whether another page exists.
-    let mut latest = state.store.latest_per_sensor(limit + 1, after).await?;
+    let mut latest = state
+        .store
+        .latest_per_sensor(limit + 1, query.after)
+        .await?;
     let more = latest.len() > limit;
     latest.truncate(limit);
     let next_after = more
@@ -68,10 +77,9 @@ pub struct SensorSummary {
     pub sensor_id: String,
     pub latest: Event,
     pub window: Window,
-    /// Readings observed in the window, by congestion label.
-    pub counts_by_label: BTreeMap<String, u64>,
-    /// Readings observed in the window and not classified yet.
-    pub unclassified: u64,
+    /// Readings observed in the window, by label and not classified yet.
+    #[serde(flatten)]
+    pub counts: LabelCounts,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -80,28 +88,21 @@ pub struct Window {
     pub to: DateTime<Utc>,
 }
 
+/// The parameters of `GET /v1/sensors/{sensor_id}`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryQuery {
+    /// Window length, in minutes, ending now
+    #[serde(default)]
+    window_minutes: Bounded<1, MAX_WINDOW_MINUTES, DEFAULT_WINDOW_MINUTES>,
+}
+
 /// `GET /v1/sensors/{sensor_id}?window_minutes=60`.
 pub async fn get(
     state: Data<AppState>,
-    request: HttpRequest,
-    mut query: QueryParams,
+    Path(sensor_id): Path<SensorId>,
+    Query(query): Query<SummaryQuery>,
 ) -> Result<HttpResponse, Problem> {
-    state.auth.check(&request, Access::Read)?;
-    // The router leaves `%2F` encoded (a `/` inside a segment); ids may contain `/`.
-    let raw = percent_decode(request.match_info().get("sensor_id").unwrap_or_default());
-    let sensor_id = SensorId::parse(&raw).map_err(|rule| {
-        Problem::new(
-            Kind::NotFound,
-            format!("no sensor {raw:?}: a sensor id {rule}"),
-        )
-    })?;
-    let minutes = query.integer(
-        "window_minutes",
-        1..=MAX_WINDOW_MINUTES,
-        DEFAULT_WINDOW_MINUTES,
-    );
-    query.finish("window_minutes")?;
-
     let store = &state.store;
     let latest = store
         .latest_of_sensor(sensor_id.clone())
@@ -113,43 +114,13 @@ pub async fn get(
             )
         })?;
     let to = Utc::now();
-    let from = to - TimeDelta::minutes(minutes);
+    // At most MAX_WINDOW_MINUTES: the cast cannot wrap.
+    let from = to - TimeDelta::minutes(query.window_minutes.get() as i64);
     let counts = store.label_counts(sensor_id.clone(), from, to).await?;
-    let mut counts_by_label = BTreeMap::new();
-    let mut unclassified = 0;
-    for (label, n) in counts {
-        match label {
-            Some(label) => {
-                counts_by_label.insert(label.as_str().to_owned(), n);
-            }
-            None => unclassified += n,
-        }
-    }
     Ok(HttpResponse::Ok().json(SensorSummary {
         sensor_id: sensor_id.to_string(),
         latest,
         window: Window { from, to },
-        counts_by_label,
-        unclassified,
+        counts,
     }))
-}
-
-/// Decodes `%XX` escapes; malformed ones are kept as they are (and then fail the id rule).
-fn percent_decode(raw: &str) -> String {
-    percent_encoding::percent_decode_str(raw)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percent_decode;
-
-    #[test]
-    fn escapes_are_decoded_and_malformed_ones_kept() {
-        assert_eq!(percent_decode("ring%2F12:north"), "ring/12:north");
-        assert_eq!(percent_decode("a%2fb"), "a/b");
-        assert_eq!(percent_decode("50%"), "50%");
-        assert_eq!(percent_decode("x%zz"), "x%zz");
-    }
 }

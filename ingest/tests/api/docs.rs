@@ -1,5 +1,6 @@
 //! `GET /openapi.json` and `GET /docs`.
 
+use ingest::auth::Access;
 use ingest::routes::ROUTES;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -40,18 +41,34 @@ pub async fn the_openapi_document_is_3_1_and_describes_every_route(backend: Back
         .sum();
     assert_eq!(
         documented,
-        ROUTES.len(),
+        ROUTES.iter().filter(|r| r.operation.is_some()).count(),
         "operations beyond the route table"
     );
     for route in ROUTES {
-        let operation = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
+        let operation = &doc["paths"][route.path][route.method.as_str().to_ascii_lowercase()];
+        let Some(documented) = &route.operation else {
+            assert!(
+                operation.is_null(),
+                "{} {} is documented",
+                route.method,
+                route.path
+            );
+            continue;
+        };
         assert!(
             operation.is_object(),
             "{} {} is not in the document",
             route.method,
             route.path
         );
-        assert_eq!(operation["operationId"], route.operation.id);
+        assert_eq!(operation["operationId"], documented.id);
+        assert_eq!(
+            operation["security"].is_array(),
+            route.access != Access::Open,
+            "{} {}: security declared unlike the route's access",
+            route.method,
+            route.path
+        );
         let responses = operation["responses"].as_object().expect("responses");
         assert!(
             responses.keys().any(|status| status.starts_with('2')),
@@ -309,4 +326,64 @@ pub async fn the_reading_schema_admits_every_reading_the_api_accepts(backend: Ba
         errors.is_empty(),
         "accepted but not schema-valid: {errors:?}"
     );
+}
+
+/// The limits the document gives the query parameters are the ones the service enforces: the
+/// largest documented value is served, one more is refused naming the parameter, and so is a
+/// parameter the document does not list.
+pub async fn documented_query_limits_are_the_enforced_ones(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create(&reading("doc-sensor", Some(1), 0)).await;
+    let doc = document(&app).await;
+    let mut checked = 0;
+    for (template, item) in doc["paths"].as_object().expect("paths") {
+        let Some(get) = item.get("get") else { continue };
+        let path = template.replace("{sensor_id}", "doc-sensor");
+        let parameters = get["parameters"].as_array().cloned().unwrap_or_default();
+        for parameter in parameters.iter().filter(|p| p["in"] == "query") {
+            let name = parameter["name"].as_str().expect("a name");
+            let schema = &parameter["schema"];
+            assert!(schema.is_object(), "{template} {name}: no schema");
+            assert!(
+                parameter["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty()),
+                "{template} {name}: no description"
+            );
+            let (Some(min), Some(max)) = (schema["minimum"].as_u64(), schema["maximum"].as_u64())
+            else {
+                continue;
+            };
+            let below = min.checked_sub(1).map(|v| (v, false));
+            for (value, ok) in [(min, true), (max, true), (max + 1, false)]
+                .into_iter()
+                .chain(below)
+            {
+                let response = app
+                    .get(&format!("{path}?{name}={value}"))
+                    .send()
+                    .await
+                    .expect("GET");
+                let status = response.status().as_u16();
+                if ok {
+                    assert_eq!(status, 200, "{template}?{name}={value}");
+                } else {
+                    assert_eq!(status, 400, "{template}?{name}={value}");
+                    let problem: Value = response.json().await.expect("a problem");
+                    assert_eq!(problem["errors"][0]["field"], name, "{problem}");
+                }
+            }
+            checked += 1;
+        }
+        if !parameters.iter().any(|p| p["in"] == "query") {
+            continue;
+        }
+        let response = app
+            .get(&format!("{path}?undocumented=1"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(response.status().as_u16(), 400, "{template}?undocumented=1");
+    }
+    assert!(checked >= 3, "only {checked} bounded parameters were found");
 }

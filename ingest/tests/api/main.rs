@@ -111,6 +111,7 @@ api_suite! {
         successful_responses_match_their_documented_schemas,
         problems_match_the_documented_problem_schema,
         the_reading_schema_admits_every_reading_the_api_accepts,
+        documented_query_limits_are_the_enforced_ones,
     ],
     auth: [
         writes_need_a_valid_key_when_keys_are_configured,

@@ -926,3 +926,51 @@ pub async fn recent_history_takes_the_last_readings_of_each_lane_within_the_wind
             .is_empty()
     );
 }
+
+pub async fn label_counts_cover_one_sensor_over_a_half_open_window(db: &TestDb) {
+    let store = db.store();
+    for m in 0..6 {
+        store.insert(reading("counted", None, m)).await.unwrap();
+    }
+    store.insert(reading("other", None, 2)).await.unwrap();
+    let claimed = store.claim("w", 100, LEASE).await.unwrap();
+    let results = claimed
+        .iter()
+        .filter(|e| e.reading.sensor_id().as_str() == "counted")
+        .filter(|e| e.reading.observed_at() < minute(3))
+        .map(|e| {
+            let label = if e.reading.observed_at() == minute(0) {
+                Label::Heavy
+            } else {
+                Label::FreeFlow
+            };
+            (e.id, verdict(label))
+        })
+        .collect();
+    store.complete_many("w", results).await.unwrap();
+
+    // [minute 1, minute 5): minutes 1 and 2 free flow, 3 and 4 not classified yet.
+    let counts = store
+        .label_counts(sensor("counted"), minute(1), minute(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        counts.counts_by_label.into_iter().collect::<Vec<_>>(),
+        [(Label::FreeFlow, 2)]
+    );
+    assert_eq!(counts.unclassified, 2);
+
+    let all = store
+        .label_counts(sensor("counted"), minute(0), minute(6))
+        .await
+        .unwrap();
+    assert_eq!(all.counts_by_label.get(&Label::Heavy), Some(&1));
+    assert_eq!(all.counts_by_label.get(&Label::FreeFlow), Some(&2));
+    assert_eq!(all.unclassified, 3);
+
+    let none = store
+        .label_counts(sensor("absent"), minute(0), minute(6))
+        .await
+        .unwrap();
+    assert_eq!(none, traffic_store::LabelCounts::default());
+}
