@@ -39,8 +39,9 @@ pub struct ClassifyByIdArgs {
 #[derive(Debug, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifyBatchArgs {
-    /// The readings to classify, 1 to 1000; results come back in the same order.
-    #[schemars(length(min = 1, max = 1000))]
+    /// The readings to classify (at least one, at most `maxItems`); results come back in the
+    /// same order.
+    #[schemars(length(min = 1, max = MAX_BATCH_EVENTS))]
     pub events: Vec<Reading>,
     /// One pool of earlier readings for any of the batch's sensors; the server groups them by
     /// sensor and lane. Earlier readings inside `events` count as history too. Optional.

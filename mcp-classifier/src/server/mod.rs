@@ -208,3 +208,21 @@ fn tool_error(errors: args::ArgumentErrors) -> CallToolResult {
 fn error_text(message: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message)])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The batch limit is one constant: the published schema and the tool's prose follow it.
+    #[test]
+    fn classify_batch_publishes_the_limit_it_enforces() {
+        let tool = ClassifierServer::classify_batch_tool_attr();
+        let events = &tool.input_schema["properties"]["events"];
+        assert_eq!(events["maxItems"], MAX_BATCH_EVENTS, "{events}");
+        let description = tool.description.unwrap_or_default();
+        assert!(
+            description.contains(&format!("up to {MAX_BATCH_EVENTS} ")),
+            "{description}"
+        );
+    }
+}
