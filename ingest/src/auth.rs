@@ -7,14 +7,14 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpRequest};
-use service_kit::auth::{bearer_token, matches_any};
+use service_kit::auth::{ExposeSecret, SecretString, bearer_token, matches_any};
 
 use crate::problem::{Kind, Problem};
 
 /// The accepted keys and where they apply.
 #[derive(Debug, Clone, Default)]
 pub struct ApiKeys {
-    keys: Vec<String>,
+    keys: Vec<SecretString>,
     reads_too: bool,
 }
 
@@ -28,11 +28,11 @@ pub enum Access {
 }
 
 impl ApiKeys {
-    pub fn new(keys: Vec<String>, reads_too: bool) -> Self {
+    /// Empty keys are dropped: `INGEST_API_KEYS=` must not accept an empty key.
+    pub fn new(keys: Vec<SecretString>, reads_too: bool) -> Self {
         let keys = keys
             .into_iter()
-            .map(|k| k.trim().to_owned())
-            .filter(|k| !k.is_empty())
+            .filter(|k| !k.expose_secret().trim().is_empty())
             .collect();
         Self { keys, reads_too }
     }
@@ -72,7 +72,7 @@ impl ApiKeys {
                 "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`",
             ));
         };
-        if matches_any(presented, self.keys.iter().map(String::as_str)) {
+        if matches_any(presented, &self.keys) {
             Ok(())
         } else {
             Err(Problem::new(Kind::Unauthorized, "the API key is not valid"))

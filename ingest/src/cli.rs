@@ -1,12 +1,16 @@
-//! Command line and environment configuration (`ingest --help`).
+//! Command line and environment configuration (`ingest --help`), read into [`Settings`].
 
 use std::error::Error;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use service_kit::auth::{ExposeSecret, SecretString, secret};
+use service_kit::telemetry::LogFormat;
 use traffic_store::{DatabaseUrl, Store, StoreConfig};
 
-use service_kit::telemetry::LogFormat;
+use crate::auth::ApiKeys;
+use crate::classify::ClassifierLink;
+use crate::settings::{HttpSettings, Limits, Settings, defaults};
 
 /// Traffic-sensor ingest: stores readings durably and has them classified over MCP.
 #[derive(Debug, Parser)]
@@ -42,7 +46,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "INGEST_BIND",
-        default_value = "127.0.0.1:8080",
+        default_value = defaults::BIND,
         global = true
     )]
     pub bind: std::net::SocketAddr,
@@ -54,9 +58,10 @@ pub struct ServeArgs {
         env = "INGEST_API_KEYS",
         value_delimiter = ',',
         hide_env_values = true,
-        global = true
+        global = true,
+        value_parser = secret
     )]
-    pub api_keys: Vec<String>,
+    pub api_keys: Vec<SecretString>,
 
     /// Require an API key on reads too.
     #[arg(
@@ -68,11 +73,11 @@ pub struct ServeArgs {
     pub read_keys_required: bool,
 
     /// Largest body of `POST /v1/events`, in bytes (after gzip decoding).
-    #[arg(long, env = "INGEST_MAX_BODY_BYTES", default_value_t = 64 * 1024, global = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1 << 30))]
+    #[arg(long, env = "INGEST_MAX_BODY_BYTES", default_value_t = defaults::MAX_BODY_BYTES, global = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1 << 30))]
     pub max_body_bytes: usize,
 
     /// Largest body of `POST /v1/events/batch`, in bytes (after gzip decoding).
-    #[arg(long, env = "INGEST_MAX_BATCH_BYTES", default_value_t = 16 * 1024 * 1024, global = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1 << 30))]
+    #[arg(long, env = "INGEST_MAX_BATCH_BYTES", default_value_t = defaults::MAX_BATCH_BYTES, global = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1 << 30))]
     pub max_batch_bytes: usize,
 
     /// Seconds a request body may take to arrive in full; a slower one gets 408 and its
@@ -80,7 +85,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "INGEST_BODY_TIMEOUT_S",
-        default_value_t = 30,
+        default_value_t = defaults::BODY_TIMEOUT_S,
         global = true, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout_s: u64,
 
@@ -110,8 +115,14 @@ pub struct ServeArgs {
     pub mcp_command: Option<String>,
 
     /// Bearer token sent to the MCP_URL classifiers.
-    #[arg(long, env = "MCP_AUTH_TOKEN", hide_env_values = true, global = true)]
-    pub mcp_auth_token: Option<String>,
+    #[arg(
+        long,
+        env = "MCP_AUTH_TOKEN",
+        hide_env_values = true,
+        global = true,
+        value_parser = secret
+    )]
+    pub mcp_auth_token: Option<SecretString>,
 
     /// Classification workers (default: one per core, at least 2); 0 pauses classification
     /// (readings stay pending).
@@ -119,39 +130,39 @@ pub struct ServeArgs {
     pub classify_workers: Option<usize>,
 
     /// Events a worker claims per round.
-    #[arg(long, env = "CLASSIFY_BATCH", default_value_t = 1000, global = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    #[arg(long, env = "CLASSIFY_BATCH", default_value_t = defaults::CLASSIFY_BATCH, global = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     pub classify_batch: usize,
 
     /// Seconds a claim stays valid before other workers may take the events over.
-    #[arg(long, env = "CLASSIFY_LEASE_S", default_value_t = 60, global = true, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    #[arg(long, env = "CLASSIFY_LEASE_S", default_value_t = defaults::CLASSIFY_LEASE_S, global = true, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub classify_lease_s: u64,
 
     /// Seconds a classifier call may take.
-    #[arg(long, env = "CLASSIFY_TIMEOUT_S", default_value_t = 15, global = true, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "CLASSIFY_TIMEOUT_S", default_value_t = defaults::CLASSIFY_TIMEOUT_S, global = true, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub classify_timeout_s: u64,
 
     /// Attempts after which a reading the classifier rejects ends `failed`.
     #[arg(
         long,
         env = "CLASSIFY_MAX_ATTEMPTS",
-        default_value_t = 5,
+        default_value_t = defaults::CLASSIFY_MAX_ATTEMPTS,
         global = true, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub classify_max_attempts: u32,
 
     /// Seconds between safety-net polls of the queue (new readings wake workers at once).
-    #[arg(long, env = "CLASSIFY_POLL_S", default_value_t = 5, global = true, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, env = "CLASSIFY_POLL_S", default_value_t = defaults::CLASSIFY_POLL_S, global = true, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub classify_poll_s: u64,
 
     /// Milliseconds a worker waits after a claim that did not fill a batch, so that the next
     /// claim gathers more readings (fewer, larger claims; adds at most this much lag).
-    #[arg(long, env = "CLASSIFY_GATHER_MS", default_value_t = 50, global = true, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    #[arg(long, env = "CLASSIFY_GATHER_MS", default_value_t = defaults::CLASSIFY_GATHER_MS, global = true, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub classify_gather_ms: u64,
 
     /// Minutes of earlier readings sent as history with fresh readings.
     #[arg(
         long,
         env = "CLASSIFY_HISTORY_MINUTES",
-        default_value_t = 70,
+        default_value_t = defaults::CLASSIFY_HISTORY_MINUTES,
         global = true, value_parser = clap::value_parser!(u64).range(0..=44_640))]
     pub classify_history_minutes: u64,
 
@@ -160,7 +171,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "CLASSIFY_HISTORY_READINGS",
-        default_value_t = 24,
+        default_value_t = defaults::CLASSIFY_HISTORY_READINGS,
         global = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1000))]
     pub classify_history_readings: usize,
 
@@ -173,8 +184,14 @@ pub struct ServeArgs {
 pub struct DatabaseArgs {
     /// `postgres://user:pass@host/db` for PostgreSQL, `sqlite://PATH` for a SQLite file;
     /// unset: the SQLite file `smart_traffic.db` in the working directory.
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
-    pub database_url: Option<String>,
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        global = true,
+        hide_env_values = true,
+        value_parser = secret
+    )]
+    pub database_url: Option<SecretString>,
 
     /// Connections in the database pool (default 16 on PostgreSQL, 4 on SQLite).
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", global = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
@@ -199,7 +216,7 @@ pub struct DatabaseArgs {
 
 impl DatabaseArgs {
     pub fn store_config(&self) -> Result<StoreConfig, traffic_store::StoreError> {
-        let url = DatabaseUrl::parse(self.database_url.as_deref())?;
+        let url = DatabaseUrl::parse(self.database_url.as_ref().map(ExposeSecret::expose_secret))?;
         let mut config = StoreConfig::new(url);
         if let Some(n) = self.database_max_connections {
             config.max_connections = n;
@@ -210,11 +227,72 @@ impl DatabaseArgs {
     }
 }
 
+impl ServeArgs {
+    /// The settings these flags describe, over the database `store`.
+    pub fn settings(self, store: StoreConfig) -> Settings {
+        let seconds = Duration::from_secs;
+        let mut settings = Settings::new(store);
+        settings.skip_migrations = self.skip_migrations;
+        settings.http = HttpSettings {
+            bind: self.bind,
+            workers: self.http_workers.unwrap_or(settings.http.workers),
+            max_connections: self.max_connections,
+            limits: Limits {
+                max_body_bytes: self.max_body_bytes,
+                max_batch_bytes: self.max_batch_bytes,
+                body_timeout: seconds(self.body_timeout_s),
+            },
+        };
+        settings.classifier = classifier_link(self.mcp_url, self.mcp_command, self.mcp_auth_token);
+        settings.api_keys = ApiKeys::new(self.api_keys, self.read_keys_required);
+        let classify = &mut settings.classify;
+        classify.workers = self.classify_workers.unwrap_or(classify.workers);
+        classify.batch_size = self.classify_batch;
+        classify.lease = seconds(self.classify_lease_s);
+        classify.call_timeout = seconds(self.classify_timeout_s);
+        classify.poll_interval = seconds(self.classify_poll_s);
+        classify.gather = Duration::from_millis(self.classify_gather_ms);
+        classify.history_window = seconds(self.classify_history_minutes.saturating_mul(60));
+        classify.history_readings = self.classify_history_readings;
+        classify.retry.max_attempts = self.classify_max_attempts;
+        settings
+    }
+}
+
+/// The classifier's link: MCP_URL, else MCP_COMMAND, else in-process.
+fn classifier_link(
+    mcp_url: Vec<String>,
+    mcp_command: Option<String>,
+    token: Option<SecretString>,
+) -> ClassifierLink {
+    let urls: Vec<String> = mcp_url
+        .iter()
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .collect();
+    let command: Vec<String> = mcp_command
+        .as_deref()
+        .map(|c| c.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    if !urls.is_empty() {
+        if !command.is_empty() {
+            tracing::warn!("both MCP_URL and MCP_COMMAND are set: using MCP_URL");
+        }
+        let token = token.filter(|t| !t.expose_secret().is_empty());
+        ClassifierLink::Http { urls, token }
+    } else if !command.is_empty() {
+        ClassifierLink::Command(command)
+    } else {
+        ClassifierLink::InProcess
+    }
+}
+
 pub type BoxError = Box<dyn Error + Send + Sync>;
 
 /// `ingest serve`: run the service until SIGTERM or SIGINT.
 pub async fn serve(database: &DatabaseArgs, args: ServeArgs) -> Result<(), BoxError> {
-    let application = crate::app::Application::build(database.store_config()?, args).await?;
+    let settings = args.settings(database.store_config()?);
+    let application = crate::app::Application::build(settings).await?;
     application.run_until_stopped().await?;
     Ok(())
 }
@@ -233,7 +311,7 @@ pub async fn migrate(database: &DatabaseArgs) -> Result<(), BoxError> {
 mod tests {
     use clap::Parser;
 
-    use super::Cli;
+    use super::{ClassifierLink, Cli, ExposeSecret};
 
     #[test]
     fn a_value_out_of_range_is_refused_naming_the_setting_and_its_range() {
@@ -267,5 +345,64 @@ mod tests {
         .expect("in range");
         assert_eq!(cli.serve.classify_batch, 10_000);
         assert_eq!(cli.serve.classify_workers, Some(0));
+    }
+
+    fn settings(args: &[&str]) -> crate::settings::Settings {
+        let cli = Cli::try_parse_from(args).expect("valid flags");
+        let store = cli.database.store_config().expect("a database URL");
+        cli.serve.settings(store)
+    }
+
+    #[test]
+    fn no_flags_give_the_default_settings() {
+        let given = settings(&["ingest"]);
+        let default = crate::settings::Settings::new(given.store.clone());
+        assert_eq!(format!("{given:?}"), format!("{default:?}"));
+    }
+
+    #[test]
+    fn mcp_url_wins_over_mcp_command_and_carries_the_token() {
+        let given = settings(&[
+            "ingest",
+            "--mcp-url",
+            "http://a/mcp, ,http://b/mcp",
+            "--mcp-command",
+            "mcp-classifier stdio",
+            "--mcp-auth-token",
+            "tok",
+        ]);
+        let ClassifierLink::Http { urls, token } = given.classifier else {
+            panic!("not HTTP: {:?}", given.classifier);
+        };
+        assert_eq!(urls, ["http://a/mcp", "http://b/mcp"]);
+        assert_eq!(
+            token.map(|t| t.expose_secret().to_owned()).as_deref(),
+            Some("tok")
+        );
+        let given = settings(&["ingest", "--mcp-command", " mcp-classifier  stdio "]);
+        assert!(
+            matches!(&given.classifier, ClassifierLink::Command(argv) if argv == &["mcp-classifier", "stdio"]),
+            "{:?}",
+            given.classifier
+        );
+    }
+
+    #[test]
+    fn secrets_never_show_in_the_settings_debug_output() {
+        let given = settings(&[
+            "ingest",
+            "--api-keys",
+            "key-one-1f2e,key-two-3d4c",
+            "--database-url",
+            "postgres://app:pw-9a8b@db/traffic",
+            "--mcp-url",
+            "http://c/mcp",
+            "--mcp-auth-token",
+            "tok-5e6f",
+        ]);
+        let shown = format!("{given:?}");
+        for secret in ["key-one-1f2e", "key-two-3d4c", "pw-9a8b", "tok-5e6f"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
     }
 }

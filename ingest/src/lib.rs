@@ -14,4 +14,5 @@ pub mod query;
 pub mod request;
 pub mod routes;
 pub mod server;
+pub mod settings;
 pub mod unread_body;

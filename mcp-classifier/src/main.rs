@@ -9,6 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
 use mcp_classifier::server::http::{self, HttpOptions};
 use mcp_classifier::server::{ClassifierServer, Database};
+use service_kit::auth::{ExposeSecret, SecretString, secret};
 use service_kit::telemetry::{self, LogFormat, error_chain};
 use traffic_model::rules::RulesConfig;
 use traffic_store::{DatabaseUrl, Store, StoreConfig};
@@ -23,8 +24,8 @@ struct Cli {
 
     /// The events database read by `classify_by_id` (read-only): `postgres://…` or
     /// `sqlite://PATH`; unset: `smart_traffic.db` in the working directory, if it exists.
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
-    database_url: Option<String>,
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true, value_parser = secret)]
+    database_url: Option<SecretString>,
 
     /// Log output on stderr: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -41,8 +42,8 @@ enum Mode {
         #[arg(long, env = "MCP_BIND", default_value = "127.0.0.1:8001")]
         bind: SocketAddr,
         /// Bearer token every request must present (`Authorization: Bearer …`).
-        #[arg(long, env = "MCP_AUTH_TOKEN", hide_env_values = true)]
-        auth_token: Option<String>,
+        #[arg(long, env = "MCP_AUTH_TOKEN", hide_env_values = true, value_parser = secret)]
+        auth_token: Option<SecretString>,
         /// Extra accepted `Host` names, comma-separated (loopback and the bind address always are).
         #[arg(long, env = "MCP_ALLOWED_HOSTS", value_delimiter = ',')]
         allowed_hosts: Vec<String>,
@@ -92,7 +93,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let server = ClassifierServer::new(
         RulesConfig::default(),
-        open_database(cli.database_url.as_deref()),
+        open_database(cli.database_url.as_ref().map(ExposeSecret::expose_secret)),
     );
     match cli.mode {
         Mode::Stdio => mcp_classifier::server::stdio::serve(server).await,
@@ -104,7 +105,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             max_body_bytes,
             body_timeout_s,
         } => {
-            let auth_token = auth_token.filter(|t| !t.is_empty());
+            let auth_token = auth_token.filter(|t| !t.expose_secret().is_empty());
             if !bind.ip().is_loopback() && auth_token.is_none() {
                 tracing::warn!(%bind, "listening beyond loopback without MCP_AUTH_TOKEN: anyone who can reach it may call the tools");
             }

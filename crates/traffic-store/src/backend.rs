@@ -11,6 +11,7 @@ use diesel_async::pooled_connection::{
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures::FutureExt;
+use secrecy::ExposeSecret;
 use tracing::Instrument;
 
 use super::write::Coalescer;
@@ -78,7 +79,7 @@ impl Store {
     pub fn connect(config: StoreConfig) -> Result<Self, StoreError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| StoreError::NoRuntime)?;
         let backend = match &config.url {
-            DatabaseUrl::Postgres(url) => Backend::Postgres(pg_pool(url, &config)?),
+            DatabaseUrl::Postgres(url) => Backend::Postgres(pg_pool(url.expose_secret(), &config)?),
             DatabaseUrl::Sqlite(path) => Backend::Sqlite(sqlite_pool(path, &config)?),
         };
         Ok(Self {
@@ -147,7 +148,7 @@ fn pg_pool(url: &str, config: &StoreConfig) -> Result<Pool<AsyncPgConnection>, S
     manager_config.recycling_method = RecyclingMethod::Fast;
     let manager = AsyncDieselConnectionManager::new_with_config(url, manager_config);
     build_pool(Pool::builder(manager), config).map_err(pool_builder_error(
-        &DatabaseUrl::Postgres(url.to_owned()).to_string(),
+        &DatabaseUrl::Postgres(url.into()).to_string(),
     ))
 }
 

@@ -2,13 +2,16 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use super::StoreError;
 
 /// Where the events live, chosen by the scheme of `DATABASE_URL`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum DatabaseUrl {
-    /// `postgres://…` or `postgresql://…`, passed to the driver unchanged.
-    Postgres(String),
+    /// `postgres://…` or `postgresql://…`, passed to the driver unchanged; a secret, since it
+    /// may hold a password.
+    Postgres(SecretString),
     /// `sqlite://PATH` (relative or absolute), or the default file when `DATABASE_URL` is unset.
     Sqlite(PathBuf),
 }
@@ -23,7 +26,7 @@ impl DatabaseUrl {
             return Ok(Self::Sqlite(PathBuf::from(Self::DEFAULT_SQLITE_PATH)));
         }
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            return Ok(Self::Postgres(raw.to_owned()));
+            return Ok(Self::Postgres(raw.into()));
         }
         match raw.strip_prefix("sqlite://") {
             Some(path) if !path.is_empty() => Ok(Self::Sqlite(PathBuf::from(path))),
@@ -43,11 +46,23 @@ impl DatabaseUrl {
 impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Postgres(url) => f.write_str(&redact(url)),
+            Self::Postgres(url) => f.write_str(&redact(url.expose_secret())),
             Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
         }
     }
 }
+
+impl PartialEq for DatabaseUrl {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Postgres(a), Self::Postgres(b)) => a.expose_secret() == b.expose_secret(),
+            (Self::Sqlite(a), Self::Sqlite(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for DatabaseUrl {}
 
 impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -7,6 +7,7 @@ use diesel::{Connection, RunQueryDsl, SqliteConnection};
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use secrecy::ExposeSecret;
 
 use super::backend::sqlite_pragmas;
 use super::{DatabaseUrl, Store, StoreError};
@@ -27,9 +28,11 @@ impl Store {
         let applied = match url {
             DatabaseUrl::Postgres(url) => {
                 // A dedicated connection: the advisory lock belongs to its session.
-                let conn = <AsyncPgConnection as diesel_async::AsyncConnection>::establish(&url)
-                    .await
-                    .map_err(StoreError::MigrationConnect)?;
+                let conn = <AsyncPgConnection as diesel_async::AsyncConnection>::establish(
+                    url.expose_secret(),
+                )
+                .await
+                .map_err(StoreError::MigrationConnect)?;
                 tokio::task::spawn_blocking(move || migrate_postgres(conn))
                     .await
                     .map_err(StoreError::Task)?
@@ -53,9 +56,11 @@ impl Store {
         let url = self.config.url.clone();
         match url {
             DatabaseUrl::Postgres(url) => {
-                let conn = <AsyncPgConnection as diesel_async::AsyncConnection>::establish(&url)
-                    .await
-                    .map_err(StoreError::MigrationConnect)?;
+                let conn = <AsyncPgConnection as diesel_async::AsyncConnection>::establish(
+                    url.expose_secret(),
+                )
+                .await
+                .map_err(StoreError::MigrationConnect)?;
                 tokio::task::spawn_blocking(move || {
                     let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
                     conn.has_pending_migration(POSTGRES).map(|pending| !pending)

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use traffic_model::reading::Reading;
 
@@ -58,9 +59,9 @@ impl TestDatabase {
             .await
             .expect("create schema");
         let separator = if base.contains('?') { '&' } else { '?' };
-        let url = DatabaseUrl::Postgres(format!(
-            "{base}{separator}options=-c%20search_path%3D{schema}"
-        ));
+        let url = DatabaseUrl::Postgres(
+            format!("{base}{separator}options=-c%20search_path%3D{schema}").into(),
+        );
         Some(Self {
             url,
             dir: tempfile::tempdir().expect("temp dir"),
@@ -76,7 +77,7 @@ impl TestDatabase {
     pub fn database_url(&self) -> String {
         match &self.url {
             DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-            DatabaseUrl::Postgres(url) => url.clone(),
+            DatabaseUrl::Postgres(url) => url.expose_secret().to_owned(),
         }
     }
 

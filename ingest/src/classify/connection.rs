@@ -13,6 +13,7 @@ use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
+use service_kit::auth::{ExposeSecret, SecretString};
 use traffic_model::rules::RulesConfig;
 use traffic_store::Store;
 
@@ -20,26 +21,24 @@ use super::health::{ClassifierHealth, LinkState};
 use super::link_error::{call_error, connect_error};
 
 /// Where the classifier runs.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub enum ClassifierLink {
-    /// In this process, behind an in-memory duplex pipe (full MCP JSON-RPC).
-    InProcess {
-        store: Store,
-        rules: Arc<RulesConfig>,
-    },
+    /// In this process, behind an in-memory duplex pipe (full MCP JSON-RPC), with the default
+    /// rules and this process's store for `classify_by_id`.
+    InProcess,
     /// A child process speaking MCP over its stdio (`MCP_COMMAND`); restarted when it dies.
     Command(Vec<String>),
     /// Streamable HTTP endpoints (`MCP_URL`), used in turn; optional bearer token.
     Http {
         urls: Vec<String>,
-        token: Option<String>,
+        token: Option<SecretString>,
     },
 }
 
 impl ClassifierLink {
     pub fn describe(&self) -> String {
         match self {
-            ClassifierLink::InProcess { .. } => "in-process".into(),
+            ClassifierLink::InProcess => "in-process".into(),
             ClassifierLink::Command(argv) => format!("stdio: {}", argv.join(" ")),
             ClassifierLink::Http { urls, .. } => format!("http: {}", urls.join(", ")),
         }
@@ -62,6 +61,8 @@ const RECONNECT_MAX: Duration = Duration::from_secs(10);
 
 pub struct Connection {
     transport: ClassifierLink,
+    /// The database the in-process classifier reads for `classify_by_id`.
+    store: Store,
     health: Arc<ClassifierHealth>,
     slot: usize,
     service: Option<RunningService<RoleClient, ()>>,
@@ -71,9 +72,15 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(transport: ClassifierLink, health: Arc<ClassifierHealth>, slot: usize) -> Self {
+    pub fn new(
+        transport: ClassifierLink,
+        store: Store,
+        health: Arc<ClassifierHealth>,
+        slot: usize,
+    ) -> Self {
         Self {
             transport,
+            store,
             health,
             slot,
             service: None,
@@ -170,12 +177,14 @@ impl Connection {
 
     async fn open(&self) -> Result<RunningService<RoleClient, ()>, String> {
         match &self.transport {
-            ClassifierLink::InProcess { store, rules } => {
+            ClassifierLink::InProcess => {
                 let (client_side, server_side) = tokio::io::duplex(1 << 20);
                 let (server_read, server_write) = tokio::io::split(server_side);
                 let (client_read, client_write) = tokio::io::split(client_side);
-                let server =
-                    ClassifierServer::new(rules.clone(), Database::Connected(store.clone()));
+                let server = ClassifierServer::new(
+                    RulesConfig::default(),
+                    Database::Connected(self.store.clone()),
+                );
                 let server_side = LineTransport::new(server_read, server_write, tool_call_request);
                 tokio::spawn(async move {
                     match server.serve(server_side).await {
@@ -204,7 +213,7 @@ impl Connection {
                 let url = urls.get(index).ok_or("MCP_URL is empty")?;
                 let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
                 if let Some(token) = token {
-                    config = config.auth_header(token.clone());
+                    config = config.auth_header(token.expose_secret());
                 }
                 let transport = StreamableHttpClientTransport::from_config(config);
                 ().serve(transport)

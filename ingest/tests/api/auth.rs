@@ -3,12 +3,13 @@
 use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use serde_json::Value;
 
+use ingest::auth::ApiKeys;
+
 use crate::support::{Backend, TestApp, json, problem, reading};
 
 async fn keyed_app(backend: Backend, reads_too: bool) -> TestApp {
-    TestApp::spawn_with(backend, |args| {
-        args.api_keys = vec!["k1".into(), "k2-other".into()];
-        args.read_keys_required = reads_too;
+    TestApp::spawn_with(backend, |settings| {
+        settings.api_keys = ApiKeys::new(vec!["k1".into(), "k2-other".into()], reads_too);
     })
     .await
 }

@@ -179,7 +179,10 @@ pub async fn a_gzip_ndjson_batch_is_accepted(backend: Backend) {
 }
 
 pub async fn a_batch_over_the_byte_limit_is_refused_with_413(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |args| args.max_batch_bytes = 4096).await;
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.http.limits.max_batch_bytes = 4096
+    })
+    .await;
     let readings: Vec<Value> = (0..100).map(|m| reading("L1", None, m)).collect();
     let body = ndjson(&readings);
     assert!(body.len() > 4096);

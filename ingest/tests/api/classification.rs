@@ -78,10 +78,10 @@ pub async fn a_requeued_event_is_classified_again(backend: Backend) {
 
 pub async fn a_stream_of_single_posts_is_classified_in_a_few_gathered_calls(backend: Backend) {
     const READINGS: i64 = 30;
-    let app = TestApp::spawn_with(backend, |args| {
-        with_classifier(args);
-        args.classify_workers = Some(1);
-        args.classify_gather_ms = 400;
+    let app = TestApp::spawn_with(backend, |settings| {
+        with_classifier(settings);
+        settings.classify.workers = 1;
+        settings.classify.gather = Duration::from_millis(400);
     })
     .await;
     // One POST at a time: without gathering, the worker would claim each reading (or a

@@ -271,7 +271,10 @@ pub async fn successful_responses_match_their_documented_schemas(backend: Backen
 }
 
 pub async fn problems_match_the_documented_problem_schema(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |args| args.max_body_bytes = 1024).await;
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.http.limits.max_body_bytes = 1024
+    })
+    .await;
     let check = Conformance::new(&app).await;
     let invalid = app.post_json("/v1/events", &json!({"lane": -1})).await;
     assert_eq!(check.check("/v1/events", "post", invalid).await, 422);

@@ -205,7 +205,10 @@ pub async fn a_body_that_is_not_json_by_content_type_is_refused_with_415(backend
 }
 
 pub async fn a_body_over_the_limit_is_refused_with_413(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |args| args.max_body_bytes = 512).await;
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.http.limits.max_body_bytes = 512
+    })
+    .await;
     let mut big = reading("A1", None, 0);
     big["sensor_id"] = json!("A".repeat(128));
     let padded = format!("{big}{}", " ".repeat(600));
@@ -251,7 +254,10 @@ pub async fn a_gzip_body_is_accepted(backend: Backend) {
 }
 
 pub async fn a_gzip_body_that_inflates_beyond_the_limit_is_refused_with_413(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |args| args.max_body_bytes = 1024).await;
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.http.limits.max_body_bytes = 1024
+    })
+    .await;
     let bomb = format!("{}{}", reading("A1", None, 0), " ".repeat(200_000));
     let compressed = gzip(bomb.as_bytes());
     assert!(compressed.len() < 1024, "{} bytes", compressed.len());

@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use serde_json::{Value, json};
 
-use crate::support::{Backend, Outage, TestApp, content_type, json, problem, reading, serve_args};
+use crate::support::{Backend, Outage, TestApp, content_type, json, problem, reading, settings};
 
 pub async fn health_answers_200_without_touching_the_database(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -22,9 +22,9 @@ pub async fn ready_answers_200_on_a_migrated_database(backend: Backend) {
 
 pub async fn an_unreachable_database_means_503_everywhere_and_nothing_written(backend: Backend) {
     let outage = Outage::new(backend).await;
-    let mut args = serve_args();
-    args.skip_migrations = true;
-    let app = TestApp::start(outage.store_config(), args, None).await;
+    let mut settings = settings(outage.store_config());
+    settings.skip_migrations = true;
+    let app = TestApp::start(settings, None).await;
 
     // Liveness does not depend on the database.
     assert_eq!(app.get_ok("/v1/health").await["status"], "ok");

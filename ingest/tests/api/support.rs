@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use actix_web::web::Data;
 use ingest::app::{AppState, Application};
-use ingest::cli::ServeArgs;
+use ingest::settings::Settings;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::{RequestBuilder, Response};
 use serde_json::Value;
@@ -97,14 +97,15 @@ impl Outage {
                 )
             }
             DatabaseUrl::Postgres(url) => {
-                let mut parsed = reqwest::Url::parse(url).expect("TEST_DATABASE_URL is a URL");
+                let mut parsed = reqwest::Url::parse(secrecy::ExposeSecret::expose_secret(url))
+                    .expect("TEST_DATABASE_URL is a URL");
                 let host = parsed.host_str().expect("TEST_DATABASE_URL names a host");
                 let upstream = format!("{host}:{}", parsed.port().unwrap_or(5432));
                 let port = free_port();
                 parsed.set_host(Some("127.0.0.1")).expect("set host");
                 parsed.set_port(Some(port)).expect("set port");
                 (
-                    DatabaseUrl::Postgres(parsed.to_string()),
+                    DatabaseUrl::Postgres(parsed.to_string().into()),
                     Restore::Forward { port, upstream },
                 )
             }
@@ -157,38 +158,22 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The service's settings for tests: port 0, no keys, default limits, two HTTP workers, and
+/// The service's settings for tests, over `store`: port 0, two HTTP workers, and
 /// classification paused so that tests drive the queue themselves (see `with_classifier`).
-pub fn serve_args() -> ServeArgs {
-    ServeArgs {
-        bind: "127.0.0.1:0".parse().expect("address"),
-        api_keys: Vec::new(),
-        read_keys_required: false,
-        max_body_bytes: 64 * 1024,
-        max_batch_bytes: 16 * 1024 * 1024,
-        body_timeout_s: 30,
-        max_connections: None,
-        skip_migrations: false,
-        mcp_url: Vec::new(),
-        mcp_command: None,
-        mcp_auth_token: None,
-        classify_workers: Some(0),
-        classify_batch: 500,
-        classify_lease_s: 60,
-        classify_timeout_s: 15,
-        classify_max_attempts: 5,
-        classify_poll_s: 5,
-        classify_gather_ms: 100,
-        classify_history_minutes: 70,
-        classify_history_readings: 24,
-        http_workers: Some(2),
-    }
+pub fn settings(store: StoreConfig) -> Settings {
+    let mut settings = Settings::new(store);
+    settings.http.bind = "127.0.0.1:0".parse().expect("address");
+    settings.http.workers = 2;
+    settings.classify.workers = 0;
+    settings.classify.batch_size = 500;
+    settings.classify.gather = Duration::from_millis(100);
+    settings
 }
 
 /// Runs the in-process classifier with two workers.
-pub fn with_classifier(args: &mut ServeArgs) {
-    args.classify_workers = Some(2);
-    args.classify_poll_s = 1;
+pub fn with_classifier(settings: &mut Settings) {
+    settings.classify.workers = 2;
+    settings.classify.poll_interval = Duration::from_secs(1);
 }
 
 /// The application, running on its own port, over a database of its own.
@@ -205,16 +190,16 @@ impl TestApp {
     }
 
     /// Spawns the application with settings changed by `configure`.
-    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut ServeArgs)) -> Self {
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Self {
         let db = TestDb::new(backend).await;
-        let mut args = serve_args();
-        configure(&mut args);
-        Self::start(StoreConfig::new(db.url().clone()), args, Some(db)).await
+        let mut settings = settings(StoreConfig::new(db.url().clone()));
+        configure(&mut settings);
+        Self::start(settings, Some(db)).await
     }
 
     /// Builds the application and runs it in the background.
-    pub async fn start(config: StoreConfig, args: ServeArgs, db: Option<TestDb>) -> Self {
-        let app = Application::build(config, args)
+    pub async fn start(settings: Settings, db: Option<TestDb>) -> Self {
+        let app = Application::build(settings)
             .await
             .expect("the application starts");
         let address = app.address();

@@ -32,7 +32,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_service::Service;
 
-use service_kit::auth::{bearer_token, matches_any};
+use service_kit::auth::{SecretString, bearer_token, matches_any};
 
 use super::ClassifierServer;
 use crate::wire::envelope;
@@ -52,7 +52,7 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Default)]
 pub struct HttpOptions {
     /// Required bearer token (`Authorization: Bearer …`); `None` accepts any caller.
-    pub auth_token: Option<String>,
+    pub auth_token: Option<SecretString>,
     /// `Host` values accepted besides loopback and the bound address (e.g. a public name).
     pub allowed_hosts: Vec<String>,
     /// Browser origins accepted besides loopback ones (`scheme://host[:port]`).
@@ -86,7 +86,7 @@ pub async fn serve(
         Arc::new(NeverSessionManager::default()),
         rmcp_config(local, &options, max_body, cancel.clone()),
     );
-    let token: Option<Arc<str>> = options.auth_token.as_deref().map(Arc::from);
+    let token: Option<Arc<SecretString>> = options.auth_token.map(Arc::new);
     let graceful = GracefulShutdown::new();
     tracing::info!(address = %local, path = MCP_PATH, auth = token.is_some(), "serving MCP over HTTP");
     let mut shutdown = std::pin::pin!(shutdown);
@@ -174,7 +174,7 @@ fn rmcp_config(
 #[derive(Clone)]
 struct Endpoint {
     mcp: StreamableHttpService<ClassifierServer, NeverSessionManager>,
-    token: Option<Arc<str>>,
+    token: Option<Arc<SecretString>>,
     max_body: usize,
     body_timeout: Duration,
 }
@@ -360,7 +360,7 @@ fn json_rpc_error(id: Option<&RequestId>, error: &ErrorData) -> Response<Body> {
 }
 
 /// Whether the `Authorization` header carries exactly the expected bearer token.
-fn bearer_matches(header: Option<&header::HeaderValue>, expected: &str) -> bool {
+fn bearer_matches(header: Option<&header::HeaderValue>, expected: &SecretString) -> bool {
     header
         .and_then(|h| h.to_str().ok())
         .and_then(bearer_token)
@@ -384,9 +384,10 @@ mod tests {
     #[test]
     fn only_a_matching_bearer_header_passes() {
         let value = |s: &'static str| header::HeaderValue::from_static(s);
-        assert!(bearer_matches(Some(&value("Bearer tok")), "tok"));
-        assert!(!bearer_matches(Some(&value("Bearer nope")), "tok"));
-        assert!(!bearer_matches(Some(&value("Basic tok")), "tok"));
-        assert!(!bearer_matches(None, "tok"));
+        let tok = SecretString::from("tok");
+        assert!(bearer_matches(Some(&value("Bearer tok")), &tok));
+        assert!(!bearer_matches(Some(&value("Bearer nope")), &tok));
+        assert!(!bearer_matches(Some(&value("Basic tok")), &tok));
+        assert!(!bearer_matches(None, &tok));
     }
 }

@@ -39,9 +39,10 @@ impl TestDb {
     pub async fn execute_raw(&self, sql: &str) -> Result<(), String> {
         match self.db.url() {
             DatabaseUrl::Postgres(url) => {
-                let mut conn = AsyncPgConnection::establish(url)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let mut conn =
+                    AsyncPgConnection::establish(secrecy::ExposeSecret::expose_secret(url))
+                        .await
+                        .map_err(|e| e.to_string())?;
                 conn.batch_execute(sql).await.map_err(|e| e.to_string())
             }
             DatabaseUrl::Sqlite(path) => {
