@@ -60,7 +60,7 @@ const RECONNECT_MIN: Duration = Duration::from_millis(200);
 const RECONNECT_MAX: Duration = Duration::from_secs(10);
 
 pub struct Connection {
-    transport: ClassifierLink,
+    link: ClassifierLink,
     /// The database the in-process classifier reads for `classify_by_id`.
     store: Store,
     health: Arc<ClassifierHealth>,
@@ -73,13 +73,13 @@ pub struct Connection {
 
 impl Connection {
     pub fn new(
-        transport: ClassifierLink,
+        link: ClassifierLink,
         store: Store,
         health: Arc<ClassifierHealth>,
         slot: usize,
     ) -> Self {
         Self {
-            transport,
+            link,
             store,
             health,
             slot,
@@ -141,7 +141,7 @@ impl Connection {
             }
             match self.open().await {
                 Ok(service) => {
-                    tracing::info!(transport = %self.transport.describe(), "connected to the classifier");
+                    tracing::info!(link = %self.link.describe(), "connected to the classifier");
                     self.failures = 0;
                     self.retry_at = None;
                     self.health.set(self.slot, LinkState::Connected, None);
@@ -176,7 +176,7 @@ impl Connection {
     }
 
     async fn open(&self) -> Result<RunningService<RoleClient, ()>, String> {
-        match &self.transport {
+        match &self.link {
             ClassifierLink::InProcess => {
                 let (client_side, server_side) = tokio::io::duplex(1 << 20);
                 let (server_read, server_write) = tokio::io::split(server_side);

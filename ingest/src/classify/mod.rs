@@ -66,7 +66,7 @@ pub struct Workers {
 impl Workers {
     pub fn start(
         store: Store,
-        transport: ClassifierLink,
+        link: ClassifierLink,
         config: ClassifyConfig,
         metrics: ClassifyMetrics,
         wake: Arc<Notify>,
@@ -80,7 +80,7 @@ impl Workers {
                 owner: format!("ingest-{instance}-w{slot}"),
                 store: store.clone(),
                 connection: Connection::new(
-                    transport.clone(),
+                    link.clone(),
                     store.clone(),
                     Arc::clone(&health),
                     slot,
@@ -95,7 +95,7 @@ impl Workers {
         if config.workers == 0 {
             tracing::warn!("classification is paused (CLASSIFY_WORKERS=0): readings stay pending");
         } else {
-            tracing::info!(workers = config.workers, transport = %transport.describe(), "classification workers started");
+            tracing::info!(workers = config.workers, link = %link.describe(), "classification workers started");
         }
         Self { shutdown, tasks }
     }
