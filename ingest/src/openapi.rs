@@ -120,7 +120,7 @@ fn operation(op: &Operation, components: &mut Components, problem: &Value) -> Va
         }
         responses.insert(status.to_string(), response);
     }
-    for (status, description) in op.problems {
+    for (status, description) in op.problems.iter().copied().flatten() {
         responses.insert(
             status.to_string(),
             json!({"description": description, "content": {"application/problem+json": {"schema": problem}}}),

@@ -13,6 +13,9 @@ use traffic_model::reading::{SensorId, parse_timestamp};
 
 use crate::problem::{Kind, Problem};
 
+/// A page size: 1 to 1000, 100 when absent.
+pub type PageSize = Bounded<1, 1000, 100>;
+
 /// An integer from `MIN` to `MAX`, `DEFAULT` when absent (with `#[serde(default)]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bounded<const MIN: usize, const MAX: usize, const DEFAULT: usize>(usize);
@@ -72,7 +75,8 @@ impl<const MIN: usize, const MAX: usize, const DEFAULT: usize> JsonSchema
 }
 
 /// An RFC 3339 time, read exactly as readings' times are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[schemars(inline)]
 pub struct Timestamp(pub DateTime<Utc>);
 
 impl<'de> Deserialize<'de> for Timestamp {
@@ -81,20 +85,6 @@ impl<'de> Deserialize<'de> for Timestamp {
         parse_timestamp(&raw)
             .map(Self)
             .map_err(serde::de::Error::custom)
-    }
-}
-
-impl JsonSchema for Timestamp {
-    fn schema_name() -> Cow<'static, str> {
-        "Timestamp".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({"type": "string", "format": "date-time"})
     }
 }
 
@@ -123,7 +113,8 @@ impl<T: PathParam> FromRequest for Path<T> {
 }
 
 /// An event's id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[schemars(inline)]
 pub struct EventId(pub i64);
 
 impl fmt::Display for EventId {
@@ -143,20 +134,6 @@ impl PathParam for EventId {
                 format!("no event with id {raw:?}: ids are positive integers"),
             )
         })
-    }
-}
-
-impl JsonSchema for EventId {
-    fn schema_name() -> Cow<'static, str> {
-        "EventId".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({"type": "integer", "format": "int64"})
     }
 }
 

@@ -1,16 +1,16 @@
-use std::borrow::Cow;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::{Deserialize, Deserializer};
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 use super::StoreError;
 
 /// A position in the newest-first listing: the last `(observed_at, id)` a page returned.
-/// Opaque to clients; keyset-based, so rows arriving during a walk never shift it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Opaque to clients (a string); keyset-based, so rows arriving during a walk never shift it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(try_from = "String")]
+#[schemars(inline)]
 pub struct Cursor {
     pub(crate) observed_at: DateTime<Utc>,
     pub(crate) id: i64,
@@ -46,24 +46,11 @@ impl Cursor {
 }
 
 /// A cursor arrives as the token [`Cursor::encode`] gave out.
-impl<'de> Deserialize<'de> for Cursor {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let token = Cow::<str>::deserialize(deserializer)?;
-        Self::decode(&token).map_err(serde::de::Error::custom)
-    }
-}
+impl TryFrom<String> for Cursor {
+    type Error = StoreError;
 
-impl JsonSchema for Cursor {
-    fn schema_name() -> Cow<'static, str> {
-        "Cursor".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({"type": "string", "description": "An opaque position in a listing."})
+    fn try_from(token: String) -> Result<Self, StoreError> {
+        Self::decode(&token)
     }
 }
 

@@ -10,6 +10,7 @@ use diesel::sql_types::{
     Array, BigInt, Double, Integer, Nullable, SmallInt, Text, Timestamptz, TimestamptzSqlite,
 };
 
+use super::model::stored_reading;
 use super::{Store, StoreError};
 use traffic_model::reading::{Reading, SensorId};
 
@@ -50,18 +51,7 @@ macro_rules! history_row {
 
         impl $name {
             fn into_reading(self) -> Result<Reading, StoreError> {
-                Reading::from_stored(
-                    self.sensor_id,
-                    self.observed_at,
-                    self.interval_s.into(),
-                    self.lane.map(i64::from),
-                    self.vehicle_count.into(),
-                    self.avg_speed_kmh,
-                    self.occupancy_pct,
-                    self.speed_limit_kmh.map(i64::from),
-                    self.lanes.map(i64::from),
-                )
-                .map_err(|e| StoreError::CorruptRow {
+                stored_reading!(self).map_err(|e| StoreError::CorruptRow {
                     id: 0,
                     reason: e.to_string(),
                 })

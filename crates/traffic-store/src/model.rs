@@ -227,6 +227,25 @@ impl EventRow {
     }
 }
 
+/// The reading a row stores, from its nine reading columns (named as in `events`), whatever
+/// the row type.
+macro_rules! stored_reading {
+    ($row:expr) => {
+        Reading::from_stored(
+            $row.sensor_id,
+            $row.observed_at,
+            $row.interval_s.into(),
+            $row.lane.map(i64::from),
+            $row.vehicle_count.into(),
+            $row.avg_speed_kmh,
+            $row.occupancy_pct,
+            $row.speed_limit_kmh.map(i64::from),
+            $row.lanes.map(i64::from),
+        )
+    };
+}
+pub(super) use stored_reading;
+
 /// `(sensor_id, lane, observed_at)`: what makes a reading the same reading.
 pub(super) type ReadingKey = (String, Option<i16>, DateTime<Utc>);
 
@@ -244,18 +263,7 @@ impl TryFrom<EventRow> for Event {
     fn try_from(row: EventRow) -> Result<Self, Self::Error> {
         let id = row.id;
         let corrupt = |reason: String| StoreError::CorruptRow { id, reason };
-        let reading = Reading::from_stored(
-            row.sensor_id,
-            row.observed_at,
-            row.interval_s.into(),
-            row.lane.map(i64::from),
-            row.vehicle_count.into(),
-            row.avg_speed_kmh,
-            row.occupancy_pct,
-            row.speed_limit_kmh.map(i64::from),
-            row.lanes.map(i64::from),
-        )
-        .map_err(|e| corrupt(e.to_string()))?;
+        let reading = stored_reading!(row).map_err(|e| corrupt(e.to_string()))?;
         let status = row
             .status
             .parse()

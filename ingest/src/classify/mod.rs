@@ -79,12 +79,7 @@ impl Workers {
             let worker = Worker {
                 owner: format!("ingest-{instance}-w{slot}"),
                 store: store.clone(),
-                connection: Connection::new(
-                    link.clone(),
-                    store.clone(),
-                    Arc::clone(&health),
-                    slot,
-                ),
+                connection: Connection::new(link.clone(), store.clone(), Arc::clone(&health), slot),
                 config: config.clone(),
                 metrics: metrics.clone(),
                 wake: Arc::clone(&wake),

@@ -12,15 +12,12 @@ use traffic_store::{Cursor, Event, EventFilter, Status};
 
 use crate::app::AppState;
 use crate::body::{self, Format};
-use crate::params::{Bounded, EventId, Path, Timestamp};
+use crate::params::{EventId, PageSize, Path, Timestamp};
 use crate::problem::{Kind, Problem};
 use crate::query::Query;
 
 /// Most readings in one batch.
 pub const MAX_BATCH_READINGS: usize = 10_000;
-/// Default and largest page size of the listing.
-pub const DEFAULT_LIMIT: usize = 100;
-pub const MAX_LIMIT: usize = 1000;
 
 /// `POST /v1/events`: one reading → 201 with the stored event, or 200 with the first copy.
 pub async fn create(
@@ -176,7 +173,7 @@ pub struct ListQuery {
     label: Option<Label>,
     /// Page size
     #[serde(default)]
-    limit: Bounded<1, MAX_LIMIT, DEFAULT_LIMIT>,
+    limit: PageSize,
     /// next_cursor of the previous page
     cursor: Option<Cursor>,
 }

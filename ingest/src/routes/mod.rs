@@ -45,7 +45,22 @@ pub struct Operation {
     pub query: Option<SchemaFn>,
     pub body: Option<Body>,
     pub responses: &'static [(u16, &'static str, Option<SchemaFn>)],
-    pub problems: &'static [(u16, &'static str)],
+    /// The problem documents it may answer with, in groups (shared lists and its own).
+    pub problems: &'static [&'static [(u16, &'static str)]],
+}
+
+impl Operation {
+    /// No parameters, body or problems: an operation states only what it has.
+    const NONE: Self = Self {
+        id: "",
+        summary: "",
+        tag: "",
+        path: &[],
+        query: None,
+        body: None,
+        responses: &[],
+        problems: &[],
+    };
 }
 
 /// A path parameter, described by the type its handler extracts.
@@ -108,8 +123,6 @@ pub static ROUTES: &[Route] = &[
             id: "createEvent",
             summary: "Store one reading and queue it for classification",
             tag: "events",
-            path: &[],
-            query: None,
             body: Some(Body::Reading),
             responses: &[
                 (
@@ -124,26 +137,13 @@ pub static ROUTES: &[Route] = &[
                 ),
             ],
             problems: &[
-                (
-                    400,
-                    "Malformed JSON, or a body that cannot be decoded (broken gzip)",
-                ),
-                (401, "Missing or wrong API key"),
-                (
-                    408,
-                    "Body not complete within INGEST_BODY_TIMEOUT_S; the connection is closed",
-                ),
-                (413, "Body over the limit"),
-                (
-                    415,
-                    "Content type other than JSON, or an encoding other than gzip",
-                ),
-                (
+                WRITE_PROBLEMS,
+                &[(
                     422,
                     "Invalid reading (a field repeated included); `errors` lists every offending field",
-                ),
-                (503, "Database unavailable; nothing was written"),
+                )],
             ],
+            ..Operation::NONE
         }),
     },
     Route {
@@ -155,15 +155,14 @@ pub static ROUTES: &[Route] = &[
             id: "createEvents",
             summary: "Store a batch of readings (JSON array or NDJSON)",
             tag: "events",
-            path: &[],
-            query: None,
             body: Some(Body::Batch),
             responses: &[(
                 200,
                 "Valid readings stored; invalid ones listed",
                 Some(schema_of::<events::BatchResult>),
             )],
-            problems: WRITE_PROBLEMS,
+            problems: &[WRITE_PROBLEMS],
+            ..Operation::NONE
         }),
     },
     Route {
@@ -175,15 +174,14 @@ pub static ROUTES: &[Route] = &[
             id: "listEvents",
             summary: "List events newest first, filtered, with a keyset cursor",
             tag: "events",
-            path: &[],
             query: query_of::<events::ListQuery>(),
-            body: None,
             responses: &[(
                 200,
                 "One page of events",
                 Some(schema_of::<events::EventPage>),
             )],
-            problems: READ_PROBLEMS,
+            problems: &[READ_PROBLEMS],
+            ..Operation::NONE
         }),
     },
     Route {
@@ -196,14 +194,13 @@ pub static ROUTES: &[Route] = &[
             summary: "One event with its classification",
             tag: "events",
             path: &[PathDoc::of::<EventId>()],
-            query: None,
-            body: None,
             responses: &[(200, "The event", Some(schema_of::<Event>))],
-            problems: &[
+            problems: &[&[
                 (401, "Missing or wrong API key (when reads need one)"),
                 (404, "No such event"),
                 (503, "Database unavailable"),
-            ],
+            ]],
+            ..Operation::NONE
         }),
     },
     Route {
@@ -216,18 +213,17 @@ pub static ROUTES: &[Route] = &[
             summary: "Queue an event for classification again",
             tag: "events",
             path: &[PathDoc::of::<EventId>()],
-            query: None,
-            body: None,
             responses: &[(
                 202,
                 "Queued; the event is pending",
                 Some(schema_of::<Event>),
             )],
-            problems: &[
+            problems: &[&[
                 (401, "Missing or wrong API key"),
                 (404, "No such event"),
                 (503, "Database unavailable"),
-            ],
+            ]],
+            ..Operation::NONE
         }),
     },
     Route {
@@ -239,15 +235,14 @@ pub static ROUTES: &[Route] = &[
             id: "listSensors",
             summary: "Each sensor's latest reading and classification",
             tag: "sensors",
-            path: &[],
             query: query_of::<sensors::ListQuery>(),
-            body: None,
             responses: &[(
                 200,
                 "Sensors in id order",
                 Some(schema_of::<sensors::SensorPage>),
             )],
-            problems: READ_PROBLEMS,
+            problems: &[READ_PROBLEMS],
+            ..Operation::NONE
         }),
     },
     Route {
@@ -261,18 +256,13 @@ pub static ROUTES: &[Route] = &[
             tag: "sensors",
             path: &[PathDoc::of::<SensorId>()],
             query: query_of::<sensors::SummaryQuery>(),
-            body: None,
             responses: &[(
                 200,
                 "The sensor's summary",
                 Some(schema_of::<sensors::SensorSummary>),
             )],
-            problems: &[
-                (400, "Invalid query parameters"),
-                (401, "Missing or wrong API key (when reads need one)"),
-                (404, "No readings from this sensor"),
-                (503, "Database unavailable"),
-            ],
+            problems: &[READ_PROBLEMS, &[(404, "No readings from this sensor")]],
+            ..Operation::NONE
         }),
     },
     Route {
@@ -284,11 +274,8 @@ pub static ROUTES: &[Route] = &[
             id: "health",
             summary: "Liveness: the process answers (no I/O)",
             tag: "operations",
-            path: &[],
-            query: None,
-            body: None,
             responses: &[(200, "Alive", Some(schema_of::<health::Health>))],
-            problems: &[],
+            ..Operation::NONE
         }),
     },
     Route {
@@ -300,11 +287,9 @@ pub static ROUTES: &[Route] = &[
             id: "ready",
             summary: "Readiness: the database answers and is migrated",
             tag: "operations",
-            path: &[],
-            query: None,
-            body: None,
             responses: &[(200, "Ready", Some(schema_of::<health::Readiness>))],
-            problems: &[(503, "Not ready")],
+            problems: &[&[(503, "Not ready")]],
+            ..Operation::NONE
         }),
     },
     Route {

@@ -9,12 +9,10 @@ use traffic_model::reading::SensorId;
 use traffic_store::{Event, LabelCounts};
 
 use crate::app::AppState;
-use crate::params::{Bounded, Path};
+use crate::params::{Bounded, PageSize, Path};
 use crate::problem::{Kind, Problem};
 use crate::query::Query;
 
-const DEFAULT_SENSORS: usize = 100;
-const MAX_SENSORS: usize = 1000;
 const DEFAULT_WINDOW_MINUTES: usize = 60;
 /// A month of 31 days.
 const MAX_WINDOW_MINUTES: usize = 31 * 24 * 60;
@@ -40,7 +38,7 @@ pub struct SensorState {
 pub struct ListQuery {
     /// Page size
     #[serde(default)]
-    limit: Bounded<1, MAX_SENSORS, DEFAULT_SENSORS>,
+    limit: PageSize,
     /// next_after of the previous page
     after: Option<SensorId>,
 }

@@ -9,7 +9,7 @@ use super::los::label_of;
 use super::speed::SpeedEvidence;
 
 /// How bad a label is: free flow 0 … congested 3. `unknown` is not on the scale.
-fn severity(label: Label) -> u8 {
+pub(super) fn severity(label: Label) -> u8 {
     match label {
         Label::FreeFlow | Label::Unknown => 0,
         Label::Moderate => 1,

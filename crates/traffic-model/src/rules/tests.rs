@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+use super::label::severity;
 use super::*;
 use crate::classification::{Flag, Label, LevelOfService};
 
@@ -1252,15 +1253,6 @@ fn arb_case() -> impl Strategy<Value = (Reading, Vec<Reading>)> {
                 .collect();
             (current, history)
         })
-}
-
-fn severity(label: Label) -> u8 {
-    match label {
-        Label::FreeFlow | Label::Unknown => 0,
-        Label::Moderate => 1,
-        Label::Heavy => 2,
-        Label::Congested => 3,
-    }
 }
 
 proptest! {
