@@ -20,7 +20,7 @@ use traffic_model::classification::Classification;
 macro_rules! claim_changes {
     ($owner:expr, $until:expr) => {
         (
-            events::status.eq(Status::Processing.as_str()),
+            events::status.eq(Status::Processing.into_str()),
             events::lease_owner.eq(&$owner),
             events::lease_until.eq($until),
             events::next_attempt_at.eq($until),
@@ -56,13 +56,13 @@ macro_rules! leased {
     ($id:expr, $owner:expr, $now:expr) => {
         events::table
             .filter(events::id.eq($id))
-            .filter(events::status.eq(Status::Processing.as_str()))
+            .filter(events::status.eq(Status::Processing.into_str()))
             .filter(events::lease_owner.eq(&$owner))
             .filter(events::lease_until.gt($now))
     };
 }
 
-const DUE: [&str; 2] = [Status::Pending.as_str(), Status::Processing.as_str()];
+const DUE: [&str; 2] = [Status::Pending.into_str(), Status::Processing.into_str()];
 
 impl Store {
     /// Leases up to `limit` due events to `owner` for `lease`, oldest due first, counting an
@@ -172,7 +172,7 @@ impl Store {
             let updated = with_conn!(store, |conn| {
                 diesel::update(leased!(id, owner, now))
                     .set((
-                        events::status.eq(status.as_str()),
+                        events::status.eq(status.into_str()),
                         events::next_attempt_at.eq(next_attempt_at),
                         events::last_error.eq(&error),
                         events::lease_owner.eq(None::<String>),
@@ -195,7 +195,7 @@ impl Store {
             let updated = with_conn!(store, |conn| {
                 diesel::update(leased!(id, owner, now))
                     .set((
-                        events::status.eq(Status::Pending.as_str()),
+                        events::status.eq(Status::Pending.into_str()),
                         events::next_attempt_at.eq(now),
                         events::attempts.eq(events::attempts - 1),
                         events::lease_owner.eq(None::<String>),
@@ -218,7 +218,7 @@ impl Store {
             let row: Option<EventRow> = with_conn!(store, |conn| {
                 diesel::update(events::table.filter(events::id.eq(id)))
                     .set((
-                        events::status.eq(Status::Pending.as_str()),
+                        events::status.eq(Status::Pending.into_str()),
                         events::next_attempt_at.eq(now),
                         events::attempts.eq(0),
                         events::requeued.eq(true),
@@ -343,9 +343,9 @@ impl Store {
                         use super::backend::column;
                         diesel::sql_query(complete_many_postgres())
                             .bind::<Array<BigInt>, _>(column(&rows, |r| r.0))
-                            .bind::<Array<Text>, _>(column(&rows, |r| r.1.label.as_str()))
+                            .bind::<Array<Text>, _>(column(&rows, |r| r.1.label.into_str()))
                             .bind::<Array<Nullable<Text>>, _>(column(&rows, |r| {
-                                r.1.level_of_service.map(|l| l.as_str())
+                                r.1.level_of_service.map(|l| l.into_str())
                             }))
                             .bind::<Array<Double>, _>(column(&rows, |r| r.1.flow_veh_h_lane))
                             .bind::<Array<Nullable<Double>>, _>(column(&rows, |r| {
@@ -368,8 +368,8 @@ impl Store {
                         for (id, c, flags, reasons) in &rows {
                             query = query
                                 .bind::<BigInt, _>(*id)
-                                .bind::<Text, _>(c.label.as_str())
-                                .bind::<Nullable<Text>, _>(c.level_of_service.map(|l| l.as_str()))
+                                .bind::<Text, _>(c.label.into_str())
+                                .bind::<Nullable<Text>, _>(c.level_of_service.map(|l| l.into_str()))
                                 .bind::<Double, _>(c.flow_veh_h_lane)
                                 .bind::<Nullable<Double>, _>(c.density_veh_km_lane)
                                 .bind::<Double, _>(c.confidence)

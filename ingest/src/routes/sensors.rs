@@ -120,7 +120,7 @@ pub async fn get(
     for (label, n) in counts {
         match label {
             Some(label) => {
-                counts_by_label.insert(label.as_str().to_owned(), n);
+                counts_by_label.insert(label.to_string(), n);
             }
             None => unclassified += n,
         }
