@@ -138,20 +138,6 @@ impl Store {
         .await
     }
 
-    /// Records a classification if `owner` still holds the lease on event `id`. Returns false
-    /// (and writes nothing) when the lease expired, was taken over, or the event was re-queued.
-    pub async fn complete(
-        &self,
-        id: i64,
-        owner: &str,
-        classification: Classification,
-    ) -> Result<bool, StoreError> {
-        let done = self
-            .complete_many(owner, vec![(id, classification)])
-            .await?;
-        Ok(!done.is_empty())
-    }
-
     /// Records a failed attempt if `owner` still holds the lease: back to `pending` until
     /// the given time, or `failed` for good. Returns false when the lease was lost.
     pub async fn fail(
@@ -319,7 +305,8 @@ fn complete_many_sqlite(rows: usize) -> String {
 
 impl Store {
     /// Records many classifications in one statement per chunk, each only if `owner` still
-    /// holds that event's lease. Returns the ids recorded; the others had lost their lease.
+    /// holds that event's lease. Returns the ids recorded; nothing is written for the others,
+    /// whose lease expired, was taken over, or was revoked by a re-queue.
     pub async fn complete_many(
         &self,
         owner: &str,
