@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use serde_json::Value;
-use smart_traffic_e2e::{Ingest, TestDb, eventually, reading};
+use smart_traffic_e2e::{Ingest, TestDatabase, eventually, reading};
 use tokio::net::{TcpListener, TcpStream};
 
 /// How the statement caught waiting for the lock is ended.
@@ -65,8 +65,10 @@ impl Relay {
 }
 
 /// Blocks the service's writes: an open transaction holding `events` exclusively.
-async fn lock_events(db: &TestDb) -> AsyncPgConnection {
-    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
+async fn lock_events(db: &TestDatabase) -> AsyncPgConnection {
+    let mut conn = AsyncPgConnection::establish(&db.database_url())
+        .await
+        .unwrap();
     conn.batch_execute("BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
         .await
         .unwrap();
@@ -74,7 +76,7 @@ async fn lock_events(db: &TestDb) -> AsyncPgConnection {
 }
 
 /// The service's backend waiting on the lock, once it is there.
-async fn waiting_backend(db: &TestDb) -> i64 {
+async fn waiting_backend(db: &TestDatabase) -> i64 {
     eventually(
         "the service waiting on the lock",
         Duration::from_secs(10),
@@ -112,10 +114,10 @@ async fn post(ingest: &Ingest, body: &Value) -> (u16, Option<String>, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_statement_cut_off_by_the_database_is_answered_503_and_the_pool_recovers() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some(db) = TestDatabase::postgres().await else {
         return;
     };
-    let mut url = reqwest::Url::parse(db.url()).unwrap();
+    let mut url = reqwest::Url::parse(&db.database_url()).unwrap();
     let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
     let relay = Relay::start(upstream).await;
     url.set_port(Some(relay.port)).unwrap();

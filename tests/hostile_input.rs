@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 use smart_traffic_e2e::raw::exchange;
-use smart_traffic_e2e::{Ingest, TestDb, at, free_port, on_both_backends, reading};
+use smart_traffic_e2e::{Ingest, TestDatabase, at, free_port, on_both_backends, reading};
 
 on_both_backends! {
     a_second_60_is_refused_and_never_takes_the_next_minutes_place,
@@ -42,7 +42,7 @@ fn field_errors(problem: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-async fn a_second_60_is_refused_and_never_takes_the_next_minutes_place(db: TestDb) {
+async fn a_second_60_is_refused_and_never_takes_the_next_minutes_place(db: TestDatabase) {
     let ingest = Ingest::start("ingest", &db, &[("CLASSIFY_WORKERS", "0")]).await;
     // t0 is 07:00:00Z: ":60" of minute 0 would be read as minute 1.
     for observed_at in [
@@ -87,7 +87,7 @@ async fn a_second_60_is_refused_and_never_takes_the_next_minutes_place(db: TestD
     assert_eq!(db.count("sensor_id = 'leap'").await, 2);
 }
 
-async fn repeated_members_and_query_parameters_are_refused_by_name(db: TestDb) {
+async fn repeated_members_and_query_parameters_are_refused_by_name(db: TestDatabase) {
     let ingest = Ingest::start("ingest", &db, &[("CLASSIFY_WORKERS", "0")]).await;
     let base = ingest.url("");
     let body = r#"{"sensor_id":"dup","observed_at":"2026-03-02T07:00:00Z","vehicle_count":5,"vehicle_count":50}"#;
@@ -132,7 +132,7 @@ async fn repeated_members_and_query_parameters_are_refused_by_name(db: TestDb) {
     }
 }
 
-async fn times_before_1970_are_refused(db: TestDb) {
+async fn times_before_1970_are_refused(db: TestDatabase) {
     let ingest = Ingest::start("ingest", &db, &[("CLASSIFY_WORKERS", "0")]).await;
     for observed_at in [
         "0000-01-01T00:00:00Z",
@@ -159,7 +159,7 @@ fn in_words(text: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_bodies_and_encodings_get_problems_in_words() {
-    let db = TestDb::sqlite();
+    let db = TestDatabase::sqlite();
     let ingest = Ingest::start("ingest", &db, &[("CLASSIFY_WORKERS", "0")]).await;
     let base = ingest.url("");
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -229,7 +229,7 @@ async fn broken_bodies_and_encodings_get_problems_in_words() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_names_a_classifier_failure_in_words() {
-    let db = TestDb::sqlite();
+    let db = TestDatabase::sqlite();
     let nowhere = format!("http://127.0.0.1:{}/mcp", free_port());
     let ingest = Ingest::start(
         "ingest",
@@ -259,7 +259,7 @@ async fn readiness_names_a_classifier_failure_in_words() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_the_http_layer_refuses_get_problem_documents_too() {
-    let db = TestDb::sqlite();
+    let db = TestDatabase::sqlite();
     let ingest = Ingest::start("ingest", &db, &[("CLASSIFY_WORKERS", "0")]).await;
     let base = ingest.url("");
     let huge_head = format!(

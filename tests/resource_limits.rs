@@ -8,7 +8,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use smart_traffic_e2e::raw::{exchange, open, open_sockets, read_to_close, rss_kib, status_of};
-use smart_traffic_e2e::{Ingest, TestDb, eventually, metric, reading};
+use smart_traffic_e2e::{Ingest, TestDatabase, eventually, metric, reading};
 use tokio::io::AsyncWriteExt;
 
 /// A gzip stream inflating to `mib` MiB of spaces: one compressed MiB repeated as members,
@@ -35,7 +35,7 @@ fn chunked(path: &str, encoding: &str, body: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decompression_bombs_are_cut_off_at_the_limit_without_the_memory_they_inflate_to() {
-    let db = TestDb::sqlite();
+    let db = TestDatabase::sqlite();
     let ingest = Ingest::start(
         "ingest",
         &db,
@@ -103,7 +103,7 @@ async fn futures_join<T: Send + 'static>(tasks: Vec<tokio::task::JoinHandle<T>>)
 async fn stalled_bodies_are_cut_at_the_deadline_and_others_are_served_meanwhile() {
     const CONTENT_LENGTH_STALLS: usize = 300;
     const CHUNKED_STALLS: usize = 100;
-    let db = TestDb::sqlite();
+    let db = TestDatabase::sqlite();
     let ingest = Ingest::start(
         "ingest",
         &db,
@@ -196,7 +196,7 @@ async fn stalled_bodies_are_cut_at_the_deadline_and_others_are_served_meanwhile(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
-    let db = TestDb::sqlite();
+    let db = TestDatabase::sqlite();
     let ingest = Ingest::start("ingest", &db, &[("CLASSIFY_WORKERS", "0")]).await;
     let base = ingest.url("");
     let before = ingest.metrics().await.len();

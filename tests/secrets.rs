@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use smart_traffic_e2e::{Classifier, Ingest, TestDb, eventually, free_port, reading};
+use smart_traffic_e2e::{Classifier, Ingest, TestDatabase, eventually, free_port, reading};
 
 const KEY_A: &str = "ingest-key-7c1d5a0e";
 const KEY_B: &str = "ingest-key-90be3f12";
@@ -33,10 +33,10 @@ fn lines_with<'a>(log: &'a str, secret: &str) -> Vec<&'a str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_appears_in_the_output_of_either_binary_even_at_trace_level() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some(db) = TestDatabase::postgres().await else {
         return;
     };
-    let database_url = with_password(db.url());
+    let database_url = with_password(&db.database_url());
     let classifier = Classifier::serve(
         free_port(),
         &[

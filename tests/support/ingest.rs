@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::{Proc, TestDb, binaries, free_port};
+use crate::{Proc, TestDatabase, binaries, free_port};
 
 /// How long a process may take to start answering (migrations included).
 const START_WITHIN: Duration = Duration::from_secs(30);
@@ -15,9 +15,10 @@ const START_WITHIN: Duration = Duration::from_secs(30);
 /// pool (several processes share one PostgreSQL server), and a 1 s safety-net poll so that
 /// retries whose backoff has run out are picked up promptly (nothing else wakes the workers
 /// for them).
-fn defaults(db: &TestDb) -> Vec<(String, String)> {
+fn defaults(db: &TestDatabase) -> Vec<(String, String)> {
+    let url = db.database_url();
     [
-        ("DATABASE_URL", db.url()),
+        ("DATABASE_URL", url.as_str()),
         ("DATABASE_MAX_CONNECTIONS", "8"),
         ("CLASSIFY_POLL_S", "1"),
         ("INGEST_HTTP_WORKERS", "2"),
@@ -46,7 +47,7 @@ pub struct Ingest {
 impl Ingest {
     /// Starts `ingest` on `db` with `env` on top of the suite's defaults, and waits until
     /// `GET /v1/ready` answers 200 (listening, database reachable and migrated).
-    pub async fn start(name: &str, db: &TestDb, env: &[(&str, &str)]) -> Self {
+    pub async fn start(name: &str, db: &TestDatabase, env: &[(&str, &str)]) -> Self {
         let binaries = binaries();
         for attempt in 1..=3 {
             let dir = tempfile::tempdir().expect("temp dir");

@@ -1,26 +1,25 @@
 //! Shared helpers of the end-to-end suite (`tests/*.rs` of the `smart-traffic-e2e` package):
-//! the built binaries, child processes killed on drop, fresh databases, and an HTTP client for
-//! a running `ingest`.
+//! the built binaries, child processes killed on drop, and an HTTP client for a running
+//! `ingest`; fresh databases are `traffic_store::test_util`'s.
 //!
 //! The suite runs the REAL binaries (`target/<profile>/ingest`, `target/<profile>/mcp-classifier`),
 //! each in an empty temporary directory with a clean environment, against a fresh SQLite file
-//! or a fresh PostgreSQL database (created from `TEST_DATABASE_URL`, dropped `WITH (FORCE)`
-//! afterwards). See [`binaries`] for how the binaries get built.
+//! or a fresh PostgreSQL schema (of `TEST_DATABASE_URL`, which the processes select through
+//! their `DATABASE_URL`; dropped afterwards). See [`binaries`] for how the binaries get built.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod binaries;
-mod db;
 mod ingest;
 mod process;
 pub mod raw;
 mod readings;
 
 pub use binaries::{Binaries, binaries};
-pub use db::{Backend, Statuses, TestDb};
 pub use ingest::{Classifier, Ingest, metric};
 pub use process::{Proc, free_port};
 pub use readings::{at, reading};
+pub use traffic_store::test_util::TestDatabase;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -53,8 +52,8 @@ where
     }
 }
 
-/// Generates one test per backend for each `case(db: TestDb)` of the calling file:
-/// `sqlite::case` on a temporary file, and `postgres::case` on a fresh database of
+/// Generates one test per backend for each `case(db: TestDatabase)` of the calling file:
+/// `sqlite::case` on a temporary file, and `postgres::case` on a fresh schema of
 /// `TEST_DATABASE_URL` (skipped, saying so, when it is unset; failing when it is unreachable).
 /// Attributes written before a case (e.g. `#[ignore = "…"]`) go on both tests.
 #[macro_export]
@@ -65,7 +64,7 @@ macro_rules! on_both_backends {
                 $(#[$meta])*
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    super::$case($crate::TestDb::sqlite()).await;
+                    super::$case($crate::TestDatabase::sqlite()).await;
                 }
             )*
         }
@@ -75,7 +74,7 @@ macro_rules! on_both_backends {
                 $(#[$meta])*
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    if let Some(db) = $crate::TestDb::postgres().await {
+                    if let Some(db) = $crate::TestDatabase::postgres().await {
                         super::$case(db).await;
                     }
                 }

@@ -1,18 +1,11 @@
 //! Readings as sensors send them.
 
-use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
+use traffic_store::test_util::minute;
 
-/// A fixed instant well in the past, so readings never trip the future-skew rule.
-fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-03-02T07:00:00Z")
-        .expect("t0")
-        .with_timezone(&Utc)
-}
-
-/// `t0 + minutes`, RFC 3339.
+/// `t0 + minutes` (`traffic_store::test_util::t0`), RFC 3339.
 pub fn at(minutes: i64) -> String {
-    (t0() + TimeDelta::minutes(minutes)).to_rfc3339()
+    minute(minutes).to_rfc3339()
 }
 
 /// A valid one-minute reading of `sensor` (lane 1) at `t0 + minutes`; the numbers vary with

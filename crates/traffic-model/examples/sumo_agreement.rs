@@ -20,6 +20,7 @@ use std::io::{BufRead, Write};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use strum::VariantArray;
 use traffic_model::classification::{Flag, Label, LevelOfService};
 use traffic_model::reading::Reading;
 use traffic_model::rules::{RulesConfig, classify, level_of_service};
@@ -36,7 +37,7 @@ struct Line {
 const HISTORY_KEEP: usize = 240;
 
 fn band(los: LevelOfService) -> usize {
-    LevelOfService::ALL
+    LevelOfService::VARIANTS
         .iter()
         .position(|b| *b == los)
         .unwrap_or(0)
@@ -177,7 +178,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             "| simulator ↓ / classifier → | A | B | C | D | E | F |"
         )?;
         writeln!(out, "|---|---:|---:|---:|---:|---:|---:|")?;
-        for (los, row) in LevelOfService::ALL.iter().zip(t.confusion.iter()) {
+        for (los, row) in LevelOfService::VARIANTS.iter().zip(t.confusion.iter()) {
             let cells: Vec<String> = row.iter().map(usize::to_string).collect();
             writeln!(out, "| **{los}** | {} |", cells.join(" | "))?;
         }

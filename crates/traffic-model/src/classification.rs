@@ -1,11 +1,9 @@
 //! What the classifier says about a reading: the shape shared by the MCP tools, the store's
 //! classification columns and the REST API (same field names everywhere).
 
-use std::fmt;
-use std::str::FromStr;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use strum::{Display, EnumString, IntoStaticStr, VariantArray};
 
 /// Identifies the rule set that produced a classification.
 pub const CLASSIFIER_VERSION: &str = concat!("smart-traffic-rules/", env!("CARGO_PKG_VERSION"));
@@ -18,88 +16,102 @@ pub struct UnknownName {
     pub value: String,
 }
 
-/// Declares a string-named enum: serde and schemars names, `as_str`, `FromStr`, `Display`.
-macro_rules! named_enum {
-    ($(#[$meta:meta])* $name:ident, $kind:literal { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
-        pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub const fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = UnknownName;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s {
-                    $($text => Ok($name::$variant),)+
-                    _ => Err(UnknownName { kind: $kind, value: s.to_owned() }),
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
+/// A string-named enum: what its values are called in [`UnknownName`].
+pub trait Named {
+    const KIND: &'static str;
 }
 
-named_enum! {
-    /// Congestion in words a traffic operator uses.
-    Label, "label" {
-        /// Vehicles travel at or near free-flow speed (LOS A–B).
-        FreeFlow = "free_flow",
-        /// Speeds hold but manoeuvring is restricted (LOS C–D).
-        Moderate = "moderate",
-        /// Near capacity; small disturbances cause slowdowns (LOS E).
-        Heavy = "heavy",
-        /// Breakdown: queues, stop-and-go (LOS F).
-        Congested = "congested",
-        /// The reading cannot support any call.
-        Unknown = "unknown",
+impl UnknownName {
+    /// The parse error of a [`Named`] enum, for strum's `EnumString`:
+    /// `#[strum(parse_err_ty = UnknownName, parse_err_fn = UnknownName::of::<Self>)]`.
+    pub fn of<T: Named>(value: &str) -> Self {
+        Self {
+            kind: T::KIND,
+            value: value.to_owned(),
+        }
     }
 }
 
-named_enum! {
-    /// Highway Capacity Manual Level of Service, A (best) to F (breakdown).
-    LevelOfService, "level of service" {
-        A = "A", B = "B", C = "C", D = "D", E = "E", F = "F",
-    }
+// Each enum's names are spelt once for serde (and so schemars) and once for strum (`FromStr`,
+// `Display`, `into_str`) by the same rule; the store's tests check that the two agree.
+
+/// Congestion in words a traffic operator uses.
+#[derive(EnumString, Display, IntoStaticStr, VariantArray)]
+#[strum(serialize_all = "snake_case", const_into_str)]
+#[strum(parse_err_ty = UnknownName, parse_err_fn = UnknownName::of::<Self>)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Label {
+    /// Vehicles travel at or near free-flow speed (LOS A–B).
+    FreeFlow,
+    /// Speeds hold but manoeuvring is restricted (LOS C–D).
+    Moderate,
+    /// Near capacity; small disturbances cause slowdowns (LOS E).
+    Heavy,
+    /// Breakdown: queues, stop-and-go (LOS F).
+    Congested,
+    /// The reading cannot support any call.
+    Unknown,
 }
 
-named_enum! {
-    /// A data-quality finding about a reading; the reading is kept, the flag tells how far to
-    /// trust it.
-    Flag, "flag" {
-        /// No vehicles counted while the detector reports occupancy.
-        ZeroFlowWithOccupancy = "zero_flow_with_occupancy",
-        /// Vehicles counted while the detector reports zero occupancy.
-        CountWithZeroOccupancy = "count_with_zero_occupancy",
-        /// Occupancy at or above the level where loop detectors are usually faulty.
-        HighOccupancy = "high_occupancy",
-        /// Mean speed above what the road plausibly allows.
-        ImplausibleSpeed = "implausible_speed",
-        /// Flow above what one lane can carry.
-        FlowAboveCapacity = "flow_above_capacity",
-        /// The same non-zero reading repeated for many intervals.
-        Stuck = "stuck",
-        /// Zero occupancy for a long stretch while traffic is expected.
-        CardOff = "card_off",
-        /// Speed fell far below the sensor's recent median: a possible incident.
-        SuddenSpeedDrop = "sudden_speed_drop",
-        /// Intervals missing between this reading and the previous one.
-        Gap = "gap",
-    }
+impl Named for Label {
+    const KIND: &'static str = "label";
+}
+
+/// Highway Capacity Manual Level of Service, A (best) to F (breakdown).
+#[derive(EnumString, Display, IntoStaticStr, VariantArray)]
+#[strum(const_into_str)]
+#[strum(parse_err_ty = UnknownName, parse_err_fn = UnknownName::of::<Self>)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+pub enum LevelOfService {
+    A,
+    B,
+    C,
+    D,
+    E,
+    F,
+}
+
+impl Named for LevelOfService {
+    const KIND: &'static str = "level of service";
+}
+
+/// A data-quality finding about a reading; the reading is kept, the flag tells how far to
+/// trust it.
+#[derive(EnumString, Display, IntoStaticStr, VariantArray)]
+#[strum(serialize_all = "snake_case", const_into_str)]
+#[strum(parse_err_ty = UnknownName, parse_err_fn = UnknownName::of::<Self>)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Flag {
+    /// No vehicles counted while the detector reports occupancy.
+    ZeroFlowWithOccupancy,
+    /// Vehicles counted while the detector reports zero occupancy.
+    CountWithZeroOccupancy,
+    /// Occupancy at or above the level where loop detectors are usually faulty.
+    HighOccupancy,
+    /// Mean speed above what the road plausibly allows.
+    ImplausibleSpeed,
+    /// Flow above what one lane can carry.
+    FlowAboveCapacity,
+    /// The same non-zero reading repeated for many intervals.
+    Stuck,
+    /// Zero occupancy for a long stretch while traffic is expected.
+    CardOff,
+    /// Speed fell far below the sensor's recent median: a possible incident.
+    SuddenSpeedDrop,
+    /// Intervals missing between this reading and the previous one.
+    Gap,
+}
+
+impl Named for Flag {
+    const KIND: &'static str = "flag";
 }
 
 /// The classifier's verdict on one reading.

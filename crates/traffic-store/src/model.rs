@@ -1,18 +1,20 @@
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use diesel::Queryable;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use strum::{Display, EnumString, IntoStaticStr, VariantArray};
 
 use super::{Cursor, StoreError};
-use traffic_model::classification::{Classification, Label, LevelOfService, UnknownName};
+use traffic_model::classification::{Classification, Label, LevelOfService, Named, UnknownName};
 use traffic_model::reading::{Reading, SensorId};
 
 /// Where an event stands in the classification queue.
+#[derive(EnumString, Display, IntoStaticStr, VariantArray)]
+#[strum(serialize_all = "snake_case", const_into_str)]
+#[strum(parse_err_ty = UnknownName, parse_err_fn = UnknownName::of::<Self>)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -26,42 +28,8 @@ pub enum Status {
     Failed,
 }
 
-impl Status {
-    pub const ALL: [Status; 4] = [
-        Self::Pending,
-        Self::Processing,
-        Self::Classified,
-        Self::Failed,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Processing => "processing",
-            Self::Classified => "classified",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-impl FromStr for Status {
-    type Err = UnknownName;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| UnknownName {
-                kind: "status",
-                value: s.to_owned(),
-            })
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+impl Named for Status {
+    const KIND: &'static str = "status";
 }
 
 /// A stored reading with its classification and queue state.
@@ -313,4 +281,50 @@ fn json_list<T: serde::de::DeserializeOwned>(
 
 pub(super) fn to_events(rows: Vec<EventRow>) -> Result<Vec<Event>, StoreError> {
     rows.into_iter().map(Event::try_from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::Serialize;
+    use traffic_model::classification::Flag;
+
+    use super::*;
+
+    /// The name a column stores, `Display` and parsing are the JSON name of every value, and an
+    /// unknown name is refused in words.
+    fn names_agree<T>(kind: &str)
+    where
+        T: VariantArray + Copy + PartialEq + std::fmt::Debug + Serialize + Display,
+        T: FromStr<Err = UnknownName> + Into<&'static str>,
+    {
+        for &value in T::VARIANTS {
+            let json = serde_json::to_value(value).unwrap();
+            let name: &'static str = value.into();
+            assert_eq!(json, name);
+            assert_eq!(value.to_string(), name);
+            assert_eq!(name.parse::<T>(), Ok(value));
+            let shouted = name.to_uppercase();
+            if shouted != name {
+                assert!(shouted.parse::<T>().is_err(), "{shouted}");
+            }
+        }
+        let error = "bogus".parse::<T>().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("\"bogus\" is not a known {kind}")
+        );
+    }
+
+    #[test]
+    fn stored_names_are_the_json_names() {
+        names_agree::<Status>("status");
+        names_agree::<Label>("label");
+        names_agree::<LevelOfService>("level of service");
+        names_agree::<Flag>("flag");
+        assert_eq!(Status::VARIANTS.len(), 4);
+        assert_eq!(LevelOfService::VARIANTS.first(), Some(&LevelOfService::A));
+    }
 }

@@ -20,7 +20,7 @@ use traffic_model::classification::Classification;
 macro_rules! claim_changes {
     ($owner:expr, $until:expr) => {
         (
-            events::status.eq(Status::Processing.as_str()),
+            events::status.eq(Status::Processing.into_str()),
             events::lease_owner.eq(&$owner),
             events::lease_until.eq($until),
             events::next_attempt_at.eq($until),
@@ -56,13 +56,13 @@ macro_rules! leased {
     ($id:expr, $owner:expr, $now:expr) => {
         events::table
             .filter(events::id.eq($id))
-            .filter(events::status.eq(Status::Processing.as_str()))
+            .filter(events::status.eq(Status::Processing.into_str()))
             .filter(events::lease_owner.eq(&$owner))
             .filter(events::lease_until.gt($now))
     };
 }
 
-const DUE: [&str; 2] = [Status::Pending.as_str(), Status::Processing.as_str()];
+const DUE: [&str; 2] = [Status::Pending.into_str(), Status::Processing.into_str()];
 
 impl Store {
     /// Leases up to `limit` due events to `owner` for `lease`, oldest due first, counting an
@@ -138,20 +138,6 @@ impl Store {
         .await
     }
 
-    /// Records a classification if `owner` still holds the lease on event `id`. Returns false
-    /// (and writes nothing) when the lease expired, was taken over, or the event was re-queued.
-    pub async fn complete(
-        &self,
-        id: i64,
-        owner: &str,
-        classification: Classification,
-    ) -> Result<bool, StoreError> {
-        let done = self
-            .complete_many(owner, vec![(id, classification)])
-            .await?;
-        Ok(!done.is_empty())
-    }
-
     /// Records a failed attempt if `owner` still holds the lease: back to `pending` until
     /// the given time, or `failed` for good. Returns false when the lease was lost.
     pub async fn fail(
@@ -172,7 +158,7 @@ impl Store {
             let updated = with_conn!(store, |conn| {
                 diesel::update(leased!(id, owner, now))
                     .set((
-                        events::status.eq(status.as_str()),
+                        events::status.eq(status.into_str()),
                         events::next_attempt_at.eq(next_attempt_at),
                         events::last_error.eq(&error),
                         events::lease_owner.eq(None::<String>),
@@ -195,7 +181,7 @@ impl Store {
             let updated = with_conn!(store, |conn| {
                 diesel::update(leased!(id, owner, now))
                     .set((
-                        events::status.eq(Status::Pending.as_str()),
+                        events::status.eq(Status::Pending.into_str()),
                         events::next_attempt_at.eq(now),
                         events::attempts.eq(events::attempts - 1),
                         events::lease_owner.eq(None::<String>),
@@ -218,7 +204,7 @@ impl Store {
             let row: Option<EventRow> = with_conn!(store, |conn| {
                 diesel::update(events::table.filter(events::id.eq(id)))
                     .set((
-                        events::status.eq(Status::Pending.as_str()),
+                        events::status.eq(Status::Pending.into_str()),
                         events::next_attempt_at.eq(now),
                         events::attempts.eq(0),
                         events::requeued.eq(true),
@@ -319,7 +305,8 @@ fn complete_many_sqlite(rows: usize) -> String {
 
 impl Store {
     /// Records many classifications in one statement per chunk, each only if `owner` still
-    /// holds that event's lease. Returns the ids recorded; the others had lost their lease.
+    /// holds that event's lease. Returns the ids recorded; nothing is written for the others,
+    /// whose lease expired, was taken over, or was revoked by a re-queue.
     pub async fn complete_many(
         &self,
         owner: &str,
@@ -343,9 +330,9 @@ impl Store {
                         use super::backend::column;
                         diesel::sql_query(complete_many_postgres())
                             .bind::<Array<BigInt>, _>(column(&rows, |r| r.0))
-                            .bind::<Array<Text>, _>(column(&rows, |r| r.1.label.as_str()))
+                            .bind::<Array<Text>, _>(column(&rows, |r| r.1.label.into_str()))
                             .bind::<Array<Nullable<Text>>, _>(column(&rows, |r| {
-                                r.1.level_of_service.map(|l| l.as_str())
+                                r.1.level_of_service.map(|l| l.into_str())
                             }))
                             .bind::<Array<Double>, _>(column(&rows, |r| r.1.flow_veh_h_lane))
                             .bind::<Array<Nullable<Double>>, _>(column(&rows, |r| {
@@ -368,8 +355,8 @@ impl Store {
                         for (id, c, flags, reasons) in &rows {
                             query = query
                                 .bind::<BigInt, _>(*id)
-                                .bind::<Text, _>(c.label.as_str())
-                                .bind::<Nullable<Text>, _>(c.level_of_service.map(|l| l.as_str()))
+                                .bind::<Text, _>(c.label.into_str())
+                                .bind::<Nullable<Text>, _>(c.level_of_service.map(|l| l.into_str()))
                                 .bind::<Double, _>(c.flow_veh_h_lane)
                                 .bind::<Nullable<Double>, _>(c.density_veh_km_lane)
                                 .bind::<Double, _>(c.confidence)

@@ -65,10 +65,10 @@ impl Store {
                     query = query.filter(events::observed_at.lt(to));
                 }
                 if let Some(status) = filter.status {
-                    query = query.filter(events::status.eq(status.as_str()));
+                    query = query.filter(events::status.eq(status.into_str()));
                 }
                 if let Some(label) = filter.label {
-                    query = query.filter(events::label.eq(label.as_str()));
+                    query = query.filter(events::label.eq(label.into_str()));
                 }
                 if let Some(c) = cursor {
                     query = query.filter(

@@ -7,6 +7,7 @@ use actix_web::web::Data;
 use actix_web::{HttpResponse, http::header};
 use schemars::JsonSchema;
 use serde::Serialize;
+use strum::VariantArray;
 use traffic_store::Status;
 
 use crate::app::AppState;
@@ -70,12 +71,12 @@ pub async fn ready(state: Data<AppState>) -> Result<HttpResponse, Problem> {
 pub async fn metrics(state: Data<AppState>) -> Result<HttpResponse, Problem> {
     match tokio::time::timeout(PROBE_TIMEOUT, state.store.counts_by_status()).await {
         Ok(Ok(counts)) => {
-            for status in Status::ALL {
+            for &status in Status::VARIANTS {
                 let depth = i64::try_from(counts.get(status)).unwrap_or(i64::MAX);
                 state
                     .metrics
                     .queue_depth
-                    .with_label_values(&[status.as_str()])
+                    .with_label_values(&[status.into_str()])
                     .set(depth);
             }
         }

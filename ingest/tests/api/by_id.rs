@@ -65,14 +65,13 @@ pub async fn requeueing_a_claimed_event_answers_202_with_it_pending_again(backen
     let late = app
         .state
         .store
-        .complete(
-            id,
+        .complete_many(
             "test-worker",
-            crate::support::classification(Label::Heavy),
+            vec![(id, crate::support::classification(Label::Heavy))],
         )
         .await
         .expect("complete");
-    assert!(!late);
+    assert!(late.is_empty());
     let again = app
         .state
         .store

@@ -311,10 +311,10 @@ impl TestApp {
                 let done = self
                     .state
                     .store
-                    .complete(id, &owner, classification(label))
+                    .complete_many(&owner, vec![(id, classification(label))])
                     .await
                     .expect("complete");
-                assert!(done, "the lease on {id} was lost");
+                assert_eq!(done, vec![id], "the lease on {id} was lost");
             } else {
                 self.state
                     .store

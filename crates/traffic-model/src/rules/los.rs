@@ -1,5 +1,7 @@
 //! HCM Level of Service from density.
 
+use strum::VariantArray;
+
 use crate::classification::{Label, LevelOfService};
 
 use super::config::RulesConfig;
@@ -11,7 +13,7 @@ pub fn level_of_service(density_veh_km_lane: f64, config: &RulesConfig) -> Level
     let bounds = config.los_upper_bounds_veh_km_lane();
     bounds
         .iter()
-        .zip(LevelOfService::ALL.iter().copied())
+        .zip(LevelOfService::VARIANTS.iter().copied())
         .find(|(bound, _)| density_veh_km_lane <= **bound)
         .map_or(LevelOfService::F, |(_, los)| los)
 }
@@ -30,7 +32,7 @@ pub(crate) fn label_of(los: LevelOfService) -> Label {
 pub(crate) fn reason(density: f64, los: LevelOfService, config: &RulesConfig) -> String {
     let veh_km = config.los_upper_bounds_veh_km_lane();
     let pc_mi = config.los_upper_bounds_pc_mi_ln();
-    let index = LevelOfService::ALL
+    let index = LevelOfService::VARIANTS
         .iter()
         .position(|b| *b == los)
         .unwrap_or(0);
@@ -48,7 +50,7 @@ pub(crate) fn reason(density: f64, los: LevelOfService, config: &RulesConfig) ->
         Some(below) => match (
             veh_km.get(below),
             pc_mi.get(below),
-            LevelOfService::ALL.get(below),
+            LevelOfService::VARIANTS.get(below),
         ) {
             (Some(lo), Some(pc), Some(prev)) => format!(
                 "density {density:.2} veh/km/ln > {lo:.2} (LOS {prev} upper bound {pc} pc/mi/ln): LOS {los}"

@@ -35,8 +35,8 @@ const UNNEST_INSERT: &str = "\
 
 impl Store {
     /// Stores many readings as pending events in one transaction and says how many were new.
-    /// Like [`Store::insert_many`] — idempotent on each reading's key, a repeat inside the
-    /// batch counting as a duplicate — for callers that do not need the rows back.
+    /// Idempotent on each reading's key like [`Store::insert`], a repeat inside the batch
+    /// counting as a duplicate; no rows come back.
     pub async fn insert_many_counted(
         &self,
         readings: Vec<Reading>,

@@ -50,19 +50,6 @@ impl Store {
         self.coalescer().insert(reading).await
     }
 
-    /// Stores many readings in one transaction, one multi-row INSERT per chunk of
-    /// [`INSERT_CHUNK`]. The result has one entry per input, in input order; a reading that
-    /// repeats an earlier one (stored before, or earlier in `readings`) is a duplicate.
-    pub async fn insert_many(&self, readings: Vec<Reading>) -> Result<Vec<Inserted>, StoreError> {
-        if readings.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.run(move |store| async move { store.insert_chunk(Arc::new(readings)).await })
-            .await?
-            .into_iter()
-            .collect()
-    }
-
     /// Inserts `readings` in one statement per [`INSERT_CHUNK`] and pairs every input with
     /// its row; one transaction when there is more than one statement. The outer error means
     /// nothing was stored. Otherwise each reading has its own result, and a reading whose

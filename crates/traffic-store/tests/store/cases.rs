@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::{TimeDelta, Utc};
 use serde_json::json;
 use traffic_model::classification::{Classification, Flag, Label, LevelOfService};
-use traffic_model::reading::SensorId;
-use traffic_store::{EventFilter, Retry, Status, Store};
+use traffic_model::reading::{Reading, SensorId};
+use traffic_store::{EventFilter, Inserted, Retry, Status, Store};
 
 use crate::support::{TestDb, minute, reading, reading_with};
 
@@ -29,6 +29,13 @@ fn verdict(label: Label) -> Classification {
 
 fn sensor(id: &str) -> SensorId {
     SensorId::parse(id).expect("sensor id")
+}
+
+/// Inserts every reading at once through `Store::insert`, so that the store groups them into
+/// multi-row statements; the results come back in input order.
+async fn insert_together(store: &Store, readings: &[Reading]) -> Vec<Inserted> {
+    let inserts = readings.iter().map(|r| store.insert(r.clone()));
+    futures::future::try_join_all(inserts).await.unwrap()
 }
 
 pub async fn insert_stores_a_pending_event_with_every_field(db: &TestDb) {
@@ -111,8 +118,9 @@ pub async fn every_accepted_time_is_stored_under_its_own_key_and_never_shadows_a
             "case {i}"
         );
     }
-    // Through the batch paths as well: each edge and neighbour once, none a duplicate.
-    for (sensor, counted) in [("batch", false), ("counted", true)] {
+    // Through grouped inserts and the counted batch as well: each edge and neighbour once,
+    // none a duplicate.
+    for (sensor, counted) in [("grouped", false), ("counted", true)] {
         let batch: Vec<_> = EDGE_TIMES
             .iter()
             .flat_map(|(e, n)| [at(sensor, e), at(sensor, n)])
@@ -121,7 +129,7 @@ pub async fn every_accepted_time_is_stored_under_its_own_key_and_never_shadows_a
             let counts = store.insert_many_counted(batch.clone()).await.unwrap();
             assert_eq!((counts.inserted, counts.duplicates), (batch.len(), 0));
         } else {
-            let stored = store.insert_many(batch.clone()).await.unwrap();
+            let stored = insert_together(store, &batch).await;
             assert!(stored.iter().all(|s| !s.duplicate));
             let kept: Vec<_> = stored.into_iter().map(|s| s.event.reading).collect();
             assert_eq!(kept, batch);
@@ -135,39 +143,38 @@ pub async fn every_accepted_time_is_stored_under_its_own_key_and_never_shadows_a
     }
 }
 
-pub async fn insert_many_reports_fresh_and_duplicate_readings_in_input_order(db: &TestDb) {
+pub async fn grouped_inserts_report_fresh_and_duplicate_readings_to_each_caller(db: &TestDb) {
     let pre = db
         .store()
         .insert(reading("pre", Some(0), 1))
         .await
         .unwrap()
         .event;
-    // More than one INSERT chunk, a reading stored before, and a repeat inside the batch.
+    // More readings than one statement takes, a reading stored before, and two readings sent
+    // twice while the first copy may still be in flight.
     let mut batch: Vec<_> = (0..2_500)
         .map(|i| reading("bulk", Some((i % 4) as u8), i))
         .collect();
     batch.insert(1_200, reading("pre", Some(0), 1));
     batch.push(reading("bulk", Some(3), 2_499)); // repeats the last of the 2 500
     batch.push(reading("bulk", Some(1), 1));
-    let results = db.store().insert_many(batch.clone()).await.unwrap();
+    let results = insert_together(db.store(), &batch).await;
     assert_eq!(results.len(), batch.len());
     for (input, result) in batch.iter().zip(&results) {
         assert_eq!(&result.event.reading, input);
     }
-    let duplicates: Vec<usize> = results
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.duplicate)
-        .map(|(i, _)| i)
-        .collect();
-    assert_eq!(duplicates, vec![1_200, 2_501, 2_502]);
+    assert!(results[1_200].duplicate);
     assert_eq!(results[1_200].event, pre, "the row stored before");
-    assert_eq!(results[2_501].event.id, results[2_500].event.id);
-    assert_eq!(results[2_502].event.id, results[1].event.id);
+    // Copies in different statements may land in either order: one of each pair is fresh.
+    for (first, repeat) in [(2_500, 2_501), (1, 2_502)] {
+        let pair = (&results[first], &results[repeat]);
+        assert_eq!(pair.0.event.id, pair.1.event.id);
+        assert!(pair.0.duplicate != pair.1.duplicate, "{first} and {repeat}");
+    }
+    assert_eq!(results.iter().filter(|r| r.duplicate).count(), 3);
     let ids: HashSet<i64> = results.iter().map(|r| r.event.id).collect();
     assert_eq!(ids.len(), 2_500 + 1);
     assert_eq!(db.store().counts_by_status().await.unwrap().pending, 2_501);
-    assert!(db.store().insert_many(Vec::new()).await.unwrap().is_empty());
 }
 
 pub async fn a_counted_batch_stores_every_field_and_counts_repeats_as_duplicates(db: &TestDb) {
@@ -233,12 +240,11 @@ pub async fn concurrent_inserts_of_one_reading_yield_one_row(db: &TestDb) {
             };
             tokio::spawn(async move {
                 if i % 3 == 0 {
-                    store
-                        .insert_many(vec![reading("race", None, 0)])
-                        .await
-                        .map(|mut v| v.remove(0))
+                    let counts = store.insert_many_counted(vec![reading("race", None, 0)]);
+                    (counts.await.unwrap().inserted, None)
                 } else {
-                    store.insert(reading("race", None, 0)).await
+                    let inserted = store.insert(reading("race", None, 0)).await.unwrap();
+                    (usize::from(!inserted.duplicate), Some(inserted.event.id))
                 }
             })
         })
@@ -246,9 +252,9 @@ pub async fn concurrent_inserts_of_one_reading_yield_one_row(db: &TestDb) {
     let mut fresh = 0;
     let mut ids = HashSet::new();
     for task in tasks {
-        let inserted = task.await.unwrap().unwrap();
-        fresh += usize::from(!inserted.duplicate);
-        ids.insert(inserted.event.id);
+        let (inserted, id) = task.await.unwrap();
+        fresh += inserted;
+        ids.extend(id);
     }
     assert_eq!(fresh, 1, "exactly one insert creates the row");
     assert_eq!(ids.len(), 1);
@@ -341,7 +347,7 @@ pub async fn list_filters_and_orders_newest_first(db: &TestDb) {
 
     let claimed = store.claim("w", 3, LEASE).await.unwrap();
     store
-        .complete(claimed[0].id, "w", verdict(Label::Heavy))
+        .complete_many("w", vec![(claimed[0].id, verdict(Label::Heavy))])
         .await
         .unwrap();
     store
@@ -394,7 +400,7 @@ pub async fn a_cursor_walk_sees_every_preexisting_row_once_while_rows_arrive(db:
     let batch: Vec<_> = (0..ROWS)
         .map(|i| reading(&format!("walk-{}", i % 7), None, i % 1_500))
         .collect();
-    let stored = db.store().insert_many(batch).await.unwrap();
+    let stored = insert_together(db.store(), &batch).await;
     let preexisting: HashSet<i64> = stored.iter().map(|r| r.event.id).collect();
     assert_eq!(preexisting.len(), ROWS as usize);
 
@@ -447,13 +453,10 @@ pub async fn a_cursor_walk_sees_every_preexisting_row_once_while_rows_arrive(db:
 
 pub async fn claim_leases_due_events_oldest_first_and_counts_an_attempt(db: &TestDb) {
     let store = db.store();
-    let ids: Vec<i64> = store
-        .insert_many((0..5).map(|m| reading("q", None, m)).collect())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.event.id)
-        .collect();
+    let mut ids = Vec::new();
+    for m in 0..5 {
+        ids.push(store.insert(reading("q", None, m)).await.unwrap().event.id);
+    }
     let first = store.claim("w1", 3, LEASE).await.unwrap();
     assert_eq!(first.iter().map(|e| e.id).collect::<Vec<_>>(), ids[..3]);
     assert!(
@@ -479,7 +482,7 @@ pub async fn claim_leases_due_events_oldest_first_and_counts_an_attempt(db: &Tes
 pub async fn two_pools_claiming_concurrently_never_get_the_same_event(db: &TestDb) {
     const EVENTS: usize = 600;
     db.store()
-        .insert_many((0..EVENTS as i64).map(|m| reading("c", None, m)).collect())
+        .insert_many_counted((0..EVENTS as i64).map(|m| reading("c", None, m)).collect())
         .await
         .unwrap();
     let pools = [db.store().clone(), db.open_store()];
@@ -523,18 +526,20 @@ pub async fn complete_records_the_classification_only_under_a_live_lease(db: &Te
         .unwrap();
     assert_eq!(claimed[0].id, id);
     assert!(
-        !store
-            .complete(id, "owner-b", verdict(Label::Moderate))
+        store
+            .complete_many("owner-b", vec![(id, verdict(Label::Moderate))])
             .await
-            .unwrap(),
+            .unwrap()
+            .is_empty(),
         "not b's lease"
     );
     tokio::time::sleep(Duration::from_millis(450)).await;
     assert!(
-        !store
-            .complete(id, "owner-a", verdict(Label::Moderate))
+        store
+            .complete_many("owner-a", vec![(id, verdict(Label::Moderate))])
             .await
-            .unwrap(),
+            .unwrap()
+            .is_empty(),
         "a completion after the lease expired is refused"
     );
     // The expired lease made the event due again; a new holder takes over.
@@ -547,26 +552,24 @@ pub async fn complete_records_the_classification_only_under_a_live_lease(db: &Te
         vec![(id, 2)]
     );
     assert!(
-        !store
-            .complete(id, "owner-a", verdict(Label::Congested))
-            .await
-            .unwrap()
-    );
-    assert!(
         store
-            .complete(id, "owner-b", verdict(Label::Moderate))
+            .complete_many("owner-a", vec![(id, verdict(Label::Congested))])
             .await
             .unwrap()
+            .is_empty()
     );
+    let done = store.complete_many("owner-b", vec![(id, verdict(Label::Moderate))]);
+    assert_eq!(done.await.unwrap(), vec![id], "b holds the lease now");
     let event = store.get(id).await.unwrap().unwrap();
     assert_eq!(event.status, Status::Classified);
     assert_eq!(event.classification, Some(verdict(Label::Moderate)));
     assert!(event.classified_at.is_some());
     assert!(
-        !store
-            .complete(id, "owner-b", verdict(Label::Heavy))
+        store
+            .complete_many("owner-b", vec![(id, verdict(Label::Heavy))])
             .await
-            .unwrap(),
+            .unwrap()
+            .is_empty(),
         "lease ended"
     );
 }
@@ -656,7 +659,7 @@ pub async fn requeue_makes_any_event_due_again_with_a_fresh_budget(db: &TestDb) 
     let id = store.insert(reading("r", None, 0)).await.unwrap().event.id;
     store.claim("w", 1, LEASE).await.unwrap();
     store
-        .complete(id, "w", verdict(Label::FreeFlow))
+        .complete_many("w", vec![(id, verdict(Label::FreeFlow))])
         .await
         .unwrap();
     let requeued = store.requeue(id).await.unwrap().unwrap();
@@ -670,10 +673,11 @@ pub async fn requeue_makes_any_event_due_again_with_a_fresh_budget(db: &TestDb) 
     store.claim("old", 1, LEASE).await.unwrap();
     store.requeue(id).await.unwrap();
     assert!(
-        !store
-            .complete(id, "old", verdict(Label::Heavy))
+        store
+            .complete_many("old", vec![(id, verdict(Label::Heavy))])
             .await
             .unwrap()
+            .is_empty()
     );
     assert_eq!(store.claim("new", 1, LEASE).await.unwrap()[0].id, id);
     assert_eq!(store.requeue(123_456_789).await.unwrap(), None);
@@ -688,7 +692,7 @@ pub async fn history_is_the_last_readings_of_one_sensor_lane_oldest_first(db: &T
         batch.push(reading("h", None, m));
         batch.push(reading("other", Some(1), m));
     }
-    store.insert_many(batch).await.unwrap();
+    store.insert_many_counted(batch).await.unwrap();
     let h = store
         .history(sensor("h"), Some(1), minute(10), 4)
         .await
@@ -719,12 +723,12 @@ pub async fn history_is_the_last_readings_of_one_sensor_lane_oldest_first(db: &T
 pub async fn counts_by_status_counts_every_status(db: &TestDb) {
     let store = db.store();
     store
-        .insert_many((0..6).map(|m| reading("n", None, m)).collect())
+        .insert_many_counted((0..6).map(|m| reading("n", None, m)).collect())
         .await
         .unwrap();
     let claimed = store.claim("w", 3, LEASE).await.unwrap();
     store
-        .complete(claimed[0].id, "w", verdict(Label::Heavy))
+        .complete_many("w", vec![(claimed[0].id, verdict(Label::Heavy))])
         .await
         .unwrap();
     store
@@ -873,7 +877,7 @@ pub async fn recent_history_takes_the_last_readings_of_each_lane_within_the_wind
         batch.push(reading("t", Some(2), m));
         batch.push(reading("t", Some(3), m));
     }
-    store.insert_many(batch).await.unwrap();
+    store.insert_many_counted(batch).await.unwrap();
     let lane = |sensor_id: &str, lane, minutes| LaneHistory {
         sensor_id: sensor(sensor_id),
         lane,

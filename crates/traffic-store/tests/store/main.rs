@@ -51,7 +51,7 @@ store_suite! {
         insert_stores_a_pending_event_with_every_field,
         a_resent_reading_returns_the_first_row_as_a_duplicate,
         every_accepted_time_is_stored_under_its_own_key_and_never_shadows_a_neighbour,
-        insert_many_reports_fresh_and_duplicate_readings_in_input_order,
+        grouped_inserts_report_fresh_and_duplicate_readings_to_each_caller,
         a_counted_batch_stores_every_field_and_counts_repeats_as_duplicates,
         concurrent_inserts_of_one_reading_yield_one_row,
         concurrent_single_inserts_share_statements_and_each_gets_its_own_row,

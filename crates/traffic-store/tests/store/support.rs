@@ -1,9 +1,6 @@
 //! A fresh, migrated store per test (over `traffic_store::test_util`) and its test readings.
 
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, SqliteConnection};
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-use traffic_store::{DatabaseUrl, Store, StoreConfig};
+use traffic_store::{Store, StoreConfig};
 
 use traffic_store::test_util::TestDatabase;
 pub use traffic_store::test_util::{minute, reading, reading_with};
@@ -37,20 +34,7 @@ impl TestDb {
 
     /// Runs SQL on a connection of its own, past the store and its validation.
     pub async fn execute_raw(&self, sql: &str) -> Result<(), String> {
-        match self.db.url() {
-            DatabaseUrl::Postgres(url) => {
-                let mut conn =
-                    AsyncPgConnection::establish(secrecy::ExposeSecret::expose_secret(url))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                conn.batch_execute(sql).await.map_err(|e| e.to_string())
-            }
-            DatabaseUrl::Sqlite(path) => {
-                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
-                    .map_err(|e| e.to_string())?;
-                conn.batch_execute(sql).map_err(|e| e.to_string())
-            }
-        }
+        self.db.execute(sql).await
     }
 
     /// An unmigrated handle on the same database with a pool of its own (another process).
