@@ -27,15 +27,11 @@ psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CRE
 DATABASE_URL="$pg/$database" INGEST_BIND="127.0.0.1:$port" CLASSIFY_WORKERS=0 RUST_LOG=warn \
     "${CARGO_TARGET_DIR:-target}/release/ingest" 2>/dev/null &
 ingest=$!
-peer_pids=""
-# The FastAPI peer's uvicorn waits on its background tasks at SIGTERM: make sure it goes.
-stop_peer() {
-    for pid in $peer_pids; do pkill -9 -P "$pid" 2>/dev/null || true; kill -9 "$pid" 2>/dev/null || true; done
-}
+source tools/bench/lib.sh
 cleanup() { kill $ingest $peer_pids 2>/dev/null || true; }
 trap 'cleanup; stop_peer' EXIT
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/v1/health" >/dev/null && break; sleep 0.1; done
 url="http://127.0.0.1:$port"
+wait_healthy "$url"
 
 echo "== PostgreSQL alone (same machine, same run)"
 bash "$harness/pg_ceiling.sh" 32 "$secs" "$pg/$database" | tee /tmp/bench-pg.txt
@@ -72,10 +68,7 @@ rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$ingest/status")
 kill $ingest; wait $ingest 2>/dev/null || true
 
 echo "== FastAPI peer"
-bash "$peers/fastapi-peer/setup.sh" --reset >/dev/null
-peer_out=$(bash "$peers/fastapi-peer/run.sh" 18100 18101)
-peer_pids=$(echo "$peer_out" | sed -n 's/^\(api\|mcp\)_pid=//p' | tr '\n' ' ')
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:18100/v1/health" >/dev/null && break; sleep 0.2; done
+start_fastapi_peer "$peers"
 POOL=$single_pool CPU_PIDS="$peer_pids" bash "$harness/ingest_single.sh" http://127.0.0.1:18100 32 "$secs" | tee /tmp/bench-peer-single.txt
 POOL=$batch_pool CPU_PIDS="$peer_pids" bash "$harness/ingest_batch.sh" http://127.0.0.1:18100 4 "$secs" 500 | tee /tmp/bench-peer-batch.txt
 

@@ -24,15 +24,19 @@ cargo build --release --quiet -p ingest
 psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CREATE DATABASE $database" >/dev/null
 DATABASE_URL="$db" INGEST_BIND="127.0.0.1:$port" RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/ingest" 2>/dev/null &
 ingest=$!
-peer_pids=""
-# The FastAPI peer's uvicorn waits on its background tasks at SIGTERM: make sure it goes.
-stop_peer() {
-    for pid in $peer_pids; do pkill -9 -P "$pid" 2>/dev/null || true; kill -9 "$pid" 2>/dev/null || true; done
-}
+source tools/bench/lib.sh
 trap 'kill $ingest 2>/dev/null || true; stop_peer' EXIT
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/v1/health" >/dev/null && break; sleep 0.1; done
 url="http://127.0.0.1:$port"
+wait_healthy "$url"
 q() { psql "$db" -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
+
+# Until nothing is pending or processing (at most 2 minutes).
+drain() {
+    for _ in $(seq 1 240); do
+        [ "$(q "SELECT count(*) FROM events WHERE status IN ('pending','processing')")" = 0 ] && return 0
+        sleep 0.5
+    done
+}
 
 # Rows received in [t0, t1): how many, how many classified, and the lag percentiles.
 window_stats() {
@@ -63,7 +67,7 @@ paced_step() {
     verdict=grows
     if [ "$pending" -le "$in_rate" ]; then verdict=keeps_up; sustained=$in_rate; fi
     echo "$batch | $rate | $in_rate | $out_rate | $p50 | $p99 | $pending | $verdict"
-    for _ in $(seq 1 240); do [ "$(q "SELECT count(*) FROM events WHERE status IN ('pending','processing')")" = 0 ] && break; sleep 0.5; done
+    drain
 }
 
 # The harness's lag test against this service: 2000 readings posted by 16 connections.
@@ -80,7 +84,7 @@ echo "== single POSTs at full speed (32 connections), classification on"
 t0=$(q "SELECT now()")
 POOL=$((secs * 10000)) bash "$peers/harness/ingest_single.sh" "$url" 32 "$secs" | grep -E "^ingest_single_(rps|p99_ms)="
 t1=$(q "SELECT now()")
-for _ in $(seq 1 240); do [ "$(q "SELECT count(*) FROM events WHERE status IN ('pending','processing')")" = 0 ] && break; sleep 0.5; done
+drain
 IFS='|' read -r total done p50 p99 < <(window_stats "$t0" "$t1")
 # Rates over the span the readings arrived in (wrk renders its pool before it starts sending).
 span=$(q "SELECT extract(epoch FROM max(received_at) - min(received_at)) FROM events WHERE received_at >= '$t0' AND received_at < '$t1'")
@@ -103,7 +107,7 @@ echo "== batches of 500 at full speed, classification on"
 t0=$(q "SELECT now()")
 POOL=$((secs * 60)) bash "$peers/harness/ingest_batch.sh" "$url" 4 "$secs" 500 | tail -n 1
 t1=$(q "SELECT now()")
-for _ in $(seq 1 240); do [ "$(q "SELECT count(*) FROM events WHERE status IN ('pending','processing')")" = 0 ] && break; sleep 0.5; done
+drain
 IFS='|' read -r total done p50 p99 < <(window_stats "$t0" "$t1")
 span=$(q "SELECT extract(epoch FROM max(classified_at) - min(received_at)) FROM events WHERE received_at >= '$t0' AND received_at < '$t1'")
 echo "batch_readings=$total batch_classified=$done batch_lag_p50_ms=$p50 batch_lag_p99_ms=$p99"
@@ -113,8 +117,5 @@ echo "pipeline_not_classified=$lost"
 
 kill $ingest; wait $ingest 2>/dev/null || true
 echo "== FastAPI peer, same script"
-bash "$peers/fastapi-peer/setup.sh" --reset >/dev/null
-peer_out=$(bash "$peers/fastapi-peer/run.sh" 18100 18101)
-peer_pids=$(echo "$peer_out" | sed -n 's/^\(api\|mcp\)_pid=//p' | tr '\n' ' ')
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:18100/v1/health" >/dev/null && break; sleep 0.2; done
+start_fastapi_peer "$peers"
 bash "$peers/harness/classify_lag.sh" http://127.0.0.1:18100 "$pg/peer_fastapi" 2000 16 | tail -n 4

@@ -54,22 +54,18 @@ macro_rules! with_conn {
     };
     ($store:expr, |$conn:ident| postgres: $pg:block, sqlite: $lite:block) => {
         match &$store.backend {
-            $crate::backend::Backend::Postgres(pool) => {
-                #[allow(unused_imports)]
-                use $crate::schema::postgres::events;
-                let mut pooled = pool.get().await?;
-                let $conn = &mut *pooled;
-                $pg
-            }
-            $crate::backend::Backend::Sqlite(pool) => {
-                #[allow(unused_imports)]
-                use $crate::schema::sqlite::events;
-                let mut pooled = pool.get().await?;
-                let $conn = &mut *pooled;
-                $lite
-            }
+            $crate::backend::Backend::Postgres(pool) => with_conn!(@pooled pool, postgres, $conn, $pg),
+            $crate::backend::Backend::Sqlite(pool) => with_conn!(@pooled pool, sqlite, $conn, $lite),
         }
     };
+    // A connection from `$pool`, with `events` naming that backend's table.
+    (@pooled $pool:ident, $schema:ident, $conn:ident, $body:block) => {{
+        #[allow(unused_imports)]
+        use $crate::schema::$schema::events;
+        let mut pooled = $pool.get().await?;
+        let $conn = &mut *pooled;
+        $body
+    }};
 }
 
 impl Store {

@@ -183,11 +183,7 @@ impl Worker {
         let mut arguments = JsonObject::new();
         arguments.insert("events".into(), Value::Array(readings));
         arguments.insert("history".into(), history);
-        let result = self
-            .connection
-            .call("classify_batch", arguments, self.config.call_timeout)
-            .await;
-        let result = match self.observe_call("classify_batch", result) {
+        let result = match self.call("classify_batch", arguments).await {
             Ok(result) => result,
             Err(outcome) => return vec_of(events.len(), || outcome.clone()),
         };
@@ -266,11 +262,7 @@ impl Worker {
     async fn classify_stored(&mut self, event: &Event) -> Outcome {
         let mut arguments = JsonObject::new();
         arguments.insert("id".into(), json!(event.id));
-        let result = self
-            .connection
-            .call("classify_by_id", arguments, self.config.call_timeout)
-            .await;
-        let result = match self.observe_call("classify_by_id", result) {
+        let result = match self.call("classify_by_id", arguments).await {
             Ok(result) => result,
             Err(outcome) => return outcome,
         };
@@ -287,13 +279,17 @@ impl Worker {
         }
     }
 
-    /// Counts the call and turns failures into outcomes: a tool error is about the reading
-    /// (permanent), anything else is transient.
-    fn observe_call(
-        &self,
+    /// Calls `tool`, counts the call and turns failures into outcomes: a tool error is about
+    /// the reading (permanent), anything else is transient.
+    async fn call(
+        &mut self,
         tool: &'static str,
-        result: Result<CallToolResult, CallError>,
+        arguments: JsonObject,
     ) -> Result<CallToolResult, Outcome> {
+        let result = self
+            .connection
+            .call(tool, arguments, self.config.call_timeout)
+            .await;
         let (outcome, value) = match result {
             Ok(result) if result.is_error == Some(true) => {
                 let text = tool_error_text(&result);

@@ -34,9 +34,7 @@ const INTEGER_FIELDS: [&str; 5] = [
 const NUMBER_FIELDS: [&str; 2] = ["avg_speed_kmh", "occupancy_pct"];
 
 fn utc(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap()
-        .with_timezone(&Utc)
+    parse_timestamp(rfc3339).unwrap()
 }
 
 /// The fixed server clock the tests parse against.

@@ -33,22 +33,23 @@ pub(crate) fn flags(
     notes: &mut Assessment,
 ) -> Vec<Flag> {
     let earlier = earlier(reading, history);
+    type Check = fn(&Reading, &[&Reading], &RulesConfig) -> Option<String>;
+    let checks: [(Flag, Check, f64); 4] = [
+        (Flag::Gap, gap, config.penalty_gap),
+        (Flag::Stuck, stuck, config.penalty_stuck),
+        (Flag::CardOff, card_off, config.penalty_card_off),
+        (
+            Flag::SuddenSpeedDrop,
+            sudden_speed_drop,
+            config.penalty_sudden_speed_drop,
+        ),
+    ];
     let mut flags = Vec::new();
-    if let Some(reason) = gap(reading, &earlier, config) {
-        flags.push(Flag::Gap);
-        notes.drop(config.penalty_gap, reason);
-    }
-    if let Some(reason) = stuck(reading, &earlier, config) {
-        flags.push(Flag::Stuck);
-        notes.drop(config.penalty_stuck, reason);
-    }
-    if let Some(reason) = card_off(reading, &earlier, config) {
-        flags.push(Flag::CardOff);
-        notes.drop(config.penalty_card_off, reason);
-    }
-    if let Some(reason) = sudden_speed_drop(reading, &earlier, config) {
-        flags.push(Flag::SuddenSpeedDrop);
-        notes.drop(config.penalty_sudden_speed_drop, reason);
+    for (flag, check, penalty) in checks {
+        if let Some(reason) = check(reading, &earlier, config) {
+            flags.push(flag);
+            notes.drop(penalty, reason);
+        }
     }
     flags
 }

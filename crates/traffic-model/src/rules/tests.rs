@@ -20,9 +20,7 @@ use crate::classification::{Flag, Label, LevelOfService};
 const T0: &str = "2026-11-29T12:00:00Z";
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap()
-        .with_timezone(&Utc)
+    crate::reading::parse_timestamp(rfc3339).unwrap()
 }
 
 /// The server clock readings are parsed against: later than any test timestamp.
