@@ -1,9 +1,10 @@
 //! `POST /v1/events/batch`: a JSON array or NDJSON of readings.
 
-use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
-use crate::support::{Backend, TestApp, gzipped, json, ndjson, problem, reading};
+use crate::support::{Backend, NDJSON, TestApp, gzipped, json, ndjson, problem, reading, send};
+
+const BATCH: &str = "/v1/events/batch";
 
 /// The `index` of every rejected reading, in answer order.
 fn rejected_indexes(result: &Value) -> Vec<u64> {
@@ -45,7 +46,7 @@ pub async fn a_json_batch_stores_the_valid_readings_and_lists_the_invalid_ones(b
         {"sensor_id": "B 2", "observed_at": "soon", "vehicle_count": -1},
         reading("B1", Some(1), 0),
     ]);
-    let result = json(app.post_json("/v1/events/batch", &batch).await, 200).await;
+    let result = json(app.post_json(BATCH, &batch).await, 200).await;
 
     assert_eq!(result["accepted"], 2, "{result}");
     // The last reading repeats the first one of the same batch.
@@ -71,13 +72,7 @@ pub async fn an_ndjson_batch_rejects_a_line_that_is_not_json_by_its_index(backen
         ndjson(&[reading("N1", None, 0)]),
         ndjson(&[reading("N1", None, 1), reading("N1", None, 2)])
     );
-    let response = app
-        .post("/v1/events/batch")
-        .header(CONTENT_TYPE, "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .expect("POST");
+    let response = app.post_as(BATCH, NDJSON, body).await;
     let result = json(response, 200).await;
     assert_eq!(result["accepted"], 3, "{result}");
     assert_eq!(result["duplicates"], 0);
@@ -100,13 +95,7 @@ pub async fn an_ndjson_index_is_the_line_number_even_after_blank_lines(backend: 
         ndjson(&[reading("N2", None, 1)]),
     );
     // Lines: 0 reading, 1 blank, 2 blank (CRLF), 3 reading, 4 not JSON.
-    let response = app
-        .post("/v1/events/batch")
-        .header(CONTENT_TYPE, "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .expect("POST");
+    let response = app.post_as(BATCH, NDJSON, body).await;
     let result = json(response, 200).await;
     assert_eq!(result["accepted"], 2, "{result}");
     assert_eq!(rejected_indexes(&result), [4], "{result}");
@@ -119,10 +108,10 @@ pub async fn a_resent_batch_is_all_duplicates(backend: Backend) {
     batch.push(json!({"sensor_id": "R1"}));
     let batch = Value::from(batch);
 
-    let first = json(app.post_json("/v1/events/batch", &batch).await, 200).await;
+    let first = json(app.post_json(BATCH, &batch).await, 200).await;
     assert_eq!(first["accepted"], 25, "{first}");
     assert_eq!(first["duplicates"], 0);
-    let again = json(app.post_json("/v1/events/batch", &batch).await, 200).await;
+    let again = json(app.post_json(BATCH, &batch).await, 200).await;
     assert_eq!(again["accepted"], 0, "{again}");
     assert_eq!(again["duplicates"], 25);
     assert_eq!(rejected_indexes(&again), [25]);
@@ -132,17 +121,9 @@ pub async fn a_resent_batch_is_all_duplicates(backend: Backend) {
 pub async fn a_batch_of_more_than_10000_readings_is_refused_with_413(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let readings: Vec<Value> = (0..10_001).map(|m| reading("X1", None, m)).collect();
-    let response = app
-        .post("/v1/events/batch")
-        .header(CONTENT_TYPE, "application/x-ndjson")
-        .body(ndjson(&readings))
-        .send()
-        .await
-        .expect("POST");
+    let response = app.post_as(BATCH, NDJSON, ndjson(&readings)).await;
     problem(response, 413, "too-many-readings").await;
-    let response = app
-        .post_json("/v1/events/batch", &Value::from(readings))
-        .await;
+    let response = app.post_json(BATCH, &Value::from(readings)).await;
     problem(response, 413, "too-many-readings").await;
     assert_eq!(app.row_count().await, 0);
 }
@@ -150,13 +131,7 @@ pub async fn a_batch_of_more_than_10000_readings_is_refused_with_413(backend: Ba
 pub async fn a_batch_of_exactly_10000_readings_is_stored(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let readings: Vec<Value> = (0..10_000).map(|m| reading("X2", None, m)).collect();
-    let response = app
-        .post("/v1/events/batch")
-        .header(CONTENT_TYPE, "application/x-ndjson")
-        .body(ndjson(&readings))
-        .send()
-        .await
-        .expect("POST");
+    let response = app.post_as(BATCH, NDJSON, ndjson(&readings)).await;
     let result = json(response, 200).await;
     assert_eq!(result["accepted"], 10_000, "{result}");
     assert_eq!(app.row_count().await, 10_000);
@@ -165,14 +140,8 @@ pub async fn a_batch_of_exactly_10000_readings_is_stored(backend: Backend) {
 pub async fn a_gzip_ndjson_batch_is_accepted(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let readings: Vec<Value> = (0..200).map(|m| reading("G1", Some(0), m)).collect();
-    let response = gzipped(
-        app.post("/v1/events/batch"),
-        "application/x-ndjson",
-        ndjson(&readings).as_bytes(),
-    )
-    .send()
-    .await
-    .expect("POST");
+    let body = ndjson(&readings);
+    let response = send(gzipped(app.post(BATCH), NDJSON, body.as_bytes())).await;
     let result = json(response, 200).await;
     assert_eq!(result["accepted"], 200, "{result}");
     assert_eq!(app.row_count().await, 200);
@@ -186,23 +155,10 @@ pub async fn a_batch_over_the_byte_limit_is_refused_with_413(backend: Backend) {
     let readings: Vec<Value> = (0..100).map(|m| reading("L1", None, m)).collect();
     let body = ndjson(&readings);
     assert!(body.len() > 4096);
-    let response = app
-        .post("/v1/events/batch")
-        .header(CONTENT_TYPE, "application/x-ndjson")
-        .body(body.clone())
-        .send()
-        .await
-        .expect("POST");
+    let response = app.post_as(BATCH, NDJSON, body.clone()).await;
     problem(response, 413, "body-too-large").await;
     // Compressed below the limit, still over it once inflated.
-    let response = gzipped(
-        app.post("/v1/events/batch"),
-        "application/x-ndjson",
-        body.as_bytes(),
-    )
-    .send()
-    .await
-    .expect("POST");
+    let response = send(gzipped(app.post(BATCH), NDJSON, body.as_bytes())).await;
     problem(response, 413, "body-too-large").await;
     assert_eq!(app.row_count().await, 0);
 }
@@ -210,30 +166,19 @@ pub async fn a_batch_over_the_byte_limit_is_refused_with_413(backend: Backend) {
 pub async fn a_malformed_or_mistyped_batch_is_refused(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let malformed = app
-        .post("/v1/events/batch")
-        .header(CONTENT_TYPE, "application/json")
-        .body("[{\"sensor_id\": ")
-        .send()
-        .await
-        .expect("POST");
+        .post_as(BATCH, "application/json", "[{\"sensor_id\": ")
+        .await;
     problem(malformed, 400, "malformed-json").await;
 
-    let not_an_array = app
-        .post_json("/v1/events/batch", &reading("M1", None, 0))
-        .await;
+    let not_an_array = app.post_json(BATCH, &reading("M1", None, 0)).await;
     problem(not_an_array, 400, "malformed-json").await;
 
-    let csv = app
-        .post("/v1/events/batch")
-        .header(CONTENT_TYPE, "text/csv")
-        .body("sensor_id,observed_at\nM1,2026-03-02T07:00:00Z\n")
-        .send()
-        .await
-        .expect("POST");
+    let csv = "sensor_id,observed_at\nM1,2026-03-02T07:00:00Z\n";
+    let csv = app.post_as(BATCH, "text/csv", csv).await;
     problem(csv, 415, "unsupported-media-type").await;
     assert_eq!(app.row_count().await, 0);
 
-    let empty = json(app.post_json("/v1/events/batch", &json!([])).await, 200).await;
+    let empty = json(app.post_json(BATCH, &json!([])).await, 200).await;
     assert_eq!(
         empty,
         json!({"accepted": 0, "duplicates": 0, "rejected": []})

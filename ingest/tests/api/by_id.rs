@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use traffic_model::classification::Label;
 
-use crate::support::{Backend, TestApp, json, problem, reading};
+use crate::support::{Backend, TestApp, problem, reading, send};
 
 pub async fn an_event_is_fetched_by_id(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -32,8 +32,7 @@ pub async fn an_unknown_or_malformed_event_id_is_a_404_problem(backend: Backend)
         "/v1/events/1.5",
         "/v1/events/99999999999999999999999",
     ] {
-        let response = app.get(path).send().await.expect("GET");
-        problem(response, 404, "not-found").await;
+        problem(send(app.get(path)).await, 404, "not-found").await;
     }
 }
 
@@ -48,12 +47,7 @@ pub async fn requeueing_a_claimed_event_answers_202_with_it_pending_again(backen
         "processing"
     );
 
-    let response = app
-        .post(&format!("/v1/events/{id}/classify"))
-        .send()
-        .await
-        .expect("POST");
-    let event = json(response, 202).await;
+    let event = app.requeue(id).await;
     assert_eq!(event["id"], id);
     assert_eq!(event["status"], "pending");
     assert_eq!(event["attempts"], 0);
@@ -88,12 +82,7 @@ pub async fn requeueing_a_classified_event_keeps_its_classification_visible(back
         .as_i64()
         .expect("id");
     app.classify(id, Label::Moderate).await;
-    let response = app
-        .post(&format!("/v1/events/{id}/classify"))
-        .send()
-        .await
-        .expect("POST");
-    let event = json(response, 202).await;
+    let event = app.requeue(id).await;
     assert_eq!(event["status"], "pending");
     assert_eq!(event["classification"]["label"], "moderate");
 }
@@ -101,8 +90,7 @@ pub async fn requeueing_a_classified_event_keeps_its_classification_visible(back
 pub async fn requeueing_an_unknown_event_is_a_404_problem(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for path in ["/v1/events/424242/classify", "/v1/events/nope/classify"] {
-        let response = app.post(path).send().await.expect("POST");
-        problem(response, 404, "not-found").await;
+        problem(send(app.post(path)).await, 404, "not-found").await;
     }
     assert_eq!(app.row_count().await, 0);
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Backend, TestApp, eventually, json, reading, with_classifier};
+use crate::support::{Backend, TestApp, eventually, reading, with_classifier};
 
 async fn classified(app: &TestApp, id: i64) -> Option<Value> {
     let event = app.get_ok(&format!("/v1/events/{id}")).await;
@@ -61,12 +61,7 @@ pub async fn a_requeued_event_is_classified_again(backend: Backend) {
         .as_i64()
         .expect("id");
     let first = wait_classified(&app, id).await;
-    let response = app
-        .post(&format!("/v1/events/{id}/classify"))
-        .send()
-        .await
-        .expect("POST");
-    json(response, 202).await;
+    app.requeue(id).await;
     let done = eventually(Duration::from_secs(30), || async {
         classified(&app, id)
             .await

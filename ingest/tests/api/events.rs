@@ -1,9 +1,14 @@
 //! `POST /v1/events`: one reading.
 
-use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, LOCATION};
+use reqwest::header::{CONTENT_TYPE, LOCATION};
 use serde_json::json;
 
-use crate::support::{Backend, TestApp, error_fields, gzip, gzipped, json, problem, reading, t0};
+use crate::support::{
+    Backend, TestApp, encoded, error_fields, gzip, gzipped, json, problem, reading, send, t0,
+};
+
+const EVENTS: &str = "/v1/events";
+const JSON: &str = "application/json";
 
 pub async fn a_valid_reading_is_stored_and_answered_with_201_and_its_location(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -18,7 +23,7 @@ pub async fn a_valid_reading_is_stored_and_answered_with_201_and_its_location(ba
         "speed_limit_kmh": 100,
         "lanes": 3,
     });
-    let response = app.post_json("/v1/events", &sent).await;
+    let response = app.post_json(EVENTS, &sent).await;
     let location = response
         .headers()
         .get(LOCATION)
@@ -57,12 +62,7 @@ pub async fn a_resent_reading_returns_the_first_event_with_200_and_stores_one_ro
     let app = TestApp::spawn(backend).await;
     let first = app.create(&reading("A1", Some(1), 0)).await;
 
-    let again = json(
-        app.post_json("/v1/events", &reading("A1", Some(1), 0))
-            .await,
-        200,
-    )
-    .await;
+    let again = json(app.post_json(EVENTS, &reading("A1", Some(1), 0)).await, 200).await;
     assert_eq!(again["id"], first["id"]);
     assert_eq!(again, first);
 
@@ -70,7 +70,7 @@ pub async fn a_resent_reading_returns_the_first_event_with_200_and_stores_one_ro
     let mut shifted = reading("A1", Some(1), 0);
     assert_eq!(t0().to_rfc3339(), "2026-03-02T07:00:00+00:00");
     shifted["observed_at"] = json!("2026-03-02T08:00:00.000+01:00");
-    let same = json(app.post_json("/v1/events", &shifted).await, 200).await;
+    let same = json(app.post_json(EVENTS, &shifted).await, 200).await;
     assert_eq!(same["id"], first["id"]);
 
     // Another lane is another reading.
@@ -83,7 +83,7 @@ pub async fn an_invalid_reading_is_refused_with_422_listing_every_bad_field(back
     let app = TestApp::spawn(backend).await;
     let response = app
         .post_json(
-            "/v1/events",
+            EVENTS,
             &json!({
                 "sensor_id": "not a valid id!",
                 "observed_at": "yesterday",
@@ -116,7 +116,7 @@ pub async fn an_invalid_reading_is_refused_with_422_listing_every_bad_field(back
     }
 
     let missing = problem(
-        app.post_json("/v1/events", &json!({})).await,
+        app.post_json(EVENTS, &json!({})).await,
         422,
         "invalid-reading",
     )
@@ -127,7 +127,7 @@ pub async fn an_invalid_reading_is_refused_with_422_listing_every_bad_field(back
     );
 
     let not_an_object = problem(
-        app.post_json("/v1/events", &json!([1, 2])).await,
+        app.post_json(EVENTS, &json!([1, 2])).await,
         422,
         "invalid-reading",
     )
@@ -140,7 +140,7 @@ pub async fn a_reading_from_the_future_is_refused_with_422(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ahead = chrono::Utc::now() + chrono::TimeDelta::hours(1);
     let body = problem(
-        app.post_json("/v1/events", &crate::support::reading_at("A1", None, ahead))
+        app.post_json(EVENTS, &crate::support::reading_at("A1", None, ahead))
             .await,
         422,
         "invalid-reading",
@@ -157,13 +157,7 @@ pub async fn malformed_json_is_refused_with_400(backend: Backend) {
         "",
         r#"{"a": 1} trailing"#,
     ] {
-        let response = app
-            .post("/v1/events")
-            .header(CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("POST");
+        let response = app.post_as(EVENTS, JSON, body).await;
         problem(response, 400, "malformed-json").await;
     }
     assert_eq!(app.row_count().await, 0);
@@ -179,21 +173,16 @@ pub async fn a_body_that_is_not_json_by_content_type_is_refused_with_415(backend
         Some("application/jsonx"),
         None,
     ] {
-        let mut request = app.post("/v1/events").body(body.clone());
+        let mut request = app.post(EVENTS).body(body.clone());
         if let Some(media_type) = media_type {
             request = request.header(CONTENT_TYPE, media_type);
         }
-        let response = request.send().await.expect("POST");
-        problem(response, 415, "unsupported-media-type").await;
+        problem(send(request).await, 415, "unsupported-media-type").await;
     }
     // Parameters and case do not matter.
     let response = app
-        .post("/v1/events")
-        .header(CONTENT_TYPE, "Application/JSON; charset=utf-8")
-        .body(body)
-        .send()
-        .await
-        .expect("POST");
+        .post_as(EVENTS, "Application/JSON; charset=utf-8", body)
+        .await;
     json(response, 201).await;
     assert_eq!(app.row_count().await, 1);
 }
@@ -207,40 +196,21 @@ pub async fn a_body_over_the_limit_is_refused_with_413(backend: Backend) {
     big["sensor_id"] = json!("A".repeat(128));
     let padded = format!("{big}{}", " ".repeat(600));
     assert!(padded.len() > 512);
-    let response = app
-        .post("/v1/events")
-        .header(CONTENT_TYPE, "application/json")
-        .body(padded)
-        .send()
-        .await
-        .expect("POST");
+    let response = app.post_as(EVENTS, JSON, padded).await;
     problem(response, 413, "body-too-large").await;
 
     // Just under the limit is fine.
     let fits = format!("{big}{}", " ".repeat(511 - big.to_string().len()));
     assert_eq!(fits.len(), 511);
-    let response = app
-        .post("/v1/events")
-        .header(CONTENT_TYPE, "application/json")
-        .body(fits)
-        .send()
-        .await
-        .expect("POST");
-    json(response, 201).await;
+    json(app.post_as(EVENTS, JSON, fits).await, 201).await;
     assert_eq!(app.row_count().await, 1);
 }
 
 pub async fn a_gzip_body_is_accepted(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let sent = reading("A1", Some(3), 0);
-    let response = gzipped(
-        app.post("/v1/events"),
-        "application/json",
-        sent.to_string().as_bytes(),
-    )
-    .send()
-    .await
-    .expect("POST");
+    let body = sent.to_string();
+    let response = send(gzipped(app.post(EVENTS), JSON, body.as_bytes())).await;
     let event = json(response, 201).await;
     assert_eq!(event["sensor_id"], "A1");
     assert_eq!(event["lane"], 3);
@@ -255,29 +225,16 @@ pub async fn a_gzip_body_that_inflates_beyond_the_limit_is_refused_with_413(back
     let bomb = format!("{}{}", reading("A1", None, 0), " ".repeat(200_000));
     let compressed = gzip(bomb.as_bytes());
     assert!(compressed.len() < 1024, "{} bytes", compressed.len());
-    let response = app
-        .post("/v1/events")
-        .header(CONTENT_TYPE, "application/json")
-        .header(CONTENT_ENCODING, "gzip")
-        .body(compressed)
-        .send()
-        .await
-        .expect("POST");
+    let response = send(encoded(app.post(EVENTS), JSON, "gzip", compressed)).await;
     problem(response, 413, "body-too-large").await;
     assert_eq!(app.row_count().await, 0);
 }
 
 pub async fn an_unsupported_content_encoding_is_refused_with_415(backend: Backend) {
     let app = TestApp::spawn(backend).await;
+    let body = reading("A1", None, 0).to_string();
     for encoding in ["br", "compress", "zstd"] {
-        let response = app
-            .post("/v1/events")
-            .header(CONTENT_TYPE, "application/json")
-            .header(CONTENT_ENCODING, encoding)
-            .body(reading("A1", None, 0).to_string())
-            .send()
-            .await
-            .expect("POST");
+        let response = send(encoded(app.post(EVENTS), JSON, encoding, body.clone())).await;
         problem(response, 415, "unsupported-media-type").await;
     }
     assert_eq!(app.row_count().await, 0);

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use reqwest::header::ALLOW;
 
-use crate::support::{Backend, TestApp, problem, reading};
+use crate::support::{Backend, TestApp, problem, reading, send};
 
 const REQUEST_ID: &str = "x-request-id";
 
@@ -22,35 +22,15 @@ fn is_generated(id: &str) -> bool {
 pub async fn a_sane_request_id_is_echoed(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let id = "req-2026.11.29/abc:123_XYZ";
-    let ok = app
-        .get("/v1/health")
-        .header(REQUEST_ID, id)
-        .send()
-        .await
-        .expect("GET");
+    let ok = send(app.get("/v1/health").header(REQUEST_ID, id)).await;
     assert_eq!(request_id(&ok).as_deref(), Some(id));
-    let error = app
-        .get("/v1/events/404404")
-        .header(REQUEST_ID, id)
-        .send()
-        .await
-        .expect("GET");
+    let error = send(app.get("/v1/events/404404").header(REQUEST_ID, id)).await;
     assert_eq!(request_id(&error).as_deref(), Some(id));
-    let created = app
-        .post("/v1/events")
-        .header(REQUEST_ID, "a")
-        .json(&reading("R", None, 0))
-        .send()
-        .await
-        .expect("POST");
+    let created = app.post("/v1/events").json(&reading("R", None, 0));
+    let created = send(created.header(REQUEST_ID, "a")).await;
     assert_eq!(request_id(&created).as_deref(), Some("a"));
     let longest = "x".repeat(128);
-    let response = app
-        .get("/v1/health")
-        .header(REQUEST_ID, &longest)
-        .send()
-        .await
-        .expect("GET");
+    let response = send(app.get("/v1/health").header(REQUEST_ID, &longest)).await;
     assert_eq!(request_id(&response), Some(longest));
 }
 
@@ -58,7 +38,7 @@ pub async fn a_request_without_an_id_gets_a_fresh_one(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let mut ids = Vec::new();
     for path in ["/v1/health", "/v1/health", "/nowhere"] {
-        let response = app.get(path).send().await.expect("GET");
+        let response = send(app.get(path)).await;
         let id = request_id(&response).expect("a request id");
         assert!(is_generated(&id), "{id}");
         ids.push(id);
@@ -77,12 +57,7 @@ pub async fn an_insane_request_id_is_replaced(backend: Backend) {
         "tab\there".to_owned(),
         "ünïcode".to_owned(),
     ] {
-        let response = app
-            .get("/v1/health")
-            .header(REQUEST_ID, insane.as_bytes())
-            .send()
-            .await
-            .expect("GET");
+        let response = send(app.get("/v1/health").header(REQUEST_ID, insane.as_bytes())).await;
         let id = request_id(&response).expect("a request id");
         assert!(is_generated(&id), "{insane:?} came back as {id:?}");
     }
@@ -97,13 +72,7 @@ pub async fn an_unknown_path_is_a_404_problem(backend: Backend) {
         (Method::POST, "/v1/nothing"),
         (Method::DELETE, "/v1/sensors/x/y"),
     ] {
-        let response = app
-            .client
-            .request(method, app.url(path))
-            .send()
-            .await
-            .expect("request");
-        problem(response, 404, "not-found").await;
+        problem(send(app.request(method, path)).await, 404, "not-found").await;
     }
 }
 
@@ -119,12 +88,7 @@ pub async fn a_wrong_method_on_an_events_route_is_a_405_problem(backend: Backend
         (Method::POST, "/v1/sensors"),
         (Method::DELETE, "/v1/sensors/s1"),
     ] {
-        let response = app
-            .client
-            .request(method.clone(), app.url(path))
-            .send()
-            .await
-            .expect("request");
+        let response = send(app.request(method, path)).await;
         problem(response, 405, "method-not-allowed").await;
     }
     assert_eq!(app.row_count().await, 0);
@@ -140,8 +104,7 @@ pub async fn a_wrong_method_on_any_route_is_a_405_problem(backend: Backend) {
         "/openapi.json",
         "/docs",
     ] {
-        let response = app.post(path).send().await.expect("POST");
-        problem(response, 405, "method-not-allowed").await;
+        problem(send(app.post(path)).await, 405, "method-not-allowed").await;
     }
 }
 
@@ -154,12 +117,7 @@ pub async fn a_405_lists_the_allowed_methods(backend: Backend) {
         ("/v1/events/1", "GET"),
         ("/v1/events/1/classify", "POST"),
     ] {
-        let response = app
-            .client
-            .request(Method::DELETE, app.url(path))
-            .send()
-            .await
-            .expect("request");
+        let response = send(app.request(Method::DELETE, path)).await;
         assert_eq!(response.status().as_u16(), 405);
         let mut got: Vec<String> = response
             .headers()

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::Value;
 use traffic_model::classification::Label;
 
-use crate::support::{Backend, TestApp, error_fields, json, minute, problem, reading};
+use crate::support::{Backend, TestApp, json, minute, reading, send};
 
 fn ids(items: &[Value]) -> Vec<i64> {
     items
@@ -17,15 +17,7 @@ fn ids(items: &[Value]) -> Vec<i64> {
 }
 
 async fn page(app: &TestApp, query: &[(&str, &str)]) -> Value {
-    json(
-        app.get("/v1/events")
-            .query(query)
-            .send()
-            .await
-            .expect("GET"),
-        200,
-    )
-    .await
+    json(send(app.get("/v1/events").query(query)).await, 200).await
 }
 
 async fn items(app: &TestApp, query: &[(&str, &str)]) -> Vec<i64> {
@@ -113,49 +105,28 @@ pub async fn the_page_size_defaults_to_100_and_is_at_most_1000(backend: Backend)
     assert_eq!(one["items"].as_array().expect("items").len(), 1);
 
     for bad in ["0", "1001", "-1", "ten", "1.5", ""] {
-        let response = app
-            .get("/v1/events")
-            .query(&[("limit", bad)])
-            .send()
-            .await
-            .expect("GET");
-        let body = problem(response, 400, "invalid-query").await;
-        assert_eq!(error_fields(&body), ["limit"], "limit={bad}");
+        let path = format!("/v1/events?limit={bad}");
+        app.assert_invalid_query(&path, &["limit"]).await;
     }
 }
 
 pub async fn every_invalid_parameter_is_listed_in_one_400(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let response = app
-        .get("/v1/events")
-        .query(&[
-            ("sensor_id", "has space"),
-            ("from", "yesterday"),
-            ("to", "2026-03-02"),
-            ("status", "done"),
-            ("label", "jammed"),
-            ("limit", "0"),
-        ])
-        .send()
-        .await
-        .expect("GET");
-    let body = problem(response, 400, "invalid-query").await;
-    assert_eq!(
-        error_fields(&body),
-        ["from", "label", "limit", "sensor_id", "status", "to"]
+    let path = concat!(
+        "/v1/events?sensor_id=has%20space&from=yesterday&to=2026-03-02",
+        "&status=done&label=jammed&limit=0",
     );
+    app.assert_invalid_query(
+        path,
+        &["from", "label", "limit", "sensor_id", "status", "to"],
+    )
+    .await;
 }
 
 pub async fn an_unknown_query_parameter_is_refused_with_400(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let response = app
-        .get("/v1/events")
-        .query(&[("sensor", "A"), ("limit", "5")])
-        .send()
-        .await
-        .expect("GET");
-    let body = problem(response, 400, "invalid-query").await;
-    assert_eq!(error_fields(&body), ["sensor"]);
+    app.assert_invalid_query("/v1/events?sensor=A&limit=5", &["sensor"])
+        .await;
 }
 
 pub async fn a_bad_cursor_is_refused_with_400(backend: Backend) {
@@ -163,14 +134,8 @@ pub async fn a_bad_cursor_is_refused_with_400(backend: Backend) {
     app.create_many(&(0..3).map(|m| reading("C", None, m)).collect::<Vec<_>>())
         .await;
     for bad in ["", "not-a-cursor", "djE6eDox", "!!!"] {
-        let response = app
-            .get("/v1/events")
-            .query(&[("cursor", bad)])
-            .send()
-            .await
-            .expect("GET");
-        let body = problem(response, 400, "invalid-query").await;
-        assert_eq!(error_fields(&body), ["cursor"], "cursor={bad}");
+        let path = format!("/v1/events?cursor={bad}");
+        app.assert_invalid_query(&path, &["cursor"]).await;
     }
 }
 

@@ -5,7 +5,9 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use serde_json::{Value, json};
 
-use crate::support::{Backend, Outage, TestApp, content_type, json, problem, reading, settings};
+use crate::support::{
+    Backend, Outage, TestApp, content_type, json, problem, reading, send, settings,
+};
 
 pub async fn health_answers_200_without_touching_the_database(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -28,8 +30,12 @@ pub async fn an_unreachable_database_means_503_everywhere_and_nothing_written(ba
 
     // Liveness does not depend on the database.
     assert_eq!(app.get_ok("/v1/health").await["status"], "ok");
-    let response = app.get("/v1/ready").send().await.expect("GET");
-    problem(response, 503, "database-unavailable").await;
+    problem(
+        send(app.get("/v1/ready")).await,
+        503,
+        "database-unavailable",
+    )
+    .await;
 
     let response = app.post_json("/v1/events", &reading("O1", None, 0)).await;
     assert_eq!(
@@ -55,23 +61,22 @@ pub async fn an_unreachable_database_means_503_everywhere_and_nothing_written(ba
         "/v1/sensors",
         "/v1/sensors/O1",
     ] {
-        let response = app.get(path).send().await.expect("GET");
-        problem(response, 503, "database-unavailable").await;
+        problem(send(app.get(path)).await, 503, "database-unavailable").await;
     }
-    let response = app
-        .post("/v1/events/1/classify")
-        .send()
-        .await
-        .expect("POST");
-    problem(response, 503, "database-unavailable").await;
+    let requeue = send(app.post("/v1/events/1/classify")).await;
+    problem(requeue, 503, "database-unavailable").await;
     // Metrics still render; the queue depth just cannot be refreshed.
-    let response = app.get("/metrics").send().await.expect("GET");
-    assert_eq!(response.status().as_u16(), 200);
+    let metrics = send(app.get("/metrics")).await;
+    assert_eq!(metrics.status().as_u16(), 200);
 
     // The database comes back, empty: not ready until migrated.
     outage.end().await;
-    let response = app.get("/v1/ready").send().await.expect("GET");
-    let body = problem(response, 503, "database-unavailable").await;
+    let body = problem(
+        send(app.get("/v1/ready")).await,
+        503,
+        "database-unavailable",
+    )
+    .await;
     assert!(
         body["detail"]
             .as_str()
@@ -136,7 +141,7 @@ pub async fn metrics_count_requests_readings_queue_depth_and_latency(backend: Ba
         .await
         .expect("release");
 
-    let response = app.get("/metrics").send().await.expect("GET");
+    let response = send(app.get("/metrics")).await;
     assert_eq!(response.status().as_u16(), 200);
     let media_type = response
         .headers()
@@ -149,83 +154,31 @@ pub async fn metrics_count_requests_readings_queue_depth_and_latency(backend: Ba
     let text = response.text().await.expect("body");
 
     let requests = "smart_traffic_http_requests_total";
-    let posts = |status| {
-        sample(
-            &text,
-            requests,
-            &[
-                ("route", "/v1/events"),
-                ("method", "POST"),
-                ("status", status),
-            ],
-        )
-    };
-    assert_eq!(posts("201"), Some(3.0), "{text}");
-    assert_eq!(posts("200"), Some(1.0), "{text}");
-    assert_eq!(posts("422"), Some(1.0), "{text}");
-    assert_eq!(
-        sample(
-            &text,
-            requests,
-            &[
-                ("route", "/v1/events/batch"),
-                ("method", "POST"),
-                ("status", "200")
-            ]
-        ),
-        Some(1.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(
-            &text,
-            requests,
-            &[
-                ("route", "/v1/events"),
-                ("method", "GET"),
-                ("status", "200")
-            ]
-        ),
-        Some(1.0),
-        "{text}"
-    );
+    for (route, method, status, count) in [
+        ("/v1/events", "POST", "201", 3.0),
+        ("/v1/events", "POST", "200", 1.0),
+        ("/v1/events", "POST", "422", 1.0),
+        ("/v1/events/batch", "POST", "200", 1.0),
+        ("/v1/events", "GET", "200", 1.0),
+    ] {
+        let labels = [("route", route), ("method", method), ("status", status)];
+        let got = sample(&text, requests, &labels);
+        assert_eq!(got, Some(count), "{requests} {labels:?}\n{text}");
+    }
     let readings = "smart_traffic_readings_total";
-    assert_eq!(
-        sample(&text, readings, &[("outcome", "accepted")]),
-        Some(4.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(&text, readings, &[("outcome", "duplicate")]),
-        Some(2.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(&text, readings, &[("outcome", "rejected")]),
-        Some(2.0),
-        "{text}"
-    );
     let queue = "smart_traffic_queue_events";
-    assert_eq!(
-        sample(&text, queue, &[("status", "pending")]),
-        Some(1.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(&text, queue, &[("status", "processing")]),
-        Some(3.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(&text, queue, &[("status", "classified")]),
-        Some(0.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(&text, queue, &[("status", "failed")]),
-        Some(0.0),
-        "{text}"
-    );
+    for (metric, label, value, count) in [
+        (readings, "outcome", "accepted", 4.0),
+        (readings, "outcome", "duplicate", 2.0),
+        (readings, "outcome", "rejected", 2.0),
+        (queue, "status", "pending", 1.0),
+        (queue, "status", "processing", 3.0),
+        (queue, "status", "classified", 0.0),
+        (queue, "status", "failed", 0.0),
+    ] {
+        let got = sample(&text, metric, &[(label, value)]);
+        assert_eq!(got, Some(count), "{metric} {label}={value}\n{text}");
+    }
 
     let latency = "smart_traffic_http_request_duration_seconds";
     assert!(
@@ -255,21 +208,10 @@ pub async fn metrics_count_requests_readings_queue_depth_and_latency(backend: Ba
 pub async fn metrics_name_unmatched_requests_without_their_path(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for n in 0..3 {
-        let response = app
-            .get(&format!("/no/such/path/{n}"))
-            .send()
-            .await
-            .expect("GET");
+        let response = send(app.get(&format!("/no/such/path/{n}"))).await;
         assert_eq!(content_type(&response), "application/problem+json");
     }
-    let text = app
-        .get("/metrics")
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let text = send(app.get("/metrics")).await.text().await.expect("body");
     assert!(!text.contains("/no/such/path"), "{text}");
     assert_eq!(
         sample(

@@ -4,7 +4,7 @@ use chrono::{TimeDelta, Utc};
 use serde_json::{Value, json};
 use traffic_model::classification::Label;
 
-use crate::support::{Backend, TestApp, error_fields, problem, reading, reading_at};
+use crate::support::{Backend, TestApp, problem, reading, reading_at, send};
 
 fn sensor_ids(page: &Value) -> Vec<&str> {
     page["items"]
@@ -13,6 +13,14 @@ fn sensor_ids(page: &Value) -> Vec<&str> {
         .iter()
         .map(|s| s["sensor_id"].as_str().expect("sensor_id"))
         .collect()
+}
+
+/// The summary at `path`, after asserting its counts by label and of unclassified readings.
+async fn assert_summary(app: &TestApp, path: &str, by_label: Value, unclassified: u64) -> Value {
+    let summary = app.get_ok(path).await;
+    assert_eq!(summary["counts_by_label"], by_label, "{path}");
+    assert_eq!(summary["unclassified"], unclassified, "{path}");
+    summary
 }
 
 pub async fn sensors_are_listed_in_id_order_with_their_latest_reading(backend: Backend) {
@@ -79,13 +87,8 @@ pub async fn the_sensor_list_pages_with_limit_and_after(backend: Backend) {
         ("after=has%20space", "after"),
         ("page=2", "page"),
     ] {
-        let response = app
-            .get(&format!("/v1/sensors?{query}"))
-            .send()
-            .await
-            .expect("GET");
-        let body = problem(response, 400, "invalid-query").await;
-        assert_eq!(error_fields(&body), [field], "{query}");
+        let path = format!("/v1/sensors?{query}");
+        app.assert_invalid_query(&path, &[field]).await;
     }
 }
 
@@ -114,69 +117,41 @@ pub async fn a_sensor_summary_counts_its_readings_by_label_over_the_window(backe
     app.classify(ids[3], Label::FreeFlow).await;
     app.classify(ids[5], Label::Congested).await;
 
-    let summary = app.get_ok("/v1/sensors/D-1").await;
+    // Readings at 5 and 30 minutes ago are not classified yet.
+    let by_label = json!({"heavy": 2, "free_flow": 1});
+    let summary = assert_summary(&app, "/v1/sensors/D-1", by_label, 2).await;
     assert_eq!(summary["sensor_id"], "D-1");
     assert_eq!(summary["latest"]["id"], ids[0]);
-    assert_eq!(
-        summary["counts_by_label"],
-        json!({"heavy": 2, "free_flow": 1})
-    );
-    // Readings at 5 and 30 minutes ago are not classified yet.
-    assert_eq!(summary["unclassified"], 2);
     let from = summary["window"]["from"].as_str().expect("from");
     let to = summary["window"]["to"].as_str().expect("to");
     let span = chrono::DateTime::parse_from_rfc3339(to).expect("to")
         - chrono::DateTime::parse_from_rfc3339(from).expect("from");
     assert_eq!(span, TimeDelta::minutes(60));
 
-    let wide = app.get_ok("/v1/sensors/D-1?window_minutes=120").await;
-    assert_eq!(
-        wide["counts_by_label"],
-        json!({"heavy": 2, "free_flow": 1, "congested": 1})
-    );
-    assert_eq!(wide["unclassified"], 2);
-    let narrow = app.get_ok("/v1/sensors/D-1?window_minutes=7").await;
-    assert_eq!(narrow["counts_by_label"], json!({}));
-    assert_eq!(narrow["unclassified"], 1);
+    let wide = json!({"heavy": 2, "free_flow": 1, "congested": 1});
+    assert_summary(&app, "/v1/sensors/D-1?window_minutes=120", wide, 2).await;
+    assert_summary(&app, "/v1/sensors/D-1?window_minutes=7", json!({}), 1).await;
 }
 
 pub async fn an_unknown_sensor_is_a_404_problem(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create(&reading("known", None, 0)).await;
     for path in ["/v1/sensors/unknown", "/v1/sensors/no%20such%20id"] {
-        let response = app.get(path).send().await.expect("GET");
-        problem(response, 404, "not-found").await;
+        problem(send(app.get(path)).await, 404, "not-found").await;
     }
     // The id is an opaque string: the sensor that exists is found even outside the window.
-    let summary = app.get_ok("/v1/sensors/known").await;
-    assert_eq!(summary["counts_by_label"], json!({}));
-    assert_eq!(summary["unclassified"], 0);
+    assert_summary(&app, "/v1/sensors/known", json!({}), 0).await;
 }
 
 pub async fn a_bad_window_is_refused_with_400(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create(&reading("W", None, 0)).await;
-    for query in [
-        "window_minutes=0",
-        "window_minutes=44641",
-        "window_minutes=an-hour",
-        "window_minutes=-5",
-    ] {
-        let response = app
-            .get(&format!("/v1/sensors/W?{query}"))
-            .send()
-            .await
-            .expect("GET");
-        let body = problem(response, 400, "invalid-query").await;
-        assert_eq!(error_fields(&body), ["window_minutes"], "{query}");
+    for minutes in ["0", "44641", "an-hour", "-5"] {
+        let path = format!("/v1/sensors/W?window_minutes={minutes}");
+        app.assert_invalid_query(&path, &["window_minutes"]).await;
     }
-    let response = app
-        .get("/v1/sensors/W?window=60")
-        .send()
-        .await
-        .expect("GET");
-    let body = problem(response, 400, "invalid-query").await;
-    assert_eq!(error_fields(&body), ["window"]);
+    app.assert_invalid_query("/v1/sensors/W?window=60", &["window"])
+        .await;
     app.get_ok("/v1/sensors/W?window_minutes=44640").await;
 }
 

@@ -11,7 +11,7 @@ use actix_web::web::Data;
 use ingest::app::{AppState, Application};
 use ingest::settings::Settings;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
-use reqwest::{RequestBuilder, Response};
+use reqwest::{Body, Method, RequestBuilder, Response};
 use serde_json::Value;
 use traffic_model::classification::{Classification, Label, LevelOfService};
 use traffic_store::{DatabaseUrl, Event, StoreConfig};
@@ -222,26 +222,51 @@ impl TestApp {
         format!("http://{}{path}", self.address)
     }
 
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
     pub fn get(&self, path: &str) -> RequestBuilder {
-        self.client.get(self.url(path))
+        self.request(Method::GET, path)
     }
 
     pub fn post(&self, path: &str) -> RequestBuilder {
-        self.client.post(self.url(path))
+        self.request(Method::POST, path)
+    }
+
+    /// POSTs `body` as it is, labelled `media_type`.
+    pub async fn post_as(&self, path: &str, media_type: &str, body: impl Into<Body>) -> Response {
+        send(self.post(path).header(CONTENT_TYPE, media_type).body(body)).await
     }
 
     /// POSTs `body` as `application/json`.
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.post(path).json(body).send().await.expect("POST")
+        send(self.post(path).json(body)).await
     }
 
     pub async fn get_ok(&self, path: &str) -> Value {
-        json(self.get(path).send().await.expect("GET"), 200).await
+        json(send(self.get(path)).await, 200).await
+    }
+
+    /// Asserts that GET `path` (with its query) is refused as an invalid query naming exactly
+    /// `fields`.
+    pub async fn assert_invalid_query(&self, path: &str, fields: &[&str]) {
+        let body = problem(send(self.get(path)).await, 400, "invalid-query").await;
+        assert_eq!(error_fields(&body), fields, "GET {path}");
     }
 
     /// Stores one reading, expecting 201, and returns the event.
     pub async fn create(&self, reading: &Value) -> Value {
         json(self.post_json("/v1/events", reading).await, 201).await
+    }
+
+    /// Requeues event `id` for classification, expecting 202, and returns the event.
+    pub async fn requeue(&self, id: i64) -> Value {
+        json(
+            send(self.post(&format!("/v1/events/{id}/classify"))).await,
+            202,
+        )
+        .await
     }
 
     /// Stores readings with one batch request, expecting all to be accepted.
@@ -265,15 +290,7 @@ impl TestApp {
             if let Some(cursor) = &cursor {
                 params.push(("cursor", cursor));
             }
-            let page = json(
-                self.get("/v1/events")
-                    .query(&params)
-                    .send()
-                    .await
-                    .expect("GET"),
-                200,
-            )
-            .await;
+            let page = json(send(self.get("/v1/events").query(&params)).await, 200).await;
             items.extend(page["items"].as_array().expect("items").iter().cloned());
             match page["next_cursor"].as_str() {
                 Some(next) => cursor = Some(next.to_owned()),
@@ -339,6 +356,11 @@ pub fn classification(label: Label) -> Classification {
     }
 }
 
+/// Sends a request, failing the test only if no response arrives.
+pub async fn send(request: RequestBuilder) -> Response {
+    request.send().await.expect("a response")
+}
+
 /// Status, media type (without parameters) and body text of a response.
 pub async fn parts(response: Response) -> (u16, String, String) {
     let status = response.status().as_u16();
@@ -401,6 +423,8 @@ pub use traffic_store::test_util::{
     minute, reading_json as reading, reading_json_at as reading_at, t0,
 };
 
+pub const NDJSON: &str = "application/x-ndjson";
+
 /// Readings as NDJSON, one per line.
 pub fn ndjson(readings: &[Value]) -> String {
     readings
@@ -415,12 +439,22 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().expect("gzip")
 }
 
-/// Adds `Content-Type` and `Content-Encoding: gzip` to a request of gzip-compressed `body`.
-pub fn gzipped(request: RequestBuilder, media_type: &str, body: &[u8]) -> RequestBuilder {
+/// Adds `Content-Type` and `Content-Encoding` to a request of `body`, already encoded.
+pub fn encoded(
+    request: RequestBuilder,
+    media_type: &str,
+    encoding: &str,
+    body: impl Into<Body>,
+) -> RequestBuilder {
     request
         .header(CONTENT_TYPE, media_type)
-        .header(CONTENT_ENCODING, "gzip")
-        .body(gzip(body))
+        .header(CONTENT_ENCODING, encoding)
+        .body(body)
+}
+
+/// Adds `Content-Type` and `Content-Encoding: gzip` to a request of gzip-compressed `body`.
+pub fn gzipped(request: RequestBuilder, media_type: &str, body: &[u8]) -> RequestBuilder {
+    encoded(request, media_type, "gzip", gzip(body))
 }
 
 /// Polls `check` every 20 ms until it holds, for at most `within`.
