@@ -42,28 +42,53 @@ fn field_errors(problem: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-async fn a_second_60_is_refused_and_never_takes_the_next_minutes_place(db: TestDatabase) {
-    let ingest = Ingest::start("ingest", &db, &[("CLASSIFY_WORKERS", "0")]).await;
-    // t0 is 07:00:00Z: ":60" of minute 0 would be read as minute 1.
-    for observed_at in [
-        "2026-03-02T07:00:60Z",
-        "2026-03-02T08:00:60+01:00",
-        "2026-03-02T07:00:60.5Z",
-        "2016-12-31T23:59:60Z",
-    ] {
-        let (status, problem) = ingest.post_reading(&stamped("leap", observed_at)).await;
+/// Second 60: in UTC, at another offset, with a fraction, and a real leap second.
+const LEAP_SECONDS: [&str; 4] = [
+    "2026-03-02T07:00:60Z",
+    "2026-03-02T08:00:60+01:00",
+    "2026-03-02T07:00:60.5Z",
+    "2016-12-31T23:59:60Z",
+];
+
+/// Year 0, year 1, and the last microsecond before 1970.
+const BEFORE_1970: [&str; 3] = [
+    "0000-01-01T00:00:00Z",
+    "0001-01-01T00:00:00Z",
+    "1969-12-31T23:59:59.999999Z",
+];
+
+/// Posts a reading of `sensor` stamped with each of `refused`: each is answered 422, its first
+/// error on `observed_at` and an error there saying `why`. Then one stamped `accepted` is
+/// stored (201).
+async fn refused_then_accepted(
+    ingest: &Ingest,
+    sensor: &str,
+    refused: &[&str],
+    why: &str,
+    accepted: &str,
+) {
+    for observed_at in refused {
+        let (status, problem) = ingest.post_reading(&stamped(sensor, observed_at)).await;
         assert_eq!(status, 422, "{observed_at}: {problem}");
         let errors = field_errors(&problem);
+        let first = errors.first().map(|(field, _)| field.as_str());
+        assert_eq!(first, Some("observed_at"), "{observed_at}: {problem}");
         assert!(
             errors
                 .iter()
-                .any(|(f, m)| f == "observed_at" && m.contains("second 60")),
+                .any(|(f, m)| f == "observed_at" && m.contains(why)),
             "{observed_at}: {problem}"
         );
     }
-    // The real reading of the next minute is stored as itself, not as a duplicate.
-    let (status, event) = ingest.post_reading(&stamped("leap", &at(1))).await;
-    assert_eq!(status, 201, "{event}");
+    let (status, event) = ingest.post_reading(&stamped(sensor, accepted)).await;
+    assert_eq!(status, 201, "{accepted}: {event}");
+}
+
+async fn a_second_60_is_refused_and_never_takes_the_next_minutes_place(db: TestDatabase) {
+    let ingest = Ingest::storing_only(&db, &[]).await;
+    // t0 is 07:00:00Z: ":60" of minute 0 would be read as minute 1. The real reading of the
+    // next minute is stored as itself, not as a duplicate.
+    refused_then_accepted(&ingest, "leap", &LEAP_SECONDS, "second 60", &at(1)).await;
 
     let batch = json!([
         stamped("leap", "2026-03-02T07:01:60Z"),
@@ -88,7 +113,7 @@ async fn a_second_60_is_refused_and_never_takes_the_next_minutes_place(db: TestD
 }
 
 async fn repeated_members_and_query_parameters_are_refused_by_name(db: TestDatabase) {
-    let ingest = Ingest::start("ingest", &db, &[("CLASSIFY_WORKERS", "0")]).await;
+    let ingest = Ingest::storing_only(&db, &[]).await;
     let base = ingest.url("");
     let body = r#"{"sensor_id":"dup","observed_at":"2026-03-02T07:00:00Z","vehicle_count":5,"vehicle_count":50}"#;
     let request = format!(
@@ -133,20 +158,9 @@ async fn repeated_members_and_query_parameters_are_refused_by_name(db: TestDatab
 }
 
 async fn times_before_1970_are_refused(db: TestDatabase) {
-    let ingest = Ingest::start("ingest", &db, &[("CLASSIFY_WORKERS", "0")]).await;
-    for observed_at in [
-        "0000-01-01T00:00:00Z",
-        "0001-01-01T00:00:00Z",
-        "1969-12-31T23:59:59.999999Z",
-    ] {
-        let (status, problem) = ingest.post_reading(&stamped("old", observed_at)).await;
-        assert_eq!(status, 422, "{observed_at}: {problem}");
-        assert_eq!(field_errors(&problem)[0].0, "observed_at", "{problem}");
-    }
-    let (status, event) = ingest
-        .post_reading(&stamped("old", "1970-01-01T00:00:00Z"))
-        .await;
-    assert_eq!(status, 201, "{event}");
+    let ingest = Ingest::storing_only(&db, &[]).await;
+    let earliest = "1970-01-01T00:00:00Z";
+    refused_then_accepted(&ingest, "old", &BEFORE_1970, "before 1970", earliest).await;
     assert_eq!(db.count("sensor_id = 'old'").await, 1);
 }
 
@@ -159,8 +173,7 @@ fn in_words(text: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_bodies_and_encodings_get_problems_in_words() {
-    let db = TestDatabase::sqlite();
-    let ingest = Ingest::start("ingest", &db, &[("CLASSIFY_WORKERS", "0")]).await;
+    let ingest = Ingest::storing_only_on_sqlite(&[]).await;
     let base = ingest.url("");
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gzip, reading("gz", 0).to_string().as_bytes()).unwrap();
@@ -259,8 +272,7 @@ async fn readiness_names_a_classifier_failure_in_words() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_the_http_layer_refuses_get_problem_documents_too() {
-    let db = TestDatabase::sqlite();
-    let ingest = Ingest::start("ingest", &db, &[("CLASSIFY_WORKERS", "0")]).await;
+    let ingest = Ingest::storing_only_on_sqlite(&[]).await;
     let base = ingest.url("");
     let huge_head = format!(
         "GET /v1/events HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n",

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use smart_traffic_e2e::{
-    CLASSIFIED_WITHIN, Classifier, Ingest, TestDatabase, WORKSPACE, eventually, free_port, metric,
-    on_both_backends, reading,
+    CLASSIFIED_WITHIN, Classifier, Ingest, TestDatabase, WORKSPACE, all_classified, eventually,
+    free_port, metric, on_both_backends, reading,
 };
 
 on_both_backends! {
@@ -46,15 +46,7 @@ async fn posted_readings_are_classified(db: &TestDatabase, ingest: &Ingest) {
         "classified at the first attempt: {event}"
     );
 
-    eventually("all 21 readings classified", CLASSIFIED_WITHIN, || async {
-        let statuses = db.statuses().await;
-        if statuses.classified == 21 {
-            Ok(())
-        } else {
-            Err(format!("{statuses:?}"))
-        }
-    })
-    .await;
+    all_classified(db, "all 21 readings classified", 21, CLASSIFIED_WITHIN).await;
     let complete = db
         .count(
             "status = 'classified' AND label IS NOT NULL AND level_of_service IS NOT NULL \
@@ -184,18 +176,11 @@ async fn readings_wait_pending_while_the_classifier_is_down_and_are_classified_o
     assert!(ready["classifier"]["last_error"].is_string(), "{ready}");
 
     let _classifier = Classifier::serve(port, &[("DATABASE_URL", &db.database_url())]);
-    eventually(
+    all_classified(
+        &db,
         "all 200 readings classified after the classifier came up",
+        200,
         CLASSIFIED_WITHIN,
-        || async {
-            let statuses = db.statuses().await;
-            assert_eq!(statuses.failed, 0, "{statuses:?}");
-            if statuses.classified == 200 {
-                Ok(())
-            } else {
-                Err(format!("{statuses:?}"))
-            }
-        },
     )
     .await;
     assert_eq!(
@@ -239,11 +224,7 @@ async fn a_rejected_reading_ends_failed_and_a_requeue_classifies_it_by_id(db: Te
     assert!(event["classification"].is_null(), "{event}");
     let metrics = rejecting.metrics().await;
     assert_eq!(
-        metric(
-            &metrics,
-            "smart_traffic_classifier_calls_total",
-            &[("tool", "classify_batch"), ("outcome", "tool_error")]
-        ),
+        classifier_calls(&metrics, "classify_batch", "tool_error"),
         2.0,
         "{metrics}"
     );
@@ -271,13 +252,18 @@ async fn a_rejected_reading_ends_failed_and_a_requeue_classifies_it_by_id(db: Te
     assert_eq!(event["requeued"], false, "{event}");
     let metrics = ingest.metrics().await;
     assert!(
-        metric(
-            &metrics,
-            "smart_traffic_classifier_calls_total",
-            &[("tool", "classify_by_id"), ("outcome", "ok")]
-        ) >= 1.0,
+        classifier_calls(&metrics, "classify_by_id", "ok") >= 1.0,
         "classified through classify_by_id: {metrics}"
     );
+}
+
+/// How many calls of `tool` ended with `outcome`, by ingest's metrics.
+fn classifier_calls(metrics: &str, tool: &str, outcome: &str) -> f64 {
+    metric(
+        metrics,
+        "smart_traffic_classifier_calls_total",
+        &[("tool", tool), ("outcome", outcome)],
+    )
 }
 
 /// The second attempt of a rejected reading is due 0.25–0.5 s after the first (backoff base

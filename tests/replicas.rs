@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use smart_traffic_e2e::{Ingest, TestDatabase, eventually, metric, reading};
+use smart_traffic_e2e::{Ingest, TestDatabase, all_classified, eventually, metric, reading};
 
 const READINGS: usize = 10_000;
 const SENSORS: usize = 100;
@@ -58,9 +58,6 @@ async fn killing_one_of_two_replicas_mid_run_loses_no_reading_and_classifies_non
     // ends it without running any handler. Should classification have caught up with the
     // POSTs, the victim gets part of the remainder (its own POST wakes its workers at once).
     let mut remainder = after_kill.chunks(BATCH / 2);
-    let victim_pid = victim.proc().pid();
-    let owned_by_victim =
-        format!("status = 'processing' AND lease_owner LIKE 'ingest-{victim_pid}-%'");
     let deadline = Instant::now() + Duration::from_secs(30);
     let (victim_completions_before_kill, orphaned, classified_at_kill) = loop {
         assert!(
@@ -69,22 +66,11 @@ async fn killing_one_of_two_replicas_mid_run_loses_no_reading_and_classifies_non
             db.statuses().await
         );
         let completed = metric(&victim.metrics().await, LAG_COUNT, &[]);
-        if db.count(&owned_by_victim).await > 0 {
-            victim.proc().signal("-STOP");
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let held = db
-                .ints(&format!(
-                    "SELECT id AS v FROM events WHERE {owned_by_victim} ORDER BY id"
-                ))
-                .await;
-            if !held.is_empty() {
-                let classified = db.statuses().await.classified;
-                let status = victim.proc_mut().kill9();
-                assert!(!status.success(), "killed: {status}");
-                break (completed, held, classified);
-            }
-            // It had just finished what it held: let it go on.
-            victim.proc().signal("-CONT");
+        if let Some(held) = freeze_holding_leases(&db, &victim, Duration::from_millis(500)).await {
+            let classified = db.statuses().await.classified;
+            let status = victim.proc_mut().kill9();
+            assert!(!status.success(), "killed: {status}");
+            break (completed, held, classified);
         }
         if db.count("status IN ('pending', 'processing')").await == 0 {
             let chunk = remainder.next().expect("readings left to give the victim");
@@ -97,18 +83,11 @@ async fn killing_one_of_two_replicas_mid_run_loses_no_reading_and_classifies_non
         survivor.create_batch(chunk).await;
     }
 
-    eventually(
+    all_classified(
+        &db,
         "the survivor classifies all 10 000 readings",
+        READINGS as u64,
         FINISHED_WITHIN,
-        || async {
-            let statuses = db.statuses().await;
-            assert_eq!(statuses.failed, 0, "{statuses:?}");
-            if statuses.classified == READINGS as u64 {
-                Ok(())
-            } else {
-                Err(format!("{statuses:?}"))
-            }
-        },
     )
     .await;
 
@@ -207,10 +186,6 @@ async fn a_replica_frozen_past_its_leases_cannot_overwrite_the_events_taken_over
 
     // Freeze the replica while it holds leases. A write it had already sent lands within
     // moments; after that its claims in the database are stable.
-    let owned_by_frozen = format!(
-        "status = 'processing' AND lease_owner LIKE 'ingest-{}-%'",
-        frozen.proc().pid()
-    );
     let deadline = Instant::now() + Duration::from_secs(30);
     let held = loop {
         assert!(
@@ -218,25 +193,14 @@ async fn a_replica_frozen_past_its_leases_cannot_overwrite_the_events_taken_over
             "the replica never held a lease while work remained: {:?}",
             db.statuses().await
         );
-        if db.count(&owned_by_frozen).await == 0 {
-            // Classification caught up: give this replica more work (its POST wakes it).
-            if db.count("status IN ('pending', 'processing')").await == 0 {
-                let chunk = remainder.next().expect("readings left to post");
-                frozen.create_batch(chunk).await;
-            }
-            continue;
-        }
-        frozen.proc().signal("-STOP");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let held = db
-            .ints(&format!(
-                "SELECT id AS v FROM events WHERE {owned_by_frozen} ORDER BY id"
-            ))
-            .await;
-        if !held.is_empty() {
+        if let Some(held) = freeze_holding_leases(&db, &frozen, Duration::from_millis(300)).await {
             break held;
         }
-        frozen.proc().signal("-CONT");
+        // Classification caught up: give this replica more work (its POST wakes it).
+        if db.count("status IN ('pending', 'processing')").await == 0 {
+            let chunk = remainder.next().expect("readings left to post");
+            frozen.create_batch(chunk).await;
+        }
     };
     let held_list = held
         .iter()
@@ -291,16 +255,7 @@ async fn a_replica_frozen_past_its_leases_cannot_overwrite_the_events_taken_over
         },
     )
     .await;
-    eventually("all readings classified", FINISHED_WITHIN, || async {
-        let statuses = db.statuses().await;
-        assert_eq!(statuses.failed, 0, "{statuses:?}");
-        if statuses.classified == N as u64 {
-            Ok(())
-        } else {
-            Err(format!("{statuses:?}"))
-        }
-    })
-    .await;
+    all_classified(&db, "all readings classified", N as u64, FINISHED_WITHIN).await;
     // A result is counted just after its UPDATE returns: let the last counts settle.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -325,6 +280,35 @@ async fn a_replica_frozen_past_its_leases_cannot_overwrite_the_events_taken_over
         .await,
         N as i64
     );
+}
+
+/// If `replica` holds leases: freezes it (SIGSTOP), waits `settle` for the statements it had
+/// already sent to land, and returns the ids of the events it then holds. `None` when it holds
+/// none, thawed again (SIGCONT) if it had just finished what it held.
+async fn freeze_holding_leases(
+    db: &TestDatabase,
+    replica: &Ingest,
+    settle: Duration,
+) -> Option<Vec<i64>> {
+    let held_by_it = format!(
+        "status = 'processing' AND lease_owner LIKE 'ingest-{}-%'",
+        replica.proc().pid()
+    );
+    if db.count(&held_by_it).await == 0 {
+        return None;
+    }
+    replica.proc().signal("-STOP");
+    tokio::time::sleep(settle).await;
+    let held = db
+        .ints(&format!(
+            "SELECT id AS v FROM events WHERE {held_by_it} ORDER BY id"
+        ))
+        .await;
+    if held.is_empty() {
+        replica.proc().signal("-CONT");
+        return None;
+    }
+    Some(held)
 }
 
 /// Every other batch and every other single reading, starting at `parity`.

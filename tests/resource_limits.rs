@@ -8,8 +8,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use smart_traffic_e2e::raw::{exchange, open, open_sockets, read_to_close, rss_kib, status_of};
-use smart_traffic_e2e::{Ingest, TestDatabase, eventually, metric, reading};
-use tokio::io::AsyncWriteExt;
+use smart_traffic_e2e::{Ingest, eventually, metric, reading};
 
 /// A gzip stream inflating to `mib` MiB of spaces: one compressed MiB repeated as members,
 /// so it is built in an instant (about 1 KiB per MiB).
@@ -35,16 +34,7 @@ fn chunked(path: &str, encoding: &str, body: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decompression_bombs_are_cut_off_at_the_limit_without_the_memory_they_inflate_to() {
-    let db = TestDatabase::sqlite();
-    let ingest = Ingest::start(
-        "ingest",
-        &db,
-        &[
-            ("CLASSIFY_WORKERS", "0"),
-            ("INGEST_MAX_BATCH_BYTES", "1048576"),
-        ],
-    )
-    .await;
+    let ingest = Ingest::storing_only_on_sqlite(&[("INGEST_MAX_BATCH_BYTES", "1048576")]).await;
     let base = ingest.url("");
     let pid = ingest.proc().pid();
     // Warm up the allocator with a legitimate request of each kind, then measure.
@@ -103,13 +93,7 @@ async fn futures_join<T: Send + 'static>(tasks: Vec<tokio::task::JoinHandle<T>>)
 async fn stalled_bodies_are_cut_at_the_deadline_and_others_are_served_meanwhile() {
     const CONTENT_LENGTH_STALLS: usize = 300;
     const CHUNKED_STALLS: usize = 100;
-    let db = TestDatabase::sqlite();
-    let ingest = Ingest::start(
-        "ingest",
-        &db,
-        &[("CLASSIFY_WORKERS", "0"), ("INGEST_BODY_TIMEOUT_S", "3")],
-    )
-    .await;
+    let ingest = Ingest::storing_only_on_sqlite(&[("INGEST_BODY_TIMEOUT_S", "3")]).await;
     let base = ingest.url("");
     let pid = ingest.proc().pid();
     let baseline = open_sockets(pid);
@@ -196,35 +180,26 @@ async fn stalled_bodies_are_cut_at_the_deadline_and_others_are_served_meanwhile(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
-    let db = TestDatabase::sqlite();
-    let ingest = Ingest::start("ingest", &db, &[("CLASSIFY_WORKERS", "0")]).await;
+    let ingest = Ingest::storing_only_on_sqlite(&[]).await;
     let base = ingest.url("");
     let before = ingest.metrics().await.len();
+    // Made-up methods on a real path, and made-up paths with made-up methods too.
     for i in 0..300 {
-        let mut stream = open(
-            &base,
-            format!("MADEUP{i} /v1/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
-        )
-        .await;
-        stream.flush().await.unwrap();
-        let answer = read_to_close(&mut stream, Duration::from_secs(10))
-            .await
-            .expect("an answer");
-        assert_eq!(status_of(&String::from_utf8_lossy(&answer)), 405);
-    }
-    // Made-up paths, with made-up methods too.
-    for i in 0..300 {
-        let mut stream = open(
-            &base,
-            format!("ODD{i} /made/up/{i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
-        )
-        .await;
-        let answer = read_to_close(&mut stream, Duration::from_secs(10))
-            .await
-            .expect("an answer");
-        assert_eq!(status_of(&String::from_utf8_lossy(&answer)), 404);
+        for (request, status) in [
+            (format!("MADEUP{i} /v1/events"), 405),
+            (format!("ODD{i} /made/up/{i}"), 404),
+        ] {
+            let head = format!("{request} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut stream = open(&base, head.as_bytes()).await;
+            let answer = read_to_close(&mut stream, Duration::from_secs(10))
+                .await
+                .expect("an answer");
+            assert_eq!(
+                status_of(&String::from_utf8_lossy(&answer)),
+                status,
+                "{request}"
+            );
+        }
     }
     let metrics = ingest.metrics().await;
     assert!(

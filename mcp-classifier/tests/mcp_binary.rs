@@ -12,18 +12,19 @@ mod mcp_support;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use mcp_support::db::TestDb;
+use mcp_support::db::{TestDb, on_sqlite_and_postgres};
 use mcp_support::*;
-use rmcp::model::{ErrorCode, ProtocolVersion};
-use rmcp::service::ServiceError;
+use rmcp::model::ErrorCode;
+use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{ClientLifecycleMode, ClientServiceExt, ServiceExt};
+use rmcp::{RoleClient, Service, ServiceExt};
 use serde_json::{Value, json};
+use tokio::process::ChildStderr;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mcp-classifier");
 /// How long a child may take to exit once told to (stdin closed, SIGTERM).
@@ -42,8 +43,6 @@ const SERVER_ENV: [&str; 8] = [
     "MCP_MAX_BODY_BYTES",
     "RUST_LOG",
 ];
-
-const TOOL_NAMES: [&str; 3] = ["classify", "classify_batch", "classify_by_id"];
 
 /// A spawned binary, killed (and reaped) on drop unless it has exited.
 struct ChildGuard {
@@ -75,6 +74,12 @@ impl ChildGuard {
         }
     }
 
+    /// Waits up to `EXIT_WITHIN` for the exit `after` should bring, and checks its status is 0.
+    fn exits_with_status_0(&mut self, after: &str) {
+        let status = self.wait_for_exit(EXIT_WITHIN);
+        assert_exited_with_status_0(status, after, "");
+    }
+
     fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([signal, &self.pid().to_string()])
@@ -93,6 +98,14 @@ impl Drop for ChildGuard {
     }
 }
 
+/// Fails unless `status` is an exit with status 0 (`None`: still running after `EXIT_WITHIN`);
+/// `log` is added to the failure message.
+fn assert_exited_with_status_0(status: Option<ExitStatus>, after: &str, log: &str) {
+    let status =
+        status.unwrap_or_else(|| panic!("still running {EXIT_WITHIN:?} after {after}{log}"));
+    assert!(status.success(), "exit status {status} after {after}{log}");
+}
+
 /// `mcp-classifier ARGS` in a fresh empty directory with a clean environment.
 fn command(args: &[&str], env: &[(&str, &str)]) -> (Command, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -105,15 +118,29 @@ fn command(args: &[&str], env: &[(&str, &str)]) -> (Command, tempfile::TempDir) 
     (command, dir)
 }
 
-/// The same for rmcp's child-process transport; tokio kills the child if it is dropped.
-fn tokio_command(
-    args: &[&str],
+/// rmcp's child-process transport to `mcp-classifier stdio` run with `env`, with its stderr
+/// handle when `stderr` is piped. tokio kills the child if it is dropped; the directory must
+/// outlive it.
+fn stdio_transport(
     env: &[(&str, &str)],
-) -> (tokio::process::Command, tempfile::TempDir) {
-    let (std_command, dir) = command(args, env);
+    stderr: Stdio,
+) -> (TokioChildProcess, Option<ChildStderr>, tempfile::TempDir) {
+    let (std_command, dir) = command(&["stdio"], env);
     let mut command = tokio::process::Command::from(std_command);
     command.kill_on_drop(true);
-    (command, dir)
+    let (transport, stderr) = TokioChildProcess::builder(command)
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn mcp-classifier stdio");
+    (transport, stderr, dir)
+}
+
+/// A client that has completed `initialize` with `mcp-classifier stdio` run with `env` (whose
+/// log goes to the test's stderr).
+async fn stdio_client(env: &[(&str, &str)]) -> (RunningService<RoleClient, ()>, tempfile::TempDir) {
+    let (transport, _, dir) = stdio_transport(env, Stdio::inherit());
+    let client = ().serve(transport).await.expect("initialize over stdio");
+    (client, dir)
 }
 
 // 8. stdio -------------------------------------------------------------------------------------
@@ -139,11 +166,7 @@ async fn stdio_serves_the_tools_through_the_portable_handles_too() {
 
 /// Lists and calls the tools through `mcp-classifier stdio` run with `env`; returns its log.
 async fn serves_the_tools_over_stdio(env: &[(&str, &str)]) -> String {
-    let (command, _dir) = tokio_command(&["stdio"], env);
-    let (transport, stderr) = TokioChildProcess::builder(command)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn mcp-classifier stdio");
+    let (transport, stderr, _dir) = stdio_transport(env, Stdio::piped());
     let log = tokio::spawn(async move {
         let mut log = String::new();
         if let Some(mut stderr) = stderr {
@@ -152,19 +175,9 @@ async fn serves_the_tools_over_stdio(env: &[(&str, &str)]) -> String {
         log
     });
     let client = ().serve(transport).await.expect("initialize over stdio");
-    let info = client.peer_info().expect("server info");
-    assert_eq!(
-        info.server_info.as_ref().map(|s| s.name.as_str()),
-        Some("smart-traffic-classifier")
-    );
-
-    let tools = client.list_all_tools().await.expect("tools/list");
-    let names: BTreeSet<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    assert_eq!(names, BTreeSet::from(TOOL_NAMES));
-
-    let event = reading("loop/A1:n.3", Some(1), 0);
-    let structured = success(&call(&client, "classify", json!({"event": event})).await);
-    assert_eq!(structured, expected_classification(&event, &[]));
+    assert_eq!(server_name(&client).as_deref(), Some(SERVER_NAME));
+    list_tools(&client).await;
+    assert_classifies(&client, &reading("loop/A1:n.3", Some(1), 0)).await;
 
     let text = tool_error(&call(&client, "classify", json!({"event": {"sensor_id": "s1"}})).await);
     assert!(text.contains("event.observed_at is required"), "{text}");
@@ -184,8 +197,8 @@ async fn serves_the_tools_over_stdio(env: &[(&str, &str)]) -> String {
 
 /// The largest call the tools take: 1000 events and 10,000 readings of history (≈ 1.4 MB in,
 /// ≈ 1 MB out), checked against the rules run directly.
-async fn assert_a_full_batch_round_trips<S: rmcp::Service<rmcp::RoleClient>>(
-    client: &rmcp::service::RunningService<rmcp::RoleClient, S>,
+async fn assert_a_full_batch_round_trips<S: Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
 ) {
     let history: Vec<Value> = (1..=10_000)
         .map(|m| reading(&format!("s{}", m % 10), Some(1), -m))
@@ -222,22 +235,10 @@ async fn assert_a_full_batch_round_trips<S: rmcp::Service<rmcp::RoleClient>>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdio_carries_the_largest_call_and_its_answer() {
-    let (command, _dir) = tokio_command(&["stdio"], &[]);
-    let (transport, _) = TokioChildProcess::builder(command)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn mcp-classifier stdio");
-    let client = ().serve(transport).await.expect("initialize over stdio");
+    let (client, _dir) = stdio_client(&[]).await;
     assert_a_full_batch_round_trips(&client).await;
     // The connection still works afterwards.
-    success(
-        &call(
-            &client,
-            "classify",
-            json!({"event": reading("s1", None, 0)}),
-        )
-        .await,
-    );
+    assert_classifies(&client, &reading("s1", None, 0)).await;
     client.cancel().await.expect("cancel");
 }
 
@@ -246,13 +247,7 @@ async fn stdio_classifies_a_stored_event_from_database_url(db: &TestDb) {
         db.insert(&reading("s1", Some(3), minute)).await;
     }
     let stored = db.insert(&reading("s1", Some(3), 5)).await;
-    let url = db.url();
-    let (command, _dir) = tokio_command(&["stdio"], &[("DATABASE_URL", &url)]);
-    let (transport, _) = TokioChildProcess::builder(command)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn mcp-classifier stdio");
-    let client = ().serve(transport).await.expect("initialize over stdio");
+    let (client, _dir) = stdio_client(&[("DATABASE_URL", &db.url())]).await;
     let structured = success(&call(&client, "classify_by_id", json!({"id": stored.id})).await);
     assert_eq!(structured["event"]["id"], json!(stored.id));
     assert!(
@@ -264,52 +259,23 @@ async fn stdio_classifies_a_stored_event_from_database_url(db: &TestDb) {
     client.cancel().await.expect("cancel");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stdio_with_a_sqlite_database_url_classifies_a_stored_event() {
-    stdio_classifies_a_stored_event_from_database_url(&TestDb::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stdio_with_a_postgres_database_url_classifies_a_stored_event() {
-    if let Some(db) = TestDb::postgres().await {
-        stdio_classifies_a_stored_event_from_database_url(&db).await;
-    }
-}
+on_sqlite_and_postgres!(
+    stdio_classifies_a_stored_event_from_database_url:
+    stdio_with_a_sqlite_database_url_classifies_a_stored_event,
+    stdio_with_a_postgres_database_url_classifies_a_stored_event
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdio_speaks_the_2026_07_28_protocol_without_initialize() {
-    let (command, _dir) = tokio_command(&["stdio"], &[]);
-    let (transport, _) = TokioChildProcess::builder(command)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn mcp-classifier stdio");
-    let client = ()
-        .serve_with_lifecycle(
-            transport,
-            ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            },
-        )
-        .await
-        .expect("server/discover over stdio");
-    assert_eq!(
-        client.peer_info().map(|i| i.protocol_version.clone()),
-        Some(ProtocolVersion::V_2026_07_28)
-    );
-    let event = reading("s1", Some(1), 0);
-    let structured = success(&call(&client, "classify", json!({"event": event})).await);
-    assert_eq!(structured, expected_classification(&event, &[]));
+    let (transport, _, _dir) = stdio_transport(&[], Stdio::inherit());
+    let client = discover_2026(transport).await;
+    assert_classifies(&client, &reading("s1", Some(1), 0)).await;
     client.cancel().await.expect("cancel");
 }
 
 /// One `classify_by_id` call over stdio with `DATABASE_URL=url`; returns the error text.
 async fn classify_by_id_error_with_database_url(url: &str) -> String {
-    let (command, _dir) = tokio_command(&["stdio"], &[("DATABASE_URL", url)]);
-    let (transport, _) = TokioChildProcess::builder(command)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn mcp-classifier stdio");
-    let client = ().serve(transport).await.expect("initialize over stdio");
+    let (client, _dir) = stdio_client(&[("DATABASE_URL", url)]).await;
     let text = tool_error(&call(&client, "classify_by_id", json!({"id": 1})).await);
     client.cancel().await.expect("cancel");
     text
@@ -359,6 +325,88 @@ fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     rx
 }
 
+/// Reads a pipe line by line on a thread; the receiver gets each line (without its line end,
+/// bytes that are not UTF-8 replaced) and is hung up on at the end.
+fn lines_of(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut pipe = BufReader::new(pipe);
+        let mut line = Vec::new();
+        while pipe.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+            let text = String::from_utf8_lossy(&line);
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            if tx
+                .send(text.strip_suffix('\r').unwrap_or(text).to_owned())
+                .is_err()
+            {
+                return;
+            }
+            line.clear();
+        }
+    });
+    rx
+}
+
+/// `mcp-classifier stdio` run with `env` and spoken to through its pipes, byte for byte: stdin
+/// piped (`None` unless `stdin` is), stdout read line by line and stderr to its end on threads.
+struct RawStdio {
+    child: ChildGuard,
+    stdin: Option<ChildStdin>,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl RawStdio {
+    fn spawn(env: &[(&str, &str)], stdin: Stdio) -> Self {
+        let (mut command, dir) = command(&["stdio"], env);
+        command
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = ChildGuard::spawn(command, dir);
+        let stdout = lines_of(child.child.stdout.take().expect("stdout"));
+        let stderr = drain(child.child.stderr.take().expect("stderr"));
+        Self {
+            stdin: child.child.stdin.take(),
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Writes `bytes` to stdin and flushes it.
+    fn write(&mut self, bytes: impl AsRef<[u8]>) {
+        let stdin = self.stdin.as_mut().expect("stdin is piped");
+        stdin.write_all(bytes.as_ref()).expect("write to stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
+    /// The next line on stdout.
+    fn next_line(&self) -> String {
+        self.stdout
+            .recv_timeout(START_WITHIN)
+            .expect("a line on stdout")
+    }
+
+    /// Closes stdin, checks that the process then exits with status 0, and returns the lines of
+    /// stdout not yet read and all of stderr.
+    fn close_stdin_and_exit(mut self) -> (Vec<String>, String) {
+        drop(self.stdin.take());
+        let status = self.child.wait_for_exit(EXIT_WITHIN);
+        let stderr = self.stderr.recv_timeout(EXIT_WITHIN).unwrap_or_default();
+        assert_exited_with_status_0(status, "stdin closed", &format!("; stderr:\n{stderr}"));
+        let mut stdout = Vec::new();
+        loop {
+            match self.stdout.recv_timeout(EXIT_WITHIN) {
+                Ok(line) => stdout.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("stdout still open after the exit"),
+            }
+        }
+        (stdout, stderr)
+    }
+}
+
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw-test","version":"0"}}}"#;
 const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
 const TOOLS_LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
@@ -369,10 +417,10 @@ fn classify_request(id: u64, event: &Value) -> String {
     .to_string()
 }
 
-/// Every line of `stdout` as a JSON-RPC 2.0 message, by id for responses.
-fn json_rpc_lines(stdout: &str) -> Vec<Value> {
+/// Every line of stdout as a JSON-RPC 2.0 message, by id for responses.
+fn json_rpc_lines(stdout: &[String]) -> Vec<Value> {
     stdout
-        .lines()
+        .iter()
         .map(|line| {
             let message: Value = serde_json::from_str(line)
                 .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line:?}"));
@@ -399,17 +447,8 @@ fn response(messages: &[Value], id: u64) -> &Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdio_stdout_carries_only_json_rpc_and_the_process_exits_when_stdin_closes() {
     // Debug logging makes any log line that strays onto stdout show.
-    let (mut command, dir) = command(&["stdio"], &[("RUST_LOG", "debug")]);
-    command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = ChildGuard::spawn(command, dir);
-    let stdout = drain(child.child.stdout.take().expect("stdout"));
-    let stderr = drain(child.child.stderr.take().expect("stderr"));
-
+    let mut stdio = RawStdio::spawn(&[("RUST_LOG", "debug")], Stdio::piped());
     let event = reading("s1", Some(1), 0);
-    let mut stdin = child.child.stdin.take().expect("stdin");
     for line in [
         INITIALIZE.to_owned(),
         INITIALIZED.to_owned(),
@@ -418,31 +457,14 @@ async fn stdio_stdout_carries_only_json_rpc_and_the_process_exits_when_stdin_clo
         r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"nope","arguments":{}}}"#
             .to_owned(),
     ] {
-        writeln!(stdin, "{line}").expect("write to stdin");
+        stdio.write(format!("{line}\n"));
     }
-    stdin.flush().expect("flush");
-    drop(stdin);
-    let closed = Instant::now();
-
-    let status = child.wait_for_exit(EXIT_WITHIN);
-    let stderr = stderr.recv_timeout(EXIT_WITHIN).unwrap_or_default();
-    let status = status.unwrap_or_else(|| {
-        panic!("still running {EXIT_WITHIN:?} after stdin closed; stderr:\n{stderr}")
-    });
-    assert!(
-        status.success(),
-        "exit status {status} after stdin closed ({:?}); stderr:\n{stderr}",
-        closed.elapsed()
-    );
-    let stdout = stdout.recv_timeout(EXIT_WITHIN).expect("stdout closed");
+    let (stdout, stderr) = stdio.close_stdin_and_exit();
     assert!(!stderr.is_empty(), "logs go to stderr");
 
     let messages = json_rpc_lines(&stdout);
     let init = response(&messages, 1);
-    assert_eq!(
-        init["result"]["serverInfo"]["name"], "smart-traffic-classifier",
-        "{init}"
-    );
+    assert_eq!(init["result"]["serverInfo"]["name"], SERVER_NAME, "{init}");
     assert_eq!(init["result"]["protocolVersion"], "2025-11-25");
     let listed: BTreeSet<&str> = response(&messages, 2)["result"]["tools"]
         .as_array()
@@ -478,29 +500,15 @@ fn assert_json_rpc_error(message: &Value, id: &Value, code: i64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdio_answers_unparsable_and_oversized_lines_with_json_rpc_errors() {
-    let (mut command, dir) = command(&["stdio"], &[]);
-    command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = ChildGuard::spawn(command, dir);
-    let stdout = drain(child.child.stdout.take().expect("stdout"));
-    let stderr = drain(child.child.stderr.take().expect("stderr"));
-    let mut stdin = child.child.stdin.take().expect("stdin");
-    writeln!(stdin, "{INITIALIZE}\n{INITIALIZED}\nnot json").expect("write");
+    let mut stdio = RawStdio::spawn(&[], Stdio::piped());
+    stdio.write(format!("{INITIALIZE}\n{INITIALIZED}\nnot json\n"));
     // Over the 16 MiB line limit, with its id at the start.
     let mut long = br#"{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"pad":""#.to_vec();
     long.resize(16 * 1024 * 1024 + 10, b'x');
     long.extend_from_slice(b"\"}}\n");
-    stdin.write_all(&long).expect("write the long line");
-    writeln!(stdin, "{TOOLS_LIST}").expect("write");
-    drop(stdin);
-
-    let status = child.wait_for_exit(EXIT_WITHIN);
-    let stderr = stderr.recv_timeout(EXIT_WITHIN).unwrap_or_default();
-    let status = status.unwrap_or_else(|| panic!("still running after stdin closed:\n{stderr}"));
-    assert!(status.success(), "exit status {status}; stderr:\n{stderr}");
-    let messages = json_rpc_lines(&stdout.recv_timeout(EXIT_WITHIN).expect("stdout"));
+    stdio.write(&long);
+    stdio.write(format!("{TOOLS_LIST}\n"));
+    let messages = json_rpc_lines(&stdio.close_stdin_and_exit().0);
 
     let parse_errors: Vec<&Value> = messages
         .iter()
@@ -525,28 +533,14 @@ async fn stdio_answers_unparsable_and_oversized_lines_with_json_rpc_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdio_exits_with_status_0_when_the_client_closes_stdin_after_initialize() {
-    let (mut command, dir) = command(&["stdio"], &[]);
-    command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let mut child = ChildGuard::spawn(command, dir);
-    let mut stdout = BufReader::new(child.child.stdout.take().expect("stdout"));
-    let mut stdin = child.child.stdin.take().expect("stdin");
-    writeln!(stdin, "{INITIALIZE}").expect("write");
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("initialize response");
+    let mut stdio = RawStdio::spawn(&[], Stdio::piped());
+    stdio.write(format!("{INITIALIZE}\n"));
+    let line = stdio.next_line();
     let answer: Value = serde_json::from_str(&line).expect("JSON");
     assert_eq!(answer["id"], 1, "{line}");
-    writeln!(stdin, "{INITIALIZED}").expect("write");
-    drop(stdin);
-    let status = child
-        .wait_for_exit(EXIT_WITHIN)
-        .expect("exits within 5 s of stdin closing");
-    assert!(status.success(), "exit status {status}");
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).expect("read");
-    assert_eq!(rest, "", "nothing more on stdout");
+    stdio.write(format!("{INITIALIZED}\n"));
+    let (rest, _) = stdio.close_stdin_and_exit();
+    assert!(rest.is_empty(), "nothing more on stdout: {rest:?}");
 }
 
 // 9. Streamable HTTP ---------------------------------------------------------------------------
@@ -567,10 +561,8 @@ impl HttpServer {
     fn start(env: &[(&str, &str)]) -> Self {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let (mut command, dir) = command(&["serve", "--bind", &addr.to_string()], env);
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit());
+        // Its log goes to the test's own stdout and stderr.
+        command.stdin(Stdio::null());
         let mut child = ChildGuard::spawn(command, dir);
         let deadline = Instant::now() + START_WITHIN;
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
@@ -617,6 +609,10 @@ struct Answer {
 }
 
 impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
     fn json(&self) -> Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
@@ -669,50 +665,22 @@ const HTTP_VERSION: (&str, &str) = ("mcp-protocol-version", "2025-11-25");
 async fn http_serves_the_tools_to_the_rmcp_streamable_http_client() {
     let server = HttpServer::start(&[]);
     let client = ().serve(rmcp_transport(&server, None)).await.expect("initialize over HTTP");
-    assert_eq!(
-        client
-            .peer_info()
-            .and_then(|i| i.server_info.clone())
-            .map(|s| s.name),
-        Some("smart-traffic-classifier".to_owned())
-    );
-    let tools = client.list_all_tools().await.expect("tools/list");
-    let names: BTreeSet<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    assert_eq!(names, BTreeSet::from(TOOL_NAMES));
+    assert_eq!(server_name(&client).as_deref(), Some(SERVER_NAME));
+    list_tools(&client).await;
     let event = reading("s1", Some(2), 0);
-    let structured = success(&call(&client, "classify", json!({"event": event})).await);
-    assert_eq!(structured, expected_classification(&event, &[]));
+    assert_classifies(&client, &event).await;
     let events: Vec<Value> = (0..8).map(|m| reading("A", Some(1), m)).collect();
     let structured = success(&call(&client, "classify_batch", json!({"events": events})).await);
     assert!(has_flag(
         &structured["results"][7]["classification"],
         "stuck"
     ));
-    let error = try_call(&client, "nope", json!({}))
-        .await
-        .expect_err("unknown tool");
-    assert!(
-        matches!(&error, ServiceError::McpError(e) if e.code == ErrorCode::INVALID_PARAMS),
-        "{error:?}"
-    );
+    unknown_tool_error(&client, "nope").await;
     client.cancel().await.expect("cancel");
 
     // The 2026-07-28 protocol, without initialize.
-    let client = ()
-        .serve_with_lifecycle(
-            rmcp_transport(&server, None),
-            ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            },
-        )
-        .await
-        .expect("server/discover over HTTP");
-    assert_eq!(
-        client.peer_info().map(|i| i.protocol_version.clone()),
-        Some(ProtocolVersion::V_2026_07_28)
-    );
-    let structured = success(&call(&client, "classify", json!({"event": event})).await);
-    assert_eq!(structured, expected_classification(&event, &[]));
+    let client = discover_2026(rmcp_transport(&server, None)).await;
+    assert_classifies(&client, &event).await;
     client.cancel().await.expect("cancel");
 }
 
@@ -729,16 +697,14 @@ async fn http_answers_each_post_on_its_own_without_a_session() {
     let server = HttpServer::start(&[]);
     let answer = post(&server.url("/mcp"), &[], INITIALIZE).await;
     let result = json_rpc_result(&answer, 1);
-    assert_eq!(result["serverInfo"]["name"], "smart-traffic-classifier");
+    assert_eq!(result["serverInfo"]["name"], SERVER_NAME);
     assert!(
         answer.headers.get("mcp-session-id").is_none(),
         "stateless: no session id"
     );
     assert!(
         answer
-            .headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
+            .header("content-type")
             .is_some_and(|v| v.starts_with("application/json")),
         "plain JSON responses: {:?}",
         answer.headers
@@ -815,16 +781,14 @@ async fn http_refuses_a_body_over_mcp_max_body_bytes_with_413() {
         "Payload Too Large: request body exceeds 2048 bytes"
     );
     // Without a Content-Length (chunked), the body is cut off as it streams in.
-    let response = raw_http(
-        server.addr,
-        &format!(
-            "POST /mcp HTTP/1.1\r\nHost: {}\r\nAccept: application/json, text/event-stream\r\n\
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {}\r\nAccept: application/json, text/event-stream\r\n\
              Content-Type: application/json\r\nMCP-Protocol-Version: 2025-11-25\r\n\
              Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
-            server.addr,
-            big.len()
-        ),
+        server.addr,
+        big.len()
     );
+    let response = raw_http(server.addr, request.as_bytes(), || {}, b"");
     assert!(
         response.starts_with("HTTP/1.1 413 "),
         "chunked body over the limit: {response}"
@@ -873,32 +837,18 @@ async fn http_with_mcp_auth_token_requires_that_bearer_token() {
     ] {
         let answer = post(&url, &headers, INITIALIZE).await;
         assert_eq!(answer.status, 401, "{case}: {}", answer.body);
-        assert_eq!(
-            answer
-                .headers
-                .get("www-authenticate")
-                .and_then(|v| v.to_str().ok()),
-            Some("Bearer"),
-            "{case}"
-        );
+        assert_eq!(answer.header("www-authenticate"), Some("Bearer"), "{case}");
     }
     let answer = post(&url, &[("authorization", "Bearer s3cret")], INITIALIZE).await;
     let result = json_rpc_result(&answer, 1);
-    assert_eq!(result["serverInfo"]["name"], "smart-traffic-classifier");
+    assert_eq!(result["serverInfo"]["name"], SERVER_NAME);
 
     // rmcp's client with the token works; without it, it cannot start.
     let client =
         ().serve(rmcp_transport(&server, Some("s3cret")))
             .await
             .expect("initialize with the token");
-    success(
-        &call(
-            &client,
-            "classify",
-            json!({"event": reading("s1", None, 0)}),
-        )
-        .await,
-    );
+    assert_classifies(&client, &reading("s1", None, 0)).await;
     client.cancel().await.expect("cancel");
     assert!(().serve(rmcp_transport(&server, None)).await.is_err());
 }
@@ -957,10 +907,7 @@ async fn http_rejects_an_unsupported_protocol_version_header_with_400() {
 fn assert_http_json_rpc_error(answer: &Answer, id: &Value, code: i64) -> String {
     assert_eq!(answer.status, 400, "body: {}", answer.body);
     assert_eq!(
-        answer
-            .headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
+        answer.header("content-type"),
         Some("application/json"),
         "{}",
         answer.body
@@ -1104,11 +1051,7 @@ async fn http_exits_with_status_0_on_sigterm() {
     let mut server = HttpServer::start(&[]);
     json_rpc_result(&post(&server.url("/mcp"), &[], INITIALIZE).await, 1);
     server.child.signal("-TERM");
-    let status = server
-        .child
-        .wait_for_exit(EXIT_WITHIN)
-        .expect("exits within 5 s of SIGTERM");
-    assert!(status.success(), "exit status {status}");
+    server.child.exits_with_status_0("SIGTERM");
     assert!(
         TcpStream::connect_timeout(&server.addr, Duration::from_millis(500)).is_err(),
         "no longer listening"
@@ -1131,11 +1074,9 @@ async fn http_exits_promptly_on_sigterm_while_a_client_holds_an_idle_keep_alive_
     assert_eq!(response.status().as_u16(), 200);
     response.text().await.expect("body");
     server.child.signal("-TERM");
-    let status = server
+    server
         .child
-        .wait_for_exit(EXIT_WITHIN)
-        .expect("exits within 5 s of SIGTERM despite the idle connection");
-    assert!(status.success(), "exit status {status}");
+        .exits_with_status_0("SIGTERM despite the idle connection");
     drop(client);
 }
 
@@ -1143,20 +1084,21 @@ async fn http_exits_promptly_on_sigterm_while_a_client_holds_an_idle_keep_alive_
 async fn http_exits_with_status_0_on_sigint() {
     let mut server = HttpServer::start(&[]);
     server.child.signal("-INT");
-    let status = server
-        .child
-        .wait_for_exit(EXIT_WITHIN)
-        .expect("exits within 5 s of SIGINT");
-    assert!(status.success(), "exit status {status}");
+    server.child.exits_with_status_0("SIGINT");
 }
 
-/// Sends `request` as is and returns the raw response (read until the server closes).
-fn raw_http(addr: SocketAddr, request: &str) -> String {
+/// Sends `first`, runs `between`, sends `rest`, and returns the raw response, read until the
+/// server closes the connection.
+fn raw_http(addr: SocketAddr, first: &[u8], between: impl FnOnce(), rest: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("read timeout");
-    stream.write_all(request.as_bytes()).expect("write");
+    stream.write_all(first).expect("write the first part");
+    stream.flush().expect("flush");
+    between();
+    stream.write_all(rest).expect("write the rest");
+    stream.flush().expect("flush");
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
     String::from_utf8_lossy(&response).into_owned()
@@ -1165,10 +1107,6 @@ fn raw_http(addr: SocketAddr, request: &str) -> String {
 /// Sends a POST to `/mcp` in two parts with `between` run after the first, and returns the raw
 /// HTTP/1.1 response (the connection is closed by the server after it).
 fn post_in_two_parts(addr: SocketAddr, body: &str, between: impl FnOnce()) -> String {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("read timeout");
     let head = format!(
         "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json, text/event-stream\r\n\
          Content-Type: application/json\r\nMCP-Protocol-Version: 2025-11-25\r\n\
@@ -1176,19 +1114,12 @@ fn post_in_two_parts(addr: SocketAddr, body: &str, between: impl FnOnce()) -> St
         body.len()
     );
     let (first, rest) = body.split_at(body.len() / 2);
-    stream.write_all(head.as_bytes()).expect("write head");
-    stream
-        .write_all(first.as_bytes())
-        .expect("write first half");
-    stream.flush().expect("flush");
-    between();
-    stream
-        .write_all(rest.as_bytes())
-        .expect("write second half");
-    stream.flush().expect("flush");
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    String::from_utf8_lossy(&response).into_owned()
+    raw_http(
+        addr,
+        format!("{head}{first}").as_bytes(),
+        between,
+        rest.as_bytes(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1221,27 +1152,13 @@ async fn http_finishes_a_request_in_flight_at_sigterm_before_exiting_with_status
         message["result"]["structuredContent"],
         expected_classification(&event, &history)
     );
-    let status = server
+    server
         .child
-        .wait_for_exit(EXIT_WITHIN)
-        .expect("exits within 5 s of SIGTERM once the request is answered");
-    assert!(status.success(), "exit status {status}");
+        .exits_with_status_0("SIGTERM, once the request is answered");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdio_exits_with_status_0_when_stdin_closes_before_any_message() {
-    let (mut command, dir) = command(&["stdio"], &[]);
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = ChildGuard::spawn(command, dir);
-    let stdout = drain(child.child.stdout.take().expect("stdout"));
-    let stderr = drain(child.child.stderr.take().expect("stderr"));
-    let status = child
-        .wait_for_exit(EXIT_WITHIN)
-        .expect("exits within 5 s of stdin closing");
-    let stderr = stderr.recv_timeout(EXIT_WITHIN).unwrap_or_default();
-    assert!(status.success(), "exit status {status}; stderr:\n{stderr}");
-    assert_eq!(stdout.recv_timeout(EXIT_WITHIN).expect("stdout"), "");
+    let (stdout, _) = RawStdio::spawn(&[], Stdio::null()).close_stdin_and_exit();
+    assert!(stdout.is_empty(), "nothing on stdout: {stdout:?}");
 }

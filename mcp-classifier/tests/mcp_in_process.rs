@@ -5,19 +5,15 @@
 
 mod mcp_support;
 
-use std::collections::BTreeSet;
-
 use mcp_classifier::server::{ClassifierServer, Database};
 use mcp_classifier::wire::{LineTransport, tool_call_request};
-use mcp_support::db::TestDb;
+use mcp_support::db::{TestDb, on_sqlite_and_postgres};
 use mcp_support::*;
-use rmcp::model::{CallToolRequestParams, ClientConfig, ErrorCode, ProtocolVersion, Tool};
-use rmcp::service::{RunningService, ServiceError};
-use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient, Service, ServiceExt};
+use rmcp::model::{CallToolRequestParams, ClientConfig, ProtocolVersion, Tool};
+use rmcp::service::RunningService;
+use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use traffic_model::rules::RulesConfig;
-
-const TOOL_NAMES: [&str; 3] = ["classify", "classify_batch", "classify_by_id"];
 
 /// Serves a fresh `ClassifierServer` on one end of a pipe and returns the other end.
 fn spawn_server(database: Database) -> tokio::io::DuplexStream {
@@ -42,10 +38,6 @@ async fn connect(database: Database) -> RunningService<RoleClient, ()> {
 
 fn no_database() -> Database {
     Database::Unavailable("no database configured (test)".into())
-}
-
-async fn tools<S: Service<RoleClient>>(client: &RunningService<RoleClient, S>) -> Vec<Tool> {
-    client.list_all_tools().await.expect("tools/list")
 }
 
 fn tool<'a>(tools: &'a [Tool], name: &str) -> &'a Tool {
@@ -74,7 +66,7 @@ async fn initialize_names_the_server_and_lists_exactly_three_read_only_tools() {
     let client = connect(no_database()).await;
     let info = client.peer_info().expect("server info after initialize");
     let server = info.server_info.as_ref().expect("serverInfo");
-    assert_eq!(server.name, "smart-traffic-classifier");
+    assert_eq!(server.name, SERVER_NAME);
     assert!(!server.version.is_empty());
     assert!(info.capabilities.tools.is_some(), "tools capability");
     assert!(
@@ -85,10 +77,7 @@ async fn initialize_names_the_server_and_lists_exactly_three_read_only_tools() {
         info.instructions
     );
 
-    let tools = tools(&client).await;
-    let names: BTreeSet<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    assert_eq!(names, BTreeSet::from(TOOL_NAMES));
-    assert_eq!(tools.len(), 3, "each tool listed once");
+    let tools = list_tools(&client).await;
     for t in &tools {
         let name = &t.name;
         assert!(
@@ -99,42 +88,25 @@ async fn initialize_names_the_server_and_lists_exactly_three_read_only_tools() {
             t.description.as_deref().is_some_and(|s| s.len() > 40),
             "{name} description"
         );
-        assert_eq!(
-            t.input_schema.get("type"),
-            Some(&json!("object")),
-            "{name} inputSchema type"
-        );
-        let output = t
-            .output_schema
-            .as_ref()
-            .unwrap_or_else(|| panic!("{name} outputSchema"));
-        assert_eq!(
-            output.get("type"),
-            Some(&json!("object")),
-            "{name} outputSchema type"
-        );
+        // Both schemas are objects, and usable JSON Schemas.
+        for (which, schema) in [
+            ("inputSchema", input_schema(&tools, name)),
+            ("outputSchema", output_schema(&tools, name)),
+        ] {
+            assert_eq!(schema["type"], json!("object"), "{name} {which} type");
+            schema_violations(&schema, &json!({}));
+        }
         let annotations = t
             .annotations
             .as_ref()
             .unwrap_or_else(|| panic!("{name} annotations"));
-        assert_eq!(
-            annotations.read_only_hint,
-            Some(true),
-            "{name} readOnlyHint"
-        );
-        assert_eq!(
-            annotations.idempotent_hint,
-            Some(true),
-            "{name} idempotentHint"
-        );
-        assert_eq!(
-            annotations.open_world_hint,
-            Some(false),
-            "{name} openWorldHint"
-        );
-        // Both schemas must be usable JSON Schemas.
-        schema_violations(&input_schema(&tools, name), &json!({}));
-        schema_violations(&output_schema(&tools, name), &json!({}));
+        for (hint, value, expected) in [
+            ("readOnlyHint", annotations.read_only_hint, true),
+            ("idempotentHint", annotations.idempotent_hint, true),
+            ("openWorldHint", annotations.open_world_hint, false),
+        ] {
+            assert_eq!(value, Some(expected), "{name} {hint}");
+        }
     }
     client.cancel().await.expect("cancel");
 }
@@ -142,7 +114,7 @@ async fn initialize_names_the_server_and_lists_exactly_three_read_only_tools() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn input_schemas_accept_the_arguments_the_tools_accept() {
     let client = connect(no_database()).await;
-    let tools = tools(&client).await;
+    let tools = list_tools(&client).await;
     let full = with(
         reading("loop/A1:n.3", Some(2), 10),
         json!({"interval_s": 30, "speed_limit_kmh": 100, "lanes": 3}),
@@ -200,10 +172,8 @@ async fn input_schemas_accept_the_arguments_the_tools_accept() {
 async fn classify_returns_one_structured_classification_equal_to_its_text() {
     let client = connect(no_database()).await;
     let event = with(reading("loop/A1:n.3", Some(1), 30), json!({"lanes": 3}));
-    let result = call(&client, "classify", json!({"event": event})).await;
-    let structured = success(&result);
+    let structured = assert_classifies(&client, &event).await;
     assert_classification(&structured);
-    assert_eq!(structured, expected_classification(&event, &[]));
     // 12 vehicles a minute on one lane.
     assert_eq!(structured["flow_veh_h_lane"], json!(720.0));
     assert_eq!(structured["label"], json!("free_flow"));
@@ -218,7 +188,7 @@ async fn structured_content_of_every_tool_matches_its_output_schema() {
     }
     let stored = db.insert(&reading("s1", Some(1), 5)).await;
     let client = connect(Database::Connected(db.store().clone())).await;
-    let tools = tools(&client).await;
+    let tools = list_tools(&client).await;
 
     let minimal = json!({"sensor_id": "s9", "observed_at": at(0), "vehicle_count": 0});
     let calls = [
@@ -644,17 +614,11 @@ async fn classify_by_id_reads_the_event_and_its_history(db: &TestDb) {
     client.cancel().await.expect("cancel");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn classify_by_id_on_sqlite_returns_the_stored_event_classified_with_its_history() {
-    classify_by_id_reads_the_event_and_its_history(&TestDb::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn classify_by_id_on_postgres_returns_the_stored_event_classified_with_its_history() {
-    if let Some(db) = TestDb::postgres().await {
-        classify_by_id_reads_the_event_and_its_history(&db).await;
-    }
-}
+on_sqlite_and_postgres!(
+    classify_by_id_reads_the_event_and_its_history:
+    classify_by_id_on_sqlite_returns_the_stored_event_classified_with_its_history,
+    classify_by_id_on_postgres_returns_the_stored_event_classified_with_its_history
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn classify_by_id_without_a_database_says_it_needs_one() {
@@ -665,14 +629,7 @@ async fn classify_by_id_without_a_database_says_it_needs_one() {
         "classify_by_id needs the events database: DATABASE_URL is not set"
     );
     // The other tools do not need it.
-    success(
-        &call(
-            &client,
-            "classify",
-            json!({"event": reading("s1", None, 0)}),
-        )
-        .await,
-    );
+    assert_classifies(&client, &reading("s1", None, 0)).await;
     client.cancel().await.expect("cancel");
 }
 
@@ -685,14 +642,7 @@ async fn classify_by_id_on_an_unmigrated_database_is_a_tool_error_not_a_crash() 
     let text = tool_error(&call(&client, "classify_by_id", json!({"id": 1})).await);
     assert!(text.starts_with("could not read event 1: "), "{text}");
     // The server still answers afterwards.
-    success(
-        &call(
-            &client,
-            "classify",
-            json!({"event": reading("s1", None, 0)}),
-        )
-        .await,
-    );
+    assert_classifies(&client, &reading("s1", None, 0)).await;
     client.cancel().await.expect("cancel");
 }
 
@@ -711,36 +661,22 @@ async fn history_is_bounded_at_10000_readings() {
         .await,
     );
     assert!(has_flag(&structured, "stuck"), "{structured:#}");
-    let text = tool_error(
-        &call(
-            &client,
-            "classify",
-            json!({"event": event, "history": history(10_001)}),
-        )
-        .await,
-    );
-    assert!(
-        text.contains("history holds 10001 readings; at most 10000 per call"),
-        "{text}"
-    );
-    let text = tool_error(
-        &call(
-            &client,
-            "classify_batch",
-            json!({"events": [event], "history": history(10_001)}),
-        )
-        .await,
-    );
-    assert!(
-        text.contains("history holds 10001 readings; at most 10000 per call"),
-        "{text}"
-    );
+    for (tool, args) in [
+        ("classify", json!({"event": event})),
+        ("classify_batch", json!({"events": [event]})),
+    ] {
+        let args = with(args, json!({"history": history(10_001)}));
+        let text = tool_error(&call(&client, tool, args).await);
+        assert!(
+            text.contains("history holds 10001 readings; at most 10000 per call"),
+            "{tool}: {text}"
+        );
+    }
     client.cancel().await.expect("cancel");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_calls_on_one_connection_each_get_their_own_answer() {
-    let client = connect(no_database()).await;
     let events: Vec<Value> = (0..64)
         .map(|i| {
             with(
@@ -749,19 +685,9 @@ async fn concurrent_calls_on_one_connection_each_get_their_own_answer() {
             )
         })
         .collect();
-    let answers = futures::future::join_all(
-        events
-            .iter()
-            .map(|event| call(&client, "classify", json!({"event": event}))),
-    )
-    .await;
-    for (event, answer) in events.iter().zip(&answers) {
-        assert_eq!(
-            success(answer),
-            expected_classification(event, &[]),
-            "{event}"
-        );
-    }
+    let client = connect(no_database()).await;
+    // All 64 calls are in flight at once; each answer is checked against its own event.
+    futures::future::join_all(events.iter().map(|event| assert_classifies(&client, event))).await;
     client.cancel().await.expect("cancel");
 }
 
@@ -770,26 +696,10 @@ async fn concurrent_calls_on_one_connection_each_get_their_own_answer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_tool_is_a_json_rpc_invalid_params_error() {
     let client = connect(no_database()).await;
-    let error = client
-        .call_tool(
-            CallToolRequestParams::new("classify_everything").with_arguments(object(json!({}))),
-        )
-        .await
-        .expect_err("an unknown tool is not a tool result");
-    let ServiceError::McpError(error) = error else {
-        panic!("expected a JSON-RPC error, got {error:?}");
-    };
-    assert_eq!(error.code, ErrorCode::INVALID_PARAMS);
+    let error = unknown_tool_error(&client, "classify_everything").await;
     assert_eq!(error.code.0, -32602);
     // The connection survives.
-    success(
-        &call(
-            &client,
-            "classify",
-            json!({"event": reading("s1", None, 0)}),
-        )
-        .await,
-    );
+    assert_classifies(&client, &reading("s1", None, 0)).await;
     client.cancel().await.expect("cancel");
 }
 
@@ -797,40 +707,15 @@ async fn an_unknown_tool_is_a_json_rpc_invalid_params_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_2026_07_28_protocol_classifies_without_initialize() {
-    let client = ()
-        .serve_with_lifecycle(
-            spawn_server(no_database()),
-            ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            },
-        )
-        .await
-        .expect("server/discover");
+    let client = discover_2026(spawn_server(no_database())).await;
     let info = client.peer_info().expect("discovered server");
-    assert_eq!(info.protocol_version, ProtocolVersion::V_2026_07_28);
     assert!(info.capabilities.tools.is_some());
-    assert_eq!(
-        info.server_info.as_ref().map(|s| s.name.as_str()),
-        Some("smart-traffic-classifier")
-    );
-    let names: BTreeSet<String> = tools(&client)
-        .await
-        .iter()
-        .map(|t| t.name.to_string())
-        .collect();
-    assert_eq!(names, TOOL_NAMES.map(String::from).into_iter().collect());
-    let event = reading("s1", Some(1), 0);
-    let structured = success(&call(&client, "classify", json!({"event": event})).await);
-    assert_eq!(structured, expected_classification(&event, &[]));
+    assert_eq!(server_name(&client).as_deref(), Some(SERVER_NAME));
+    list_tools(&client).await;
+    assert_classifies(&client, &reading("s1", Some(1), 0)).await;
     let text = tool_error(&call(&client, "classify", json!({})).await);
     assert!(text.contains("event is required"), "{text}");
-    let error = try_call(&client, "nope", json!({}))
-        .await
-        .expect_err("an unknown tool is not a tool result");
-    assert!(
-        matches!(&error, ServiceError::McpError(e) if e.code == ErrorCode::INVALID_PARAMS),
-        "{error:?}"
-    );
+    unknown_tool_error(&client, "nope").await;
     client.cancel().await.expect("cancel");
 }
 
@@ -853,7 +738,7 @@ async fn every_2024_and_2025_protocol_version_negotiates_with_initialize_and_cla
             .unwrap_or_else(|e| panic!("initialize with {version}: {e}"));
         let info = client.peer_info().expect("server info");
         assert_eq!(info.protocol_version, version, "negotiated version");
-        assert_eq!(tools(&client).await.len(), 3, "{version}");
+        list_tools(&client).await;
         let result = call(&client, "classify", json!({"event": event})).await;
         assert!(!is_error(&result), "{version}: {}", text_of(&result));
         // Every version carries the classification as JSON text; structuredContent exists from

@@ -3,7 +3,7 @@
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
+use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 
 use crate::{Proc, TestDatabase, binaries, free_port};
@@ -40,8 +40,10 @@ pub struct Ingest {
     proc: Proc,
     base: String,
     http: reqwest::Client,
-    // Dropped after `proc` (field order): the process's working directory and log.
+    // Dropped after `proc` (field order): the process's working directory and log, and the
+    // database when it is the ingest's own.
     _dir: tempfile::TempDir,
+    _db: Option<TestDatabase>,
 }
 
 impl Ingest {
@@ -63,6 +65,7 @@ impl Ingest {
                 base: format!("http://{bind}"),
                 http: http_client(),
                 _dir: dir,
+                _db: None,
             };
             match ingest.wait_ready().await {
                 Ok(()) => return ingest,
@@ -73,6 +76,24 @@ impl Ingest {
             }
         }
         unreachable!("the last attempt returns or panics")
+    }
+
+    /// `ingest` on `db` without classification workers (`CLASSIFY_WORKERS=0`), `env` on top: what
+    /// it accepts stays pending, for tests of what it accepts and refuses.
+    pub async fn storing_only(db: &TestDatabase, env: &[(&str, &str)]) -> Self {
+        let vars: Vec<(&str, &str)> = [("CLASSIFY_WORKERS", "0")]
+            .into_iter()
+            .chain(env.iter().copied())
+            .collect();
+        Self::start("ingest", db, &vars).await
+    }
+
+    /// The same on a fresh SQLite database of its own, removed when the ingest is dropped.
+    pub async fn storing_only_on_sqlite(env: &[(&str, &str)]) -> Self {
+        let db = TestDatabase::sqlite();
+        let mut ingest = Self::storing_only(&db, env).await;
+        ingest._db = Some(db);
+        ingest
     }
 
     async fn wait_ready(&mut self) -> Result<(), String> {
@@ -111,38 +132,62 @@ impl Ingest {
         &mut self.proc
     }
 
-    /// `POST /v1/events` → (status, body).
-    pub async fn post_reading(&self, reading: &Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(self.url("/v1/events"))
-            .json(reading)
+    /// `method path`, with `body` as JSON if given; fails the test if no answer arrives.
+    async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Response {
+        let mut request = self.http.request(method.clone(), self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request
             .send()
             .await
-            .unwrap_or_else(|e| panic!("POST /v1/events to {}: {e}", self.proc.name()));
+            .unwrap_or_else(|e| panic!("{method} {path} to {}: {e}", self.proc.name()))
+    }
+
+    /// `method path` as `send` does → (status, JSON body).
+    async fn send_json(&self, method: Method, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let response = self.send(method.clone(), path, body).await;
         let status = response.status().as_u16();
-        (status, response.json().await.expect("a JSON body"))
+        let body = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: not a JSON body ({e})"));
+        (status, body)
+    }
+
+    /// `method path` as `send` does, asserting `expected` → the JSON body.
+    async fn expect_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        expected: u16,
+    ) -> Value {
+        let (status, body) = self.send_json(method.clone(), path, body).await;
+        assert_eq!(status, expected, "{method} {path}: {body}");
+        body
+    }
+
+    /// `POST /v1/events` → (status, body).
+    pub async fn post_reading(&self, reading: &Value) -> (u16, Value) {
+        self.send_json(Method::POST, "/v1/events", Some(reading))
+            .await
     }
 
     /// `POST /v1/events` of a new reading: asserts 201 and returns the event's id.
     pub async fn create(&self, reading: &Value) -> i64 {
-        let (status, body) = self.post_reading(reading).await;
-        assert_eq!(status, 201, "POST /v1/events: {body}");
+        let body = self
+            .expect_json(Method::POST, "/v1/events", Some(reading), 201)
+            .await;
         body["id"].as_i64().expect("the event has an id")
     }
 
     /// `POST /v1/events/batch` (a JSON array): asserts 200 with every reading accepted.
     pub async fn create_batch(&self, readings: &[Value]) {
-        let response = self
-            .http
-            .post(self.url("/v1/events/batch"))
-            .json(readings)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("POST /v1/events/batch to {}: {e}", self.proc.name()));
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.expect("a JSON body");
-        assert_eq!(status, 200, "POST /v1/events/batch: {body}");
+        let batch = Value::from(readings.to_vec());
+        let body = self
+            .expect_json(Method::POST, "/v1/events/batch", Some(&batch), 200)
+            .await;
         assert_eq!(
             body["accepted"].as_u64(),
             Some(readings.len() as u64),
@@ -152,16 +197,8 @@ impl Ingest {
 
     /// `GET /v1/events/{id}` (asserting 200).
     pub async fn event(&self, id: i64) -> Value {
-        let response = self
-            .http
-            .get(self.url(&format!("/v1/events/{id}")))
-            .send()
+        self.expect_json(Method::GET, &format!("/v1/events/{id}"), None, 200)
             .await
-            .expect("GET /v1/events/{id}");
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.expect("a JSON body");
-        assert_eq!(status, 200, "GET /v1/events/{id}: {body}");
-        body
     }
 
     /// Polls `GET /v1/events/{id}` until its status is `status`.
@@ -179,38 +216,18 @@ impl Ingest {
 
     /// `POST /v1/events/{id}/classify` → (status, body).
     pub async fn requeue(&self, id: i64) -> (u16, Value) {
-        let response = self
-            .http
-            .post(self.url(&format!("/v1/events/{id}/classify")))
-            .send()
+        self.send_json(Method::POST, &format!("/v1/events/{id}/classify"), None)
             .await
-            .expect("POST /v1/events/{id}/classify");
-        let status = response.status().as_u16();
-        (status, response.json().await.expect("a JSON body"))
     }
 
     /// `GET /v1/ready` (asserting 200).
     pub async fn ready(&self) -> Value {
-        let response = self
-            .http
-            .get(self.url("/v1/ready"))
-            .send()
-            .await
-            .expect("GET /v1/ready");
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.expect("a JSON body");
-        assert_eq!(status, 200, "GET /v1/ready: {body}");
-        body
+        self.expect_json(Method::GET, "/v1/ready", None, 200).await
     }
 
     /// `GET /metrics` text.
     pub async fn metrics(&self) -> String {
-        let response = self
-            .http
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .expect("GET /metrics");
+        let response = self.send(Method::GET, "/metrics", None).await;
         assert_eq!(response.status().as_u16(), 200, "GET /metrics");
         response.text().await.expect("metrics text")
     }

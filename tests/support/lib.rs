@@ -52,6 +52,21 @@ where
     }
 }
 
+/// Waits up to `timeout` (saying `what` if it runs out) until `n` events are classified,
+/// failing at once should any end `failed` (which would never change).
+pub async fn all_classified(db: &TestDatabase, what: &str, n: u64, timeout: Duration) {
+    eventually(what, timeout, || async {
+        let statuses = db.statuses().await;
+        assert_eq!(statuses.failed, 0, "{statuses:?}");
+        if statuses.classified == n {
+            Ok(())
+        } else {
+            Err(format!("{statuses:?}"))
+        }
+    })
+    .await;
+}
+
 /// Generates one test per backend for each `case(db: TestDatabase)` of the calling file:
 /// `sqlite::case` on a temporary file, and `postgres::case` on a fresh schema of
 /// `TEST_DATABASE_URL` (skipped, saying so, when it is unset; failing when it is unreachable).

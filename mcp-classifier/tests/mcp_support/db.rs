@@ -46,3 +46,22 @@ impl TestDb {
         inserted.event
     }
 }
+
+/// Two tests of `case(&TestDb)`: `$sqlite` on a temporary SQLite file, `$postgres` on a
+/// PostgreSQL schema of its own (skipped, saying so, when `TEST_DATABASE_URL` is unset).
+macro_rules! on_sqlite_and_postgres {
+    ($case:ident: $sqlite:ident, $postgres:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            $case(&$crate::mcp_support::db::TestDb::sqlite().await).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() {
+            if let Some(db) = $crate::mcp_support::db::TestDb::postgres().await {
+                $case(&db).await;
+            }
+        }
+    };
+}
+pub(crate) use on_sqlite_and_postgres;

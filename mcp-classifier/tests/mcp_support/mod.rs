@@ -5,16 +5,25 @@
 
 pub mod db;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::Utc;
-use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
+use rmcp::model::{CallToolRequestParams, CallToolResult, ErrorCode, ErrorData, JsonObject};
+use rmcp::model::{ProtocolVersion, Tool};
 use rmcp::service::{RunningService, ServiceError};
-use rmcp::{RoleClient, Service};
-use serde_json::Value;
+use rmcp::transport::IntoTransport;
+use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient, Service};
+use serde_json::{Value, json};
 
 /// How long one tool call may take before the test fails (the largest takes well under 1 s).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The tools the server lists, by name.
+pub const TOOL_NAMES: [&str; 3] = ["classify", "classify_batch", "classify_by_id"];
+
+/// The name the server gives in its info.
+pub const SERVER_NAME: &str = "smart-traffic-classifier";
 
 /// `t0 + minutes` as RFC 3339.
 pub fn at(minutes: i64) -> String {
@@ -67,6 +76,80 @@ pub async fn call<S: Service<RoleClient>>(
     try_call(client, name, arguments)
         .await
         .unwrap_or_else(|e| panic!("tools/call {name} failed with a JSON-RPC error: {e}"))
+}
+
+/// The server's name as the client learnt it (from `initialize` or `server/discover`).
+pub fn server_name<S: Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+) -> Option<String> {
+    client
+        .peer_info()
+        .and_then(|info| info.server_info.as_ref().map(|s| s.name.clone()))
+}
+
+/// The listed tools, after checking that they are exactly `TOOL_NAMES`, each listed once.
+pub async fn list_tools<S: Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+) -> Vec<Tool> {
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let names: BTreeSet<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(names, BTreeSet::from(TOOL_NAMES));
+    assert_eq!(tools.len(), TOOL_NAMES.len(), "each tool listed once");
+    tools
+}
+
+/// Classifies `event` without history and checks the answer against the rules run directly;
+/// returns it.
+pub async fn assert_classifies<S: Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+    event: &Value,
+) -> Value {
+    let structured = success(&call(client, "classify", json!({"event": event})).await);
+    assert_eq!(
+        structured,
+        expected_classification(event, &[]),
+        "for {event}"
+    );
+    structured
+}
+
+/// Calls the tool `name`, which does not exist, and checks that the answer is a JSON-RPC
+/// Invalid params error rather than a tool result; returns the error.
+pub async fn unknown_tool_error<S: Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+    name: &'static str,
+) -> ErrorData {
+    let error = try_call(client, name, json!({}))
+        .await
+        .expect_err("an unknown tool is not a tool result");
+    let ServiceError::McpError(error) = error else {
+        panic!("expected a JSON-RPC error, got {error:?}");
+    };
+    assert_eq!(error.code, ErrorCode::INVALID_PARAMS, "{error:?}");
+    error
+}
+
+/// A client on `transport` that skips `initialize` and speaks the 2026-07-28 protocol through
+/// `server/discover`, after checking that this is the version in use.
+pub async fn discover_2026<T, E, A>(transport: T) -> RunningService<RoleClient, ()>
+where
+    T: IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let client = ()
+        .serve_with_lifecycle(
+            transport,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("server/discover: {e}"));
+    assert_eq!(
+        client.peer_info().map(|i| i.protocol_version.clone()),
+        Some(ProtocolVersion::V_2026_07_28)
+    );
+    client
 }
 
 /// The concatenated text content blocks of a result.
