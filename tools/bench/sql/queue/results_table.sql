@@ -1,0 +1,26 @@
+-- Design: the event row is never rewritten on the happy path. The queue is a small table of its
+-- own (leased to the receiving process at insert); results go to an append-only table with the
+-- label index the listing needs.
+DROP INDEX events_due_idx, events_label_idx;
+CREATE TABLE queue (
+    event_id        BIGINT PRIMARY KEY,
+    lease_owner     TEXT,
+    lease_until     TIMESTAMPTZ,
+    next_attempt_at TIMESTAMPTZ NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX queue_due_idx ON queue (next_attempt_at);
+CREATE TABLE classifications (
+    event_id            BIGINT PRIMARY KEY,
+    observed_at         TIMESTAMPTZ NOT NULL,
+    label               TEXT NOT NULL,
+    level_of_service    TEXT,
+    flow_veh_h_lane     DOUBLE PRECISION NOT NULL,
+    density_veh_km_lane DOUBLE PRECISION,
+    confidence          DOUBLE PRECISION NOT NULL,
+    flags               JSONB NOT NULL,
+    reasons             JSONB NOT NULL,
+    classifier_version  TEXT NOT NULL,
+    classified_at       TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX classifications_label_idx ON classifications (label, observed_at DESC);
