@@ -3,11 +3,4 @@
 -- recording the classification on the row is a HOT update (no index entry written).
 DROP INDEX events_due_idx, events_label_idx;
 ALTER TABLE events SET (fillfactor = 80);
-CREATE TABLE queue (
-    event_id        BIGINT PRIMARY KEY,
-    lease_owner     TEXT,
-    lease_until     TIMESTAMPTZ,
-    next_attempt_at TIMESTAMPTZ NOT NULL,
-    attempts        INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX queue_due_idx ON queue (next_attempt_at);
+\ir queue_table.sql

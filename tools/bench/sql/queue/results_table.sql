@@ -2,14 +2,7 @@
 -- own (leased to the receiving process at insert); results go to an append-only table with the
 -- label index the listing needs.
 DROP INDEX events_due_idx, events_label_idx;
-CREATE TABLE queue (
-    event_id        BIGINT PRIMARY KEY,
-    lease_owner     TEXT,
-    lease_until     TIMESTAMPTZ,
-    next_attempt_at TIMESTAMPTZ NOT NULL,
-    attempts        INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX queue_due_idx ON queue (next_attempt_at);
+\ir queue_table.sql
 CREATE TABLE classifications (
     event_id            BIGINT PRIMARY KEY,
     observed_at         TIMESTAMPTZ NOT NULL,
