@@ -1,6 +1,7 @@
 //! The recent readings of many sensor lanes at once: the history pool a batch of fresh readings
-//! is classified with. A dialect fork: PostgreSQL walks the `(sensor_id, lane, observed_at)`
-//! index once per lane with LATERAL; SQLite ranks rows with a window function.
+//! is classified with. A dialect fork with one plan: each lane's newest rows walked backwards on
+//! the `(sensor_id, lane, observed_at)` index up to the limit — PostgreSQL with LATERAL, SQLite
+//! with a correlated `IN (… LIMIT n)`.
 
 use std::time::Duration;
 
@@ -115,19 +116,21 @@ impl Store {
                     },
                     sqlite: {
                         use diesel_async::RunQueryDsl;
-                        let lane_match = if laned { "e.lane = k.column2" } else { "e.lane IS NULL" };
+                        let lane_match = if laned { "h.lane = k.column2" } else { "h.lane IS NULL" };
                         let values: Vec<String> = (0..sensors.len())
                             .map(|i| format!("(?{}, ?{}, ?{}, ?{})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
                             .collect();
                         let limit = 4 * sensors.len() + 1;
+                        // Per lane, the newest rows walked backwards on the lane's index and cut
+                        // at the limit, as PostgreSQL's LATERAL does: ranking every row of the
+                        // window first read and sorted the whole window of each lane.
                         let sql = format!(
-                            "SELECT {READING_COLUMNS} FROM ( \
-                                 SELECT e.*, ROW_NUMBER() OVER ( \
-                                     PARTITION BY e.sensor_id, e.lane ORDER BY e.observed_at DESC) AS rank \
-                                 FROM events e JOIN (VALUES {values}) AS k \
-                                   ON e.sensor_id = k.column1 AND {lane_match} \
-                                  AND e.observed_at >= k.column3 AND e.observed_at < k.column4) e \
-                             WHERE e.rank <= ?{limit}",
+                            "SELECT {READING_COLUMNS} FROM (VALUES {values}) AS k \
+                             JOIN events e ON e.id IN ( \
+                                 SELECT h.id FROM events h \
+                                 WHERE h.sensor_id = k.column1 AND {lane_match} \
+                                   AND h.observed_at >= k.column3 AND h.observed_at < k.column4 \
+                                 ORDER BY h.observed_at DESC LIMIT ?{limit})",
                             values = values.join(", ")
                         );
                         let mut query = diesel::sql_query(sql).into_boxed();
