@@ -27,6 +27,21 @@ fn verdict(label: Label) -> Classification {
     }
 }
 
+/// Claims the three oldest due events: the first ends classified `heavy`, the second failed
+/// for good, the third stays processing. Returns them in claim order.
+async fn one_in_each_queue_status(store: &Store) -> Vec<traffic_store::Event> {
+    let claimed = store.claim("w", 3, LEASE).await.unwrap();
+    store
+        .complete_many("w", vec![(claimed[0].id, verdict(Label::Heavy))])
+        .await
+        .unwrap();
+    store
+        .fail(claimed[1].id, "w", "boom", Retry::Never)
+        .await
+        .unwrap();
+    claimed
+}
+
 fn sensor(id: &str) -> SensorId {
     SensorId::parse(id).expect("sensor id")
 }
@@ -345,15 +360,7 @@ pub async fn list_filters_and_orders_newest_first(db: &TestDb) {
             .all(|e| e.reading.sensor_id().as_str() == "a")
     );
 
-    let claimed = store.claim("w", 3, LEASE).await.unwrap();
-    store
-        .complete_many("w", vec![(claimed[0].id, verdict(Label::Heavy))])
-        .await
-        .unwrap();
-    store
-        .fail(claimed[1].id, "w", "boom", Retry::Never)
-        .await
-        .unwrap();
+    let claimed = one_in_each_queue_status(store).await;
     let by_status = |status| EventFilter {
         status: Some(status),
         ..Default::default()
@@ -726,15 +733,7 @@ pub async fn counts_by_status_counts_every_status(db: &TestDb) {
         .insert_many_counted((0..6).map(|m| reading("n", None, m)).collect())
         .await
         .unwrap();
-    let claimed = store.claim("w", 3, LEASE).await.unwrap();
-    store
-        .complete_many("w", vec![(claimed[0].id, verdict(Label::Heavy))])
-        .await
-        .unwrap();
-    store
-        .fail(claimed[1].id, "w", "bad", Retry::Never)
-        .await
-        .unwrap();
+    one_in_each_queue_status(store).await;
     let counts = store.counts_by_status().await.unwrap();
     assert_eq!(
         (
