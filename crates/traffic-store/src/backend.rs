@@ -58,13 +58,28 @@ macro_rules! with_conn {
             $crate::backend::Backend::Sqlite(pool) => with_conn!(@pooled pool, sqlite, $conn, $lite),
         }
     };
-    // A connection from `$pool`, with `events` naming that backend's table.
+    // A connection from `$pool`, with `events` naming that backend's table. A connection the
+    // server ended may not know it yet when it goes back to the pool (the client notices the
+    // closed socket a moment later), and the pool's check on recycle would then hand it to the
+    // next caller: one that took part in such a failure is closed instead of returned.
     (@pooled $pool:ident, $schema:ident, $conn:ident, $body:block) => {{
         #[allow(unused_imports)]
         use $crate::schema::$schema::events;
         let mut pooled = $pool.get().await?;
-        let $conn = &mut *pooled;
-        $body
+        let outcome = async {
+            let $conn = &mut *pooled;
+            Ok::<_, $crate::StoreError>($body)
+        }
+        .await;
+        match outcome {
+            Ok(value) => value,
+            Err(error) => {
+                if error.is_unavailable() {
+                    drop(deadpool::managed::Object::take(pooled));
+                }
+                return Err(error.into());
+            }
+        }
     }};
 }
 
