@@ -301,7 +301,7 @@ async fn freeze_holding_leases(
     tokio::time::sleep(settle).await;
     let held = db
         .ints(&format!(
-            "SELECT id AS v FROM events WHERE {held_by_it} ORDER BY id"
+            "SELECT id AS v FROM event_states WHERE {held_by_it} ORDER BY id"
         ))
         .await;
     if held.is_empty() {

@@ -45,9 +45,10 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Runs a block with `$conn` bound to a pooled connection and `events` naming the table module
-/// of the store's backend. The block is written once and compiled once per backend; the
-/// two-block form is for the few statements whose SQL differs between the dialects.
+/// Runs a block with `$conn` bound to a pooled connection and `events`, `queue`,
+/// `classifications` and `event_states` naming the table modules of the store's backend. The
+/// block is written once and compiled once per backend; the two-block form is for the few
+/// statements whose SQL differs between the dialects.
 macro_rules! with_conn {
     ($store:expr, |$conn:ident| $body:block) => {
         with_conn!($store, |$conn| postgres: $body, sqlite: $body)
@@ -58,13 +59,14 @@ macro_rules! with_conn {
             $crate::backend::Backend::Sqlite(pool) => with_conn!(@pooled pool, sqlite, $conn, $lite),
         }
     };
-    // A connection from `$pool`, with `events` naming that backend's table. A connection the
+    // A connection from `$pool`, with `events` and its neighbours naming that backend's tables.
+    // A connection the
     // server ended may not know it yet when it goes back to the pool (the client notices the
     // closed socket a moment later), and the pool's check on recycle would then hand it to the
     // next caller: one that took part in such a failure is closed instead of returned.
     (@pooled $pool:ident, $schema:ident, $conn:ident, $body:block) => {{
         #[allow(unused_imports)]
-        use $crate::schema::$schema::events;
+        use $crate::schema::$schema::{classifications, event_states, events, queue};
         let mut pooled = $pool.get().await?;
         let outcome = async {
             let $conn = &mut *pooled;

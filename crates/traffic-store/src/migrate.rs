@@ -80,6 +80,55 @@ impl Store {
     }
 }
 
+#[cfg(feature = "test-util")]
+impl Store {
+    /// Applies the embedded migrations older than `version` (`YYYYMMDDNNNNNN`) to a fresh
+    /// database: the schema an earlier release left, for testing an upgrade.
+    pub async fn migrate_before(&self, version: &str) -> Result<(), StoreError> {
+        use diesel::migration::MigrationSource;
+        fn apply<DB: diesel::backend::Backend>(
+            conn: &mut (impl MigrationHarness<DB> + diesel::migration::MigrationConnection),
+            source: EmbeddedMigrations,
+            version: &str,
+        ) -> Result<(), BoxError> {
+            conn.setup()?;
+            for migration in MigrationSource::<DB>::migrations(&source)? {
+                if migration.name().version().to_string().as_str() < version {
+                    conn.run_migration(&*migration)?;
+                }
+            }
+            Ok(())
+        }
+        let url = self.config.url.clone();
+        let version = version.to_owned();
+        let applied = match url {
+            DatabaseUrl::Postgres(url) => {
+                let conn = <AsyncPgConnection as diesel_async::AsyncConnection>::establish(
+                    url.expose_secret(),
+                )
+                .await
+                .map_err(StoreError::MigrationConnect)?;
+                tokio::task::spawn_blocking(move || {
+                    let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
+                    apply(&mut conn, POSTGRES, &version)
+                })
+                .await
+            }
+            DatabaseUrl::Sqlite(path) => {
+                tokio::task::spawn_blocking(move || {
+                    let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                        .map_err(|e| Box::new(e) as BoxError)?;
+                    apply(&mut conn, SQLITE, &version)
+                })
+                .await
+            }
+        };
+        applied
+            .map_err(StoreError::Task)?
+            .map_err(|e| StoreError::Migration(e.to_string()))
+    }
+}
+
 fn versions(applied: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> {
     applied.into_iter().map(|v| v.to_string()).collect()
 }

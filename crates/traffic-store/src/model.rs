@@ -20,7 +20,8 @@ use traffic_model::reading::{Reading, SensorId};
 pub enum Status {
     /// Waiting to be classified (also between retries).
     Pending,
-    /// Claimed by a worker whose lease has not expired.
+    /// Claimed by a worker. Its lease may run out before a result comes back: the next claim
+    /// then takes the event over.
     Processing,
     /// Classified; the classification is attached.
     Classified,
@@ -46,8 +47,9 @@ pub struct Event {
     pub classified_at: Option<DateTime<Utc>>,
     /// Classification attempts so far.
     pub attempts: u32,
-    /// When a pending event is next due (or a processing event's lease expires).
-    pub next_attempt_at: DateTime<Utc>,
+    /// When a pending event is next due, or a processing event's lease expires; null once
+    /// the event is classified (and not queued again).
+    pub next_attempt_at: Option<DateTime<Utc>>,
     /// Why the last attempt failed, if it did.
     pub last_error: Option<String>,
     /// Queued again by hand: the next classification goes through `classify_by_id`.
@@ -91,6 +93,7 @@ pub struct StatusCounts {
 }
 
 impl StatusCounts {
+    #[cfg(feature = "test-util")]
     pub(super) fn add(&mut self, status: Status, n: u64) {
         match status {
             Status::Pending => self.pending += n,
@@ -119,82 +122,6 @@ pub struct LabelCounts {
     pub unclassified: u64,
 }
 
-/// Every column of `events`, in the order of [`EventRow`]'s fields.
-macro_rules! event_columns {
-    () => {
-        (
-            events::id,
-            events::sensor_id,
-            events::observed_at,
-            events::interval_s,
-            events::lane,
-            events::vehicle_count,
-            events::avg_speed_kmh,
-            events::occupancy_pct,
-            events::speed_limit_kmh,
-            events::lanes,
-            events::received_at,
-            events::status,
-            events::label,
-            events::level_of_service,
-            events::flow_veh_h_lane,
-            events::density_veh_km_lane,
-            events::confidence,
-            events::flags,
-            events::reasons,
-            events::classifier_version,
-            events::classified_at,
-            events::attempts,
-            events::next_attempt_at,
-            events::lease_owner,
-            events::lease_until,
-            events::last_error,
-            events::requeued,
-        )
-    };
-}
-
-/// One `events` row as both backends return it.
-#[derive(Debug, Queryable)]
-pub(super) struct EventRow {
-    pub id: i64,
-    pub sensor_id: String,
-    pub observed_at: DateTime<Utc>,
-    pub interval_s: i32,
-    pub lane: Option<i16>,
-    pub vehicle_count: i32,
-    pub avg_speed_kmh: Option<f64>,
-    pub occupancy_pct: Option<f64>,
-    pub speed_limit_kmh: Option<i16>,
-    pub lanes: Option<i16>,
-    pub received_at: DateTime<Utc>,
-    pub status: String,
-    pub label: Option<String>,
-    pub level_of_service: Option<String>,
-    pub flow_veh_h_lane: Option<f64>,
-    pub density_veh_km_lane: Option<f64>,
-    pub confidence: Option<f64>,
-    pub flags: Option<Value>,
-    pub reasons: Option<Value>,
-    pub classifier_version: Option<String>,
-    pub classified_at: Option<DateTime<Utc>>,
-    pub attempts: i32,
-    pub next_attempt_at: DateTime<Utc>,
-    #[allow(dead_code)]
-    pub lease_owner: Option<String>,
-    #[allow(dead_code)]
-    pub lease_until: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-    pub requeued: bool,
-}
-
-impl EventRow {
-    /// The unique key of the reading this row stores.
-    pub fn key(&self) -> ReadingKey {
-        (self.sensor_id.clone(), self.lane, self.observed_at)
-    }
-}
-
 /// The reading a row stores, from its nine reading columns (named as in `events`), whatever
 /// the row type.
 macro_rules! stored_reading {
@@ -214,6 +141,124 @@ macro_rules! stored_reading {
 }
 pub(super) use stored_reading;
 
+/// The columns of a stored reading in table `$table` (`events`, or the `event_states` view),
+/// in the order of [`StoredRow`]'s fields.
+macro_rules! stored_columns {
+    ($table:ident) => {
+        (
+            $table::id,
+            $table::sensor_id,
+            $table::observed_at,
+            $table::interval_s,
+            $table::lane,
+            $table::vehicle_count,
+            $table::avg_speed_kmh,
+            $table::occupancy_pct,
+            $table::speed_limit_kmh,
+            $table::lanes,
+            $table::received_at,
+        )
+    };
+}
+
+/// Every column of the `event_states` view, in the order of [`EventRow`]'s fields.
+macro_rules! event_columns {
+    () => {
+        (
+            stored_columns!(event_states),
+            event_states::status,
+            event_states::label,
+            event_states::level_of_service,
+            event_states::flow_veh_h_lane,
+            event_states::density_veh_km_lane,
+            event_states::confidence,
+            event_states::flags,
+            event_states::reasons,
+            event_states::classifier_version,
+            event_states::classified_at,
+            event_states::attempts,
+            event_states::next_attempt_at,
+            event_states::last_error,
+            event_states::requeued,
+        )
+    };
+}
+
+/// A stored reading: one `events` row as both backends return it.
+#[derive(Debug, Queryable)]
+pub(super) struct StoredRow {
+    pub id: i64,
+    pub sensor_id: String,
+    pub observed_at: DateTime<Utc>,
+    pub interval_s: i32,
+    pub lane: Option<i16>,
+    pub vehicle_count: i32,
+    pub avg_speed_kmh: Option<f64>,
+    pub occupancy_pct: Option<f64>,
+    pub speed_limit_kmh: Option<i16>,
+    pub lanes: Option<i16>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// One `event_states` row: a reading with its classification and queue state.
+#[derive(Debug, Queryable)]
+pub(super) struct EventRow {
+    pub stored: StoredRow,
+    pub status: String,
+    pub label: Option<String>,
+    pub level_of_service: Option<String>,
+    pub flow_veh_h_lane: Option<f64>,
+    pub density_veh_km_lane: Option<f64>,
+    pub confidence: Option<f64>,
+    pub flags: Option<Value>,
+    pub reasons: Option<Value>,
+    pub classifier_version: Option<String>,
+    pub classified_at: Option<DateTime<Utc>>,
+    pub attempts: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub requeued: bool,
+}
+
+impl StoredRow {
+    /// The unique key of the reading this row stores.
+    pub fn key(&self) -> ReadingKey {
+        (self.sensor_id.clone(), self.lane, self.observed_at)
+    }
+
+    pub fn into_reading(self) -> Result<Reading, StoreError> {
+        let id = self.id;
+        stored_reading!(self).map_err(|e| StoreError::CorruptRow {
+            id,
+            reason: e.to_string(),
+        })
+    }
+}
+
+impl EventRow {
+    /// A reading just stored: queued (by the insert's trigger), due at once, never tried.
+    pub fn fresh(stored: StoredRow) -> Self {
+        let due = stored.received_at;
+        Self {
+            stored,
+            status: Status::Pending.into_str().to_owned(),
+            label: None,
+            level_of_service: None,
+            flow_veh_h_lane: None,
+            density_veh_km_lane: None,
+            confidence: None,
+            flags: None,
+            reasons: None,
+            classifier_version: None,
+            classified_at: None,
+            attempts: 0,
+            next_attempt_at: Some(due),
+            last_error: None,
+            requeued: false,
+        }
+    }
+}
+
 /// `(sensor_id, lane, observed_at)`: what makes a reading the same reading.
 pub(super) type ReadingKey = (String, Option<i16>, DateTime<Utc>);
 
@@ -229,9 +274,10 @@ impl TryFrom<EventRow> for Event {
     type Error = StoreError;
 
     fn try_from(row: EventRow) -> Result<Self, Self::Error> {
-        let id = row.id;
+        let id = row.stored.id;
+        let received_at = row.stored.received_at;
         let corrupt = |reason: String| StoreError::CorruptRow { id, reason };
-        let reading = stored_reading!(row).map_err(|e| corrupt(e.to_string()))?;
+        let reading = stored_reading!(row.stored).map_err(|e| corrupt(e.to_string()))?;
         let status = row
             .status
             .parse()
@@ -258,7 +304,7 @@ impl TryFrom<EventRow> for Event {
         Ok(Event {
             id,
             reading,
-            received_at: row.received_at,
+            received_at,
             status,
             classification,
             classified_at: row.classified_at,

@@ -1,42 +1,51 @@
-//! The classification queue: claims are leases; results and failures are written only while
-//! the lease is still held, so a worker that stalled past its lease cannot overwrite the work
-//! of the worker that took over.
+//! The classification queue: a `queue` row per stored reading not yet classified (or failed, or
+//! queued again by hand), inserted by the statement that stores the reading. Claims are leases;
+//! results and failures are written only while the lease is still held, so a worker that
+//! stalled past its lease cannot overwrite the work of the worker that took over.
 //!
-//! A pending event is due when `next_attempt_at` has passed. A claimed event is `processing`
-//! and its `next_attempt_at` is set to the lease expiry, so an abandoned lease makes the event
-//! due again with no sweeper and one index (`events_due_idx`) serves both cases.
+//! A queued event is due when `next_attempt_at` has passed. A claim sets `next_attempt_at` to
+//! the lease expiry, so an abandoned lease makes the event due again with no sweeper and one
+//! index (`queue_due_idx`) serves both cases. A result deletes the queue row and appends the
+//! classification, so the event row itself is never rewritten.
 
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use diesel::dsl::not;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::model::{EventRow, to_events};
-use super::{Event, Retry, Status, Store, StoreError};
+use super::{Event, Retry, Store, StoreError};
 use traffic_model::classification::Classification;
 
 /// The SET clause of a claim.
 macro_rules! claim_changes {
     ($owner:expr, $until:expr) => {
         (
-            events::status.eq(Status::Processing.into_str()),
-            events::lease_owner.eq(&$owner),
-            events::lease_until.eq($until),
-            events::next_attempt_at.eq($until),
-            events::attempts.eq(events::attempts + 1),
+            queue::lease_owner.eq(&$owner),
+            queue::lease_until.eq($until),
+            queue::next_attempt_at.eq($until),
+            queue::attempts.eq(queue::attempts + 1),
         )
+    };
+}
+
+/// Queued events that can be claimed. `NOT failed` as SQL, not as a bound value, so that the
+/// planner can prove every plan, generic ones too, may use the partial index `queue_due_idx`.
+macro_rules! claimable {
+    () => {
+        queue::table.filter(not(queue::failed))
     };
 }
 
 /// Ids of up to `limit` events due at `now`, oldest due first.
 macro_rules! due_ids {
     ($now:expr, $limit:expr) => {
-        events::table
-            .select(events::id)
-            .filter(events::status.eq_any(DUE))
-            .filter(events::next_attempt_at.le($now))
-            .order((events::next_attempt_at.asc(), events::id.asc()))
+        claimable!()
+            .select(queue::event_id)
+            .filter(queue::next_attempt_at.le($now))
+            .order((queue::next_attempt_at.asc(), queue::event_id.asc()))
             .limit($limit)
     };
 }
@@ -44,25 +53,30 @@ macro_rules! due_ids {
 /// The events among `ids` that are still due at `now`.
 macro_rules! still_due {
     ($ids:expr, $now:expr) => {
-        events::table
-            .filter(events::id.eq_any($ids))
-            .filter(events::status.eq_any(DUE))
-            .filter(events::next_attempt_at.le($now))
+        claimable!()
+            .filter(queue::event_id.eq_any($ids))
+            .filter(queue::next_attempt_at.le($now))
     };
 }
 
-/// Event `id`, if `owner`'s lease on it is still live at `now`.
+/// Event `id`'s queue row, if `owner`'s lease on it is still live at `now`.
 macro_rules! leased {
     ($id:expr, $owner:expr, $now:expr) => {
-        events::table
-            .filter(events::id.eq($id))
-            .filter(events::status.eq(Status::Processing.into_str()))
-            .filter(events::lease_owner.eq(&$owner))
-            .filter(events::lease_until.gt($now))
+        queue::table
+            .filter(queue::event_id.eq($id))
+            .filter(queue::lease_owner.eq(&$owner))
+            .filter(queue::lease_until.gt($now))
     };
 }
 
-const DUE: [&str; 2] = [Status::Pending.into_str(), Status::Processing.into_str()];
+/// The events `ids` as the API shows them.
+macro_rules! events_by_id {
+    ($ids:expr) => {
+        event_states::table
+            .select(event_columns!())
+            .filter(event_states::id.eq_any($ids))
+    };
+}
 
 impl Store {
     /// Leases up to `limit` due events to `owner` for `lease`, oldest due first, counting an
@@ -83,22 +97,20 @@ impl Store {
                 postgres: {
                     // The row locks taken by SKIP LOCKED hold until commit, so concurrent
                     // claimers pass over these rows instead of waiting on them. Locked and due
-                    // when locked, the rows need no second dueness check: the UPDATE goes by
-                    // primary key, where a re-check would let the planner walk the whole queue
-                    // index and filter it against the id list.
+                    // when locked, the rows need no second dueness check.
                     conn.transaction(async |conn| {
                         let ids: Vec<i64> = due_ids!(now, limit)
                             .for_update()
                             .skip_locked()
                             .load(conn)
                             .await?;
-                        Ok::<_, StoreError>(
-                            diesel::update(events::table.filter(events::id.eq_any(ids)))
+                        let ids: Vec<i64> =
+                            diesel::update(queue::table.filter(queue::event_id.eq_any(ids)))
                                 .set(claim_changes!(owner, until))
-                                .returning(event_columns!())
+                                .returning(queue::event_id)
                                 .get_results(conn)
-                                .await?,
-                        )
+                                .await?;
+                        Ok::<_, StoreError>(events_by_id!(ids).load(conn).await?)
                     })
                     .await?
                 },
@@ -106,11 +118,12 @@ impl Store {
                     // Optimistic: the UPDATE re-checks that each row is still due, and SQLite
                     // runs one writer at a time, so a row another claimer took is skipped.
                     let ids: Vec<i64> = due_ids!(now, limit).load(conn).await?;
-                    diesel::update(still_due!(ids, now))
+                    let ids: Vec<i64> = diesel::update(still_due!(ids, now))
                         .set(claim_changes!(owner, until))
-                        .returning(event_columns!())
+                        .returning(queue::event_id)
                         .get_results(conn)
-                        .await?
+                        .await?;
+                    events_by_id!(ids).load(conn).await?
                 }
             );
             let mut events = to_events(rows)?;
@@ -120,15 +133,14 @@ impl Store {
         .await
     }
 
-    /// When the next pending or leased event falls due (`None` when nothing is queued), so an
-    /// idle worker can sleep exactly until a backoff or a lease runs out.
+    /// When the next queued event falls due (`None` when nothing is queued), so an idle worker
+    /// can sleep exactly until a backoff or a lease runs out.
     pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.run(|store| async move {
             let due: Option<DateTime<Utc>> = with_conn!(store, |conn| {
-                events::table
-                    .filter(events::status.eq_any(DUE))
-                    .select(events::next_attempt_at)
-                    .order(events::next_attempt_at.asc())
+                claimable!()
+                    .select(queue::next_attempt_at)
+                    .order(queue::next_attempt_at.asc())
                     .first(conn)
                     .await
                     .optional()?
@@ -138,8 +150,8 @@ impl Store {
         .await
     }
 
-    /// Records a failed attempt if `owner` still holds the lease: back to `pending` until
-    /// the given time, or `failed` for good. Returns false when the lease was lost.
+    /// Records a failed attempt if `owner` still holds the lease: due again at the given time,
+    /// or `failed` for good. Returns false when the lease was lost.
     pub async fn fail(
         &self,
         id: i64,
@@ -151,18 +163,18 @@ impl Store {
         let error = error.to_owned();
         self.run(move |store| async move {
             let now = super::backend::now();
-            let (status, next_attempt_at) = match retry {
-                Retry::At(at) => (Status::Pending, at),
-                Retry::Never => (Status::Failed, now),
+            let (failed, next_attempt_at) = match retry {
+                Retry::At(at) => (false, at),
+                Retry::Never => (true, now),
             };
             let updated = with_conn!(store, |conn| {
                 diesel::update(leased!(id, owner, now))
                     .set((
-                        events::status.eq(status.into_str()),
-                        events::next_attempt_at.eq(next_attempt_at),
-                        events::last_error.eq(&error),
-                        events::lease_owner.eq(None::<String>),
-                        events::lease_until.eq(None::<DateTime<Utc>>),
+                        queue::failed.eq(failed),
+                        queue::next_attempt_at.eq(next_attempt_at),
+                        queue::last_error.eq(&error),
+                        queue::lease_owner.eq(None::<String>),
+                        queue::lease_until.eq(None::<DateTime<Utc>>),
                     ))
                     .execute(conn)
                     .await?
@@ -181,11 +193,10 @@ impl Store {
             let updated = with_conn!(store, |conn| {
                 diesel::update(leased!(id, owner, now))
                     .set((
-                        events::status.eq(Status::Pending.into_str()),
-                        events::next_attempt_at.eq(now),
-                        events::attempts.eq(events::attempts - 1),
-                        events::lease_owner.eq(None::<String>),
-                        events::lease_until.eq(None::<DateTime<Utc>>),
+                        queue::next_attempt_at.eq(now),
+                        queue::attempts.eq(queue::attempts - 1),
+                        queue::lease_owner.eq(None::<String>),
+                        queue::lease_until.eq(None::<DateTime<Utc>>),
                     ))
                     .execute(conn)
                     .await?
@@ -202,19 +213,30 @@ impl Store {
         self.run(move |store| async move {
             let now = super::backend::now();
             let row: Option<EventRow> = with_conn!(store, |conn| {
-                diesel::update(events::table.filter(events::id.eq(id)))
-                    .set((
-                        events::status.eq(Status::Pending.into_str()),
-                        events::next_attempt_at.eq(now),
-                        events::attempts.eq(0),
-                        events::requeued.eq(true),
-                        events::lease_owner.eq(None::<String>),
-                        events::lease_until.eq(None::<DateTime<Utc>>),
-                    ))
-                    .returning(event_columns!())
-                    .get_result(conn)
+                let stored: Option<i64> = events::table
+                    .select(events::id)
+                    .filter(events::id.eq(id))
+                    .first(conn)
                     .await
-                    .optional()?
+                    .optional()?;
+                if stored.is_some() {
+                    let fresh = (
+                        queue::next_attempt_at.eq(now),
+                        queue::attempts.eq(0),
+                        queue::requeued.eq(true),
+                        queue::failed.eq(false),
+                        queue::lease_owner.eq(None::<String>),
+                        queue::lease_until.eq(None::<DateTime<Utc>>),
+                    );
+                    diesel::insert_into(queue::table)
+                        .values((queue::event_id.eq(id), fresh.clone()))
+                        .on_conflict(queue::event_id)
+                        .do_update()
+                        .set(fresh)
+                        .execute(conn)
+                        .await?;
+                }
+                events_by_id!([id]).first(conn).await.optional()?
             });
             row.map(Event::try_from).transpose()
         })
@@ -231,82 +253,47 @@ struct ReturnedId {
     id: i64,
 }
 
-/// The SET clause of a completion, reading the result columns of `v`.
-const COMPLETE_SET: &str = "status = 'classified', label = v.label, \
-     level_of_service = v.level_of_service, flow_veh_h_lane = v.flow, \
-     density_veh_km_lane = v.density, confidence = v.confidence, flags = v.flags, \
-     reasons = v.reasons, classifier_version = v.version, classified_at = v.at, \
-     lease_owner = NULL, lease_until = NULL, last_error = NULL, requeued = FALSE";
-
-/// The lease guard of a completion, and what it returns.
+/// PostgreSQL records a chunk of results in one statement: the queue rows still leased to the
+/// worker are deleted and their classifications appended (or replace an earlier one, for an
+/// event queued again by hand). The results come column by column, one array each: a statement
+/// of fixed text, planned in a fraction of a millisecond, where a VALUES list of 11 000
+/// parameters took PostgreSQL longer to plan than to run.
 ///
 /// The lease owner and the time come from `v` (a column of every result row) rather than as
-/// constants. Compared with constants, `lease_owner` and `lease_until` (NULL in almost every row
-/// of the statistics) would make PostgreSQL's planner expect one row from `events`, scan it
-/// first and rescan the whole result list for every leased row (1000 results took 1.5 s). As
-/// join conditions they restrict nothing before the join: each result is a primary-key probe
-/// (or a hash join while the table is small). The guard names no `status`: only a claim sets
-/// `lease_owner` and every way out of `processing` clears it.
-const COMPLETE_GUARD: &str = "events.id = v.id AND events.lease_owner = v.owner \
-     AND events.lease_until > v.at RETURNING events.id AS id";
-
-/// PostgreSQL takes the results column by column, one array each: a statement of fixed text,
-/// planned in a fraction of a millisecond, where a VALUES list of 11 000 parameters took
-/// PostgreSQL longer to plan than to run the ids' lookups.
-fn complete_many_postgres() -> String {
-    format!(
-        "UPDATE events SET {COMPLETE_SET} \
-         FROM unnest($1::int8[], $2::text[], $3::text[], $4::float8[], $5::float8[], \
-                     $6::float8[], $7::text[]::jsonb[], $8::text[]::jsonb[], $9::text[], \
-                     $10::text[], $11::timestamptz[]) \
-              AS v(id, label, level_of_service, flow, density, confidence, flags, reasons, \
-                   version, owner, at) \
-         WHERE {COMPLETE_GUARD}"
-    )
-}
-
-/// SQLite has no arrays: `UPDATE … FROM (VALUES …)`, 11 parameters per result.
-fn complete_many_sqlite(rows: usize) -> String {
-    const COLUMNS: [&str; 11] = [
-        "id",
-        "label",
-        "level_of_service",
-        "flow",
-        "density",
-        "confidence",
-        "flags",
-        "reasons",
-        "version",
-        "owner",
-        "at",
-    ];
-    let values: Vec<String> = (0..rows)
-        .map(|row| {
-            let params: Vec<String> = (1..=COLUMNS.len())
-                .map(|column| format!("?{}", row * COLUMNS.len() + column))
-                .collect();
-            format!("({})", params.join(", "))
-        })
-        .collect();
-    // VALUES columns are named column1…; the subquery gives them the names the SET reads.
-    let renamed: Vec<String> = COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, name)| format!("column{} AS {name}", i + 1))
-        .collect();
-    format!(
-        "UPDATE events SET {COMPLETE_SET} \
-         FROM (SELECT {renamed} FROM (VALUES {values})) AS v \
-         WHERE {COMPLETE_GUARD}",
-        renamed = renamed.join(", "),
-        values = values.join(", "),
-    )
-}
+/// constants. Compared with constants, `lease_owner` and `lease_until` (NULL in most rows of the
+/// statistics) would make the planner expect one matching queue row, scan the queue first and
+/// rescan the whole result list for each of its rows. As join conditions they restrict nothing
+/// before the join: each result is a primary-key probe.
+const COMPLETE_POSTGRES: &str = "\
+    WITH v AS (\
+        SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::float8[], $5::float8[], \
+                             $6::float8[], $7::text[]::jsonb[], $8::text[]::jsonb[], $9::text[], \
+                             $10::text[], $11::timestamptz[]) \
+            AS v(id, label, level_of_service, flow, density, confidence, flags, reasons, \
+                 version, owner, at)), \
+    done AS (\
+        DELETE FROM queue q USING v \
+         WHERE q.event_id = v.id AND q.lease_owner = v.owner AND q.lease_until > v.at \
+        RETURNING q.event_id, q.attempts) \
+    INSERT INTO classifications AS c (event_id, observed_at, label, level_of_service, \
+        flow_veh_h_lane, density_veh_km_lane, confidence, flags, reasons, classifier_version, \
+        classified_at, attempts) \
+    SELECT v.id, e.observed_at, v.label, v.level_of_service, v.flow, v.density, v.confidence, \
+           v.flags, v.reasons, v.version, v.at, done.attempts \
+      FROM done JOIN v ON v.id = done.event_id JOIN events e ON e.id = done.event_id \
+    ON CONFLICT (event_id) DO UPDATE SET \
+        label = excluded.label, level_of_service = excluded.level_of_service, \
+        flow_veh_h_lane = excluded.flow_veh_h_lane, \
+        density_veh_km_lane = excluded.density_veh_km_lane, confidence = excluded.confidence, \
+        flags = excluded.flags, reasons = excluded.reasons, \
+        classifier_version = excluded.classifier_version, \
+        classified_at = excluded.classified_at, attempts = excluded.attempts \
+    RETURNING c.event_id AS id";
 
 impl Store {
-    /// Records many classifications in one statement per chunk, each only if `owner` still
-    /// holds that event's lease. Returns the ids recorded; nothing is written for the others,
-    /// whose lease expired, was taken over, or was revoked by a re-queue.
+    /// Records many classifications, one statement per chunk on PostgreSQL, each only if
+    /// `owner` still holds that event's lease. Returns the ids recorded; nothing is written for
+    /// the others, whose lease expired, was taken over, or was revoked by a re-queue.
     pub async fn complete_many(
         &self,
         owner: &str,
@@ -321,14 +308,14 @@ impl Store {
             let now = super::backend::now();
             let mut done = Vec::with_capacity(results.len());
             for chunk in results.chunks(COMPLETE_CHUNK) {
-                let rows = chunk
-                    .iter()
-                    .map(|(id, c)| Ok((*id, c, json_text(&c.flags)?, json_text(&c.reasons)?)))
-                    .collect::<Result<Vec<_>, StoreError>>()?;
-                let ids: Vec<ReturnedId> = with_conn!(store, |conn|
+                let ids: Vec<i64> = with_conn!(store, |conn|
                     postgres: {
                         use super::backend::column;
-                        diesel::sql_query(complete_many_postgres())
+                        let rows = chunk
+                            .iter()
+                            .map(|(id, c)| Ok((*id, c, json_text(&c.flags)?, json_text(&c.reasons)?)))
+                            .collect::<Result<Vec<_>, StoreError>>()?;
+                        let ids: Vec<ReturnedId> = diesel::sql_query(COMPLETE_POSTGRES)
                             .bind::<Array<BigInt>, _>(column(&rows, |r| r.0))
                             .bind::<Array<Text>, _>(column(&rows, |r| r.1.label.into_str()))
                             .bind::<Array<Nullable<Text>>, _>(column(&rows, |r| {
@@ -347,33 +334,111 @@ impl Store {
                             .bind::<Array<Text>, _>(column(&rows, |_| owner.as_str()))
                             .bind::<Array<Timestamptz>, _>(column(&rows, |_| now))
                             .load(conn)
-                            .await?
+                            .await?;
+                        ids.into_iter().map(|r| r.id).collect()
                     },
                     sqlite: {
-                        let mut query =
-                            diesel::sql_query(complete_many_sqlite(rows.len())).into_boxed();
-                        for (id, c, flags, reasons) in &rows {
-                            query = query
-                                .bind::<BigInt, _>(*id)
-                                .bind::<Text, _>(c.label.into_str())
-                                .bind::<Nullable<Text>, _>(c.level_of_service.map(|l| l.into_str()))
-                                .bind::<Double, _>(c.flow_veh_h_lane)
-                                .bind::<Nullable<Double>, _>(c.density_veh_km_lane)
-                                .bind::<Double, _>(c.confidence)
-                                .bind::<Text, _>(flags.as_str())
-                                .bind::<Text, _>(reasons.as_str())
-                                .bind::<Text, _>(c.classifier_version.as_str())
-                                .bind::<Text, _>(owner.as_str())
-                                .bind::<diesel::sql_types::TimestamptzSqlite, _>(now);
-                        }
-                        query.load(conn).await?
+                        // One writer at a time: the queue rows still leased are deleted and
+                        // their results written in one IMMEDIATE transaction. diesel builds
+                        // SQLite's multi-row INSERT only on its synchronous connection.
+                        let chunk = chunk.to_vec();
+                        let owner = owner.clone();
+                        conn.spawn_blocking(move |conn| {
+                            conn.immediate_transaction(|conn| {
+                                sqlite::complete(conn, &owner, now, &chunk)
+                            })
+                        })
+                        .await?
                     }
                 );
-                done.extend(ids.into_iter().map(|r| r.id));
+                done.extend(ids);
             }
             Ok(done)
         })
         .await
+    }
+}
+
+/// SQLite, one writer at a time: the queue rows still leased are deleted and their results
+/// written in one IMMEDIATE transaction. diesel builds SQLite's multi-row INSERT only on its
+/// synchronous connection.
+mod sqlite {
+    use std::collections::HashMap;
+
+    use chrono::{DateTime, Utc};
+    use diesel::prelude::*;
+    use diesel::upsert::excluded;
+    use traffic_model::classification::Classification;
+
+    use crate::schema::sqlite::{classifications, events, queue};
+
+    /// Records the results of `chunk` whose lease `owner` still holds at `now`; their ids.
+    pub(super) fn complete(
+        conn: &mut SqliteConnection,
+        owner: &str,
+        now: DateTime<Utc>,
+        chunk: &[(i64, Classification)],
+    ) -> QueryResult<Vec<i64>> {
+        let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
+        let leased: HashMap<i64, i32> = diesel::delete(
+            queue::table
+                .filter(queue::event_id.eq_any(ids))
+                .filter(queue::lease_owner.eq(owner))
+                .filter(queue::lease_until.gt(now)),
+        )
+        .returning((queue::event_id, queue::attempts))
+        .get_results::<(i64, i32)>(conn)?
+        .into_iter()
+        .collect();
+        let observed: HashMap<i64, DateTime<Utc>> = events::table
+            .select((events::id, events::observed_at))
+            .filter(events::id.eq_any(leased.keys().copied()))
+            .load::<(i64, DateTime<Utc>)>(conn)?
+            .into_iter()
+            .collect();
+        let mut values = Vec::with_capacity(leased.len());
+        for (id, c) in chunk {
+            let (Some(attempts), Some(observed_at)) = (leased.get(id), observed.get(id)) else {
+                continue;
+            };
+            let json = |value: serde_json::Result<serde_json::Value>| {
+                value.map_err(|e| diesel::result::Error::SerializationError(e.into()))
+            };
+            values.push((
+                classifications::event_id.eq(*id),
+                classifications::observed_at.eq(*observed_at),
+                classifications::label.eq(c.label.into_str()),
+                classifications::level_of_service.eq(c.level_of_service.map(|l| l.into_str())),
+                classifications::flow_veh_h_lane.eq(c.flow_veh_h_lane),
+                classifications::density_veh_km_lane.eq(c.density_veh_km_lane),
+                classifications::confidence.eq(c.confidence),
+                classifications::flags.eq(json(serde_json::to_value(&c.flags))?),
+                classifications::reasons.eq(json(serde_json::to_value(&c.reasons))?),
+                classifications::classifier_version.eq(c.classifier_version.as_str()),
+                classifications::classified_at.eq(now),
+                classifications::attempts.eq(*attempts),
+            ));
+        }
+        diesel::insert_into(classifications::table)
+            .values(values)
+            .on_conflict(classifications::event_id)
+            .do_update()
+            .set((
+                classifications::label.eq(excluded(classifications::label)),
+                classifications::level_of_service.eq(excluded(classifications::level_of_service)),
+                classifications::flow_veh_h_lane.eq(excluded(classifications::flow_veh_h_lane)),
+                classifications::density_veh_km_lane
+                    .eq(excluded(classifications::density_veh_km_lane)),
+                classifications::confidence.eq(excluded(classifications::confidence)),
+                classifications::flags.eq(excluded(classifications::flags)),
+                classifications::reasons.eq(excluded(classifications::reasons)),
+                classifications::classifier_version
+                    .eq(excluded(classifications::classifier_version)),
+                classifications::classified_at.eq(excluded(classifications::classified_at)),
+                classifications::attempts.eq(excluded(classifications::attempts)),
+            ))
+            .execute(conn)?;
+        Ok(leased.into_keys().collect())
     }
 }
 

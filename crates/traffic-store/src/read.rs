@@ -5,10 +5,8 @@ use diesel::dsl::count_star;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::model::{EventRow, to_events};
-use super::{
-    Cursor, Event, EventFilter, LabelCounts, Page, Status, StatusCounts, Store, StoreError,
-};
+use super::model::{EventRow, StoredRow, to_events};
+use super::{Cursor, Event, EventFilter, LabelCounts, Page, StatusCounts, Store, StoreError};
 use traffic_model::classification::UnknownName;
 use traffic_model::reading::{Reading, SensorId};
 
@@ -29,9 +27,9 @@ impl Store {
     pub async fn get(&self, id: i64) -> Result<Option<Event>, StoreError> {
         self.run(move |store| async move {
             let row: Option<EventRow> = with_conn!(store, |conn| {
-                events::table
+                event_states::table
                     .select(event_columns!())
-                    .filter(events::id.eq(id))
+                    .filter(event_states::id.eq(id))
                     .first(conn)
                     .await
                     .optional()?
@@ -54,31 +52,33 @@ impl Store {
         self.run(move |store| async move {
             let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
             let mut rows: Vec<EventRow> = with_conn!(store, |conn| {
-                let mut query = events::table.select(event_columns!()).into_boxed();
+                let mut query = event_states::table.select(event_columns!()).into_boxed();
                 if let Some(sensor_id) = &filter.sensor_id {
-                    query = query.filter(events::sensor_id.eq(sensor_id.as_str().to_owned()));
+                    query = query.filter(event_states::sensor_id.eq(sensor_id.as_str().to_owned()));
                 }
                 if let Some(from) = filter.from {
-                    query = query.filter(events::observed_at.ge(from));
+                    query = query.filter(event_states::observed_at.ge(from));
                 }
                 if let Some(to) = filter.to {
-                    query = query.filter(events::observed_at.lt(to));
+                    query = query.filter(event_states::observed_at.lt(to));
                 }
                 if let Some(status) = filter.status {
-                    query = query.filter(events::status.eq(status.into_str()));
+                    query = query.filter(event_states::status.eq(status.into_str()));
                 }
                 if let Some(label) = filter.label {
-                    query = query.filter(events::label.eq(label.into_str()));
+                    query = query.filter(event_states::label.eq(label.into_str()));
                 }
                 if let Some(c) = cursor {
                     query = query.filter(
-                        events::observed_at.lt(c.observed_at).or(events::observed_at
-                            .eq(c.observed_at)
-                            .and(events::id.lt(c.id))),
+                        event_states::observed_at
+                            .lt(c.observed_at)
+                            .or(event_states::observed_at
+                                .eq(c.observed_at)
+                                .and(event_states::id.lt(c.id))),
                     );
                 }
                 query
-                    .order((events::observed_at.desc(), events::id.desc()))
+                    .order((event_states::observed_at.desc(), event_states::id.desc()))
                     .limit(fetch)
                     .load(conn)
                     .await?
@@ -88,8 +88,8 @@ impl Store {
             let next_cursor = more
                 .then(|| {
                     rows.last().map(|r| Cursor {
-                        observed_at: r.observed_at,
-                        id: r.id,
+                        observed_at: r.stored.observed_at,
+                        id: r.stored.id,
                     })
                 })
                 .flatten();
@@ -113,9 +113,9 @@ impl Store {
     ) -> Result<Vec<Reading>, StoreError> {
         self.run(move |store| async move {
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows: Vec<EventRow> = with_conn!(store, |conn| {
+            let rows: Vec<StoredRow> = with_conn!(store, |conn| {
                 let mut query = events::table
-                    .select(event_columns!())
+                    .select(stored_columns!(events))
                     .filter(events::sensor_id.eq(sensor_id.as_str().to_owned()))
                     .filter(events::observed_at.lt(before))
                     .into_boxed();
@@ -129,40 +129,48 @@ impl Store {
                     .load(conn)
                     .await?
             });
-            let mut history: Vec<Reading> = to_events(rows)?
+            let mut history = rows
                 .into_iter()
-                .map(|event| event.reading)
-                .collect();
+                .map(StoredRow::into_reading)
+                .collect::<Result<Vec<Reading>, _>>()?;
             history.reverse();
             Ok(history)
         })
         .await
     }
 
-    /// How many events are in each queue status.
+    /// How many events are in each queue status: the queue's rows by state, and the
+    /// classifications that no queue row overrides.
     pub async fn counts_by_status(&self) -> Result<StatusCounts, StoreError> {
         self.run(|store| async move {
-            let rows: Vec<(String, i64)> = with_conn!(store, |conn| {
-                events::table
-                    .group_by(events::status)
-                    .select((events::status, count_star()))
-                    .load(conn)
-                    .await?
-            });
-            let mut counts = StatusCounts::default();
-            for (status, n) in rows {
-                let status: Status =
-                    status
-                        .parse()
-                        .map_err(|e: traffic_model::classification::UnknownName| {
-                            StoreError::CorruptRow {
-                                id: 0,
-                                reason: e.to_string(),
-                            }
-                        })?;
-                counts.add(status, u64::try_from(n).unwrap_or_default());
-            }
-            Ok(counts)
+            let (queued, failed, processing, classified): (i64, i64, i64, i64) =
+                with_conn!(store, |conn| {
+                    let queued = queue::table.count().get_result(conn).await?;
+                    let failed = queue::table
+                        .filter(queue::failed)
+                        .count()
+                        .get_result(conn)
+                        .await?;
+                    let processing = queue::table
+                        .filter(queue::lease_owner.is_not_null())
+                        .count()
+                        .get_result(conn)
+                        .await?;
+                    let classified = classifications::table
+                        .left_join(queue::table.on(queue::event_id.eq(classifications::event_id)))
+                        .filter(queue::event_id.is_null())
+                        .count()
+                        .get_result(conn)
+                        .await?;
+                    (queued, failed, processing, classified)
+                });
+            let count = |n: i64| u64::try_from(n).unwrap_or_default();
+            Ok(StatusCounts {
+                pending: count(queued - failed - processing),
+                processing: count(processing),
+                classified: count(classified),
+                failed: count(failed),
+            })
         })
         .await
     }
@@ -199,11 +207,11 @@ impl Store {
                 let latest: Vec<(String, Option<DateTime<Utc>>)> = latest.load(conn).await?;
                 let sensors: Vec<&str> = latest.iter().map(|(s, _)| s.as_str()).collect();
                 let times: Vec<DateTime<Utc>> = latest.iter().filter_map(|(_, t)| *t).collect();
-                let candidates: Vec<EventRow> = events::table
+                let candidates: Vec<EventRow> = event_states::table
                     .select(event_columns!())
-                    .filter(events::sensor_id.eq_any(sensors))
-                    .filter(events::observed_at.eq_any(times))
-                    .order((events::sensor_id.asc(), events::id.desc()))
+                    .filter(event_states::sensor_id.eq_any(sensors))
+                    .filter(event_states::observed_at.eq_any(times))
+                    .order((event_states::sensor_id.asc(), event_states::id.desc()))
                     .load(conn)
                     .await?;
                 let newest: std::collections::HashMap<&str, DateTime<Utc>> = latest
@@ -212,8 +220,12 @@ impl Store {
                     .collect();
                 let mut rows: Vec<EventRow> = Vec::with_capacity(latest.len());
                 for row in candidates {
-                    let is_latest = newest.get(row.sensor_id.as_str()) == Some(&row.observed_at);
-                    let first_of_sensor = rows.last().is_none_or(|r| r.sensor_id != row.sensor_id);
+                    let stored = &row.stored;
+                    let is_latest =
+                        newest.get(stored.sensor_id.as_str()) == Some(&stored.observed_at);
+                    let first_of_sensor = rows
+                        .last()
+                        .is_none_or(|r| r.stored.sensor_id != stored.sensor_id);
                     if is_latest && first_of_sensor {
                         rows.push(row);
                     }
@@ -229,10 +241,10 @@ impl Store {
     pub async fn latest_of_sensor(&self, sensor_id: SensorId) -> Result<Option<Event>, StoreError> {
         self.run(move |store| async move {
             let row: Option<EventRow> = with_conn!(store, |conn| {
-                events::table
+                event_states::table
                     .select(event_columns!())
-                    .filter(events::sensor_id.eq(sensor_id.as_str().to_owned()))
-                    .order((events::observed_at.desc(), events::id.desc()))
+                    .filter(event_states::sensor_id.eq(sensor_id.as_str().to_owned()))
+                    .order((event_states::observed_at.desc(), event_states::id.desc()))
                     .first(conn)
                     .await
                     .optional()?
@@ -252,12 +264,12 @@ impl Store {
     ) -> Result<LabelCounts, StoreError> {
         self.run(move |store| async move {
             let rows: Vec<(Option<String>, i64)> = with_conn!(store, |conn| {
-                events::table
-                    .filter(events::sensor_id.eq(sensor_id.as_str().to_owned()))
-                    .filter(events::observed_at.ge(from))
-                    .filter(events::observed_at.lt(to))
-                    .group_by(events::label)
-                    .select((events::label, count_star()))
+                event_states::table
+                    .filter(event_states::sensor_id.eq(sensor_id.as_str().to_owned()))
+                    .filter(event_states::observed_at.ge(from))
+                    .filter(event_states::observed_at.lt(to))
+                    .group_by(event_states::label)
+                    .select((event_states::label, count_star()))
                     .load(conn)
                     .await?
             });

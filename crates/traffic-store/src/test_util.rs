@@ -174,10 +174,11 @@ impl TestDatabase {
         values[0]
     }
 
-    /// Events matching the SQL condition `condition`.
+    /// Events matching the SQL condition `condition` on the `event_states` view (the columns
+    /// of an event as the API shows it, plus `lease_owner` and `lease_until`).
     pub async fn count(&self, condition: &str) -> i64 {
         self.int(&format!(
-            "SELECT count(*) AS v FROM events WHERE {condition}"
+            "SELECT count(*) AS v FROM event_states WHERE {condition}"
         ))
         .await
     }
@@ -185,7 +186,7 @@ impl TestDatabase {
     /// Events per status, read with SQL rather than through the store.
     pub async fn statuses(&self) -> StatusCounts {
         let rows = self
-            .strings("SELECT status || ':' || count(*) AS v FROM events GROUP BY status")
+            .strings("SELECT status || ':' || count(*) AS v FROM event_states GROUP BY status")
             .await;
         let mut counts = StatusCounts::default();
         for row in rows.into_iter().flatten() {

@@ -1,6 +1,23 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    classifications (event_id) {
+        event_id -> Int8,
+        observed_at -> Timestamptz,
+        label -> Text,
+        level_of_service -> Nullable<Text>,
+        flow_veh_h_lane -> Float8,
+        density_veh_km_lane -> Nullable<Float8>,
+        confidence -> Float8,
+        flags -> Jsonb,
+        reasons -> Jsonb,
+        classifier_version -> Text,
+        classified_at -> Timestamptz,
+        attempts -> Int4,
+    }
+}
+
+diesel::table! {
     events (id) {
         id -> Int8,
         sensor_id -> Text,
@@ -13,21 +30,20 @@ diesel::table! {
         speed_limit_kmh -> Nullable<Int2>,
         lanes -> Nullable<Int2>,
         received_at -> Timestamptz,
-        status -> Text,
-        label -> Nullable<Text>,
-        level_of_service -> Nullable<Text>,
-        flow_veh_h_lane -> Nullable<Float8>,
-        density_veh_km_lane -> Nullable<Float8>,
-        confidence -> Nullable<Float8>,
-        flags -> Nullable<Jsonb>,
-        reasons -> Nullable<Jsonb>,
-        classifier_version -> Nullable<Text>,
-        classified_at -> Nullable<Timestamptz>,
-        attempts -> Int4,
+    }
+}
+
+diesel::table! {
+    queue (event_id) {
+        event_id -> Int8,
         next_attempt_at -> Timestamptz,
+        attempts -> Int4,
         lease_owner -> Nullable<Text>,
         lease_until -> Nullable<Timestamptz>,
         last_error -> Nullable<Text>,
+        failed -> Bool,
         requeued -> Bool,
     }
 }
+
+diesel::allow_tables_to_appear_in_same_query!(classifications, events, queue,);

@@ -2,7 +2,57 @@
 // `id` is read as BigInt: SQLite integers are 64-bit, and both backends then share one Rust type.
 
 diesel::table! {
+    classifications (event_id) {
+        event_id -> BigInt,
+        observed_at -> TimestamptzSqlite,
+        label -> Text,
+        level_of_service -> Nullable<Text>,
+        flow_veh_h_lane -> Double,
+        density_veh_km_lane -> Nullable<Double>,
+        confidence -> Double,
+        flags -> Json,
+        reasons -> Json,
+        classifier_version -> Text,
+        classified_at -> TimestamptzSqlite,
+        attempts -> Integer,
+    }
+}
+
+diesel::table! {
     events (id) {
+        id -> BigInt,
+        sensor_id -> Text,
+        observed_at -> TimestamptzSqlite,
+        interval_s -> Integer,
+        lane -> Nullable<SmallInt>,
+        vehicle_count -> Integer,
+        avg_speed_kmh -> Nullable<Double>,
+        occupancy_pct -> Nullable<Double>,
+        speed_limit_kmh -> Nullable<SmallInt>,
+        lanes -> Nullable<SmallInt>,
+        received_at -> TimestamptzSqlite,
+    }
+}
+
+diesel::table! {
+    queue (event_id) {
+        event_id -> BigInt,
+        next_attempt_at -> TimestamptzSqlite,
+        attempts -> Integer,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<TimestamptzSqlite>,
+        last_error -> Nullable<Text>,
+        failed -> Bool,
+        requeued -> Bool,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(classifications, events, queue,);
+
+// The view `event_states` (print-schema does not see views): every event with its
+// classification and queue state, under the column names the API's `Event` reads.
+diesel::table! {
+    event_states (id) {
         id -> BigInt,
         sensor_id -> Text,
         observed_at -> TimestamptzSqlite,
@@ -25,7 +75,7 @@ diesel::table! {
         classifier_version -> Nullable<Text>,
         classified_at -> Nullable<TimestamptzSqlite>,
         attempts -> Integer,
-        next_attempt_at -> TimestamptzSqlite,
+        next_attempt_at -> Nullable<TimestamptzSqlite>,
         lease_owner -> Nullable<Text>,
         lease_until -> Nullable<TimestamptzSqlite>,
         last_error -> Nullable<Text>,

@@ -27,8 +27,8 @@ pub struct InsertCounts {
 /// parameters per reading, so the statement stays the same size whatever the batch size.
 const UNNEST_INSERT: &str = "\
     INSERT INTO events (sensor_id, observed_at, interval_s, lane, vehicle_count, avg_speed_kmh, \
-                        occupancy_pct, speed_limit_kmh, lanes, received_at, next_attempt_at) \
-    SELECT r.*, $10, $10 \
+                        occupancy_pct, speed_limit_kmh, lanes, received_at) \
+    SELECT r.*, $10 \
       FROM unnest($1::text[], $2::timestamptz[], $3::int4[], $4::int2[], $5::int4[], \
                   $6::float8[], $7::float8[], $8::int2[], $9::int2[]) AS r \
     ON CONFLICT DO NOTHING";

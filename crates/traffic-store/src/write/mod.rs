@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::AsyncConnection;
 
-use super::model::{EventRow, ReadingKey, reading_key};
+use super::model::{EventRow, ReadingKey, StoredRow, reading_key};
 use super::{Event, Inserted, Store, StoreError};
 pub use bulk::InsertCounts;
 pub(super) use coalesce::Coalescer;
@@ -33,7 +33,6 @@ macro_rules! reading_values {
             events::speed_limit_kmh.eq(r.speed_limit_kmh().map(|v| v as i16)),
             events::lanes.eq(r.lanes().map(i16::from)),
             events::received_at.eq($now),
-            events::next_attempt_at.eq($now),
         )
     }};
 }
@@ -116,24 +115,24 @@ fn only(mut results: Vec<Result<Inserted, StoreError>>) -> Result<Inserted, Stor
 macro_rules! insert_chunks {
     ($conn:ident, $readings:expr, $now:expr, $($await:tt)*) => {{
         let readings: &[Reading] = $readings;
-        let mut fresh: Vec<EventRow> = Vec::with_capacity(readings.len());
+        let mut fresh: Vec<StoredRow> = Vec::with_capacity(readings.len());
         let mut existing: Result<Vec<EventRow>, diesel::result::Error> = Ok(Vec::new());
         for chunk in readings.chunks(INSERT_CHUNK) {
             let values: Vec<_> = chunk.iter().map(|r| reading_values!(r, $now)).collect();
-            let created: Vec<EventRow> = diesel::insert_into(events::table)
+            let created: Vec<StoredRow> = diesel::insert_into(events::table)
                 .values(values)
                 .on_conflict_do_nothing()
-                .returning(event_columns!())
+                .returning(stored_columns!(events))
                 .get_results($conn)
                 $($await)*?;
             let (sensors, times) = collided(chunk, &created);
             fresh.extend(created);
             if let (false, Ok(found)) = (sensors.is_empty(), existing.as_mut()) {
                 // Over-fetches the sensors × times product; match_inputs keeps exact keys.
-                let lookup: Result<Vec<EventRow>, _> = events::table
+                let lookup: Result<Vec<EventRow>, _> = event_states::table
                     .select(event_columns!())
-                    .filter(events::sensor_id.eq_any(sensors))
-                    .filter(events::observed_at.eq_any(times))
+                    .filter(event_states::sensor_id.eq_any(sensors))
+                    .filter(event_states::observed_at.eq_any(times))
                     .load($conn)
                     $($await)*;
                 match lookup {
@@ -148,8 +147,8 @@ macro_rules! insert_chunks {
 use insert_chunks;
 
 /// Sensors and times of the readings in `chunk` that the INSERT did not create.
-fn collided(chunk: &[Reading], fresh: &[EventRow]) -> (Vec<String>, Vec<DateTime<Utc>>) {
-    let fresh_keys: HashSet<ReadingKey> = fresh.iter().map(EventRow::key).collect();
+fn collided(chunk: &[Reading], fresh: &[StoredRow]) -> (Vec<String>, Vec<DateTime<Utc>>) {
+    let fresh_keys: HashSet<ReadingKey> = fresh.iter().map(StoredRow::key).collect();
     let missing: Vec<&Reading> = chunk
         .iter()
         .filter(|r| !fresh_keys.contains(&reading_key(r)))
@@ -173,7 +172,7 @@ fn unique<T: Eq + std::hash::Hash + Copy>(items: impl Iterator<Item = T>) -> Vec
 /// is a duplicate.
 fn match_inputs(
     readings: &[Reading],
-    fresh: Vec<EventRow>,
+    fresh: Vec<StoredRow>,
     existing: Result<Vec<EventRow>, StoreError>,
 ) -> Vec<Result<Inserted, StoreError>> {
     let mut by_key: HashMap<ReadingKey, (Event, bool)> = HashMap::with_capacity(readings.len());
@@ -185,10 +184,10 @@ fn match_inputs(
     // Fresh rows come first, so they win over the same row found again.
     let rows = fresh
         .into_iter()
-        .map(|row| (row, true))
+        .map(|row| (EventRow::fresh(row), true))
         .chain(existing.into_iter().map(|row| (row, false)));
     for (row, inserted_now) in rows {
-        let key = row.key();
+        let key = row.stored.key();
         if let std::collections::hash_map::Entry::Vacant(slot) = by_key.entry(key) {
             match Event::try_from(row) {
                 Ok(event) => {

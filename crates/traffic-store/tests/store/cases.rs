@@ -471,11 +471,10 @@ pub async fn claim_leases_due_events_oldest_first_and_counts_an_attempt(db: &Tes
             .iter()
             .all(|e| e.status == Status::Processing && e.attempts == 1)
     );
-    assert!(
-        first
-            .iter()
-            .all(|e| e.next_attempt_at > Utc::now() + TimeDelta::seconds(20))
-    );
+    assert!(first.iter().all(|e| {
+        e.next_attempt_at
+            .is_some_and(|due| due > Utc::now() + TimeDelta::seconds(20))
+    }));
     let rest = store.claim("w2", 10, LEASE).await.unwrap();
     assert_eq!(rest.iter().map(|e| e.id).collect::<Vec<_>>(), ids[3..]);
     assert!(
@@ -812,8 +811,8 @@ pub async fn the_database_refuses_sensor_ids_the_rules_reject(db: &TestDb) {
     for (n, (sensor_id, allowed)) in cases.into_iter().enumerate() {
         let at = minute(n as i64).to_rfc3339();
         let sql = format!(
-            "INSERT INTO events (sensor_id, observed_at, interval_s, vehicle_count, received_at, \
-             next_attempt_at) VALUES ('{sensor_id}', '{at}', 60, 1, '{at}', '{at}')"
+            "INSERT INTO events (sensor_id, observed_at, interval_s, vehicle_count, received_at) \
+             VALUES ('{sensor_id}', '{at}', 60, 1, '{at}')"
         );
         let written = db.execute_raw(&sql).await;
         assert_eq!(written.is_ok(), allowed, "{sensor_id:?}: {written:?}");
@@ -976,4 +975,152 @@ pub async fn label_counts_cover_one_sensor_over_a_half_open_window(db: &TestDb) 
         .await
         .unwrap();
     assert_eq!(none, traffic_store::LabelCounts::default());
+}
+
+/// A database that the release before the queue table left, holding events in every status,
+/// upgraded: each event keeps its status, classification, attempts, error and re-queue mark,
+/// the due ones are claimed, and new readings are queued and numbered after the old ones.
+pub async fn an_upgrade_keeps_every_event_in_its_status(db: &TestDb) {
+    let store = db.store();
+    store.migrate_before("20261202000001").await.unwrap();
+    let at = |m: i64| minute(m).to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
+    let future =
+        (Utc::now() + TimeDelta::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
+    let result = "label, level_of_service, flow_veh_h_lane, density_veh_km_lane, confidence, \
+                  flags, reasons, classifier_version, classified_at";
+    let verdict = format!(
+        "'heavy', 'D', 1500.5, 22.5, 0.75, '[\"high_occupancy\"]', '[\"density 22.5\"]', 'old/1', '{}'",
+        at(100)
+    );
+    let reading = "sensor_id, observed_at, interval_s, lane, vehicle_count, received_at";
+    let rows = [
+        // pending, one transient failure behind it
+        format!(
+            "INSERT INTO events ({reading}, status, attempts, next_attempt_at, last_error) \
+             VALUES ('up', '{}', 60, 1, 3, '{}', 'pending', 1, '{}', 'timed out')",
+            at(1),
+            at(1),
+            at(1)
+        ),
+        // processing, leased to a worker of the old release
+        format!(
+            "INSERT INTO events ({reading}, status, attempts, next_attempt_at, lease_owner, \
+             lease_until) VALUES ('up', '{}', 60, 1, 3, '{}', 'processing', 1, '{future}', \
+             'old-worker', '{future}')",
+            at(2),
+            at(2)
+        ),
+        // classified
+        format!(
+            "INSERT INTO events ({reading}, status, attempts, next_attempt_at, {result}) \
+             VALUES ('up', '{}', 60, 1, 3, '{}', 'classified', 2, '{}', {verdict})",
+            at(3),
+            at(3),
+            at(3)
+        ),
+        // failed for good
+        format!(
+            "INSERT INTO events ({reading}, status, attempts, next_attempt_at, last_error) \
+             VALUES ('up', '{}', 60, 1, 3, '{}', 'failed', 5, '{}', 'rejected')",
+            at(4),
+            at(4),
+            at(4)
+        ),
+        // classified, then queued again by hand
+        format!(
+            "INSERT INTO events ({reading}, status, attempts, next_attempt_at, requeued, \
+             {result}) VALUES ('up', '{}', 60, 1, 3, '{}', 'pending', 0, '{}', TRUE, {verdict})",
+            at(5),
+            at(5),
+            at(5)
+        ),
+    ];
+    // In this order, on a fresh database: ids 1 to 5.
+    for sql in &rows {
+        db.execute_raw(sql).await.unwrap();
+    }
+    let applied = store.migrate().await.unwrap();
+    assert!(
+        applied.contains(&"20261202000001".to_owned()),
+        "{applied:?}"
+    );
+
+    let event = |id| async move { store.get(id).await.unwrap().unwrap() };
+    let pending = event(1).await;
+    assert_eq!(
+        (
+            pending.status,
+            pending.attempts,
+            pending.last_error.as_deref()
+        ),
+        (Status::Pending, 1, Some("timed out"))
+    );
+    assert_eq!(pending.next_attempt_at, Some(minute(1)));
+    assert!(pending.classification.is_none());
+    assert_eq!(event(2).await.status, Status::Processing);
+    let classified = event(3).await;
+    assert_eq!(
+        (classified.status, classified.attempts),
+        (Status::Classified, 2)
+    );
+    assert_eq!(classified.next_attempt_at, None);
+    assert_eq!(classified.classified_at, Some(minute(100)));
+    let c = classified.classification.unwrap();
+    assert_eq!(
+        (
+            c.label,
+            c.level_of_service,
+            c.flow_veh_h_lane,
+            c.density_veh_km_lane
+        ),
+        (Label::Heavy, Some(LevelOfService::D), 1500.5, Some(22.5))
+    );
+    assert_eq!(
+        (c.confidence, c.flags, c.classifier_version.as_str()),
+        (0.75, vec![Flag::HighOccupancy], "old/1")
+    );
+    assert_eq!(c.reasons, vec!["density 22.5".to_owned()]);
+    let failed = event(4).await;
+    assert_eq!(
+        (failed.status, failed.attempts, failed.last_error.as_deref()),
+        (Status::Failed, 5, Some("rejected"))
+    );
+    let requeued = event(5).await;
+    assert_eq!(
+        (requeued.status, requeued.requeued),
+        (Status::Pending, true)
+    );
+    assert_eq!(requeued.classification.map(|c| c.label), Some(Label::Heavy));
+
+    let counts = store.counts_by_status().await.unwrap();
+    assert_eq!(
+        (
+            counts.pending,
+            counts.processing,
+            counts.classified,
+            counts.failed
+        ),
+        (2, 1, 1, 1)
+    );
+    let claimed: Vec<i64> = store
+        .claim("new-worker", 10, LEASE)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        claimed,
+        [1, 5],
+        "the due events, not the leased or failed ones"
+    );
+    let fresh = store
+        .insert(crate::support::reading("up", Some(3), 6))
+        .await
+        .unwrap();
+    assert!(fresh.event.id > 5, "{}", fresh.event.id);
+    assert_eq!(
+        store.get(fresh.event.id).await.unwrap().unwrap().status,
+        Status::Pending
+    );
 }

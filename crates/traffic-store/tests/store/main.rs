@@ -72,5 +72,8 @@ store_suite! {
         migrations_are_idempotent_and_safe_to_run_concurrently,
         recent_history_takes_the_last_readings_of_each_lane_within_the_window,
     ],
-    empty: [concurrent_first_starts_migrate_an_empty_database_once]
+    empty: [
+        concurrent_first_starts_migrate_an_empty_database_once,
+        an_upgrade_keeps_every_event_in_its_status,
+    ]
 }
