@@ -46,11 +46,11 @@ postgres)
     psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS bench_drain WITH (FORCE)" -c "CREATE DATABASE bench_drain" >/dev/null
     DATABASE_URL="$database_url" RUST_LOG=warn "$bin" migrate
     q "INSERT INTO events (sensor_id, observed_at, interval_s, lane, vehicle_count, avg_speed_kmh,
-                           occupancy_pct, next_attempt_at)
+                           occupancy_pct, received_at)
        SELECT 'drain-' || (k / 4 % 1000), timestamptz '2026-11-30 00:00:00+00' + make_interval(mins => k / 4000),
               60, k % 4, 20 + (k * 7 % 50), 40 + (k * 13 % 70), 5 + (k * 11 % 30), now() - interval '1 hour'
          FROM generate_series(0, $n - 1) AS k"
-    q "VACUUM ANALYZE events"
+    q "VACUUM ANALYZE events, queue"
     q "CHECKPOINT"
     ;;
 sqlite)
@@ -78,15 +78,15 @@ t0=$(date +%s.%N)
 ingest_cpu0=$(cpu_of $ingest)
 before=$(pg_snapshot)
 # The workers start before the service answers: what they did by now is not counted.
-done0=$(q "SELECT count(*) FROM events WHERE status = 'classified'")
-while [ "$(q "SELECT count(*) FROM events WHERE status IN ('pending', 'processing')")" != 0 ]; do
+done0=$(q "SELECT count(*) FROM classifications")
+while [ "$(q "SELECT count(*) FROM queue")" != 0 ]; do
     sleep 0.5
 done
 t1=$(date +%s.%N)
 ingest_cpu1=$(cpu_of $ingest)
 pg_cpu=$(awk 'NR == FNR { was[$1] = $2; next } { s += $2 - was[$1] } END { printf "%.3f", s }' \
     <(echo "$before") <(pg_snapshot))
-classified=$(q "SELECT count(*) FROM events WHERE status = 'classified'")
+classified=$(q "SELECT count(*) FROM classifications")
 awk -v n=$((classified - done0)) -v a="$t0" -v b="$t1" -v i0="$ingest_cpu0" -v i1="$ingest_cpu1" \
     -v pg="$pg_cpu" -v backend="$backend" 'BEGIN {
         printf "drain_backend=%s drain_readings=%d drain_readings_per_s=%.0f\n", backend, n, n / (b - a)

@@ -59,7 +59,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 # Until nothing is pending or processing (at most 2 minutes).
 drain() {
     for _ in $(seq 1 240); do
-        [ "$(q "SELECT count(*) FROM events WHERE status IN ('pending','processing')")" = 0 ] && return 0
+        [ "$(q "SELECT count(*) FROM queue")" = 0 ] && return 0
         sleep 0.5
     done
 }
@@ -69,7 +69,7 @@ window_stats() {
     q "SELECT count(*), count(classified_at),
               coalesce(round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM classified_at - received_at)) * 1000)::numeric, 1), 0),
               coalesce(round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM classified_at - received_at)) * 1000)::numeric, 1), 0)
-       FROM events WHERE received_at >= '$1' AND received_at < '$2'"
+       FROM event_states WHERE received_at >= '$1' AND received_at < '$2'"
 }
 
 # paced_step URL CONNS BATCH RATE: offers RATE readings/s for the step, prints its table row and
@@ -83,7 +83,7 @@ paced_step() {
     wrk -t 2 -c "$connections" -d "${secs}s" -s tools/bench/lua/paced.lua "$target" -- \
         "$delay" $((rate * secs / batch / 2 + 100)) 500 "$batch" >/dev/null
     t1=$(q "SELECT now()")
-    pending=$(q "SELECT count(*) FROM events WHERE status IN ('pending', 'processing')")
+    pending=$(q "SELECT count(*) FROM queue")
     sleep 3 # let the tail of the step drain before measuring its lag
     IFS='|' read -r total done p50 p99 < <(window_stats "$t0" "$t1")
     span=$(q "SELECT extract(epoch FROM '$t1'::timestamptz - '$t0'::timestamptz)")
@@ -99,7 +99,7 @@ paced_step() {
 # The harness's lag test against this service: 2000 readings posted by 16 connections.
 lag_test() {
     echo "== classification lag, harness classify_lag.sh (2000 readings, 16 connections), $1"
-    TABLE=events LABEL_COL=label LOW_HIGH_RULE=0 bash "$peers/harness/classify_lag.sh" "$url" "$db" 2000 16 | tail -n 4
+    TABLE=event_states LABEL_COL=label LOW_HIGH_RULE=0 bash "$peers/harness/classify_lag.sh" "$url" "$db" 2000 16 | tail -n 4
 }
 
 # First, on the fresh database, as the FastAPI peer's lag is measured on its freshly reset one.
@@ -136,12 +136,12 @@ POOL=$((secs * 60)) bash "$peers/harness/ingest_batch.sh" "$url" 4 "$secs" 500 |
 t1=$(q "SELECT now()")
 drain
 IFS='|' read -r total done p50 p99 < <(window_stats "$t0" "$t1")
-span=$(q "SELECT extract(epoch FROM max(classified_at) - min(received_at)) FROM events WHERE received_at >= '$t0' AND received_at < '$t1'")
+span=$(q "SELECT extract(epoch FROM max(classified_at) - min(received_at)) FROM event_states WHERE received_at >= '$t0' AND received_at < '$t1'")
 echo "batch_readings=$total batch_classified=$done batch_lag_p50_ms=$p50 batch_lag_p99_ms=$p99"
 batch_classified=$(awk -v n="$done" -v s="$span" 'BEGIN { printf "%.0f", n / s }')
 echo "batch_classified_per_s=$batch_classified"
 # How long after the last request of the step its last reading was classified.
-batch_tail_s=$(q "SELECT round(extract(epoch FROM max(classified_at) - max(received_at))::numeric, 2) FROM events WHERE received_at >= '$t0' AND received_at < '$t1'")
+batch_tail_s=$(q "SELECT round(extract(epoch FROM max(classified_at) - max(received_at))::numeric, 2) FROM event_states WHERE received_at >= '$t0' AND received_at < '$t1'")
 echo "batch_last_classified_after_last_request_s=$batch_tail_s"
 
 if [ "$steady_minutes" -gt 0 ]; then
@@ -156,9 +156,9 @@ if [ "$steady_minutes" -gt 0 ]; then
     q "SELECT floor(extract(epoch FROM received_at - '$t0'::timestamptz) / 60)::int + 1, count(*),
               round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM classified_at - received_at)) * 1000)::numeric, 1),
               round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM classified_at - received_at)) * 1000)::numeric, 1)
-         FROM events WHERE received_at >= '$t0' AND received_at < '$t1' GROUP BY 1 ORDER BY 1" | tr '|' ' '
+         FROM event_states WHERE received_at >= '$t0' AND received_at < '$t1' GROUP BY 1 ORDER BY 1" | tr '|' ' '
 fi
-lost=$(q "SELECT count(*) FROM events WHERE status <> 'classified'")
+lost=$(q "SELECT count(*) FROM queue")
 echo "pipeline_not_classified=$lost"
 
 kill $ingest; wait $ingest 2>/dev/null || true
