@@ -447,7 +447,9 @@ async fn classify_batch_takes_1000_events_and_refuses_more_or_none() {
         .await,
     );
     assert!(
-        text.contains("event is not an argument of this tool (expected: events, history)"),
+        text.contains(
+            "event is not an argument of this tool (expected: events, history, stored_history)"
+        ),
         "{text}"
     );
     // An invalid history element fails the whole call (history is not judged per reading).
@@ -618,6 +620,97 @@ on_sqlite_and_postgres!(
     classify_by_id_reads_the_event_and_its_history:
     classify_by_id_on_sqlite_returns_the_stored_event_classified_with_its_history,
     classify_by_id_on_postgres_returns_the_stored_event_classified_with_its_history
+);
+
+async fn classify_batch_loads_stored_history_when_asked(db: &TestDb) {
+    // Stored: five identical readings of s1/lane 1 (minutes 0–4), one of lane 2, and a reading
+    // later than the batch's. The batch: s1/1 at minutes 5 and 6 (the sixth and seventh in a
+    // row) and s2 with no stored history.
+    let mut stored = Vec::new();
+    for minute in 0..5 {
+        let r = reading("hist/s1", Some(1), minute);
+        db.insert(&r).await;
+        stored.push(r);
+    }
+    db.insert(&with(
+        reading("hist/s1", Some(2), 4),
+        json!({"vehicle_count": 3}),
+    ))
+    .await;
+    db.insert(&with(
+        reading("hist/s1", Some(1), 9),
+        json!({"vehicle_count": 40}),
+    ))
+    .await;
+    let events = [
+        reading("hist/s1", Some(1), 5),
+        reading("hist/s1", Some(1), 6),
+        reading("hist/s2", None, 5),
+    ];
+    let client = connect(Database::Connected(db.store().clone())).await;
+    let asked = |stored_history: Value| {
+        call(
+            &client,
+            "classify_batch",
+            json!({"events": events, "stored_history": stored_history}),
+        )
+    };
+    let structured = success(&asked(json!({"readings": 24, "minutes": 70})).await);
+    let judged = results(&structured);
+    assert_eq!(
+        judged[0]["classification"],
+        expected_classification(&events[0], &stored)
+    );
+    assert!(has_flag(&judged[0]["classification"], "stuck"));
+    assert!(has_flag(&judged[1]["classification"], "stuck"));
+    assert!(
+        flags(&judged[2]["classification"]).is_empty(),
+        "{structured:#}"
+    );
+
+    // Bounded per lane: with the last two stored readings only, five in a row is not enough.
+    let structured = success(&asked(json!({"readings": 2, "minutes": 70})).await);
+    assert!(!has_flag(
+        &results(&structured)[0]["classification"],
+        "stuck"
+    ));
+    // Bounded in time: a window of one minute reaches back to minute 4 only.
+    let structured = success(&asked(json!({"readings": 24, "minutes": 1})).await);
+    assert!(!has_flag(
+        &results(&structured)[0]["classification"],
+        "stuck"
+    ));
+
+    let text = tool_error(&asked(json!({"readings": 0, "minutes": 99_999, "depth": 1})).await);
+    for field in [
+        "stored_history.readings must be an integer from 1 to 1000, got 0",
+        "stored_history.minutes must be an integer from 1 to 44640, got 99999",
+        "stored_history.depth is not a field",
+    ] {
+        assert!(text.contains(field), "{field}: {text}");
+    }
+    client.cancel().await.expect("cancel");
+
+    let client = connect(Database::Unavailable("DATABASE_URL is not set".into())).await;
+    let text = tool_error(
+        &call(
+            &client,
+            "classify_batch",
+            json!({"events": events, "stored_history": {"readings": 5, "minutes": 10}}),
+        )
+        .await,
+    );
+    assert!(
+        text.starts_with("stored_history needs the events database: DATABASE_URL is not set"),
+        "{text}"
+    );
+    client.cancel().await.expect("cancel");
+}
+
+on_sqlite_and_postgres!(
+    classify_batch_loads_stored_history_when_asked:
+    classify_batch_on_sqlite_loads_the_stored_history_of_each_lane,
+    classify_batch_on_postgres_loads_the_stored_history_of_each_lane
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

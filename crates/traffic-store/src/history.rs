@@ -3,6 +3,7 @@
 //! the `(sensor_id, lane, observed_at)` index up to the limit — PostgreSQL with LATERAL, SQLite
 //! with a correlated `IN (… LIMIT n)`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -21,6 +22,29 @@ pub struct LaneHistory {
     pub sensor_id: SensorId,
     pub lane: Option<u8>,
     pub before: DateTime<Utc>,
+}
+
+impl LaneHistory {
+    /// Each lane of `readings` with its earliest reading's time: the stored history a batch
+    /// needs (its later readings are history for each other).
+    pub fn before_each_lane<'a>(readings: impl IntoIterator<Item = &'a Reading>) -> Vec<Self> {
+        let mut earliest: BTreeMap<(&SensorId, Option<u8>), DateTime<Utc>> = BTreeMap::new();
+        for reading in readings {
+            let at = reading.observed_at();
+            earliest
+                .entry((reading.sensor_id(), reading.lane()))
+                .and_modify(|t| *t = (*t).min(at))
+                .or_insert(at);
+        }
+        earliest
+            .into_iter()
+            .map(|((sensor_id, lane), before)| Self {
+                sensor_id: sensor_id.clone(),
+                lane,
+                before,
+            })
+            .collect()
+    }
 }
 
 const READING_COLUMNS: &str = "e.sensor_id, e.observed_at, e.interval_s, e.lane, e.vehicle_count, \

@@ -2,11 +2,11 @@
 //! results back guarded by the lease. Fresh readings go out in `classify_batch` calls with
 //! their sensors' recent history; re-queued events go through `classify_by_id`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use mcp_classifier::server::args::{MAX_BATCH_EVENTS, MAX_HISTORY};
 use mcp_classifier::server::batch::{BatchItem, BatchOutput};
 use rmcp::model::{CallToolResult, JsonObject};
@@ -15,7 +15,6 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use traffic_model::classification::Classification;
-use traffic_model::reading::SensorId;
 use traffic_store::{Event, LaneHistory, Retry, Store};
 
 use super::connection::{CallError, Connection};
@@ -36,6 +35,9 @@ enum Outcome {
 
 pub struct Worker {
     pub owner: String,
+    /// The classifier shares the store: it loads the history itself (`stored_history`)
+    /// instead of receiving it in the call.
+    pub stored_history: bool,
     pub store: Store,
     pub connection: Connection,
     pub config: ClassifyConfig,
@@ -170,19 +172,30 @@ impl Worker {
     }
 
     /// One `classify_batch` call for up to 1000 fresh readings, with the recent readings of
-    /// their sensors as the history pool.
+    /// their sensors as the history pool: loaded by the server itself when it shares the
+    /// store (in-process), sent in the call otherwise.
     async fn classify_fresh(&mut self, events: &[Event]) -> Vec<Outcome> {
         let started = std::time::Instant::now();
         let readings: Vec<Value> = events.iter().map(|e| json!(e.reading)).collect();
-        let history = match self.history(events).await {
-            Ok(history) => history,
-            Err(e) => return vec_of(events.len(), || Outcome::Transient(e.clone())),
-        };
-        let history_len = history.as_array().map_or(0, Vec::len);
-        let history_ms = started.elapsed().as_millis();
         let mut arguments = JsonObject::new();
         arguments.insert("events".into(), Value::Array(readings));
-        arguments.insert("history".into(), history);
+        let (readings, window) = (self.config.history_readings, self.config.history_window);
+        if readings > 0 && !window.is_zero() {
+            if self.stored_history {
+                arguments.insert(
+                    "stored_history".into(),
+                    json!({"readings": readings, "minutes": window.as_secs().div_ceil(60)}),
+                );
+            } else {
+                match self.history(events).await {
+                    Ok(history) => {
+                        arguments.insert("history".into(), history);
+                    }
+                    Err(e) => return vec_of(events.len(), || Outcome::Transient(e.clone())),
+                }
+            }
+        }
+        let history_ms = started.elapsed().as_millis();
         let result = match self.call("classify_batch", arguments).await {
             Ok(result) => result,
             Err(outcome) => return vec_of(events.len(), || outcome.clone()),
@@ -193,7 +206,6 @@ impl Worker {
         };
         tracing::debug!(
             events = events.len(),
-            history = history_len,
             history_ms,
             total_ms = started.elapsed().as_millis(),
             "classify_batch answered"
@@ -224,23 +236,7 @@ impl Worker {
     /// The latest readings of each of the batch's sensor lanes before its earliest reading in
     /// the batch (later ones travel in the batch itself).
     async fn history(&self, events: &[Event]) -> Result<Value, String> {
-        let mut earliest: BTreeMap<(SensorId, Option<u8>), DateTime<Utc>> = BTreeMap::new();
-        for event in events {
-            let reading = &event.reading;
-            let at = reading.observed_at();
-            earliest
-                .entry((reading.sensor_id().clone(), reading.lane()))
-                .and_modify(|t| *t = (*t).min(at))
-                .or_insert(at);
-        }
-        let lanes = earliest
-            .into_iter()
-            .map(|((sensor_id, lane), before)| LaneHistory {
-                sensor_id,
-                lane,
-                before,
-            })
-            .collect();
+        let lanes = LaneHistory::before_each_lane(events.iter().map(|e| &e.reading));
         let per_lane = self
             .config
             .history_readings

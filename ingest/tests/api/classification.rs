@@ -55,6 +55,34 @@ pub async fn posted_readings_are_classified_by_the_workers(backend: Backend) {
     );
 }
 
+/// The in-process classifier loads a batch's history from the store: a reading posted after
+/// five identical ones of its lane were classified is the sixth in a row (`stuck`), while the
+/// same values on a lane with no history are not.
+pub async fn a_reading_is_judged_with_the_stored_history_of_its_lane(backend: Backend) {
+    let app = TestApp::spawn_with(backend, with_classifier).await;
+    let earlier: Vec<Value> = (0..5).map(|m| reading("E2E-H", Some(1), m)).collect();
+    app.create_many(&earlier).await;
+    let stored = eventually(Duration::from_secs(30), || async {
+        app.list_all(&[("sensor_id", "E2E-H"), ("status", "classified")])
+            .await
+            .len()
+            == 5
+    })
+    .await;
+    assert!(stored, "the earlier readings were not classified");
+    let flags = |event: &Value| event["classification"]["flags"].clone();
+    for (sensor, stuck) in [("E2E-H", true), ("E2E-NEW", false)] {
+        let id = app.create(&reading(sensor, Some(1), 5)).await["id"]
+            .as_i64()
+            .expect("id");
+        let event = wait_classified(&app, id).await;
+        let flagged = flags(&event)
+            .as_array()
+            .is_some_and(|f| f.contains(&Value::from("stuck")));
+        assert_eq!(flagged, stuck, "{sensor}: {event}");
+    }
+}
+
 pub async fn a_requeued_event_is_classified_again(backend: Backend) {
     let app = TestApp::spawn_with(backend, with_classifier).await;
     let id = app.create(&reading("E2E-2", None, 0)).await["id"]

@@ -131,6 +131,7 @@ api_suite! {
     classification: [
         posted_readings_are_classified_by_the_workers,
         a_requeued_event_is_classified_again,
+        a_reading_is_judged_with_the_stored_history_of_its_lane,
         a_stream_of_single_posts_is_classified_in_a_few_gathered_calls,
     ],
     durability: [

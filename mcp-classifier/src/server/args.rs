@@ -11,8 +11,13 @@ use traffic_model::reading::{FieldError, Reading};
 
 /// Most readings one `classify_batch` call may carry.
 pub const MAX_BATCH_EVENTS: usize = 1000;
-/// Most earlier readings one call may pass as history.
+/// Most earlier readings one call may pass as history, and most a call may have the server
+/// load from its database (`stored_history`).
 pub const MAX_HISTORY: usize = 10_000;
+/// Most earlier readings per lane `stored_history` may ask for, and how far back, in minutes
+/// (31 days): the ranges of ingest's `CLASSIFY_HISTORY_READINGS` and `CLASSIFY_HISTORY_MINUTES`.
+pub const MAX_STORED_HISTORY_READINGS: u32 = 1000;
+pub const MAX_STORED_HISTORY_MINUTES: u32 = 44_640;
 
 /// Arguments of `classify`.
 #[derive(Debug, JsonSchema)]
@@ -47,6 +52,24 @@ pub struct ClassifyBatchArgs {
     /// sensor and lane. Earlier readings inside `events` count as history too. Optional.
     #[serde(default)]
     pub history: Option<Vec<Reading>>,
+    /// Have the server add the readings its database holds of each lane before the batch's
+    /// earliest reading of that lane, instead of sending them in `history`. Needs a server
+    /// with the events database (as `classify_by_id` does). Optional.
+    #[serde(default)]
+    pub stored_history: Option<StoredHistory>,
+}
+
+/// How much stored history `classify_batch` loads per sensor lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoredHistory {
+    /// Most earlier readings per sensor lane (the server loads at most 10 000 in all, split
+    /// evenly between the batch's lanes).
+    #[schemars(range(min = 1, max = MAX_STORED_HISTORY_READINGS))]
+    pub readings: u32,
+    /// How far back, in minutes, from each lane's earliest reading in the batch.
+    #[schemars(range(min = 1, max = MAX_STORED_HISTORY_MINUTES))]
+    pub minutes: u32,
 }
 
 /// Everything wrong with a call's arguments.
@@ -170,6 +193,47 @@ impl ArgReader {
                 None
             }
         }
+    }
+
+    /// An optional `{readings, minutes}` object, each an integer within its bounds.
+    pub fn stored_history(&mut self, name: &str) -> Option<StoredHistory> {
+        let value = self.take(name, false)?;
+        let Value::Object(mut fields) = value else {
+            self.error(name, "must be an object {readings, minutes}".into());
+            return None;
+        };
+        let mut bounded = |field: &str, max: u32| {
+            let (min, max) = (1, u64::from(max));
+            let path = format!("{name}.{field}");
+            match fields.remove(field) {
+                None | Some(Value::Null) => {
+                    self.error(&path, "is required".into());
+                    None
+                }
+                Some(value) => match value.as_u64().filter(|v| (min..=max).contains(v)) {
+                    Some(v) => u32::try_from(v).ok(),
+                    None => {
+                        self.error(
+                            &path,
+                            format!("must be an integer from {min} to {max}, got {value}"),
+                        );
+                        None
+                    }
+                },
+            }
+        };
+        let readings = bounded("readings", MAX_STORED_HISTORY_READINGS);
+        let minutes = bounded("minutes", MAX_STORED_HISTORY_MINUTES);
+        for unknown in fields.keys() {
+            self.errors.push(FieldError {
+                field: format!("{name}.{unknown}"),
+                message: "is not a field of stored_history (expected: readings, minutes)".into(),
+            });
+        }
+        Some(StoredHistory {
+            readings: readings?,
+            minutes: minutes?,
+        })
     }
 
     pub fn now(&self) -> DateTime<Utc> {

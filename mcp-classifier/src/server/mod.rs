@@ -22,11 +22,12 @@ use serde::Serialize;
 
 use self::args::{
     ArgReader, ClassifyArgs, ClassifyBatchArgs, ClassifyByIdArgs, MAX_BATCH_EVENTS, MAX_HISTORY,
+    StoredHistory,
 };
 use self::batch::BatchOutput;
 use traffic_model::classification::Classification;
 use traffic_model::rules::{self, RulesConfig};
-use traffic_store::{Event, Store};
+use traffic_store::{Event, LaneHistory, Store};
 
 /// Readings of history `classify_by_id` loads for the sensor-health rules.
 pub const STORED_HISTORY_LIMIT: usize = 360;
@@ -163,7 +164,9 @@ id does not exist or the server has no database. Read-only: nothing is written."
         description = "Classify up to 1000 traffic-sensor readings in one call; faster than \
 calling `classify` repeatedly. `history` is one optional pool of earlier readings for any of \
 the batch's sensors; the server groups it by sensor and lane, and earlier readings inside \
-`events` count as history for later ones. Returns `results` in input order: for each reading \
+`events` count as history for later ones. `stored_history` ({readings, minutes}) has a server \
+with the events database add the readings it holds of each lane before the batch's earliest \
+one there. Returns `results` in input order: for each reading \
 either `{index, classification}` or, for an invalid reading, `{index, error}` naming the \
 offending fields; one invalid reading does not fail the others.",
         input_schema = schema::input::<ClassifyBatchArgs>(),
@@ -174,18 +177,61 @@ offending fields; one invalid reading does not fail the others.",
         &self,
         arguments: JsonObject,
     ) -> Result<Json<BatchOutput>, CallToolResult> {
-        let mut args = ArgReader::new(Some(arguments), &["events", "history"], Utc::now());
+        let mut args = ArgReader::new(
+            Some(arguments),
+            &["events", "history", "stored_history"],
+            Utc::now(),
+        );
         let events = args.raw_readings("events", true, MAX_BATCH_EVENTS);
-        let history = args.readings("history", MAX_HISTORY);
+        let mut history = args.readings("history", MAX_HISTORY);
+        let stored = args.stored_history("stored_history");
         let now = args.now();
         args.finish(Some(())).map_err(tool_error)?;
-        let events = events
+        let events: Vec<_> = events
             .into_iter()
             .map(|value| {
                 traffic_model::reading::Reading::from_json(value, now).map_err(|e| e.errors)
             })
             .collect();
+        if let Some(stored) = stored {
+            let valid = events.iter().filter_map(|e| e.as_ref().ok());
+            history.extend(self.stored_history(valid, stored).await?);
+        }
         Ok(Json(batch::classify_batch(events, history, &self.rules)))
+    }
+}
+
+impl ClassifierServer {
+    /// The database's readings of each lane of `readings` before its earliest one there: at
+    /// most `stored.readings` per lane, and [`MAX_HISTORY`] in all.
+    async fn stored_history<'a>(
+        &self,
+        readings: impl IntoIterator<Item = &'a traffic_model::reading::Reading>,
+        stored: StoredHistory,
+    ) -> Result<Vec<traffic_model::reading::Reading>, CallToolResult> {
+        let store = match &self.database {
+            Database::Connected(store) => store,
+            Database::Unavailable(why) => {
+                return Err(error_text(format!(
+                    "stored_history needs the events database: {why}; send the readings in \
+                     `history` instead"
+                )));
+            }
+        };
+        let lanes = LaneHistory::before_each_lane(readings);
+        let per_lane = usize::try_from(stored.readings)
+            .unwrap_or(usize::MAX)
+            .min(MAX_HISTORY / lanes.len().max(1));
+        let window = std::time::Duration::from_secs(u64::from(stored.minutes) * 60);
+        store
+            .recent_history(lanes, per_lane, window)
+            .await
+            .map_err(|e| {
+                error_text(format!(
+                    "could not read the stored history: {}",
+                    service_kit::telemetry::error_chain(&e)
+                ))
+            })
     }
 }
 
