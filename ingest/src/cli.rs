@@ -153,6 +153,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CLASSIFY_POLL_S", default_value_t = defaults::CLASSIFY_POLL_S, global = true, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub classify_poll_s: u64,
 
+    /// Seconds between checks of the queue table's dead rows (PostgreSQL): once enough have
+    /// piled up it is vacuumed, whether or not autovacuum gets to it; 0 leaves it to autovacuum.
+    #[arg(long, env = "QUEUE_VACUUM_S", default_value_t = defaults::QUEUE_VACUUM_S, global = true, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub queue_vacuum_s: u64,
+
     /// Milliseconds a worker waits after a claim that did not fill a batch, so that the next
     /// claim gathers more readings (fewer, larger claims; adds at most this much lag).
     #[arg(long, env = "CLASSIFY_GATHER_MS", default_value_t = defaults::CLASSIFY_GATHER_MS, global = true, value_parser = clap::value_parser!(u64).range(0..=60_000))]
@@ -254,6 +259,7 @@ impl ServeArgs {
         classify.gather = Duration::from_millis(self.classify_gather_ms);
         classify.history_window = seconds(self.classify_history_minutes.saturating_mul(60));
         classify.history_readings = self.classify_history_readings;
+        classify.queue_vacuum = seconds(self.queue_vacuum_s);
         classify.retry.max_attempts = self.classify_max_attempts;
         settings
     }

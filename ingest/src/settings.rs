@@ -25,6 +25,7 @@ pub mod defaults {
     pub const CLASSIFY_GATHER_MS: u64 = 50;
     pub const CLASSIFY_HISTORY_MINUTES: u64 = 70;
     pub const CLASSIFY_HISTORY_READINGS: usize = 24;
+    pub const QUEUE_VACUUM_S: u64 = 10;
 }
 
 /// Everything `ingest serve` needs.
@@ -104,6 +105,7 @@ impl Settings {
                 gather: Duration::from_millis(defaults::CLASSIFY_GATHER_MS),
                 history_window: seconds(defaults::CLASSIFY_HISTORY_MINUTES * 60),
                 history_readings: defaults::CLASSIFY_HISTORY_READINGS,
+                queue_vacuum: seconds(defaults::QUEUE_VACUUM_S),
                 retry: RetryPolicy {
                     max_attempts: defaults::CLASSIFY_MAX_ATTEMPTS,
                     ..RetryPolicy::default()

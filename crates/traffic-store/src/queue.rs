@@ -15,6 +15,7 @@ use diesel::dsl::not;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
+use super::backend::Backend;
 use super::model::{EventRow, to_events};
 use super::{Event, Retry, Store, StoreError};
 use traffic_model::classification::Classification;
@@ -239,6 +240,46 @@ impl Store {
                 events_by_id!([id]).first(conn).await.optional()?
             });
             row.map(Event::try_from).transpose()
+        })
+        .await
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct DeadRows {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    dead: i64,
+}
+
+impl Store {
+    /// Vacuums the queue table once it holds at least `min_dead` dead rows, and says whether it
+    /// did. Every queue row is deleted within seconds of its insert, so the table is all dead
+    /// rows but for the backlog; left to autovacuum alone (which may be off, or busy with a
+    /// large table) its due index fills with dead entries that every claim walks through.
+    /// PostgreSQL only: SQLite reuses a deleted row's space itself. Concurrent callers (other
+    /// replicas) skip a vacuum already running.
+    pub async fn vacuum_queue(&self, min_dead: i64) -> Result<bool, StoreError> {
+        let Backend::Postgres(pool) = &self.backend else {
+            return Ok(false);
+        };
+        let pool = pool.clone();
+        self.run(move |_| async move {
+            let mut conn = pool.get().await?;
+            let dead: Vec<DeadRows> = diesel::sql_query(
+                "SELECT n_dead_tup AS dead FROM pg_stat_user_tables \
+                  WHERE relid = 'queue'::regclass",
+            )
+            .load(&mut *conn)
+            .await?;
+            if dead.iter().map(|d| d.dead).next().unwrap_or(0) < min_dead {
+                return Ok(false);
+            }
+            diesel_async::SimpleAsyncConnection::batch_execute(
+                &mut *conn,
+                "VACUUM (SKIP_LOCKED) queue",
+            )
+            .await?;
+            Ok(true)
         })
         .await
     }

@@ -17,6 +17,7 @@ use prometheus::{Histogram, IntCounterVec};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use traffic_store::{RetryPolicy, Store};
 
 pub use self::connection::ClassifierLink;
@@ -43,6 +44,9 @@ pub struct ClassifyConfig {
     pub history_window: Duration,
     /// Most earlier readings sent per sensor lane.
     pub history_readings: usize,
+    /// How often the queue table's dead rows are checked (see [`Store::vacuum_queue`]); zero
+    /// leaves the table to autovacuum.
+    pub queue_vacuum: Duration,
     pub retry: RetryPolicy,
 }
 
@@ -55,6 +59,32 @@ pub struct ClassifyMetrics {
     pub calls: IntCounterVec,
     /// Failed attempts by kind (transient, permanent).
     pub retries: IntCounterVec,
+}
+
+/// Dead queue rows worth a vacuum: a few seconds of classification at full speed, a pass over a
+/// table that small takes milliseconds.
+const QUEUE_VACUUM_MIN_DEAD: i64 = 20_000;
+
+/// Keeps the queue table small while its rows are classified (see [`Store::vacuum_queue`]).
+async fn vacuum_queue(store: Store, every: Duration, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = shutdown.cancelled() => return,
+        }
+        let span = tracing::debug_span!("queue_vacuum");
+        match store
+            .vacuum_queue(QUEUE_VACUUM_MIN_DEAD)
+            .instrument(span)
+            .await
+        {
+            Ok(true) => tracing::debug!("vacuumed the queue table"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %service_kit::telemetry::error_chain(&e), "vacuuming the queue table failed")
+            }
+        }
+    }
 }
 
 /// The running workers.
@@ -87,6 +117,9 @@ impl Workers {
                 shutdown: shutdown.clone(),
             };
             tasks.spawn(worker.run());
+        }
+        if config.workers > 0 && !config.queue_vacuum.is_zero() {
+            tasks.spawn(vacuum_queue(store.clone(), config.queue_vacuum, shutdown.clone()));
         }
         if config.workers == 0 {
             tracing::warn!("classification is paused (CLASSIFY_WORKERS=0): readings stay pending");

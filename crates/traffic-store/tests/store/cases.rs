@@ -1124,3 +1124,34 @@ pub async fn an_upgrade_keeps_every_event_in_its_status(db: &TestDb) {
         Status::Pending
     );
 }
+
+/// Completed readings leave dead queue rows behind; PostgreSQL's queue is vacuumed once enough
+/// have died (SQLite reuses the space itself and never needs it).
+pub async fn the_queue_is_vacuumed_once_enough_rows_died(db: &TestDb) {
+    let store = db.store();
+    let readings: Vec<Reading> = (0..50).map(|m| reading("vac", Some(1), m)).collect();
+    store.insert_many_counted(readings).await.unwrap();
+    let claimed = store.claim("w", 50, LEASE).await.unwrap();
+    let results = claimed
+        .iter()
+        .map(|e| (e.id, verdict(Label::FreeFlow)))
+        .collect();
+    assert_eq!(store.complete_many("w", results).await.unwrap().len(), 50);
+
+    let vacuums = "SELECT coalesce(vacuum_count, 0) AS v FROM pg_stat_user_tables \
+                   WHERE relid = 'queue'::regclass";
+    let before = if db.is_postgres() {
+        db.int(vacuums).await
+    } else {
+        0
+    };
+    assert!(
+        !store.vacuum_queue(i64::MAX).await.unwrap(),
+        "too few dead rows"
+    );
+    assert_eq!(store.vacuum_queue(0).await.unwrap(), db.is_postgres());
+    if db.is_postgres() {
+        assert_eq!(db.int(vacuums).await, before + 1);
+    }
+    assert_eq!(store.counts_by_status().await.unwrap().classified, 50);
+}

@@ -37,6 +37,15 @@ impl TestDb {
         self.db.execute(sql).await
     }
 
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.db.url(), traffic_store::DatabaseUrl::Postgres(_))
+    }
+
+    /// The single integer `sql` returns, named `v`.
+    pub async fn int(&self, sql: &str) -> i64 {
+        self.db.int(sql).await
+    }
+
     /// An unmigrated handle on the same database with a pool of its own (another process).
     pub fn open_store(&self) -> Store {
         Store::connect(StoreConfig::new(self.db.url().clone())).expect("second pool")
