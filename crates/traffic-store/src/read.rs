@@ -56,32 +56,39 @@ impl Store {
                 if let Some(sensor_id) = &filter.sensor_id {
                     query = query.filter(event_states::sensor_id.eq(sensor_id.as_str().to_owned()));
                 }
-                if let Some(from) = filter.from {
-                    query = query.filter(event_states::observed_at.ge(from));
-                }
-                if let Some(to) = filter.to {
-                    query = query.filter(event_states::observed_at.lt(to));
-                }
                 if let Some(status) = filter.status {
                     query = query.filter(event_states::status.eq(status.into_str()));
                 }
-                if let Some(label) = filter.label {
-                    query = query.filter(event_states::label.eq(label.into_str()));
+                // Newest first by (observed_at, id). With a label, by the classification's copy
+                // of the two, the same values, so that the walk runs down the label's index.
+                macro_rules! newest_first {
+                    ($at:expr, $id:expr) => {{
+                        if let Some(from) = filter.from {
+                            query = query.filter($at.ge(from));
+                        }
+                        if let Some(to) = filter.to {
+                            query = query.filter($at.lt(to));
+                        }
+                        if let Some(c) = cursor {
+                            query = query.filter(
+                                $at.lt(c.observed_at)
+                                    .or($at.eq(c.observed_at).and($id.lt(c.id))),
+                            );
+                        }
+                        query.order(($at.desc(), $id.desc()))
+                    }};
                 }
-                if let Some(c) = cursor {
-                    query = query.filter(
-                        event_states::observed_at
-                            .lt(c.observed_at)
-                            .or(event_states::observed_at
-                                .eq(c.observed_at)
-                                .and(event_states::id.lt(c.id))),
-                    );
-                }
-                query
-                    .order((event_states::observed_at.desc(), event_states::id.desc()))
-                    .limit(fetch)
-                    .load(conn)
-                    .await?
+                let query = match filter.label {
+                    Some(label) => {
+                        query = query.filter(event_states::label.eq(label.into_str()));
+                        newest_first!(
+                            event_states::classification_observed_at,
+                            event_states::classification_event_id
+                        )
+                    }
+                    None => newest_first!(event_states::observed_at, event_states::id),
+                };
+                query.limit(fetch).load(conn).await?
             });
             let more = rows.len() > limit;
             rows.truncate(limit);

@@ -119,7 +119,11 @@ impl Workers {
             tasks.spawn(worker.run());
         }
         if config.workers > 0 && !config.queue_vacuum.is_zero() {
-            tasks.spawn(vacuum_queue(store.clone(), config.queue_vacuum, shutdown.clone()));
+            tasks.spawn(vacuum_queue(
+                store.clone(),
+                config.queue_vacuum,
+                shutdown.clone(),
+            ));
         }
         if config.workers == 0 {
             tracing::warn!("classification is paused (CLASSIFY_WORKERS=0): readings stay pending");

@@ -95,7 +95,10 @@ SELECT e.id, e.sensor_id, e.observed_at, e.interval_s, e.lane, e.vehicle_count,
        c.flags, c.reasons, c.classifier_version, c.classified_at,
        coalesce(q.attempts, c.attempts, 0) AS attempts,
        q.next_attempt_at, q.lease_owner, q.lease_until, q.last_error,
-       coalesce(q.requeued, FALSE) AS requeued
+       coalesce(q.requeued, FALSE) AS requeued,
+       -- The same as observed_at and id where there is a classification: a listing by label
+       -- orders by these, so that it walks classifications_label_idx.
+       c.observed_at AS classification_observed_at, c.event_id AS classification_event_id
   FROM events e
   LEFT JOIN classifications c ON c.event_id = e.id
   LEFT JOIN queue q ON q.event_id = e.id;

@@ -29,5 +29,7 @@ diesel::table! {
         lease_until -> Nullable<Timestamptz>,
         last_error -> Nullable<Text>,
         requeued -> Bool,
+        classification_observed_at -> Nullable<Timestamptz>,
+        classification_event_id -> Nullable<Int8>,
     }
 }

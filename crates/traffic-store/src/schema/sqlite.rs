@@ -80,5 +80,7 @@ diesel::table! {
         lease_until -> Nullable<TimestamptzSqlite>,
         last_error -> Nullable<Text>,
         requeued -> Bool,
+        classification_observed_at -> Nullable<TimestamptzSqlite>,
+        classification_event_id -> Nullable<BigInt>,
     }
 }

@@ -1155,3 +1155,63 @@ pub async fn the_queue_is_vacuumed_once_enough_rows_died(db: &TestDb) {
     }
     assert_eq!(store.counts_by_status().await.unwrap().classified, 50);
 }
+
+/// A listing by label pages newest first within its window, ties broken by id, every matching
+/// event once (it walks the classifications' label index: its own copy of time and id).
+pub async fn a_walk_by_label_pages_newest_first_within_its_window(db: &TestDb) {
+    let store = db.store();
+    let readings: Vec<Reading> = (0..8)
+        .flat_map(|m| [reading("la", Some(1), m), reading("lb", Some(1), m)])
+        .collect();
+    store.insert_many_counted(readings).await.unwrap();
+    let claimed = store.claim("w", 100, LEASE).await.unwrap();
+    let label_of = |i: usize| {
+        if i.is_multiple_of(3) {
+            Label::FreeFlow
+        } else {
+            Label::Heavy
+        }
+    };
+    let results = claimed
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.id, verdict(label_of(i))))
+        .collect();
+    store.complete_many("w", results).await.unwrap();
+    let mut expected: Vec<(chrono::DateTime<Utc>, i64)> = claimed
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| {
+            let at = e.reading.observed_at();
+            label_of(*i) == Label::Heavy && at >= minute(1) && at < minute(6)
+        })
+        .map(|(_, e)| (e.reading.observed_at(), e.id))
+        .collect();
+    expected.sort_by(|x, y| y.cmp(x));
+    assert!(expected.len() > 4, "{expected:?}");
+
+    let filter = EventFilter {
+        label: Some(Label::Heavy),
+        from: Some(minute(1)),
+        to: Some(minute(6)),
+        ..Default::default()
+    };
+    let mut walked = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.list(filter.clone(), 2, cursor).await.unwrap();
+        assert!(page.items.len() <= 2);
+        walked.extend(page.items.iter().map(|e| {
+            assert_eq!(
+                e.classification.as_ref().map(|c| c.label),
+                Some(Label::Heavy)
+            );
+            (e.reading.observed_at(), e.id)
+        }));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(walked, expected);
+}
