@@ -23,28 +23,11 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 impl Store {
     /// Applies every pending migration; returns the versions applied (empty when up to date).
     pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
-        let url = self.config.url.clone();
         let busy_timeout_ms = self.config.statement_timeout.as_millis();
-        let applied = match url {
-            DatabaseUrl::Postgres(url) => {
-                // A dedicated connection: the advisory lock belongs to its session.
-                let conn = <AsyncPgConnection as diesel_async::AsyncConnection>::establish(
-                    url.expose_secret(),
-                )
-                .await
-                .map_err(StoreError::MigrationConnect)?;
-                tokio::task::spawn_blocking(move || migrate_postgres(conn))
-                    .await
-                    .map_err(StoreError::Task)?
-            }
-            DatabaseUrl::Sqlite(path) => tokio::task::spawn_blocking(move || {
-                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
-                    .map_err(StoreError::MigrationConnect)?;
-                migrate_sqlite(&mut conn, busy_timeout_ms)
-            })
-            .await
-            .map_err(StoreError::Task)?,
-        }?;
+        let applied = on_own_connection(self.config.url.clone(), migrate_postgres, move |conn| {
+            migrate_sqlite(conn, busy_timeout_ms)
+        })
+        .await??;
         if !applied.is_empty() {
             tracing::info!(?applied, "applied database migrations");
         }
@@ -53,29 +36,13 @@ impl Store {
 
     /// True when every embedded migration has been applied.
     pub async fn is_migrated(&self) -> Result<bool, StoreError> {
-        let url = self.config.url.clone();
-        match url {
-            DatabaseUrl::Postgres(url) => {
-                let conn = <AsyncPgConnection as diesel_async::AsyncConnection>::establish(
-                    url.expose_secret(),
-                )
-                .await
-                .map_err(StoreError::MigrationConnect)?;
-                tokio::task::spawn_blocking(move || {
-                    let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
-                    conn.has_pending_migration(POSTGRES).map(|pending| !pending)
-                })
-                .await
-                .map_err(StoreError::Task)?
-            }
-            DatabaseUrl::Sqlite(path) => tokio::task::spawn_blocking(move || {
-                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
-                    .map_err(StoreError::MigrationConnect)?;
-                conn.has_pending_migration(SQLITE).map(|pending| !pending)
-            })
-            .await
-            .map_err(StoreError::Task)?,
-        }
+        on_own_connection(
+            self.config.url.clone(),
+            |conn| conn.has_pending_migration(POSTGRES),
+            |conn| conn.has_pending_migration(SQLITE),
+        )
+        .await?
+        .map(|pending| !pending)
         .map_err(|e| StoreError::Migration(e.to_string()))
     }
 }
@@ -99,33 +66,45 @@ impl Store {
             }
             Ok(())
         }
-        let url = self.config.url.clone();
-        let version = version.to_owned();
-        let applied = match url {
-            DatabaseUrl::Postgres(url) => {
-                let conn = <AsyncPgConnection as diesel_async::AsyncConnection>::establish(
-                    url.expose_secret(),
-                )
+        let (pg_version, sqlite_version) = (version.to_owned(), version.to_owned());
+        on_own_connection(
+            self.config.url.clone(),
+            move |conn| apply(conn, POSTGRES, &pg_version),
+            move |conn| apply(conn, SQLITE, &sqlite_version),
+        )
+        .await?
+        .map_err(|e| StoreError::Migration(e.to_string()))
+    }
+}
+
+type PgHarness = AsyncConnectionWrapper<AsyncPgConnection>;
+
+/// Runs `postgres` or `sqlite`, whichever matches `url`, on a connection of its own rather than
+/// the pool's (PostgreSQL's advisory lock belongs to its session) and on a blocking thread, as
+/// diesel's migration harness is synchronous.
+async fn on_own_connection<T: Send + 'static>(
+    url: DatabaseUrl,
+    postgres: impl FnOnce(&mut PgHarness) -> T + Send + 'static,
+    sqlite: impl FnOnce(&mut SqliteConnection) -> T + Send + 'static,
+) -> Result<T, StoreError> {
+    match url {
+        DatabaseUrl::Postgres(url) => {
+            let conn = <AsyncPgConnection as diesel_async::AsyncConnection>::establish(
+                url.expose_secret(),
+            )
+            .await
+            .map_err(StoreError::MigrationConnect)?;
+            tokio::task::spawn_blocking(move || postgres(&mut PgHarness::from(conn)))
                 .await
+                .map_err(StoreError::Task)
+        }
+        DatabaseUrl::Sqlite(path) => tokio::task::spawn_blocking(move || {
+            let mut conn = SqliteConnection::establish(&path.to_string_lossy())
                 .map_err(StoreError::MigrationConnect)?;
-                tokio::task::spawn_blocking(move || {
-                    let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
-                    apply(&mut conn, POSTGRES, &version)
-                })
-                .await
-            }
-            DatabaseUrl::Sqlite(path) => {
-                tokio::task::spawn_blocking(move || {
-                    let mut conn = SqliteConnection::establish(&path.to_string_lossy())
-                        .map_err(|e| Box::new(e) as BoxError)?;
-                    apply(&mut conn, SQLITE, &version)
-                })
-                .await
-            }
-        };
-        applied
-            .map_err(StoreError::Task)?
-            .map_err(|e| StoreError::Migration(e.to_string()))
+            Ok(sqlite(&mut conn))
+        })
+        .await
+        .map_err(StoreError::Task)?,
     }
 }
 
@@ -133,14 +112,11 @@ fn versions(applied: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String
     applied.into_iter().map(|v| v.to_string()).collect()
 }
 
-fn migrate_postgres(conn: AsyncPgConnection) -> Result<Vec<String>, StoreError> {
-    let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
-    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
-        .execute(&mut conn)?;
+fn migrate_postgres(conn: &mut PgHarness) -> Result<Vec<String>, StoreError> {
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).execute(conn)?;
     let result = conn.run_pending_migrations(POSTGRES).map(versions);
     // Closing the session would release the lock too; unlocking keeps the intent explicit.
-    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
-        .execute(&mut conn)?;
+    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).execute(conn)?;
     result.map_err(|e| StoreError::Migration(e.to_string()))
 }
 

@@ -15,7 +15,6 @@ use diesel::dsl::not;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
-use super::backend::Backend;
 use super::model::{EventRow, to_events};
 use super::{Event, Retry, Store, StoreError};
 use traffic_model::classification::Classification;
@@ -259,27 +258,30 @@ impl Store {
     /// PostgreSQL only: SQLite reuses a deleted row's space itself. Concurrent callers (other
     /// replicas) skip a vacuum already running.
     pub async fn vacuum_queue(&self, min_dead: i64) -> Result<bool, StoreError> {
-        let Backend::Postgres(pool) = &self.backend else {
-            return Ok(false);
-        };
-        let pool = pool.clone();
-        self.run(move |_| async move {
-            let mut conn = pool.get().await?;
-            let dead: Vec<DeadRows> = diesel::sql_query(
-                "SELECT n_dead_tup AS dead FROM pg_stat_user_tables \
-                  WHERE relid = 'queue'::regclass",
-            )
-            .load(&mut *conn)
-            .await?;
-            if dead.iter().map(|d| d.dead).next().unwrap_or(0) < min_dead {
-                return Ok(false);
-            }
-            diesel_async::SimpleAsyncConnection::batch_execute(
-                &mut *conn,
-                "VACUUM (SKIP_LOCKED) queue",
-            )
-            .await?;
-            Ok(true)
+        self.run(move |store| async move {
+            Ok(with_conn!(store, |conn|
+                postgres: {
+                    let dead: Vec<DeadRows> = diesel::sql_query(
+                        "SELECT n_dead_tup AS dead FROM pg_stat_user_tables \
+                          WHERE relid = 'queue'::regclass",
+                    )
+                    .load(conn)
+                    .await?;
+                    let due = dead.iter().map(|d| d.dead).next().unwrap_or(0) >= min_dead;
+                    if due {
+                        diesel_async::SimpleAsyncConnection::batch_execute(
+                            conn,
+                            "VACUUM (SKIP_LOCKED) queue",
+                        )
+                        .await?;
+                    }
+                    due
+                },
+                sqlite: {
+                    let _ = conn;
+                    false
+                }
+            ))
         })
         .await
     }
