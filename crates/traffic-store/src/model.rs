@@ -184,19 +184,31 @@ macro_rules! event_columns {
     };
 }
 
-/// A stored reading: one `events` row as both backends return it.
-#[derive(Debug, Queryable)]
+/// A stored reading: one `events` row as both backends return it (by name too, for the
+/// PostgreSQL statements written as SQL).
+#[derive(Debug, Queryable, diesel::QueryableByName)]
 pub(super) struct StoredRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
     pub sensor_id: String,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
     pub observed_at: DateTime<Utc>,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
     pub interval_s: i32,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::SmallInt>)]
     pub lane: Option<i16>,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
     pub vehicle_count: i32,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
     pub avg_speed_kmh: Option<f64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
     pub occupancy_pct: Option<f64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::SmallInt>)]
     pub speed_limit_kmh: Option<i16>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::SmallInt>)]
     pub lanes: Option<i16>,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
     pub received_at: DateTime<Utc>,
 }
 

@@ -133,6 +133,49 @@ impl Store {
         .await
     }
 
+    /// Leases to `owner` those of `events` that are still due, counting an attempt on each, and
+    /// returns them as claimed: the claim of events the caller already holds in memory (a
+    /// receiving process handing its fresh readings to its own workers), so nothing is read
+    /// back. An event another worker claimed first, or that was classified or failed since, is
+    /// left out. One UPDATE: a row locked by a concurrent claim is waited for, then re-checked.
+    pub async fn claim_given(
+        &self,
+        owner: &str,
+        events: Vec<Event>,
+        lease: Duration,
+    ) -> Result<Vec<Event>, StoreError> {
+        if events.is_empty() {
+            return Ok(events);
+        }
+        let owner = owner.to_owned();
+        self.run(move |store| async move {
+            let now = super::backend::now();
+            let until = now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
+            let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+            let claimed: Vec<(i64, i32)> = with_conn!(store, |conn| {
+                diesel::update(still_due!(ids, now))
+                    .set(claim_changes!(owner, until))
+                    .returning((queue::event_id, queue::attempts))
+                    .get_results(conn)
+                    .await?
+            });
+            let claimed: std::collections::HashMap<i64, i32> = claimed.into_iter().collect();
+            let mut events: Vec<Event> = events
+                .into_iter()
+                .filter_map(|mut event| {
+                    let attempts = *claimed.get(&event.id)?;
+                    event.status = super::Status::Processing;
+                    event.attempts = u32::try_from(attempts).unwrap_or(0);
+                    event.next_attempt_at = Some(until);
+                    Some(event)
+                })
+                .collect();
+            events.sort_by_key(|e| e.id);
+            Ok(events)
+        })
+        .await
+    }
+
     /// When the next queued event falls due (`None` when nothing is queued), so an idle worker
     /// can sleep exactly until a backoff or a lease runs out.
     pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {

@@ -129,3 +129,40 @@ pub async fn a_stream_of_single_posts_is_classified_in_a_few_gathered_calls(back
         "{READINGS} readings took {calls} classify_batch calls"
     );
 }
+
+/// Fresh readings reach the workers in memory as far as the hand-off has room (two claims per
+/// worker); the rest are claimed from the queue. Every reading is classified, none twice.
+pub async fn fresh_readings_are_handed_to_the_workers_and_the_overflow_queued(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |settings| {
+        with_classifier(settings);
+        settings.classify.workers = 1;
+        settings.classify.batch_size = 5;
+    })
+    .await;
+    let claimed = |source: &str| {
+        app.state
+            .metrics
+            .classify
+            .claimed
+            .with_label_values(&[source])
+            .get()
+    };
+    let id = app.create(&reading("HANDOFF-1", Some(1), 0)).await["id"]
+        .as_i64()
+        .expect("id");
+    wait_classified(&app, id).await;
+    assert_eq!((claimed("handoff"), claimed("queue")), (1, 0));
+
+    // Ten fit (one worker × two claims of five); the other fifty wait in the queue.
+    let batch: Vec<Value> = (1..=60).map(|m| reading("HANDOFF-1", Some(1), m)).collect();
+    app.create_many(&batch).await;
+    let all_done = eventually(Duration::from_secs(30), || async {
+        app.list_all(&[("status", "classified")]).await.len() == 61
+    })
+    .await;
+    assert!(all_done, "not every reading was classified");
+    let (handed, queued) = (claimed("handoff"), claimed("queue"));
+    assert!(handed > 1, "part of the batch was handed over ({handed})");
+    assert!(queued >= 50, "the overflow came from the queue ({queued})");
+    assert_eq!(handed + queued, 61, "each reading claimed once");
+}

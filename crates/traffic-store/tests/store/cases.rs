@@ -458,6 +458,91 @@ pub async fn a_cursor_walk_sees_every_preexisting_row_once_while_rows_arrive(db:
     assert_eq!(all_unique.len(), seen.len(), "no row twice at all");
 }
 
+pub async fn a_batch_returns_the_events_it_created_as_they_were_stored(db: &TestDb) {
+    let store = db.store();
+    store.insert(reading("pre", None, 1)).await.unwrap();
+    // More than one SQLite chunk, a reading stored before, and a second reading under the key
+    // of one in the batch with other values: only the copy that was kept may come back.
+    let mut batch: Vec<_> = (0..1_500).map(|i| reading("fresh", Some(1), i)).collect();
+    batch.push(reading("pre", None, 1));
+    batch.push(reading_with(
+        "fresh",
+        Some(1),
+        7,
+        json!({"vehicle_count": 99}),
+    ));
+    let (counts, events) = store.insert_many_fresh(batch.clone()).await.unwrap();
+    assert_eq!((counts.inserted, counts.duplicates), (1_500, 2));
+    assert_eq!(events.len(), 1_500);
+    for event in &events {
+        let stored = store.get(event.id).await.unwrap().expect("stored");
+        assert_eq!(event, &stored, "the event as the API shows it");
+        assert_eq!(stored.status, Status::Pending);
+    }
+    let times: HashSet<_> = events.iter().map(|e| e.reading.observed_at()).collect();
+    assert_eq!(
+        times.len(),
+        1_500,
+        "every new reading once, none of the repeats"
+    );
+
+    let (again, none) = store.insert_many_fresh(batch).await.unwrap();
+    assert_eq!((again.inserted, again.duplicates), (0, 1_502));
+    assert!(none.is_empty(), "nothing created, nothing returned");
+}
+
+pub async fn a_claim_of_given_events_leases_only_those_still_due(db: &TestDb) {
+    let store = db.store();
+    let (_, events) = store
+        .insert_many_fresh((0..6).map(|m| reading("given", None, m)).collect())
+        .await
+        .unwrap();
+    let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+    // Another worker found two of them in the queue first; one more was classified since.
+    let taken = store.claim("other", 2, LEASE).await.unwrap();
+    assert_eq!(taken.iter().map(|e| e.id).collect::<Vec<_>>(), ids[..2]);
+    let done = store.claim("other", 1, LEASE).await.unwrap();
+    store
+        .complete_many("other", vec![(done[0].id, verdict(Label::FreeFlow))])
+        .await
+        .unwrap();
+
+    let claimed = store
+        .claim_given("mine", events.clone(), LEASE)
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|e| e.id).collect::<Vec<_>>(), ids[3..]);
+    for event in &claimed {
+        assert_eq!(event.status, Status::Processing);
+        assert_eq!(event.attempts, 1);
+        let stored = store.get(event.id).await.unwrap().expect("stored");
+        assert_eq!(stored.status, Status::Processing);
+        assert_eq!(stored.attempts, 1);
+        assert_eq!(
+            stored.next_attempt_at, event.next_attempt_at,
+            "the lease as stored"
+        );
+    }
+    assert!(
+        store.claim("third", 10, LEASE).await.unwrap().is_empty(),
+        "nothing given and claimed is due for anyone else"
+    );
+    assert!(
+        store
+            .claim_given("again", events, LEASE)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a second claim of the same events gets none"
+    );
+    let results = claimed
+        .iter()
+        .map(|e| (e.id, verdict(Label::Heavy)))
+        .collect();
+    let recorded = store.complete_many("mine", results).await.unwrap();
+    assert_eq!(recorded.len(), 3, "the lease is the owner's");
+}
+
 pub async fn claim_leases_due_events_oldest_first_and_counts_an_attempt(db: &TestDb) {
     let store = db.store();
     let mut ids = Vec::new();
