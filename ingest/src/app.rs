@@ -8,10 +8,10 @@ use actix_web::App;
 use actix_web::dev::Server;
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::web::Data;
+use tokio::sync::Notify;
 use traffic_store::Store;
 
 use crate::classify::Workers;
-use crate::classify::dispatch::Dispatch;
 use crate::classify::health::ClassifierHealth;
 use crate::cli::BoxError;
 use crate::metrics::Metrics;
@@ -24,10 +24,17 @@ pub struct AppState {
     pub store: Store,
     pub metrics: Metrics,
     pub limits: Limits,
-    /// How fresh readings and re-queued events reach the classification workers.
-    pub dispatch: Arc<Dispatch>,
+    /// Signalled when events become due, so classification workers need not poll.
+    pub queue: Arc<Notify>,
     /// The classification workers' link to the classifier, for readiness.
     pub classifier: Arc<ClassifierHealth>,
+}
+
+impl AppState {
+    pub fn wake_workers(&self) {
+        self.queue.notify_waiters();
+        self.queue.notify_one();
+    }
 }
 
 pub struct Application {
@@ -64,7 +71,7 @@ impl Application {
             store: store.clone(),
             metrics: metrics.clone(),
             limits: http.limits,
-            dispatch: Arc::new(Dispatch::new(classify.handoff_capacity())),
+            queue: Arc::new(Notify::new()),
             classifier: Arc::new(ClassifierHealth::new(
                 classifier.describe(),
                 classify.workers,
@@ -95,7 +102,7 @@ impl Application {
             classifier,
             classify,
             metrics.classify.clone(),
-            Arc::clone(&state.dispatch),
+            Arc::clone(&state.queue),
             Arc::clone(&state.classifier),
         );
         Ok(Self {

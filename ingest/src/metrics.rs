@@ -85,17 +85,8 @@ impl Metrics {
                 ),
                 &["kind"],
             )?,
-            claimed: IntCounterVec::new(
-                Opts::new(
-                    "classification_claimed_total",
-                    "Events claimed by the workers, by where they were found: handed over by \
-                     the request that stored them (handoff) or in the queue (queue)",
-                ),
-                &["source"],
-            )?,
         };
         registry.register(Box::new(classify.lag.clone()))?;
-        registry.register(Box::new(classify.claimed.clone()))?;
         registry.register(Box::new(classify.calls.clone()))?;
         registry.register(Box::new(classify.retries.clone()))?;
         registry.register(Box::new(requests.clone()))?;

@@ -13,9 +13,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::dsl::not;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
-use super::model::{EventRow, to_events};
+use super::model::{EventRow, StoredRow};
 use super::{Event, Retry, Store, StoreError};
 use traffic_model::classification::Classification;
 
@@ -78,10 +78,89 @@ macro_rules! events_by_id {
     };
 }
 
+/// The queue columns a claim returns, in [`Lease`]'s order.
+macro_rules! lease_columns {
+    () => {
+        (
+            queue::event_id,
+            queue::attempts,
+            queue::requeued,
+            queue::last_error,
+        )
+    };
+}
+
+/// PostgreSQL claims in one statement, with no transaction around it: the due rows are locked
+/// (passing over rows other claimers hold), leased, and returned with their readings. The ids
+/// are gathered into an array first so that the locking subquery runs exactly once.
+const CLAIM_POSTGRES: &str = "\
+    WITH leased AS (\
+        UPDATE queue q SET lease_owner = $1, lease_until = $2, next_attempt_at = $2, \
+                           attempts = q.attempts + 1 \
+         WHERE q.event_id = ANY(ARRAY(\
+                   SELECT event_id FROM queue \
+                    WHERE NOT failed AND next_attempt_at <= $3 \
+                    ORDER BY next_attempt_at, event_id LIMIT $4 \
+                      FOR UPDATE SKIP LOCKED)) \
+        RETURNING q.event_id, q.attempts, q.requeued, q.last_error) \
+    SELECT e.id, e.sensor_id, e.observed_at, e.interval_s, e.lane, e.vehicle_count, \
+           e.avg_speed_kmh, e.occupancy_pct, e.speed_limit_kmh, e.lanes, e.received_at, \
+           l.event_id, l.attempts, l.requeued, l.last_error \
+      FROM leased l JOIN events e ON e.id = l.event_id";
+
+/// A queue row as a claim leaves it.
+#[derive(Debug, Queryable, QueryableByName)]
+struct Lease {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    event_id: i64,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    attempts: i32,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    requeued: bool,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    last_error: Option<String>,
+}
+
+/// A claimed event: its reading and its lease.
+#[derive(Debug, QueryableByName)]
+struct ClaimedRow {
+    #[diesel(embed)]
+    stored: StoredRow,
+    #[diesel(embed)]
+    lease: Lease,
+}
+
+impl ClaimedRow {
+    /// Pairs each lease with its event's row (SQLite reads them in two statements).
+    fn pair(stored: Vec<StoredRow>, leases: Vec<Lease>) -> Vec<Self> {
+        let mut leases: std::collections::HashMap<i64, Lease> =
+            leases.into_iter().map(|l| (l.event_id, l)).collect();
+        stored
+            .into_iter()
+            .filter_map(|stored| {
+                let lease = leases.remove(&stored.id)?;
+                Some(Self { stored, lease })
+            })
+            .collect()
+    }
+
+    fn into_event(self, until: DateTime<Utc>) -> Result<Event, StoreError> {
+        let mut row = EventRow::fresh(self.stored);
+        row.status = super::Status::Processing.into_str().to_owned();
+        row.attempts = self.lease.attempts;
+        row.next_attempt_at = Some(until);
+        row.requeued = self.lease.requeued;
+        row.last_error = self.lease.last_error;
+        Event::try_from(row)
+    }
+}
+
 impl Store {
     /// Leases up to `limit` due events to `owner` for `lease`, oldest due first, counting an
     /// attempt on each. Concurrent claimers never get the same event (PostgreSQL: `FOR UPDATE
-    /// SKIP LOCKED`; SQLite: one writer at a time). `owner` must be unique per worker.
+    /// SKIP LOCKED`; SQLite: one writer at a time). `owner` must be unique per worker. The
+    /// events carry what a worker needs — the reading, the attempts, whether it was queued
+    /// again by hand and why the last attempt failed — but not an earlier classification.
     pub async fn claim(
         &self,
         owner: &str,
@@ -93,83 +172,39 @@ impl Store {
             let now = super::backend::now();
             let until = now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows: Vec<EventRow> = with_conn!(store, |conn|
+            let rows: Vec<ClaimedRow> = with_conn!(store, |conn|
                 postgres: {
-                    // The row locks taken by SKIP LOCKED hold until commit, so concurrent
-                    // claimers pass over these rows instead of waiting on them. Locked and due
-                    // when locked, the rows need no second dueness check.
-                    conn.transaction(async |conn| {
-                        let ids: Vec<i64> = due_ids!(now, limit)
-                            .for_update()
-                            .skip_locked()
-                            .load(conn)
-                            .await?;
-                        let ids: Vec<i64> =
-                            diesel::update(queue::table.filter(queue::event_id.eq_any(ids)))
-                                .set(claim_changes!(owner, until))
-                                .returning(queue::event_id)
-                                .get_results(conn)
-                                .await?;
-                        Ok::<_, StoreError>(events_by_id!(ids).load(conn).await?)
-                    })
-                    .await?
+                    use diesel::sql_types::{BigInt, Text, Timestamptz};
+                    diesel::sql_query(CLAIM_POSTGRES)
+                        .bind::<Text, _>(&owner)
+                        .bind::<Timestamptz, _>(until)
+                        .bind::<Timestamptz, _>(now)
+                        .bind::<BigInt, _>(limit)
+                        .load(conn)
+                        .await?
                 },
                 sqlite: {
                     // Optimistic: the UPDATE re-checks that each row is still due, and SQLite
                     // runs one writer at a time, so a row another claimer took is skipped.
                     let ids: Vec<i64> = due_ids!(now, limit).load(conn).await?;
-                    let ids: Vec<i64> = diesel::update(still_due!(ids, now))
+                    let leases: Vec<Lease> = diesel::update(still_due!(ids, now))
                         .set(claim_changes!(owner, until))
-                        .returning(queue::event_id)
+                        .returning(lease_columns!())
                         .get_results(conn)
                         .await?;
-                    events_by_id!(ids).load(conn).await?
+                    let ids: Vec<i64> = leases.iter().map(|l| l.event_id).collect();
+                    let stored: Vec<StoredRow> = events::table
+                        .select(stored_columns!(events))
+                        .filter(events::id.eq_any(ids))
+                        .load(conn)
+                        .await?;
+                    ClaimedRow::pair(stored, leases)
                 }
             );
-            let mut events = to_events(rows)?;
-            events.sort_by_key(|e| e.id);
-            Ok(events)
-        })
-        .await
-    }
-
-    /// Leases to `owner` those of `events` that are still due, counting an attempt on each, and
-    /// returns them as claimed: the claim of events the caller already holds in memory (a
-    /// receiving process handing its fresh readings to its own workers), so nothing is read
-    /// back. An event another worker claimed first, or that was classified or failed since, is
-    /// left out. One UPDATE: a row locked by a concurrent claim is waited for, then re-checked.
-    pub async fn claim_given(
-        &self,
-        owner: &str,
-        events: Vec<Event>,
-        lease: Duration,
-    ) -> Result<Vec<Event>, StoreError> {
-        if events.is_empty() {
-            return Ok(events);
-        }
-        let owner = owner.to_owned();
-        self.run(move |store| async move {
-            let now = super::backend::now();
-            let until = now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
-            let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
-            let claimed: Vec<(i64, i32)> = with_conn!(store, |conn| {
-                diesel::update(still_due!(ids, now))
-                    .set(claim_changes!(owner, until))
-                    .returning((queue::event_id, queue::attempts))
-                    .get_results(conn)
-                    .await?
-            });
-            let claimed: std::collections::HashMap<i64, i32> = claimed.into_iter().collect();
-            let mut events: Vec<Event> = events
+            let mut events = rows
                 .into_iter()
-                .filter_map(|mut event| {
-                    let attempts = *claimed.get(&event.id)?;
-                    event.status = super::Status::Processing;
-                    event.attempts = u32::try_from(attempts).unwrap_or(0);
-                    event.next_attempt_at = Some(until);
-                    Some(event)
-                })
-                .collect();
+                .map(|row| row.into_event(until))
+                .collect::<Result<Vec<_>, _>>()?;
             events.sort_by_key(|e| e.id);
             Ok(events)
         })

@@ -2,12 +2,10 @@
 //!
 //! Readings are queued by the INSERT that stores them; workers claim due events under a lease
 //! (see `traffic_store::queue`), so a worker or process that dies only delays its
-//! events until the lease runs out. The request that stored fresh readings hands them to the
-//! workers in memory (see [`dispatch`]); anything else that becomes due wakes them; a slow poll
-//! is the safety net.
+//! events until the lease runs out. New readings wake the workers at once; a slow poll is the
+//! safety net.
 
 pub mod connection;
-pub mod dispatch;
 pub mod health;
 pub mod link_error;
 pub mod worker;
@@ -16,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{Histogram, IntCounterVec};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -23,7 +22,6 @@ use traffic_store::{RetryPolicy, Store};
 
 pub use self::connection::ClassifierLink;
 use self::connection::Connection;
-use self::dispatch::Dispatch;
 use self::health::ClassifierHealth;
 use self::worker::Worker;
 
@@ -52,17 +50,6 @@ pub struct ClassifyConfig {
     pub retry: RetryPolicy,
 }
 
-impl ClassifyConfig {
-    /// Fresh events the request handlers may hand to the workers at once: two claims' worth
-    /// per worker, so each finds its next batch waiting while it records the last. Beyond
-    /// that classification is behind, and readings wait in the queue (memory stays bounded).
-    pub fn handoff_capacity(&self) -> usize {
-        self.workers
-            .saturating_mul(self.batch_size)
-            .saturating_mul(2)
-    }
-}
-
 /// The pipeline's metrics (registered with the service's registry).
 #[derive(Clone)]
 pub struct ClassifyMetrics {
@@ -72,8 +59,6 @@ pub struct ClassifyMetrics {
     pub calls: IntCounterVec,
     /// Failed attempts by kind (transient, permanent).
     pub retries: IntCounterVec,
-    /// Events claimed, by where the worker found them (handoff, queue).
-    pub claimed: IntCounterVec,
 }
 
 /// Dead queue rows worth a vacuum: a few seconds of classification at full speed, a pass over a
@@ -114,7 +99,7 @@ impl Workers {
         link: ClassifierLink,
         config: ClassifyConfig,
         metrics: ClassifyMetrics,
-        dispatch: Arc<Dispatch>,
+        wake: Arc<Notify>,
         health: Arc<ClassifierHealth>,
     ) -> Self {
         let shutdown = CancellationToken::new();
@@ -128,7 +113,7 @@ impl Workers {
                 connection: Connection::new(link.clone(), store.clone(), Arc::clone(&health), slot),
                 config: config.clone(),
                 metrics: metrics.clone(),
-                dispatch: Arc::clone(&dispatch),
+                wake: Arc::clone(&wake),
                 shutdown: shutdown.clone(),
             };
             tasks.spawn(worker.run());

@@ -1,7 +1,6 @@
-//! A classification worker: claim events under a lease — the fresh readings this process handed
-//! over first, else the queue's due events — classify them over MCP, write the results back
-//! guarded by the lease. Fresh readings go out in `classify_batch` calls with their sensors'
-//! recent history; re-queued events go through `classify_by_id`.
+//! A classification worker: claim due events under a lease, classify them over MCP, write the
+//! results back guarded by the lease. Fresh readings go out in `classify_batch` calls with
+//! their sensors' recent history; re-queued events go through `classify_by_id`.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -12,13 +11,13 @@ use mcp_classifier::server::args::{MAX_BATCH_EVENTS, MAX_HISTORY};
 use mcp_classifier::server::batch::{BatchItem, BatchOutput};
 use rmcp::model::{CallToolResult, JsonObject};
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use traffic_model::classification::Classification;
 use traffic_store::{Event, LaneHistory, Retry, Store};
 
 use super::connection::{CallError, Connection};
-use super::dispatch::Dispatch;
 use super::{ClassifyConfig, ClassifyMetrics};
 
 /// How long a woken worker lets more readings arrive before claiming.
@@ -43,7 +42,7 @@ pub struct Worker {
     pub connection: Connection,
     pub config: ClassifyConfig,
     pub metrics: ClassifyMetrics,
-    pub dispatch: Arc<Dispatch>,
+    pub wake: Arc<Notify>,
     pub shutdown: CancellationToken,
 }
 
@@ -51,48 +50,26 @@ impl Worker {
     pub async fn run(mut self) {
         tracing::info!(owner = %self.owner, "classification worker started");
         while !self.shutdown.is_cancelled() {
-            let handed = self.dispatch.handoff.take(self.config.batch_size);
-            let source = if handed.is_empty() {
-                "queue"
-            } else {
-                "handoff"
-            };
-            let claimed = if handed.is_empty() {
-                self.store
-                    .claim(&self.owner, self.config.batch_size, self.config.lease)
-                    .await
-            } else {
-                self.store
-                    .claim_given(&self.owner, handed, self.config.lease)
-                    .await
-            };
-            let claimed = match claimed {
+            let claimed = match self
+                .store
+                .claim(&self.owner, self.config.batch_size, self.config.lease)
+                .await
+            {
                 Ok(claimed) => claimed,
                 Err(e) => {
-                    // Handed-over events stay due in the queue: the next claim finds them.
                     tracing::warn!(error = %service_kit::telemetry::error_chain(&e), "claiming events failed");
                     self.pause(self.config.poll_interval).await;
                     continue;
                 }
             };
             if claimed.is_empty() {
-                if source == "queue" {
-                    let idle = self.until_next_due().await;
-                    self.pause(idle).await;
-                }
+                let idle = self.until_next_due().await;
+                self.pause(idle).await;
                 continue;
             }
-            self.metrics
-                .claimed
-                .with_label_values(&[source])
-                .inc_by(claimed.len() as u64);
             let full = claimed.len() >= self.config.batch_size;
-            let span = tracing::info_span!(
-                "classify_job",
-                owner = %self.owner,
-                source,
-                events = claimed.len()
-            );
+            let span =
+                tracing::info_span!("classify_job", owner = %self.owner, events = claimed.len());
             self.process(claimed).instrument(span).await;
             if !full {
                 self.gather().await;
@@ -114,16 +91,14 @@ impl Worker {
 
     /// Sleeps until woken by new work, the safety-net poll interval, or shutdown.
     async fn pause(&self, interval: Duration) {
-        let woken = tokio::select! {
-            () = self.dispatch.wake.notified() => true,
-            () = self.dispatch.handoff.ready() => true,
-            () = tokio::time::sleep(interval) => false,
-            () = self.shutdown.cancelled() => false,
-        };
-        if woken {
-            // Readings arrive one POST at a time: gathering them for a moment turns a stream
-            // of one-event claims into batches, at a few milliseconds of lag.
-            tokio::time::sleep(WOKEN_GATHER).await;
+        tokio::select! {
+            () = self.wake.notified() => {
+                // Readings arrive one POST at a time: gathering them for a moment turns a
+                // stream of one-event claims into batches, at a few milliseconds of lag.
+                tokio::time::sleep(WOKEN_GATHER).await;
+            }
+            () = tokio::time::sleep(interval) => {}
+            () = self.shutdown.cancelled() => {}
         }
     }
 

@@ -43,7 +43,7 @@ pub async fn create(
         return Ok(HttpResponse::Ok().json(event));
     }
     state.metrics.count_readings(1, 0, 0);
-    state.dispatch.stored(1, vec![event.clone()]);
+    state.wake_workers();
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/events/{}", event.id)))
         .json(event))
@@ -95,18 +95,13 @@ pub async fn create_batch(
             Err(errors) => rejected.push(RejectedReading { index, errors }),
         }
     }
-    // The created rows come back only while the local workers can take them.
-    let (counts, fresh) = if state.dispatch.wants_events() {
-        state.store.insert_many_fresh(readings).await?
-    } else {
-        (state.store.insert_many_counted(readings).await?, Vec::new())
-    };
+    let counts = state.store.insert_many_counted(readings).await?;
     let (accepted, duplicates) = (counts.inserted, counts.duplicates);
     state
         .metrics
         .count_readings(accepted, duplicates, rejected.len());
     if accepted > 0 {
-        state.dispatch.stored(accepted, fresh);
+        state.wake_workers();
     }
     Ok(HttpResponse::Ok().json(BatchResult {
         accepted,
@@ -220,7 +215,7 @@ pub async fn requeue(
 ) -> Result<HttpResponse, Problem> {
     match state.store.requeue(id.0).await? {
         Some(event) => {
-            state.dispatch.wake_workers();
+            state.wake_workers();
             Ok(HttpResponse::Accepted().json(event))
         }
         None => Err(no_event(id)),

@@ -133,7 +133,6 @@ api_suite! {
         a_requeued_event_is_classified_again,
         a_reading_is_judged_with_the_stored_history_of_its_lane,
         a_stream_of_single_posts_is_classified_in_a_few_gathered_calls,
-        fresh_readings_are_handed_to_the_workers_and_the_overflow_queued,
     ],
     durability: [
         a_client_hanging_up_does_not_cancel_the_write,

@@ -1,5 +1,5 @@
-//! Batches whose sender needs counts, and at most the rows created now: neither the look-up of
-//! the rows that collided nor (unless asked for) `RETURNING` is paid for.
+//! Batches whose sender needs only counts: no rows come back, so neither `RETURNING` nor the
+//! look-up of the rows that collided is paid for.
 
 use std::sync::Arc;
 
@@ -11,8 +11,7 @@ use diesel::sql_types::{Array, Double, Integer, Nullable, SmallInt, Text, Timest
 
 use super::INSERT_CHUNK;
 use crate::backend::column;
-use crate::model::{EventRow, StoredRow};
-use crate::{Event, Store, StoreError};
+use crate::{Store, StoreError};
 use traffic_model::reading::Reading;
 
 /// What a counted batch insert did.
@@ -34,10 +33,6 @@ const UNNEST_INSERT: &str = "\
                   $6::float8[], $7::float8[], $8::int2[], $9::int2[]) AS r \
     ON CONFLICT DO NOTHING";
 
-/// [`UNNEST_INSERT`]'s tail when the created rows come back, in [`StoredRow`]'s order.
-const RETURNING_STORED: &str = " RETURNING id, sensor_id, observed_at, interval_s, lane, \
-    vehicle_count, avg_speed_kmh, occupancy_pct, speed_limit_kmh, lanes, received_at";
-
 impl Store {
     /// Stores many readings as pending events in one transaction and says how many were new.
     /// Idempotent on each reading's key like [`Store::insert`], a repeat inside the batch
@@ -46,70 +41,33 @@ impl Store {
         &self,
         readings: Vec<Reading>,
     ) -> Result<InsertCounts, StoreError> {
-        Ok(self.insert_many_returning(readings, false).await?.0)
-    }
-
-    /// [`Store::insert_many_counted`], and the events it created: the rows as stored, so a
-    /// reading repeated inside the batch comes back once, as the copy that was kept.
-    pub async fn insert_many_fresh(
-        &self,
-        readings: Vec<Reading>,
-    ) -> Result<(InsertCounts, Vec<Event>), StoreError> {
-        let (counts, rows) = self.insert_many_returning(readings, true).await?;
-        let events = rows
-            .into_iter()
-            .map(|row| Event::try_from(EventRow::fresh(row)))
-            .collect::<Result<_, _>>()?;
-        Ok((counts, events))
-    }
-
-    /// The insert behind both: the created rows come back only when `returning`.
-    async fn insert_many_returning(
-        &self,
-        readings: Vec<Reading>,
-        returning: bool,
-    ) -> Result<(InsertCounts, Vec<StoredRow>), StoreError> {
         if readings.is_empty() {
-            return Ok((InsertCounts::default(), Vec::new()));
+            return Ok(InsertCounts::default());
         }
         let total = readings.len();
         let readings = Arc::new(readings);
-        let (inserted, rows) = self
+        let inserted = self
             .run(move |store| async move {
                 let now = crate::backend::now();
                 Ok(with_conn!(store, |conn|
                     postgres: {
                         use diesel_async::RunQueryDsl;
-                        if returning {
-                            let rows: Vec<StoredRow> =
-                                unnest_insert(&readings, now, RETURNING_STORED).load(conn).await?;
-                            (rows.len(), rows)
-                        } else {
-                            (unnest_insert(&readings, now, "").execute(conn).await?, Vec::new())
-                        }
+                        unnest_insert(&readings, now).execute(conn).await?
                     },
                     sqlite: {
                         conn.spawn_blocking(move |conn| {
                             use diesel::RunQueryDsl;
                             conn.immediate_transaction(|conn| {
-                                let (mut inserted, mut rows) = (0, Vec::new());
+                                let mut inserted = 0;
                                 for chunk in readings.chunks(INSERT_CHUNK) {
                                     let values: Vec<_> =
                                         chunk.iter().map(|r| reading_values!(r, now)).collect();
-                                    let insert = diesel::insert_into(events::table)
+                                    inserted += diesel::insert_into(events::table)
                                         .values(values)
-                                        .on_conflict_do_nothing();
-                                    if returning {
-                                        let created: Vec<StoredRow> = insert
-                                            .returning(stored_columns!(events))
-                                            .get_results(conn)?;
-                                        inserted += created.len();
-                                        rows.extend(created);
-                                    } else {
-                                        inserted += insert.execute(conn)?;
-                                    }
+                                        .on_conflict_do_nothing()
+                                        .execute(conn)?;
                                 }
-                                Ok::<_, diesel::result::Error>((inserted, rows))
+                                Ok::<_, diesel::result::Error>(inserted)
                             })
                         })
                         .await?
@@ -117,22 +75,16 @@ impl Store {
                 ))
             })
             .await?;
-        let counts = InsertCounts {
+        Ok(InsertCounts {
             inserted,
             duplicates: total - inserted,
-        };
-        Ok((counts, rows))
+        })
     }
 }
 
-/// The [`UNNEST_INSERT`] statement, followed by `tail`, with the batch bound as one array per
-/// column.
-fn unnest_insert(
-    readings: &[Reading],
-    now: DateTime<Utc>,
-    tail: &str,
-) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
-    diesel::sql_query(format!("{UNNEST_INSERT}{tail}"))
+/// The [`UNNEST_INSERT`] statement with the batch bound as one array per column.
+fn unnest_insert(readings: &[Reading], now: DateTime<Utc>) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
+    diesel::sql_query(UNNEST_INSERT)
         .into_boxed()
         .bind::<Array<Text>, _>(column(readings, |r| r.sensor_id().as_str().to_owned()))
         .bind::<Array<Timestamptz>, _>(column(readings, Reading::observed_at))

@@ -59,8 +59,6 @@ store_suite! {
         label_counts_cover_one_sensor_over_a_half_open_window,
         list_filters_and_orders_newest_first,
         a_cursor_walk_sees_every_preexisting_row_once_while_rows_arrive,
-        a_batch_returns_the_events_it_created_as_they_were_stored,
-        a_claim_of_given_events_leases_only_those_still_due,
         claim_leases_due_events_oldest_first_and_counts_an_attempt,
         two_pools_claiming_concurrently_never_get_the_same_event,
         complete_records_the_classification_only_under_a_live_lease,
