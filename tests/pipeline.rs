@@ -42,7 +42,7 @@ async fn posted_readings_are_classified(db: &TestDatabase, ingest: &Ingest) {
     assert!(classification["level_of_service"].is_string(), "{event}");
     assert!(event["classified_at"].is_string(), "{event}");
     assert_eq!(
-        event["attempts"], 1,
+        event["processing"]["attempts"], 1,
         "classified at the first attempt: {event}"
     );
 
@@ -214,9 +214,9 @@ async fn a_rejected_reading_ends_failed_and_a_requeue_classifies_it_by_id(db: Te
     let event = rejecting
         .wait_for_status(id, "failed", CLASSIFIED_WITHIN)
         .await;
-    assert_eq!(event["attempts"], 2, "{event}");
+    assert_eq!(event["processing"]["attempts"], 2, "{event}");
     assert!(
-        event["last_error"]
+        event["processing"]["last_error"]
             .as_str()
             .is_some_and(|e| e.contains("test server rejects every reading")),
         "{event}"
@@ -241,15 +241,18 @@ async fn a_rejected_reading_ends_failed_and_a_requeue_classifies_it_by_id(db: Te
     let (status, body) = ingest.requeue(id).await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["id"], id, "{body}");
-    assert_eq!(body["requeued"], true, "{body}");
-    assert_eq!(body["attempts"], 0, "a fresh attempt budget: {body}");
+    assert_eq!(body["processing"]["requeued"], true, "{body}");
+    assert_eq!(
+        body["processing"]["attempts"], 0,
+        "a fresh attempt budget: {body}"
+    );
 
     let event = ingest
         .wait_for_status(id, "classified", CLASSIFIED_WITHIN)
         .await;
     assert!(event["classification"]["label"].is_string(), "{event}");
-    assert!(event["last_error"].is_null(), "{event}");
-    assert_eq!(event["requeued"], false, "{event}");
+    assert!(event["processing"]["last_error"].is_null(), "{event}");
+    assert_eq!(event["processing"]["requeued"], false, "{event}");
     let metrics = ingest.metrics().await;
     assert!(
         classifier_calls(&metrics, "classify_by_id", "ok") >= 1.0,
@@ -289,5 +292,5 @@ async fn a_retry_runs_when_its_backoff_expires_not_at_the_next_safety_net_poll(d
     let event = ingest
         .wait_for_status(id, "failed", Duration::from_secs(5))
         .await;
-    assert_eq!(event["attempts"], 2, "{event}");
+    assert_eq!(event["processing"]["attempts"], 2, "{event}");
 }

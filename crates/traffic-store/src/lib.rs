@@ -27,6 +27,8 @@ pub use config::{DatabaseUrl, StoreConfig};
 pub use cursor::Cursor;
 pub use error::StoreError;
 pub use history::LaneHistory;
-pub use model::{Event, EventFilter, Inserted, LabelCounts, Page, Status, StatusCounts};
+pub use model::{
+    Event, EventFilter, Inserted, LabelCounts, Page, Processing, Status, StatusCounts,
+};
 pub use retry::{Retry, RetryPolicy};
 pub use write::InsertCounts;

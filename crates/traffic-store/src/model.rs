@@ -45,6 +45,14 @@ pub struct Event {
     /// The latest classification; null until the event is first classified.
     pub classification: Option<Classification>,
     pub classified_at: Option<DateTime<Utc>>,
+    /// Where the event stands in the classification queue: what an operator chasing a stuck or
+    /// failed event needs, kept apart from what a reader of the traffic wants.
+    pub processing: Processing,
+}
+
+/// An event's place in the classification queue.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Processing {
     /// Classification attempts so far.
     pub attempts: u32,
     /// When a pending event is next due, or a processing event's lease expires; null once
@@ -320,10 +328,12 @@ impl TryFrom<EventRow> for Event {
             status,
             classification,
             classified_at: row.classified_at,
-            attempts: u32::try_from(row.attempts).map_err(|e| corrupt(e.to_string()))?,
-            next_attempt_at: row.next_attempt_at,
-            last_error: row.last_error,
-            requeued: row.requeued,
+            processing: Processing {
+                attempts: u32::try_from(row.attempts).map_err(|e| corrupt(e.to_string()))?,
+                next_attempt_at: row.next_attempt_at,
+                last_error: row.last_error,
+                requeued: row.requeued,
+            },
         })
     }
 }

@@ -142,7 +142,7 @@ impl Worker {
 
     async fn classify(&mut self, claimed: Vec<Event>) -> Vec<(Event, Outcome)> {
         let (requeued, fresh): (Vec<Event>, Vec<Event>) =
-            claimed.into_iter().partition(|e| e.requeued);
+            claimed.into_iter().partition(|e| e.processing.requeued);
         let mut outcomes: Vec<(Event, Outcome)> = Vec::new();
         for chunk in fresh.chunks(MAX_BATCH_EVENTS) {
             let results = self.classify_fresh(chunk).await;
@@ -346,10 +346,10 @@ impl Worker {
     }
 
     async fn fail(&self, event: &Event, error: &str, permanent: bool) {
-        let retry = self
-            .config
-            .retry
-            .after_failure(event.attempts, permanent, Utc::now());
+        let retry =
+            self.config
+                .retry
+                .after_failure(event.processing.attempts, permanent, Utc::now());
         self.metrics
             .retries
             .with_label_values(&[if permanent { "permanent" } else { "transient" }])

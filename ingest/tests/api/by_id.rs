@@ -18,7 +18,7 @@ pub async fn an_event_is_fetched_by_id(backend: Backend) {
     assert_eq!(classified["status"], "classified");
     assert_eq!(classified["classification"]["label"], "congested");
     assert!(classified["classified_at"].is_string());
-    assert_eq!(classified["attempts"], 1);
+    assert_eq!(classified["processing"]["attempts"], 1);
 }
 
 pub async fn an_unknown_or_malformed_event_id_is_a_404_problem(backend: Backend) {
@@ -50,7 +50,7 @@ pub async fn requeueing_a_claimed_event_answers_202_with_it_pending_again(backen
     let event = app.requeue(id).await;
     assert_eq!(event["id"], id);
     assert_eq!(event["status"], "pending");
-    assert_eq!(event["attempts"], 0);
+    assert_eq!(event["processing"]["attempts"], 0);
     assert_eq!(
         app.get_ok(&format!("/v1/events/{id}")).await["status"],
         "pending"

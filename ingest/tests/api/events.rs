@@ -38,8 +38,26 @@ pub async fn a_valid_reading_is_stored_and_answered_with_201_and_its_location(ba
         Some(format!("/v1/events/{id}").as_str())
     );
     assert_eq!(event["status"], "pending");
-    assert_eq!(event["attempts"], 0);
     assert!(event["classification"].is_null());
+    // The queue's fields travel in one object, apart from the traffic.
+    let processing = event["processing"]
+        .as_object()
+        .expect("a processing object");
+    let mut fields: Vec<&str> = processing.keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["attempts", "last_error", "next_attempt_at", "requeued"]
+    );
+    assert_eq!(processing["attempts"], 0);
+    assert_eq!(processing["requeued"], false);
+    assert!(processing["next_attempt_at"].is_string(), "{event}");
+    for moved in ["attempts", "next_attempt_at", "last_error", "requeued"] {
+        assert!(
+            event.get(moved).is_none(),
+            "{moved} at the top level: {event}"
+        );
+    }
     // Every field comes back as sent; the time is compared as an instant below.
     for (field, value) in sent.as_object().expect("an object") {
         if field != "observed_at" {

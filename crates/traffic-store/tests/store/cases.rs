@@ -68,7 +68,7 @@ pub async fn insert_stores_a_pending_event_with_every_field(db: &TestDb) {
     assert_eq!(e.reading, r);
     assert_eq!(e.status, Status::Pending);
     assert_eq!(e.classification, None);
-    assert_eq!(e.attempts, 0);
+    assert_eq!(e.processing.attempts, 0);
     assert!(e.received_at >= before - TimeDelta::seconds(1));
     assert_eq!(db.store().get(e.id).await.unwrap(), Some(e));
 }
@@ -469,10 +469,11 @@ pub async fn claim_leases_due_events_oldest_first_and_counts_an_attempt(db: &Tes
     assert!(
         first
             .iter()
-            .all(|e| e.status == Status::Processing && e.attempts == 1)
+            .all(|e| e.status == Status::Processing && e.processing.attempts == 1)
     );
     assert!(first.iter().all(|e| {
-        e.next_attempt_at
+        e.processing
+            .next_attempt_at
             .is_some_and(|due| due > Utc::now() + TimeDelta::seconds(20))
     }));
     let rest = store.claim("w2", 10, LEASE).await.unwrap();
@@ -553,7 +554,7 @@ pub async fn complete_records_the_classification_only_under_a_live_lease(db: &Te
     assert_eq!(
         retaken
             .iter()
-            .map(|e| (e.id, e.attempts))
+            .map(|e| (e.id, e.processing.attempts))
             .collect::<Vec<_>>(),
         vec![(id, 2)]
     );
@@ -619,19 +620,27 @@ pub async fn failures_back_off_or_end_failed_and_release_refunds_the_attempt(db:
             .unwrap()
     );
     let e = store.get(id).await.unwrap().unwrap();
-    assert_eq!((e.status, e.attempts), (Status::Pending, 1));
-    assert_eq!(e.last_error.as_deref(), Some("classifier timed out"));
+    assert_eq!((e.status, e.processing.attempts), (Status::Pending, 1));
+    assert_eq!(
+        e.processing.last_error.as_deref(),
+        Some("classifier timed out")
+    );
     assert!(
         store.claim("w", 1, LEASE).await.unwrap().is_empty(),
         "not due before the backoff"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(store.claim("w", 1, LEASE).await.unwrap()[0].attempts, 2);
+    assert_eq!(
+        store.claim("w", 1, LEASE).await.unwrap()[0]
+            .processing
+            .attempts,
+        2
+    );
 
     assert!(store.release(id, "w").await.unwrap());
     let e = store.get(id).await.unwrap().unwrap();
     assert_eq!(
-        (e.status, e.attempts),
+        (e.status, e.processing.attempts),
         (Status::Pending, 1),
         "release refunds the attempt"
     );
@@ -651,7 +660,7 @@ pub async fn failures_back_off_or_end_failed_and_release_refunds_the_attempt(db:
     let e = store.get(id).await.unwrap().unwrap();
     assert_eq!(e.status, Status::Failed);
     assert_eq!(
-        e.last_error.as_deref(),
+        e.processing.last_error.as_deref(),
         Some("reading rejected: vehicle_count")
     );
     assert!(
@@ -669,7 +678,10 @@ pub async fn requeue_makes_any_event_due_again_with_a_fresh_budget(db: &TestDb) 
         .await
         .unwrap();
     let requeued = store.requeue(id).await.unwrap().unwrap();
-    assert_eq!((requeued.status, requeued.attempts), (Status::Pending, 0));
+    assert_eq!(
+        (requeued.status, requeued.processing.attempts),
+        (Status::Pending, 0)
+    );
     assert_eq!(
         requeued.classification,
         Some(verdict(Label::FreeFlow)),
@@ -1050,20 +1062,20 @@ pub async fn an_upgrade_keeps_every_event_in_its_status(db: &TestDb) {
     assert_eq!(
         (
             pending.status,
-            pending.attempts,
-            pending.last_error.as_deref()
+            pending.processing.attempts,
+            pending.processing.last_error.as_deref()
         ),
         (Status::Pending, 1, Some("timed out"))
     );
-    assert_eq!(pending.next_attempt_at, Some(minute(1)));
+    assert_eq!(pending.processing.next_attempt_at, Some(minute(1)));
     assert!(pending.classification.is_none());
     assert_eq!(event(2).await.status, Status::Processing);
     let classified = event(3).await;
     assert_eq!(
-        (classified.status, classified.attempts),
+        (classified.status, classified.processing.attempts),
         (Status::Classified, 2)
     );
-    assert_eq!(classified.next_attempt_at, None);
+    assert_eq!(classified.processing.next_attempt_at, None);
     assert_eq!(classified.classified_at, Some(minute(100)));
     let c = classified.classification.unwrap();
     assert_eq!(
@@ -1082,12 +1094,16 @@ pub async fn an_upgrade_keeps_every_event_in_its_status(db: &TestDb) {
     assert_eq!(c.reasons, vec!["density 22.5".to_owned()]);
     let failed = event(4).await;
     assert_eq!(
-        (failed.status, failed.attempts, failed.last_error.as_deref()),
+        (
+            failed.status,
+            failed.processing.attempts,
+            failed.processing.last_error.as_deref()
+        ),
         (Status::Failed, 5, Some("rejected"))
     );
     let requeued = event(5).await;
     assert_eq!(
-        (requeued.status, requeued.requeued),
+        (requeued.status, requeued.processing.requeued),
         (Status::Pending, true)
     );
     assert_eq!(requeued.classification.map(|c| c.label), Some(Label::Heavy));
