@@ -17,6 +17,8 @@ use crate::problem::{Kind, Problem};
 pub enum Format {
     Json,
     NdJson,
+    /// JSON Merge Patch (RFC 7396).
+    MergePatch,
 }
 
 /// The request's format among `accepted`, or 415.
@@ -34,6 +36,7 @@ pub fn format(request: &HttpRequest, accepted: &[Format]) -> Result<Format, Prob
         });
     let found = match essence.as_deref() {
         Some("application/json") => Some(Format::Json),
+        Some("application/merge-patch+json") => Some(Format::MergePatch),
         Some("application/x-ndjson" | "application/ndjson" | "application/jsonl") => {
             Some(Format::NdJson)
         }
@@ -47,6 +50,7 @@ pub fn format(request: &HttpRequest, accepted: &[Format]) -> Result<Format, Prob
                 .map(|f| match f {
                     Format::Json => "application/json",
                     Format::NdJson => "application/x-ndjson",
+                    Format::MergePatch => "application/merge-patch+json",
                 })
                 .collect();
             Err(Problem::new(

@@ -10,6 +10,7 @@ use crate::auth::Access;
 use crate::problem::Problem;
 use crate::routes::events::MAX_BATCH_READINGS;
 use crate::routes::{Body, Operation, ROUTES};
+use traffic_model::sensor::SensorMetadata;
 
 /// Collects component schemas while the document's operations are written.
 struct Components {
@@ -203,7 +204,40 @@ fn request_body(body: Body, components: &mut Components) -> Value {
                 "application/x-ndjson": {"schema": {"type": "string"}},
             },
         }),
+        Body::SensorMetadata => json!({
+            "required": true,
+            "description": "The sensor's metadata, whole: a field left out or null is not known. \
+                May be sent gzip-compressed (Content-Encoding: gzip).",
+            "content": {"application/json": {"schema": components.reference::<SensorMetadata>()}},
+        }),
+        Body::SensorPatch => {
+            let schema = merge_patch_schema(components);
+            json!({
+                "required": true,
+                "description": "A JSON Merge Patch (RFC 7396): a member given replaces the stored \
+                    value, null forgets it, a member left out is kept; `location` merges member \
+                    by member. The result must be valid metadata.",
+                "content": {
+                    "application/merge-patch+json": {"schema": schema},
+                    "application/json": {"schema": schema},
+                },
+            })
+        }
     }
+}
+
+/// The schema of a JSON Merge Patch of sensor metadata: the metadata's own, except that a
+/// patch's `location` may give one coordinate (it merges into the stored one).
+fn merge_patch_schema(components: &mut Components) -> Value {
+    let mut schema = inline_schema_of::<SensorMetadata>(&mut components.generator);
+    let mut location =
+        inline_schema_of::<traffic_model::sensor::Location>(&mut components.generator);
+    if let Some(members) = location.as_object_mut() {
+        members.remove("required");
+        members.insert("type".into(), json!(["object", "null"]));
+    }
+    schema["properties"]["location"] = location;
+    schema
 }
 
 /// `T`'s own schema, inline (what it uses is registered as components).

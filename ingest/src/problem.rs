@@ -16,6 +16,7 @@ pub enum Kind {
     MalformedBody,
     BodyTimeout,
     InvalidReading,
+    InvalidMetadata,
     InvalidQuery,
     BodyTooLarge,
     TooManyReadings,
@@ -34,6 +35,7 @@ impl Kind {
             Kind::MalformedBody => "malformed-body",
             Kind::BodyTimeout => "body-timeout",
             Kind::InvalidReading => "invalid-reading",
+            Kind::InvalidMetadata => "invalid-sensor-metadata",
             Kind::InvalidQuery => "invalid-query",
             Kind::BodyTooLarge => "body-too-large",
             Kind::TooManyReadings => "too-many-readings",
@@ -52,7 +54,7 @@ impl Kind {
                 StatusCode::BAD_REQUEST
             }
             Kind::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Kind::InvalidReading => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::InvalidReading | Kind::InvalidMetadata => StatusCode::UNPROCESSABLE_ENTITY,
             Kind::BodyTooLarge | Kind::TooManyReadings => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -69,6 +71,7 @@ impl Kind {
             Kind::MalformedBody => "The request body could not be decoded",
             Kind::BodyTimeout => "The request body did not arrive in time",
             Kind::InvalidReading => "The reading breaks the rules of a sensor reading",
+            Kind::InvalidMetadata => "The sensor metadata breaks its rules",
             Kind::InvalidQuery => "The query parameters are invalid",
             Kind::BodyTooLarge => "The request body is too large",
             Kind::TooManyReadings => "The batch holds too many readings",
@@ -153,6 +156,9 @@ impl Problem {
     /// anything else → 500.
     pub fn from_store(error: &traffic_store::StoreError) -> Self {
         use traffic_store::StoreError;
+        if let StoreError::InvalidMetadata(invalid) = error {
+            return Self::invalid_metadata(invalid);
+        }
         if !error.is_unavailable() {
             return Self::internal(error);
         }
@@ -165,6 +171,17 @@ impl Problem {
              (a reading sent again is never stored twice)"
         };
         Self::new(Kind::Unavailable, detail)
+    }
+}
+
+impl Problem {
+    /// 422 listing every field of the sensor metadata that breaks a rule.
+    pub fn invalid_metadata(invalid: &traffic_model::sensor::MetadataError) -> Self {
+        Self::new(
+            Kind::InvalidMetadata,
+            format!("{} field(s) are invalid", invalid.errors.len()),
+        )
+        .with_errors(invalid.errors.clone())
     }
 }
 

@@ -4,7 +4,10 @@
 //! - [`reading`]: the sensor reading, parsed from the wire with field-level errors.
 //! - [`classification`]: the classifier's verdict, as stored and as served.
 //! - [`rules`]: the traffic-engineering rules that classify a reading.
+//! - [`sensor`]: what is known about a sensor besides its readings (place, site, time zone).
 
 pub mod classification;
+mod fields;
 pub mod reading;
 pub mod rules;
+pub mod sensor;

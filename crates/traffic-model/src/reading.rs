@@ -15,6 +15,10 @@ use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use crate::fields::{
+    in_range, in_range_f, integer, json_type_name, narrow, number, push, required, string,
+};
+
 /// How far ahead of the server clock a reading may be stamped (sensor clock drift).
 pub const MAX_FUTURE_SKEW: TimeDelta = TimeDelta::minutes(5);
 /// The earliest `observed_at` accepted, 1970-01-01T00:00:00Z: no archive of detector data
@@ -31,8 +35,8 @@ const LANE: (i64, i64) = (0, 32);
 const VEHICLE_COUNT: (i64, i64) = (0, 100_000);
 const AVG_SPEED_KMH: (f64, f64) = (0.0, 400.0);
 const OCCUPANCY_PCT: (f64, f64) = (0.0, 100.0);
-const SPEED_LIMIT_KMH: (i64, i64) = (5, 200);
-const LANES: (i64, i64) = (1, 32);
+pub(crate) const SPEED_LIMIT_KMH: (i64, i64) = (5, 200);
+pub(crate) const LANES: (i64, i64) = (1, 32);
 
 /// A sensor's identifier: 1–128 characters of `A–Z a–z 0–9 . _ : / -`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -582,150 +586,6 @@ impl RawFields {
     }
 }
 
-fn push(errors: &mut Vec<FieldError>, field: &str, message: &str) {
-    errors.push(FieldError {
-        field: field.to_owned(),
-        message: message.to_owned(),
-    });
-}
-
-/// Reports a missing value, unless the field was sent with the wrong JSON type (already reported).
-fn required<T>(errors: &mut Vec<FieldError>, field: &str, value: Option<T>) -> Option<T> {
-    if value.is_none() && !errors.iter().any(|e| e.field == field) {
-        push(errors, field, "is required");
-    }
-    value
-}
-
-/// `Some(None)` for an absent optional value, `None` when the conversion fails.
-fn narrow<T: TryFrom<i64>>(value: Option<i64>) -> Option<Option<T>> {
-    match value {
-        None => Some(None),
-        Some(v) => T::try_from(v).ok().map(Some),
-    }
-}
-
-fn in_range(
-    errors: &mut Vec<FieldError>,
-    field: &str,
-    value: Option<i64>,
-    (min, max): (i64, i64),
-    unit: &str,
-) -> Option<i64> {
-    let v = value?;
-    if (min..=max).contains(&v) {
-        Some(v)
-    } else {
-        push(errors, field, &range_message((min, max), unit, v));
-        None
-    }
-}
-
-fn in_range_f(
-    errors: &mut Vec<FieldError>,
-    field: &str,
-    value: Option<f64>,
-    (min, max): (f64, f64),
-    unit: &str,
-) -> Option<f64> {
-    let v = value?;
-    if v.is_finite() && (min..=max).contains(&v) {
-        Some(v)
-    } else {
-        push(
-            errors,
-            field,
-            &range_message((min, max), unit, v).replacen("an integer", "a number", 1),
-        );
-        None
-    }
-}
-
-fn string(errors: &mut Vec<FieldError>, field: &str, value: Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s),
-        other => {
-            push(
-                errors,
-                field,
-                &format!("must be a string, got {}", json_type_name(&other)),
-            );
-            None
-        }
-    }
-}
-
-/// A JSON integer; `range` and `unit` only word the error for a number too large for any range.
-fn integer(
-    errors: &mut Vec<FieldError>,
-    field: &str,
-    value: Value,
-    range: (i64, i64),
-    unit: &str,
-) -> Option<i64> {
-    match &value {
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                return Some(i);
-            }
-            // JSON Schema's "integer" admits any number with a zero fraction (60.0, 1e3);
-            // the published schema says "integer", so the parser agrees with it.
-            match n.as_f64() {
-                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(f as i64),
-                Some(f) if f.fract() == 0.0 => {
-                    push(errors, field, &range_message(range, unit, n));
-                    None
-                }
-                _ => {
-                    push(errors, field, &format!("must be a whole number, got {n}"));
-                    None
-                }
-            }
-        }
-        other => {
-            push(
-                errors,
-                field,
-                &format!("must be an integer, got {}", json_type_name(other)),
-            );
-            None
-        }
-    }
-}
-
-fn range_message(
-    (min, max): (impl fmt::Display, impl fmt::Display),
-    unit: &str,
-    got: impl fmt::Display,
-) -> String {
-    let unit = if unit.is_empty() {
-        String::new()
-    } else {
-        format!(" {unit}")
-    };
-    format!("must be an integer from {min} to {max}{unit}, got {got}")
-}
-
-fn number(errors: &mut Vec<FieldError>, field: &str, value: Value) -> Option<f64> {
-    match &value {
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if f.is_finite() => Some(f),
-            _ => {
-                push(errors, field, "must be a finite number");
-                None
-            }
-        },
-        other => {
-            push(
-                errors,
-                field,
-                &format!("must be a number, got {}", json_type_name(other)),
-            );
-            None
-        }
-    }
-}
-
 fn timestamp(errors: &mut Vec<FieldError>, field: &str, value: Value) -> Option<DateTime<Utc>> {
     let Value::String(raw) = value else {
         push(
@@ -766,17 +626,6 @@ pub fn parse_timestamp(raw: &str) -> Result<DateTime<Utc>, TimestampError> {
         return Err(TimestampError::LeapSecond);
     }
     Ok(at.with_timezone(&Utc).trunc_subsecs(STORED_SUBSEC_DIGITS))
-}
-
-fn json_type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

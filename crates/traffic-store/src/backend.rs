@@ -66,7 +66,7 @@ macro_rules! with_conn {
     // next caller: one that took part in such a failure is closed instead of returned.
     (@pooled $pool:ident, $schema:ident, $conn:ident, $body:block) => {{
         #[allow(unused_imports)]
-        use $crate::schema::$schema::{classifications, event_states, events, queue};
+        use $crate::schema::$schema::{classifications, event_states, events, queue, sensors};
         let mut pooled = $pool.get().await?;
         let outcome = async {
             let $conn = &mut *pooled;

@@ -21,6 +21,9 @@ pub enum StoreError {
     Migration(String),
     #[error("event {id} holds values the application does not accept: {reason}")]
     CorruptRow { id: i64, reason: String },
+    /// Sensor metadata that breaks a rule (a merge patch whose result does): nothing written.
+    #[error(transparent)]
+    InvalidMetadata(traffic_model::sensor::MetadataError),
     #[error("invalid cursor: {0}")]
     InvalidCursor(&'static str),
     #[error("the store must be opened inside a tokio runtime")]

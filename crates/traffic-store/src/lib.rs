@@ -18,6 +18,7 @@ mod queue;
 mod read;
 mod retry;
 mod schema;
+mod sensors;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 mod write;
@@ -31,4 +32,5 @@ pub use model::{
     Event, EventFilter, Inserted, LabelCounts, Page, Processing, Status, StatusCounts,
 };
 pub use retry::{Retry, RetryPolicy};
+pub use sensors::Sensor;
 pub use write::InsertCounts;

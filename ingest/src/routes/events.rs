@@ -117,14 +117,17 @@ type BatchItems = Vec<(usize, Result<ReadingInput, Vec<FieldError>>)>;
 fn split_batch(bytes: &[u8], format: Format) -> Result<BatchItems, Problem> {
     match format {
         // Items accept any JSON value, so a data error can only be a body that is no array.
-        Format::Json => match serde_json::from_slice::<Vec<ReadingInput>>(bytes) {
-            Ok(items) => Ok(items.into_iter().map(Ok).enumerate().collect()),
-            Err(e) if e.classify() == serde_json::error::Category::Data => Err(Problem::new(
-                Kind::MalformedJson,
-                "a JSON batch must be an array of readings (or send NDJSON)",
-            )),
-            Err(e) => Err(malformed(e)),
-        },
+        // (A batch is never a merge patch: `create_batch` accepts JSON and NDJSON only.)
+        Format::Json | Format::MergePatch => {
+            match serde_json::from_slice::<Vec<ReadingInput>>(bytes) {
+                Ok(items) => Ok(items.into_iter().map(Ok).enumerate().collect()),
+                Err(e) if e.classify() == serde_json::error::Category::Data => Err(Problem::new(
+                    Kind::MalformedJson,
+                    "a JSON batch must be an array of readings (or send NDJSON)",
+                )),
+                Err(e) => Err(malformed(e)),
+            }
+        }
         Format::NdJson => Ok(bytes
             .split(|b| *b == b'\n')
             .enumerate()
@@ -142,7 +145,7 @@ fn split_batch(bytes: &[u8], format: Format) -> Result<BatchItems, Problem> {
     }
 }
 
-fn malformed(e: serde_json::Error) -> Problem {
+pub(super) fn malformed(e: serde_json::Error) -> Problem {
     Problem::new(
         Kind::MalformedJson,
         format!("the body is not valid JSON: {e}"),

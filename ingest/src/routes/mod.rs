@@ -84,6 +84,10 @@ impl PathDoc {
 pub enum Body {
     Reading,
     Batch,
+    /// A sensor's metadata, whole (`PUT`).
+    SensorMetadata,
+    /// A JSON Merge Patch of a sensor's metadata (`PATCH`).
+    SensorPatch,
 }
 
 const WRITE_PROBLEMS: &[(u16, &str)] = &[
@@ -103,6 +107,8 @@ const WRITE_PROBLEMS: &[(u16, &str)] = &[
     ),
     (503, "Database unavailable; nothing was written"),
 ];
+const METADATA_PROBLEM: &str =
+    "Invalid sensor metadata (a field repeated included); `errors` lists every offending field";
 const READ_PROBLEMS: &[(u16, &str)] = &[
     (400, "Invalid, unknown or repeated query parameters"),
     (401, "Missing or wrong API key (when reads need one)"),
@@ -261,7 +267,64 @@ pub static ROUTES: &[Route] = &[
                 "The sensor's summary",
                 Some(schema_of::<sensors::SensorSummary>),
             )],
-            problems: &[READ_PROBLEMS, &[(404, "No readings from this sensor")]],
+            problems: &[
+                READ_PROBLEMS,
+                &[(404, "Neither readings nor metadata from this sensor")],
+            ],
+            ..Operation::NONE
+        }),
+    },
+    Route {
+        method: Method::PUT,
+        path: "/v1/sensors/{sensor_id}",
+        access: Access::Write,
+        handler: |route| route.to(sensors::put),
+        operation: Some(Operation {
+            id: "putSensor",
+            summary: "Store a sensor's metadata (place, road, site), replacing what it had",
+            tag: "sensors",
+            path: &[PathDoc::of::<SensorId>()],
+            body: Some(Body::SensorMetadata),
+            responses: &[
+                (
+                    201,
+                    "Stored; the sensor had no metadata",
+                    Some(schema_of::<traffic_store::Sensor>),
+                ),
+                (
+                    200,
+                    "Stored, replacing the metadata it had",
+                    Some(schema_of::<traffic_store::Sensor>),
+                ),
+            ],
+            problems: &[WRITE_PROBLEMS, &[(422, METADATA_PROBLEM)]],
+            ..Operation::NONE
+        }),
+    },
+    Route {
+        method: Method::PATCH,
+        path: "/v1/sensors/{sensor_id}",
+        access: Access::Write,
+        handler: |route| route.to(sensors::patch),
+        operation: Some(Operation {
+            id: "patchSensor",
+            summary: "Change some of a sensor's metadata (JSON Merge Patch: null forgets a value)",
+            tag: "sensors",
+            path: &[PathDoc::of::<SensorId>()],
+            body: Some(Body::SensorPatch),
+            responses: &[
+                (
+                    201,
+                    "Stored; the sensor had no metadata",
+                    Some(schema_of::<traffic_store::Sensor>),
+                ),
+                (
+                    200,
+                    "Stored, changing the metadata it had",
+                    Some(schema_of::<traffic_store::Sensor>),
+                ),
+            ],
+            problems: &[WRITE_PROBLEMS, &[(422, METADATA_PROBLEM)]],
             ..Operation::NONE
         }),
     },

@@ -1,14 +1,17 @@
 //! `/v1/sensors`: what a dashboard polls — each sensor's latest state.
 
-use actix_web::HttpResponse;
-use actix_web::web::Data;
+use actix_web::web::{Data, Payload};
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, TimeDelta, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use traffic_model::reading::SensorId;
-use traffic_store::{Event, LabelCounts};
+use traffic_model::sensor::{Document, SensorMetadata};
+use traffic_store::{Event, LabelCounts, Sensor};
 
 use crate::app::AppState;
+use crate::body::{self, Format};
 use crate::params::{Bounded, PageSize, Path};
 use crate::problem::{Kind, Problem};
 use crate::query::Query;
@@ -69,11 +72,16 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(SensorPage { items, next_after }))
 }
 
-/// One sensor's state and how its traffic was labelled over a window.
+/// One sensor's state, what is known about it, and how its traffic was labelled over a window.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct SensorSummary {
     pub sensor_id: String,
-    pub latest: Event,
+    /// The sensor's latest reading (any lane); null when it has sent none yet.
+    pub latest: Option<Event>,
+    /// Its metadata (`PUT /v1/sensors/{sensor_id}`); null when none was stored.
+    pub metadata: Option<SensorMetadata>,
+    /// When the metadata last changed; null without metadata.
+    pub metadata_updated_at: Option<DateTime<Utc>>,
     pub window: Window,
     /// Readings observed in the window, by label and not classified yet.
     #[serde(flatten)]
@@ -95,30 +103,87 @@ pub struct SummaryQuery {
     window_minutes: Bounded<1, MAX_WINDOW_MINUTES, DEFAULT_WINDOW_MINUTES>,
 }
 
-/// `GET /v1/sensors/{sensor_id}?window_minutes=60`.
+/// `GET /v1/sensors/{sensor_id}?window_minutes=60`: a sensor is known by its readings or by its
+/// metadata.
 pub async fn get(
     state: Data<AppState>,
     Path(sensor_id): Path<SensorId>,
     Query(query): Query<SummaryQuery>,
 ) -> Result<HttpResponse, Problem> {
     let store = &state.store;
-    let latest = store
-        .latest_of_sensor(sensor_id.clone())
-        .await?
-        .ok_or_else(|| {
-            Problem::new(
-                Kind::NotFound,
-                format!("no readings from sensor {sensor_id}"),
-            )
-        })?;
+    let latest = store.latest_of_sensor(sensor_id.clone()).await?;
+    let stored = store.sensor(sensor_id.clone()).await?;
+    if latest.is_none() && stored.is_none() {
+        return Err(Problem::new(
+            Kind::NotFound,
+            format!("no readings from sensor {sensor_id} and no metadata"),
+        ));
+    }
     let to = Utc::now();
     // At most MAX_WINDOW_MINUTES: the cast cannot wrap.
     let from = to - TimeDelta::minutes(query.window_minutes.get() as i64);
     let counts = store.label_counts(sensor_id.clone(), from, to).await?;
+    let (metadata, metadata_updated_at) = match stored {
+        Some(sensor) => (Some(sensor.metadata), Some(sensor.updated_at)),
+        None => (None, None),
+    };
     Ok(HttpResponse::Ok().json(SensorSummary {
         sensor_id: sensor_id.to_string(),
         latest,
+        metadata,
+        metadata_updated_at,
         window: Window { from, to },
         counts,
     }))
+}
+
+/// `PUT /v1/sensors/{sensor_id}`: the sensor's metadata, whole → 201 when it had none, 200 when
+/// it replaced what it had. Readings need no metadata: a sensor exists from its first reading.
+pub async fn put(
+    state: Data<AppState>,
+    request: HttpRequest,
+    Path(sensor_id): Path<SensorId>,
+    payload: Payload,
+) -> Result<HttpResponse, Problem> {
+    body::format(&request, &[Format::Json])?;
+    let document = read_document(&state, &request, payload).await?;
+    let metadata =
+        SensorMetadata::from_json(document).map_err(|e| Problem::invalid_metadata(&e))?;
+    let (sensor, created) = state.store.put_sensor(sensor_id, metadata).await?;
+    Ok(written(sensor, created))
+}
+
+/// `PATCH /v1/sensors/{sensor_id}`: a JSON Merge Patch (RFC 7396) of the sensor's metadata →
+/// 201 when it had none, 200 otherwise; a result that breaks a rule changes nothing (422).
+pub async fn patch(
+    state: Data<AppState>,
+    request: HttpRequest,
+    Path(sensor_id): Path<SensorId>,
+    payload: Payload,
+) -> Result<HttpResponse, Problem> {
+    body::format(&request, &[Format::MergePatch, Format::Json])?;
+    let patch = read_document(&state, &request, payload).await?;
+    let (sensor, created) = state.store.patch_sensor(sensor_id, patch).await?;
+    Ok(written(sensor, created))
+}
+
+/// The body as one JSON document with no member given twice.
+async fn read_document(
+    state: &AppState,
+    request: &HttpRequest,
+    payload: Payload,
+) -> Result<Value, Problem> {
+    let bytes = body::read(request, payload, state.limits.reading()).await?;
+    Document::parse(&bytes)
+        .map_err(super::events::malformed)?
+        .unique()
+        .map_err(|e| Problem::invalid_metadata(&e))
+}
+
+fn written(sensor: Sensor, created: bool) -> HttpResponse {
+    if created {
+        HttpResponse::Created().json(sensor)
+    } else {
+        HttpResponse::Ok().json(sensor)
+    }
 }

@@ -170,6 +170,8 @@ pub async fn every_documented_operation_is_served(backend: Backend) {
             } else if method == Method::POST && template == "/v1/events/batch" {
                 minute += 1;
                 request = request.json(&json!([reading("doc-sensor", Some(2), minute)]));
+            } else if method == Method::PUT || method == Method::PATCH {
+                request = request.json(&json!({"road": "A1", "lanes": 2}));
             }
             let response = send(request).await;
             let status = response.status();
@@ -256,6 +258,44 @@ pub async fn successful_responses_match_their_documented_schemas(backend: Backen
     app.classify(id, traffic_model::classification::Label::Heavy)
         .await;
 
+    let metadata = json!({"road": "A1", "location": {"lon": 2.35, "lat": 48.86}, "name": null});
+    for (method, status) in [(Method::PUT, 201), (Method::PUT, 200), (Method::PATCH, 200)] {
+        let written = send(
+            app.request(method.clone(), "/v1/sensors/S2")
+                .json(&metadata),
+        )
+        .await;
+        let verb = method.as_str().to_ascii_lowercase();
+        assert_eq!(
+            check.check("/v1/sensors/{sensor_id}", &verb, written).await,
+            status,
+            "{method}"
+        );
+    }
+    let root = json!({
+        "components": check.doc["components"].clone(),
+        "$ref": "#/components/schemas/SensorMetadata",
+    });
+    let errors = schema_errors(&root, &metadata);
+    assert!(
+        errors.is_empty(),
+        "accepted but not schema-valid: {errors:?}"
+    );
+    // A merge patch may give one coordinate (it merges into the stored location); a whole
+    // document may not.
+    let half = json!({"location": {"lat": 48.0}});
+    let patched = send(app.request(Method::PATCH, "/v1/sensors/S2").json(&half)).await;
+    assert_eq!(patched.status().as_u16(), 200);
+    let mut patch_root = check.doc["paths"]["/v1/sensors/{sensor_id}"]["patch"]["requestBody"]
+        ["content"]["application/merge-patch+json"]["schema"]
+        .clone();
+    patch_root["components"] = check.doc["components"].clone();
+    assert_eq!(schema_errors(&patch_root, &half), Vec::<String>::new());
+    assert!(
+        !schema_errors(&root, &half).is_empty(),
+        "a whole document needs both"
+    );
+
     for (template, path) in [
         ("/v1/events", "/v1/events?limit=2".to_owned()),
         ("/v1/events/{id}", format!("/v1/events/{id}")),
@@ -288,6 +328,17 @@ pub async fn problems_match_the_documented_problem_schema(backend: Backend) {
     assert_eq!(check.check("/v1/events", "get", bad_query).await, 400);
     let missing = send(app.get("/v1/events/12345")).await;
     assert_eq!(check.check("/v1/events/{id}", "get", missing).await, 404);
+    let metadata = send(
+        app.request(Method::PUT, "/v1/sensors/S1")
+            .json(&json!({"lanes": 0})),
+    )
+    .await;
+    assert_eq!(
+        check
+            .check("/v1/sensors/{sensor_id}", "put", metadata)
+            .await,
+        422
+    );
     let text = app.post_as("/v1/events", "text/plain", "{}").await;
     assert_eq!(check.check("/v1/events", "post", text).await, 415);
     let large = app

@@ -14,6 +14,7 @@ mod events;
 mod http;
 mod listing;
 mod probes;
+mod sensor_metadata;
 mod sensors;
 mod support;
 
@@ -86,6 +87,12 @@ api_suite! {
         requeueing_a_claimed_event_answers_202_with_it_pending_again,
         requeueing_a_classified_event_keeps_its_classification_visible,
         requeueing_an_unknown_event_is_a_404_problem,
+    ],
+    sensor_metadata: [
+        metadata_is_put_patched_and_shown_with_the_sensor,
+        a_patch_of_a_sensor_without_metadata_creates_it,
+        invalid_metadata_is_a_422_naming_every_field_and_changes_nothing,
+        metadata_writes_need_a_key_when_keys_are_configured,
     ],
     sensors: [
         sensors_are_listed_in_id_order_with_their_latest_reading,

@@ -46,4 +46,21 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(classifications, events, queue,);
+diesel::table! {
+    sensors (sensor_id) {
+        sensor_id -> Text,
+        name -> Nullable<Text>,
+        road -> Nullable<Text>,
+        direction -> Nullable<Text>,
+        lon -> Nullable<Float8>,
+        lat -> Nullable<Float8>,
+        lanes -> Nullable<Int2>,
+        speed_limit_kmh -> Nullable<Int2>,
+        free_flow_speed_kmh -> Nullable<Float8>,
+        effective_vehicle_length_m -> Nullable<Float8>,
+        time_zone -> Nullable<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(classifications, events, queue, sensors,);

@@ -47,7 +47,7 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(classifications, events, queue,);
+diesel::allow_tables_to_appear_in_same_query!(classifications, events, queue, sensors,);
 
 // The view `event_states` (print-schema does not see views): every event with its
 // classification and queue state, under the column names the API's `Event` reads.
@@ -82,5 +82,22 @@ diesel::table! {
         requeued -> Bool,
         classification_observed_at -> Nullable<TimestamptzSqlite>,
         classification_event_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sensors (sensor_id) {
+        sensor_id -> Text,
+        name -> Nullable<Text>,
+        road -> Nullable<Text>,
+        direction -> Nullable<Text>,
+        lon -> Nullable<Double>,
+        lat -> Nullable<Double>,
+        lanes -> Nullable<SmallInt>,
+        speed_limit_kmh -> Nullable<SmallInt>,
+        free_flow_speed_kmh -> Nullable<Double>,
+        effective_vehicle_length_m -> Nullable<Double>,
+        time_zone -> Nullable<Text>,
+        updated_at -> TimestamptzSqlite,
     }
 }

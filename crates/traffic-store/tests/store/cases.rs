@@ -1231,3 +1231,60 @@ pub async fn a_walk_by_label_pages_newest_first_within_its_window(db: &TestDb) {
     }
     assert_eq!(walked, expected);
 }
+
+pub async fn concurrent_patches_of_one_sensor_each_keep_their_change(db: &TestDb) {
+    let store = db.store();
+    let patches = [
+        json!({"name": "n"}),
+        json!({"road": "A1"}),
+        json!({"direction": "NB"}),
+        json!({"lanes": 3}),
+        json!({"speed_limit_kmh": 80}),
+        json!({"free_flow_speed_kmh": 95.0}),
+        json!({"effective_vehicle_length_m": 6.0}),
+        json!({"time_zone": "Europe/Paris"}),
+        json!({"location": {"lon": 2.35, "lat": 48.86}}),
+    ];
+    let writes = patches
+        .into_iter()
+        .map(|patch| store.patch_sensor(sensor("S-patched"), patch));
+    let results = futures::future::try_join_all(writes).await.unwrap();
+    assert_eq!(
+        results.iter().filter(|(_, created)| *created).count(),
+        1,
+        "one patch created the row, the others changed it"
+    );
+    let stored = store
+        .sensor(sensor("S-patched"))
+        .await
+        .unwrap()
+        .expect("stored");
+    let m = stored.metadata;
+    assert_eq!(
+        (m.name.as_deref(), m.road.as_deref(), m.direction.as_deref()),
+        (Some("n"), Some("A1"), Some("NB"))
+    );
+    assert_eq!((m.lanes, m.speed_limit_kmh), (Some(3), Some(80)));
+    assert_eq!(
+        (m.free_flow_speed_kmh, m.effective_vehicle_length_m),
+        (Some(95.0), Some(6.0))
+    );
+    assert_eq!(m.time_zone.as_deref(), Some("Europe/Paris"));
+    assert!(m.location.is_some(), "no patch was lost");
+
+    let refused = store
+        .patch_sensor(sensor("S-patched"), json!({"lanes": 0}))
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(refused, traffic_store::StoreError::InvalidMetadata(_)),
+        "{refused}"
+    );
+    let unchanged = store
+        .sensor(sensor("S-patched"))
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(unchanged.metadata.lanes, Some(3));
+    assert_eq!(store.sensor(sensor("S-none")).await.unwrap(), None);
+}

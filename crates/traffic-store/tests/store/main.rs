@@ -59,6 +59,7 @@ store_suite! {
         label_counts_cover_one_sensor_over_a_half_open_window,
         list_filters_and_orders_newest_first,
         a_cursor_walk_sees_every_preexisting_row_once_while_rows_arrive,
+        concurrent_patches_of_one_sensor_each_keep_their_change,
         claim_leases_due_events_oldest_first_and_counts_an_attempt,
         two_pools_claiming_concurrently_never_get_the_same_event,
         complete_records_the_classification_only_under_a_live_lease,
