@@ -107,8 +107,16 @@ const WRITE_PROBLEMS: &[(u16, &str)] = &[
     ),
     (503, "Database unavailable; nothing was written"),
 ];
-const METADATA_PROBLEM: &str =
-    "Invalid sensor metadata (a field repeated included); `errors` lists every offending field";
+const METADATA_PROBLEMS: &[(u16, &str)] = &[
+    (
+        404,
+        "The path names no possible sensor (an id of 1–128 letters, digits or . _ : / -)",
+    ),
+    (
+        422,
+        "Invalid sensor metadata (a field repeated included); `errors` lists every offending field",
+    ),
+];
 const READ_PROBLEMS: &[(u16, &str)] = &[
     (400, "Invalid, unknown or repeated query parameters"),
     (401, "Missing or wrong API key (when reads need one)"),
@@ -297,7 +305,7 @@ pub static ROUTES: &[Route] = &[
                     Some(schema_of::<traffic_store::Sensor>),
                 ),
             ],
-            problems: &[WRITE_PROBLEMS, &[(422, METADATA_PROBLEM)]],
+            problems: &[WRITE_PROBLEMS, METADATA_PROBLEMS],
             ..Operation::NONE
         }),
     },
@@ -324,7 +332,7 @@ pub static ROUTES: &[Route] = &[
                     Some(schema_of::<traffic_store::Sensor>),
                 ),
             ],
-            problems: &[WRITE_PROBLEMS, &[(422, METADATA_PROBLEM)]],
+            problems: &[WRITE_PROBLEMS, METADATA_PROBLEMS],
             ..Operation::NONE
         }),
     },

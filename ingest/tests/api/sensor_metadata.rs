@@ -199,6 +199,9 @@ pub async fn invalid_metadata_is_a_422_naming_every_field_and_changes_nothing(ba
         full(),
         "nothing changed"
     );
+    // A path that names no possible sensor is no resource to write.
+    let nowhere = send(app.request(Method::PUT, "/v1/sensors/a%20b").json(&full())).await;
+    problem(nowhere, 404, "not-found").await;
 }
 
 pub async fn metadata_writes_need_a_key_when_keys_are_configured(backend: Backend) {
