@@ -2,11 +2,13 @@
 //! no I/O, no database — so the store, the MCP server and the REST API share one definition.
 //!
 //! - [`reading`]: the sensor reading, parsed from the wire with field-level errors.
+//! - [`document`]: JSON text parsed with its repeated members named.
 //! - [`classification`]: the classifier's verdict, as stored and as served.
 //! - [`rules`]: the traffic-engineering rules that classify a reading.
 //! - [`sensor`]: what is known about a sensor besides its readings (place, site, time zone).
 
 pub mod classification;
+pub mod document;
 mod fields;
 pub mod reading;
 pub mod rules;

@@ -107,6 +107,19 @@ const WRITE_PROBLEMS: &[(u16, &str)] = &[
     ),
     (503, "Database unavailable; nothing was written"),
 ];
+/// What a write of sensor metadata answers (`PUT` and `PATCH`).
+const SENSOR_WRITTEN: &[(u16, &str, Option<SchemaFn>)] = &[
+    (
+        201,
+        "Stored; the sensor had no metadata",
+        Some(schema_of::<traffic_store::Sensor>),
+    ),
+    (
+        200,
+        "Stored, in place of the metadata it had",
+        Some(schema_of::<traffic_store::Sensor>),
+    ),
+];
 const METADATA_PROBLEMS: &[(u16, &str)] = &[
     (
         404,
@@ -293,18 +306,7 @@ pub static ROUTES: &[Route] = &[
             tag: "sensors",
             path: &[PathDoc::of::<SensorId>()],
             body: Some(Body::SensorMetadata),
-            responses: &[
-                (
-                    201,
-                    "Stored; the sensor had no metadata",
-                    Some(schema_of::<traffic_store::Sensor>),
-                ),
-                (
-                    200,
-                    "Stored, replacing the metadata it had",
-                    Some(schema_of::<traffic_store::Sensor>),
-                ),
-            ],
+            responses: SENSOR_WRITTEN,
             problems: &[WRITE_PROBLEMS, METADATA_PROBLEMS],
             ..Operation::NONE
         }),
@@ -320,18 +322,7 @@ pub static ROUTES: &[Route] = &[
             tag: "sensors",
             path: &[PathDoc::of::<SensorId>()],
             body: Some(Body::SensorPatch),
-            responses: &[
-                (
-                    201,
-                    "Stored; the sensor had no metadata",
-                    Some(schema_of::<traffic_store::Sensor>),
-                ),
-                (
-                    200,
-                    "Stored, changing the metadata it had",
-                    Some(schema_of::<traffic_store::Sensor>),
-                ),
-            ],
+            responses: SENSOR_WRITTEN,
             problems: &[WRITE_PROBLEMS, METADATA_PROBLEMS],
             ..Operation::NONE
         }),

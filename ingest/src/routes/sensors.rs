@@ -6,8 +6,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use traffic_model::document::Document;
 use traffic_model::reading::SensorId;
-use traffic_model::sensor::{Document, SensorMetadata};
+use traffic_model::sensor::{MetadataError, SensorMetadata};
 use traffic_store::{Event, LabelCounts, Sensor};
 
 use crate::app::AppState;
@@ -177,7 +178,7 @@ async fn read_document(
     Document::parse(&bytes)
         .map_err(super::events::malformed)?
         .unique()
-        .map_err(|e| Problem::invalid_metadata(&e))
+        .map_err(|errors| Problem::invalid_metadata(&MetadataError { errors }))
 }
 
 fn written(sensor: Sensor, created: bool) -> HttpResponse {

@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use super::{Document, Location, SensorMetadata};
+use super::{Location, SensorMetadata};
 
 fn full() -> Value {
     json!({
@@ -196,24 +196,4 @@ fn a_merge_patch_is_checked_as_the_document_it_makes() {
         stored.patched(json!("road")).is_err(),
         "a patch is an object"
     );
-}
-
-#[test]
-fn a_repeated_member_is_named_at_any_depth() {
-    let text = br#"{"road": "A1", "road": "A2", "location": {"lon": 1, "lat": 2, "lat": 3}}"#;
-    let document = Document::parse(text).expect("valid JSON");
-    assert_eq!(document.repeated, ["road", "location.lat"]);
-    let refused = document.unique().expect_err("refused");
-    let fields: Vec<&str> = refused.errors.iter().map(|e| e.field.as_str()).collect();
-    assert_eq!(fields, ["road", "location.lat"]);
-    let once = Document::parse(br#"{"road": "A1", "tags": [{"a": 1}, {"a": 2}]}"#).expect("JSON");
-    assert!(
-        once.repeated.is_empty(),
-        "members of different objects are not repeats"
-    );
-    assert_eq!(once.unique().expect("unique")["road"], "A1");
-    let in_array = Document::parse(br#"{"tags": [{"a": 1}, {"a": 2, "a": 3}]}"#).expect("JSON");
-    assert_eq!(in_array.repeated, ["tags[1].a"]);
-    assert!(Document::parse(b"{\"road\": }").is_err());
-    assert!(Document::parse(b"{} {}").is_err(), "one document only");
 }
