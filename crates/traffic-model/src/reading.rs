@@ -229,6 +229,25 @@ impl Reading {
     pub fn lanes(&self) -> Option<u8> {
         self.lanes
     }
+
+    /// A copy with `lanes` and `speed_limit_kmh` set where this reading has none (values from
+    /// the sensor's metadata); `None` when neither fills a gap.
+    pub(crate) fn with_gaps_filled(
+        &self,
+        lanes: Option<u8>,
+        speed_limit_kmh: Option<u16>,
+    ) -> Option<Self> {
+        let lanes = lanes.filter(|_| self.lanes.is_none());
+        let speed_limit_kmh = speed_limit_kmh.filter(|_| self.speed_limit_kmh.is_none());
+        if lanes.is_none() && speed_limit_kmh.is_none() {
+            return None;
+        }
+        Some(Self {
+            lanes: self.lanes.or(lanes),
+            speed_limit_kmh: self.speed_limit_kmh.or(speed_limit_kmh),
+            ..self.clone()
+        })
+    }
 }
 
 impl TryFrom<ReadingWire> for Reading {

@@ -1,13 +1,14 @@
 //! Detector-health flags that need the sensor's history: `gap`, `stuck`, `card_off`,
 //! `sudden_speed_drop`.
 
-use chrono::{TimeDelta, Timelike};
+use chrono::TimeDelta;
 
 use crate::classification::Flag;
 use crate::reading::Reading;
 
 use super::confidence::Assessment;
 use super::config::RulesConfig;
+use super::site::Clock;
 
 /// The usable history: same sensor and lane, strictly earlier, oldest first, one reading per
 /// timestamp (the first given wins).
@@ -25,28 +26,37 @@ pub(crate) fn earlier<'a>(reading: &Reading, history: &'a [Reading]) -> Vec<&'a 
     earlier
 }
 
-/// History flags for `reading`, each with its reason and confidence drop.
+/// History flags for `reading`, each with its reason and confidence drop. `clock` gives the
+/// local time of the daytime window.
 pub(crate) fn flags(
     reading: &Reading,
     history: &[Reading],
     config: &RulesConfig,
+    clock: Clock,
     notes: &mut Assessment,
 ) -> Vec<Flag> {
     let earlier = earlier(reading, history);
-    type Check = fn(&Reading, &[&Reading], &RulesConfig) -> Option<String>;
-    let checks: [(Flag, Check, f64); 4] = [
-        (Flag::Gap, gap, config.penalty_gap),
-        (Flag::Stuck, stuck, config.penalty_stuck),
-        (Flag::CardOff, card_off, config.penalty_card_off),
+    let checks: [(Flag, Option<String>, f64); 4] = [
+        (Flag::Gap, gap(reading, &earlier, config), config.penalty_gap),
+        (
+            Flag::Stuck,
+            stuck(reading, &earlier, config),
+            config.penalty_stuck,
+        ),
+        (
+            Flag::CardOff,
+            card_off(reading, &earlier, config, clock),
+            config.penalty_card_off,
+        ),
         (
             Flag::SuddenSpeedDrop,
-            sudden_speed_drop,
+            sudden_speed_drop(reading, &earlier, config),
             config.penalty_sudden_speed_drop,
         ),
     ];
     let mut flags = Vec::new();
-    for (flag, check, penalty) in checks {
-        if let Some(reason) = check(reading, &earlier, config) {
+    for (flag, finding, penalty) in checks {
+        if let Some(reason) = finding {
             flags.push(flag);
             notes.drop(penalty, reason);
         }
@@ -120,11 +130,8 @@ fn is_silent(r: &Reading) -> bool {
 }
 
 /// True when the reading's interval end falls within the configured local daytime window.
-fn in_daytime(r: &Reading, config: &RulesConfig) -> bool {
-    let local = TimeDelta::try_minutes(i64::from(config.utc_offset_minutes))
-        .and_then(|offset| r.observed_at().checked_add_signed(offset))
-        .unwrap_or(r.observed_at());
-    let hour = local.hour();
+fn in_daytime(r: &Reading, config: &RulesConfig, clock: Clock) -> bool {
+    let hour = clock.hour(r.observed_at());
     let (start, end) = (
         u32::from(config.day_start_hour),
         u32::from(config.day_end_hour),
@@ -136,8 +143,13 @@ fn in_daytime(r: &Reading, config: &RulesConfig) -> bool {
     }
 }
 
-fn card_off(reading: &Reading, earlier: &[&Reading], config: &RulesConfig) -> Option<String> {
-    if !is_silent(reading) || !in_daytime(reading, config) {
+fn card_off(
+    reading: &Reading,
+    earlier: &[&Reading],
+    config: &RulesConfig,
+    clock: Clock,
+) -> Option<String> {
+    if !is_silent(reading) || !in_daytime(reading, config, clock) {
         return None;
     }
     // Walk back through consecutive silent readings (a gap ends the run), adding up the
@@ -148,7 +160,7 @@ fn card_off(reading: &Reading, earlier: &[&Reading], config: &RulesConfig) -> Op
         if !is_silent(before) || is_gap(before, after, config) {
             break;
         }
-        if in_daytime(before, config) {
+        if in_daytime(before, config, clock) {
             covered_s = covered_s.saturating_add(u64::from(before.interval_s()));
         }
         after = before;
@@ -158,13 +170,12 @@ fn card_off(reading: &Reading, earlier: &[&Reading], config: &RulesConfig) -> Op
     }
     Some(format!(
         "card_off: zero occupancy (or no vehicles, without occupancy) for {:.0} min of consecutive daytime \
-         readings ≥ {:.0} min (day {:02}–{:02} h at UTC{:+03}:{:02})",
+         readings ≥ {:.0} min (day {:02}–{:02} h, {})",
         covered_s as f64 / 60.0,
         f64::from(config.card_off_min_duration_s) / 60.0,
         config.day_start_hour,
         config.day_end_hour,
-        config.utc_offset_minutes / 60,
-        (config.utc_offset_minutes % 60).abs()
+        clock.describe(reading.observed_at())
     ))
 }
 

@@ -1,7 +1,8 @@
 //! Traffic classification rules (pure: no I/O).
 //!
 //! [`classify`] turns one [`Reading`] (plus the same detector's earlier readings) into a
-//! [`Classification`]:
+//! [`Classification`]; [`classify_at_site`] first lets the sensor's [`Site`] (its metadata) fill
+//! what the reading leaves out ([`site`]):
 //!
 //! 1. [`flow`]: veh/h/ln from the count, the interval and the lanes covered.
 //! 2. [`density`]: veh/km/ln from flow / speed, or from occupancy and an effective vehicle length.
@@ -21,6 +22,7 @@ mod health;
 mod label;
 mod los;
 mod quality;
+mod site;
 mod speed;
 
 #[cfg(test)]
@@ -31,14 +33,35 @@ use crate::reading::Reading;
 
 pub use config::RulesConfig;
 pub use los::level_of_service;
+pub use site::Site;
 
 use confidence::Assessment;
 use flow::LanesCovered;
 
-/// Classifies `reading`. `history` holds earlier readings of the same sensor and lane in any
-/// order; entries of another sensor or lane, or not strictly earlier, are ignored. Never panics.
+/// Classifies `reading` with the configuration alone (no sensor metadata); see
+/// [`classify_at_site`].
 pub fn classify(reading: &Reading, history: &[Reading], config: &RulesConfig) -> Classification {
+    classify_at_site(reading, history, &Site::default(), config)
+}
+
+/// Classifies `reading`. `history` holds earlier readings of the same sensor and lane in any
+/// order; entries of another sensor or lane, or not strictly earlier, are ignored. `site` (the
+/// sensor's metadata) fills what the reading leaves out; a value in the reading wins. Never
+/// panics.
+pub fn classify_at_site(
+    reading: &Reading,
+    history: &[Reading],
+    site: &Site,
+    config: &RulesConfig,
+) -> Classification {
     let mut notes = Assessment::default();
+    let site::Resolved {
+        reading,
+        config,
+        free_flow,
+        clock,
+    } = site::resolve(reading, site, config, &mut notes);
+    let (reading, config) = (reading.as_ref(), config.as_ref());
 
     let flow = flow::flow_veh_h_lane(reading);
     let flow_reason = flow::flow_reason(reading, flow);
@@ -55,10 +78,11 @@ pub fn classify(reading: &Reading, history: &[Reading], config: &RulesConfig) ->
         (los, density)
     });
 
-    let label = label::decide(los, speed::evidence(reading, config), config, &mut notes);
+    let speed = speed::evidence(reading, free_flow, config);
+    let label = label::decide(los, speed, config, &mut notes);
 
     let mut flags = quality::flags(reading, flow, config, &mut notes);
-    flags.extend(health::flags(reading, history, config, &mut notes));
+    flags.extend(health::flags(reading, history, config, clock, &mut notes));
     flags.sort();
     flags.dedup();
 

@@ -20,8 +20,13 @@ pub(crate) struct SpeedEvidence {
 }
 
 /// The speed evidence of a reading; `None` when it has no speed or counted no vehicles (the
-/// mean speed of nothing says nothing).
-pub(crate) fn evidence(reading: &Reading, config: &RulesConfig) -> Option<SpeedEvidence> {
+/// mean speed of nothing says nothing). The reference is the reading's speed limit, else
+/// `free_flow` (the site's or the configured free-flow speed, with its name).
+pub(crate) fn evidence(
+    reading: &Reading,
+    free_flow: Option<(f64, &'static str)>,
+    config: &RulesConfig,
+) -> Option<SpeedEvidence> {
     if reading.vehicle_count() == 0 {
         return None;
     }
@@ -29,12 +34,7 @@ pub(crate) fn evidence(reading: &Reading, config: &RulesConfig) -> Option<SpeedE
     let reference = reading
         .speed_limit_kmh()
         .map(|limit| (f64::from(limit), "the speed limit"))
-        .or_else(|| {
-            config
-                .free_flow_speed_kmh
-                .filter(|ffs| ffs.is_finite() && *ffs > 0.0)
-                .map(|ffs| (ffs, "the configured free-flow speed"))
-        });
+        .or(free_flow);
     Some(match reference {
         Some((reference, what)) => by_ratio(speed, reference, what, config),
         None => by_absolute_bounds(speed, config),

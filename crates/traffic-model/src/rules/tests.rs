@@ -1332,3 +1332,5 @@ proptest! {
         prop_assert!(c.density_veh_km_lane.is_none_or(|d| d.is_finite() && d >= 0.0), "{c:?}");
     }
 }
+
+mod site_metadata;
