@@ -1,6 +1,6 @@
 //! End-to-end: readings POSTed to the built `ingest` are classified by the built
 //! `mcp-classifier` over each transport (in-process, stdio child, Streamable HTTP with and
-//! without a bearer token); readings wait, pending, while the classifier is down; a reading the
+//! without a bearer token), with the sensor's metadata; readings wait, pending, while the classifier is down; a reading the
 //! classifier rejects ends `failed` and a re-queue classifies it through `classify_by_id`.
 //!
 //! Every case runs on SQLite (`sqlite::*`) and on PostgreSQL (`postgres::*`, a fresh database
@@ -30,6 +30,8 @@ on_both_backends! {
 /// `classified` within the bound, with a label and a level of service, via the API and in
 /// the database.
 async fn posted_readings_are_classified(db: &TestDatabase, ingest: &Ingest) {
+    let site = serde_json::json!({"effective_vehicle_length_m": 7.5, "time_zone": "Europe/Berlin"});
+    ingest.put_sensor("e2e-single", &site).await;
     let id = ingest.create(&reading("e2e-single", 0)).await;
     let batch: Vec<Value> = (1..=20).map(|m| reading("e2e-batch", m)).collect();
     ingest.create_batch(&batch).await;
@@ -41,6 +43,15 @@ async fn posted_readings_are_classified(db: &TestDatabase, ingest: &Ingest) {
     assert!(classification["label"].is_string(), "{event}");
     assert!(classification["level_of_service"].is_string(), "{event}");
     assert!(event["classified_at"].is_string(), "{event}");
+    // The sensor's metadata reached the classifier, whatever the transport.
+    let reasons = classification["reasons"].to_string();
+    assert!(
+        reasons.contains(
+            "from the sensor's metadata (the reading has none): effective vehicle length 7.5 m, \
+             time zone Europe/Berlin"
+        ),
+        "{event}"
+    );
     assert_eq!(
         event["processing"]["attempts"], 1,
         "classified at the first attempt: {event}"

@@ -234,7 +234,7 @@ async fn classify_with_invalid_arguments_is_a_tool_error_naming_each_field_and_r
         ),
         (
             json!({"event": reading("s1", None, 0), "extra": true}),
-            &["extra is not an argument of this tool (expected: event, history)"],
+            &["extra is not an argument of this tool (expected: event, history, site)"],
         ),
         (json!({}), &["event is required"]),
         (
@@ -448,7 +448,7 @@ async fn classify_batch_takes_1000_events_and_refuses_more_or_none() {
     );
     assert!(
         text.contains(
-            "event is not an argument of this tool (expected: events, history, stored_history)"
+            "event is not an argument of this tool (expected: events, history, stored_history, sites, stored_sites)"
         ),
         "{text}"
     );
@@ -711,6 +711,122 @@ on_sqlite_and_postgres!(
     classify_batch_loads_stored_history_when_asked:
     classify_batch_on_sqlite_loads_the_stored_history_of_each_lane,
     classify_batch_on_postgres_loads_the_stored_history_of_each_lane
+);
+
+fn flow(classification: &Value) -> f64 {
+    classification["flow_veh_h_lane"].as_f64().expect("flow")
+}
+
+fn site_reason(classification: &Value) -> Option<String> {
+    classification["reasons"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|r| r.starts_with("from the sensor's metadata"))
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn classify_takes_the_sensor_s_site_and_names_what_it_supplied() {
+    let client = connect(no_database()).await;
+    // 12 vehicles a minute over a whole carriageway: 720 veh/h on one assumed lane, 240 on 3.
+    let event = reading("site/s1", None, 0);
+    let alone = success(&call(&client, "classify", json!({"event": event})).await);
+    assert_eq!(flow(&alone), 720.0);
+    assert_eq!(site_reason(&alone), None);
+    let site = json!({"lanes": 3, "time_zone": "Europe/Berlin", "name": "A1 km 12"});
+    let at_site = success(&call(&client, "classify", json!({"event": event, "site": site})).await);
+    assert_eq!(flow(&at_site), 240.0);
+    let supplied = site_reason(&at_site).expect("the site is named");
+    assert!(
+        supplied.contains("lanes 3") && supplied.contains("time zone Europe/Berlin"),
+        "{supplied}"
+    );
+
+    let text = tool_error(
+        &call(
+            &client,
+            "classify",
+            json!({"event": event, "site": {"lanes": 0, "time_zone": "Mars/Olympus"}}),
+        )
+        .await,
+    );
+    for field in ["site.lanes", "site.time_zone"] {
+        assert!(text.contains(field), "{field}: {text}");
+    }
+    client.cancel().await.expect("cancel");
+}
+
+async fn classify_batch_and_classify_by_id_use_the_stored_sites(db: &TestDb) {
+    db.store()
+        .put_sensor(
+            traffic_model::reading::SensorId::parse("site/s1").unwrap(),
+            traffic_model::sensor::SensorMetadata {
+                lanes: Some(3),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let stored = db.insert(&reading("site/s1", None, 0)).await;
+    let events = [reading("site/s1", None, 1), reading("site/s2", None, 1)];
+    let client = connect(Database::Connected(db.store().clone())).await;
+
+    let batch = |extra: Value| {
+        let mut arguments = json!({"events": events});
+        arguments
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        call(&client, "classify_batch", arguments)
+    };
+    let flows = |structured: &Value| -> Vec<f64> {
+        results(structured)
+            .iter()
+            .map(|r| flow(&r["classification"]))
+            .collect()
+    };
+    // Not asked: nothing is loaded.
+    assert_eq!(flows(&success(&batch(json!({})).await)), [720.0, 720.0]);
+    // Loaded: s1 has 3 lanes, s2 has no metadata.
+    let structured = success(&batch(json!({"stored_sites": true})).await);
+    assert_eq!(flows(&structured), [240.0, 720.0]);
+    assert!(site_reason(&results(&structured)[0]["classification"]).is_some());
+    // Sites given in the call win over the stored ones, sensor by sensor.
+    let given = json!({"stored_sites": true, "sites": {"site/s2": {"lanes": 2}}});
+    assert_eq!(flows(&success(&batch(given).await)), [240.0, 360.0]);
+    let given = json!({"sites": {"site/s1": {"lanes": 4}}});
+    assert_eq!(flows(&success(&batch(given).await)), [180.0, 720.0]);
+
+    let text = tool_error(&batch(json!({"sites": {"bad id": {}}, "stored_sites": "yes"})).await);
+    for field in ["sites.bad id", "stored_sites must be true or false"] {
+        assert!(text.contains(field), "{field}: {text}");
+    }
+
+    let by_id = success(&call(&client, "classify_by_id", json!({"id": stored.id})).await);
+    assert_eq!(flow(&by_id["classification"]), 240.0);
+    client.cancel().await.expect("cancel");
+
+    let client = connect(no_database()).await;
+    let text = tool_error(
+        &call(
+            &client,
+            "classify_batch",
+            json!({"events": events, "stored_sites": true}),
+        )
+        .await,
+    );
+    assert!(
+        text.starts_with("stored_sites needs the events database"),
+        "{text}"
+    );
+    client.cancel().await.expect("cancel");
+}
+
+on_sqlite_and_postgres!(
+    classify_batch_and_classify_by_id_use_the_stored_sites:
+    classify_batch_on_sqlite_uses_the_stored_sites,
+    classify_batch_on_postgres_uses_the_stored_sites
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -182,6 +182,23 @@ impl Ingest {
         body["id"].as_i64().expect("the event has an id")
     }
 
+    /// `PUT /v1/sensors/{id}` (an id that needs no escaping in a path): asserts 200 or 201.
+    pub async fn put_sensor(&self, id: &str, metadata: &Value) {
+        let response = self
+            .http
+            .put(self.url(&format!("/v1/sensors/{id}")))
+            .json(metadata)
+            .send()
+            .await
+            .expect("PUT the sensor");
+        let status = response.status().as_u16();
+        assert!(
+            status == 200 || status == 201,
+            "PUT /v1/sensors/{id}: {status} {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+
     /// `POST /v1/events/batch` (a JSON array): asserts 200 with every reading accepted.
     pub async fn create_batch(&self, readings: &[Value]) {
         let batch = Value::from(readings.to_vec());

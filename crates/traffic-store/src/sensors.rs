@@ -1,6 +1,8 @@
 //! Sensor metadata: a `sensors` row per sensor that has any (the rules of each value are
 //! `traffic_model::sensor`'s). A sensor that only sends readings has no row and still exists.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, Queryable};
 use schemars::JsonSchema;
@@ -159,6 +161,32 @@ impl Store {
                     .optional()?
             });
             row.map(SensorRow::into_sensor).transpose()
+        })
+        .await
+    }
+
+    /// The metadata of those of `ids` that have any, by sensor id: what the classifier needs of
+    /// a batch's sensors, in one query.
+    pub async fn sites(
+        &self,
+        ids: impl IntoIterator<Item = SensorId>,
+    ) -> Result<HashMap<SensorId, SensorMetadata>, StoreError> {
+        let keys: Vec<String> = ids.into_iter().map(|id| id.as_str().to_owned()).collect();
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.run(move |store| async move {
+            let rows: Vec<SensorRow> = with_conn!(store, |conn| {
+                use diesel_async::RunQueryDsl;
+                sensors::table
+                    .select(sensor_columns!())
+                    .filter(sensors::sensor_id.eq_any(keys))
+                    .load(conn)
+                    .await?
+            });
+            rows.into_iter()
+                .map(|row| row.into_sensor().map(|s| (s.sensor_id, s.metadata)))
+                .collect()
         })
         .await
     }

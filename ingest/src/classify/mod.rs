@@ -108,7 +108,7 @@ impl Workers {
         for slot in 0..config.workers {
             let worker = Worker {
                 owner: format!("ingest-{instance}-w{slot}"),
-                stored_history: matches!(link, ClassifierLink::InProcess),
+                shares_store: matches!(link, ClassifierLink::InProcess),
                 store: store.clone(),
                 connection: Connection::new(link.clone(), store.clone(), Arc::clone(&health), slot),
                 config: config.clone(),

@@ -2,7 +2,7 @@
 //! results back guarded by the lease. Fresh readings go out in `classify_batch` calls with
 //! their sensors' recent history; re-queued events go through `classify_by_id`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use traffic_model::classification::Classification;
+use traffic_model::reading::SensorId;
 use traffic_store::{Event, LaneHistory, Retry, Store};
 
 use super::connection::{CallError, Connection};
@@ -35,9 +36,9 @@ enum Outcome {
 
 pub struct Worker {
     pub owner: String,
-    /// The classifier shares the store: it loads the history itself (`stored_history`)
-    /// instead of receiving it in the call.
-    pub stored_history: bool,
+    /// The classifier shares the store: it loads the history and the sensors' metadata itself
+    /// (`stored_history`, `stored_sites`) instead of receiving them in the call.
+    pub shares_store: bool,
     pub store: Store,
     pub connection: Connection,
     pub config: ClassifyConfig,
@@ -181,7 +182,7 @@ impl Worker {
         arguments.insert("events".into(), Value::Array(readings));
         let (readings, window) = (self.config.history_readings, self.config.history_window);
         if readings > 0 && !window.is_zero() {
-            if self.stored_history {
+            if self.shares_store {
                 arguments.insert(
                     "stored_history".into(),
                     json!({"readings": readings, "minutes": window.as_secs().div_ceil(60)}),
@@ -193,6 +194,17 @@ impl Worker {
                     }
                     Err(e) => return vec_of(events.len(), || Outcome::Transient(e.clone())),
                 }
+            }
+        }
+        if self.shares_store {
+            arguments.insert("stored_sites".into(), Value::Bool(true));
+        } else {
+            match self.sites(events).await {
+                Ok(Some(sites)) => {
+                    arguments.insert("sites".into(), sites);
+                }
+                Ok(None) => {}
+                Err(e) => return vec_of(events.len(), || Outcome::Transient(e.clone())),
             }
         }
         let history_ms = started.elapsed().as_millis();
@@ -252,6 +264,29 @@ impl Worker {
                 )
             })?;
         serde_json::to_value(history).map_err(|e| e.to_string())
+    }
+
+    /// The metadata of the batch's sensors that have any, keyed by sensor id; `None` when
+    /// none has.
+    async fn sites(&self, events: &[Event]) -> Result<Option<Value>, String> {
+        let ids: HashSet<SensorId> = events
+            .iter()
+            .map(|e| e.reading.sensor_id().clone())
+            .collect();
+        let sites = self.store.sites(ids).await.map_err(|e| {
+            format!(
+                "reading the sensors' metadata: {}",
+                service_kit::telemetry::error_chain(&e)
+            )
+        })?;
+        if sites.is_empty() {
+            return Ok(None);
+        }
+        let sites: serde_json::Map<String, Value> = sites
+            .into_iter()
+            .map(|(id, metadata)| (id.as_str().to_owned(), json!(metadata)))
+            .collect();
+        Ok(Some(Value::Object(sites)))
     }
 
     /// `classify_by_id` for an event queued again by hand.

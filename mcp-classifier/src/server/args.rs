@@ -7,7 +7,11 @@ use rmcp::model::JsonObject;
 use schemars::JsonSchema;
 use serde_json::Value;
 
-use traffic_model::reading::{FieldError, Reading};
+use std::collections::HashMap;
+
+use traffic_model::reading::{FieldError, Reading, SensorId};
+use traffic_model::rules::Site;
+use traffic_model::sensor::SensorMetadata;
 
 /// Most readings one `classify_batch` call may carry.
 pub const MAX_BATCH_EVENTS: usize = 1000;
@@ -19,6 +23,9 @@ pub const MAX_HISTORY: usize = 10_000;
 pub const MAX_STORED_HISTORY_READINGS: u32 = 1000;
 pub const MAX_STORED_HISTORY_MINUTES: u32 = 44_640;
 
+/// Sensors' sites by sensor id, as `classify_batch` takes them.
+pub type Sites = HashMap<SensorId, Site>;
+
 /// Arguments of `classify`.
 #[derive(Debug, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +36,11 @@ pub struct ClassifyArgs {
     /// flags `stuck`, `card_off`, `sudden_speed_drop` and `gap`. Optional.
     #[serde(default)]
     pub history: Option<Vec<Reading>>,
+    /// The sensor's metadata, as `PUT /v1/sensors/{id}` stores it: its lane count, speed limit,
+    /// free-flow speed, effective vehicle length and time zone fill what the reading leaves
+    /// out (a value in the reading wins). Optional.
+    #[serde(default)]
+    pub site: Option<SensorMetadata>,
 }
 
 /// Arguments of `classify_by_id`.
@@ -57,6 +69,13 @@ pub struct ClassifyBatchArgs {
     /// with the events database (as `classify_by_id` does). Optional.
     #[serde(default)]
     pub stored_history: Option<StoredHistory>,
+    /// Metadata of the batch's sensors by sensor id, as `classify`'s `site`. Optional.
+    #[serde(default)]
+    pub sites: Option<HashMap<String, SensorMetadata>>,
+    /// `true`: have the server load the metadata of the batch's sensors from its database
+    /// (those not in `sites`). Needs the events database. Optional.
+    #[serde(default)]
+    pub stored_sites: Option<bool>,
 }
 
 /// How much stored history `classify_batch` loads per sensor lane.
@@ -234,6 +253,60 @@ impl ArgReader {
             readings: readings?,
             minutes: minutes?,
         })
+    }
+
+    /// An optional sensor metadata object, reduced to what the rules use.
+    pub fn site(&mut self, name: &str) -> Option<Site> {
+        let value = self.take(name, false)?;
+        self.parse_site(name, value)
+    }
+
+    fn parse_site(&mut self, path: &str, value: Value) -> Option<Site> {
+        match SensorMetadata::from_json(value) {
+            Ok(metadata) => Some(Site::from(&metadata)),
+            Err(e) => {
+                self.errors.extend(e.errors.into_iter().map(|f| FieldError {
+                    field: join_path(path, &f.field),
+                    message: f.message,
+                }));
+                None
+            }
+        }
+    }
+
+    /// An optional object of sensor metadata keyed by sensor id.
+    pub fn sites(&mut self, name: &str) -> Sites {
+        let Some(value) = self.take(name, false) else {
+            return Sites::new();
+        };
+        let Value::Object(members) = value else {
+            self.error(
+                name,
+                "must be an object of sensor metadata keyed by sensor id".into(),
+            );
+            return Sites::new();
+        };
+        let mut sites = Sites::new();
+        for (key, metadata) in members {
+            let path = format!("{name}.{key}");
+            let id = SensorId::parse(&key).map_err(|rule| self.error(&path, rule.into()));
+            if let (Ok(id), Some(site)) = (id, self.parse_site(&path, metadata)) {
+                sites.insert(id, site);
+            }
+        }
+        sites
+    }
+
+    /// An optional boolean, `false` when absent.
+    pub fn flag(&mut self, name: &str) -> bool {
+        match self.take(name, false) {
+            None => false,
+            Some(Value::Bool(set)) => set,
+            Some(other) => {
+                self.error(name, format!("must be true or false, got {other}"));
+                false
+            }
+        }
     }
 
     pub fn now(&self) -> DateTime<Utc> {

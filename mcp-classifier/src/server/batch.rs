@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use traffic_model::classification::Classification;
 use traffic_model::reading::{FieldError, Reading, SensorId};
-use traffic_model::rules::{self, RulesConfig};
+use traffic_model::rules::{self, RulesConfig, Site};
+
+use super::args::Sites;
 
 /// The outcome for one input reading.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -43,12 +45,15 @@ type LaneKey = (SensorId, Option<u8>);
 
 /// Classifies `events` (already parsed; `Err` entries are reported as they are). A reading's
 /// history is every reading of its sensor and lane in `history` and in the batch itself; the
-/// rules keep only those observed before it.
+/// rules keep only those observed before it. A sensor's entry in `sites` fills what its
+/// readings leave out.
 pub fn classify_batch(
     events: Vec<Result<Reading, Vec<FieldError>>>,
     history: Vec<Reading>,
+    sites: &Sites,
     config: &RulesConfig,
 ) -> BatchOutput {
+    let unknown = Site::default();
     let mut by_lane: HashMap<LaneKey, Vec<Reading>> = HashMap::new();
     let valid = events.iter().filter_map(|e| e.as_ref().ok()).cloned();
     for reading in history.into_iter().chain(valid) {
@@ -70,7 +75,12 @@ pub fn classify_batch(
                     [..same_lane.partition_point(|r| r.observed_at() < reading.observed_at())];
                 BatchItem::Classified {
                     index,
-                    classification: rules::classify(&reading, earlier, config),
+                    classification: rules::classify_at_site(
+                        &reading,
+                        earlier,
+                        sites.get(reading.sensor_id()).unwrap_or(&unknown),
+                        config,
+                    ),
                 }
             }
             Err(errors) => BatchItem::Rejected {

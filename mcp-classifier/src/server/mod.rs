@@ -25,8 +25,12 @@ use self::args::{
     StoredHistory,
 };
 use self::batch::BatchOutput;
+use std::collections::HashMap;
 use traffic_model::classification::Classification;
-use traffic_model::rules::{self, RulesConfig};
+
+use traffic_model::reading::SensorId;
+use traffic_model::rules::{self, RulesConfig, Site};
+use traffic_model::sensor::SensorMetadata;
 use traffic_store::{Event, LaneHistory, Store};
 
 /// Readings of history `classify_by_id` loads for the sensor-health rules.
@@ -80,7 +84,9 @@ congested, unknown), the HCM Level of Service A-F, flow in vehicles/hour/lane, d
 vehicles/km/lane, data-quality flags, a confidence from 0 to 1 and the reasons (each naming the \
 value and the threshold). Pass earlier readings of the same sensor and lane as `history` to \
 also detect stuck or switched-off detectors, gaps and sudden speed drops (possible incidents). \
-Speeds are km/h, occupancy is percent, times are RFC 3339 with an offset.",
+Pass the sensor's metadata as `site` (lanes, speed limit, free-flow speed, effective vehicle \
+length, time zone) to fill what the reading leaves out. Speeds are km/h, occupancy is percent, \
+times are RFC 3339 with an offset.",
         input_schema = schema::input::<ClassifyArgs>(),
         output_schema = schema_for_output::<Classification>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
@@ -89,11 +95,17 @@ Speeds are km/h, occupancy is percent, times are RFC 3339 with an offset.",
         &self,
         arguments: JsonObject,
     ) -> Result<Json<Classification>, CallToolResult> {
-        let mut args = ArgReader::new(Some(arguments), &["event", "history"], Utc::now());
+        let mut args = ArgReader::new(Some(arguments), &["event", "history", "site"], Utc::now());
         let event = args.reading("event");
         let history = args.readings("history", MAX_HISTORY);
+        let site = args.site("site").unwrap_or_default();
         let event = args.finish(event).map_err(tool_error)?;
-        Ok(Json(rules::classify(&event, &history, &self.rules)))
+        Ok(Json(rules::classify_at_site(
+            &event,
+            &history,
+            &site,
+            &self.rules,
+        )))
     }
 
     /// Classify a stored event by id.
@@ -101,9 +113,9 @@ Speeds are km/h, occupancy is percent, times are RFC 3339 with an offset.",
         name = "classify_by_id",
         title = "Classify a stored traffic reading",
         description = "Classify a reading already stored by the smart-traffic ingest service, \
-by its event id. The server loads the event and its sensor's recent history (same sensor and \
-lane) from the database, so the sensor-health flags (stuck, card_off, sudden_speed_drop, gap) \
-are included. Returns the stored event and the classification (label, Level of Service, flow \
+by its event id. The server loads the event, its sensor's metadata and recent history (same \
+sensor and lane) from the database, so the sensor-health flags (stuck, card_off, \
+sudden_speed_drop, gap) are included and the site fills what the reading leaves out. Returns the stored event and the classification (label, Level of Service, flow \
 veh/h/lane, density veh/km/lane, flags, confidence 0-1, reasons). Fails with an error when the \
 id does not exist or the server has no database. Read-only: nothing is written.",
         input_schema = schema::input::<ClassifyByIdArgs>(),
@@ -150,7 +162,20 @@ id does not exist or the server has no database. Read-only: nothing is written."
                     service_kit::telemetry::error_chain(&e)
                 ))
             })?;
-        let classification = rules::classify(reading, &history, &self.rules);
+        let site = store
+            .sites([reading.sensor_id().clone()])
+            .await
+            .map_err(|e| {
+                error_text(format!(
+                    "could not read the metadata of sensor {}: {}",
+                    reading.sensor_id(),
+                    service_kit::telemetry::error_chain(&e)
+                ))
+            })?
+            .remove(reading.sensor_id())
+            .map(|metadata| Site::from(&metadata))
+            .unwrap_or_default();
+        let classification = rules::classify_at_site(reading, &history, &site, &self.rules);
         Ok(Json(ClassifiedEvent {
             event,
             classification,
@@ -166,7 +191,8 @@ calling `classify` repeatedly. `history` is one optional pool of earlier reading
 the batch's sensors; the server groups it by sensor and lane, and earlier readings inside \
 `events` count as history for later ones. `stored_history` ({readings, minutes}) has a server \
 with the events database add the readings it holds of each lane before the batch's earliest \
-one there. Returns `results` in input order: for each reading \
+one there. `sites` gives sensors' metadata by sensor id (as `classify`'s `site`); \
+`stored_sites: true` has a server with the database load it. Returns `results` in input order: for each reading \
 either `{index, classification}` or, for an invalid reading, `{index, error}` naming the \
 offending fields; one invalid reading does not fail the others.",
         input_schema = schema::input::<ClassifyBatchArgs>(),
@@ -179,12 +205,20 @@ offending fields; one invalid reading does not fail the others.",
     ) -> Result<Json<BatchOutput>, CallToolResult> {
         let mut args = ArgReader::new(
             Some(arguments),
-            &["events", "history", "stored_history"],
+            &[
+                "events",
+                "history",
+                "stored_history",
+                "sites",
+                "stored_sites",
+            ],
             Utc::now(),
         );
         let events = args.raw_readings("events", true, MAX_BATCH_EVENTS);
         let mut history = args.readings("history", MAX_HISTORY);
         let stored = args.stored_history("stored_history");
+        let mut sites = args.sites("sites");
+        let stored_sites = args.flag("stored_sites");
         let now = args.now();
         args.finish(Some(())).map_err(tool_error)?;
         let events: Vec<_> = events
@@ -197,11 +231,52 @@ offending fields; one invalid reading does not fail the others.",
             let valid = events.iter().filter_map(|e| e.as_ref().ok());
             history.extend(self.stored_history(valid, stored).await?);
         }
-        Ok(Json(batch::classify_batch(events, history, &self.rules)))
+        if stored_sites {
+            let missing = events
+                .iter()
+                .filter_map(|e| e.as_ref().ok())
+                .map(|r| r.sensor_id())
+                .filter(|id| !sites.contains_key(*id))
+                .cloned()
+                .collect::<std::collections::HashSet<_>>();
+            for (id, metadata) in self.stored_sites(missing).await? {
+                sites.insert(id, Site::from(&metadata));
+            }
+        }
+        Ok(Json(batch::classify_batch(
+            events,
+            history,
+            &sites,
+            &self.rules,
+        )))
     }
 }
 
 impl ClassifierServer {
+    /// The stored metadata of sensors `ids` (those that have any).
+    async fn stored_sites(
+        &self,
+        ids: impl IntoIterator<Item = SensorId>,
+    ) -> Result<HashMap<SensorId, SensorMetadata>, CallToolResult> {
+        let store = self.store("stored_sites", "send the metadata in `sites` instead")?;
+        store.sites(ids).await.map_err(|e| {
+            error_text(format!(
+                "could not read the sensors' metadata: {}",
+                service_kit::telemetry::error_chain(&e)
+            ))
+        })
+    }
+
+    /// The database, or a tool error saying that `what` needs it and what to do instead.
+    fn store(&self, what: &str, instead: &str) -> Result<&Store, CallToolResult> {
+        match &self.database {
+            Database::Connected(store) => Ok(store),
+            Database::Unavailable(why) => Err(error_text(format!(
+                "{what} needs the events database: {why}; {instead}"
+            ))),
+        }
+    }
+
     /// The database's readings of each lane of `readings` before its earliest one there: at
     /// most `stored.readings` per lane, and [`MAX_HISTORY`] in all.
     async fn stored_history<'a>(
@@ -209,15 +284,7 @@ impl ClassifierServer {
         readings: impl IntoIterator<Item = &'a traffic_model::reading::Reading>,
         stored: StoredHistory,
     ) -> Result<Vec<traffic_model::reading::Reading>, CallToolResult> {
-        let store = match &self.database {
-            Database::Connected(store) => store,
-            Database::Unavailable(why) => {
-                return Err(error_text(format!(
-                    "stored_history needs the events database: {why}; send the readings in \
-                     `history` instead"
-                )));
-            }
-        };
+        let store = self.store("stored_history", "send the readings in `history` instead")?;
         let lanes = LaneHistory::before_each_lane(readings);
         let per_lane = usize::try_from(stored.readings)
             .unwrap_or(usize::MAX)

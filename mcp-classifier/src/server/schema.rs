@@ -56,6 +56,7 @@ fn single_typed_optionals(value: &mut Value) {
 }
 
 fn drop_null_type(property: &mut Value) {
+    drop_null_alternative(property);
     let Some(types) = property.get("type").and_then(Value::as_array) else {
         return;
     };
@@ -67,6 +68,24 @@ fn drop_null_type(property: &mut Value) {
     if let (Some(object), [single]) = (property.as_object_mut(), kept.as_slice()) {
         object.insert("type".into(), single.clone());
     }
+}
+
+/// Rewrites `"anyOf": [S, {"type": "null"}]` (an optional object) to S's keywords.
+fn drop_null_alternative(property: &mut Value) {
+    let Some(object) = property.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Array(alternatives)) = object.get("anyOf") else {
+        return;
+    };
+    let is_null = |s: &Value| s.get("type").and_then(Value::as_str) == Some("null");
+    let kept: Vec<&Value> = alternatives.iter().filter(|s| !is_null(s)).collect();
+    let [Value::Object(single)] = kept.as_slice() else {
+        return;
+    };
+    let single = single.clone();
+    object.remove("anyOf");
+    object.extend(single);
 }
 
 #[cfg(test)]
@@ -85,6 +104,12 @@ mod tests {
         assert_eq!(reading["properties"]["lane"]["type"], "integer");
         assert_eq!(reading["properties"]["avg_speed_kmh"]["type"], "number");
         assert_eq!(reading["properties"]["lane"]["maximum"], 32);
+        assert_eq!(
+            schema["properties"]["site"]["$ref"],
+            "#/$defs/SensorMetadata"
+        );
+        let location = &schema["$defs"]["SensorMetadata"]["properties"]["location"];
+        assert_eq!(location["$ref"], "#/$defs/Location");
         let text = schema.to_string();
         assert!(!text.contains("\"null\""), "{text}");
     }

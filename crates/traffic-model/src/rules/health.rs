@@ -37,7 +37,11 @@ pub(crate) fn flags(
 ) -> Vec<Flag> {
     let earlier = earlier(reading, history);
     let checks: [(Flag, Option<String>, f64); 4] = [
-        (Flag::Gap, gap(reading, &earlier, config), config.penalty_gap),
+        (
+            Flag::Gap,
+            gap(reading, &earlier, config),
+            config.penalty_gap,
+        ),
         (
             Flag::Stuck,
             stuck(reading, &earlier, config),

@@ -17,10 +17,21 @@ fn the_site_lane_count_spreads_a_carriageway_count_and_the_reading_s_own_wins() 
         ..Site::default()
     };
     // 60 veh/min = 3600 veh/h over 3 lanes = 1200 veh/h/ln; no unknown-lanes drop.
-    let c = classify_at_site(&reading(carriageway.clone()), &[], &site, &RulesConfig::default());
+    let c = classify_at_site(
+        &reading(carriageway.clone()),
+        &[],
+        &site,
+        &RulesConfig::default(),
+    );
     assert!((c.flow_veh_h_lane - 1200.0).abs() < 1e-9, "{c:#?}");
-    assert_eq!(c.confidence, 0.9, "only the missing occupancy drops: {c:#?}");
-    assert!(site_reason(&c).is_some_and(|r| r.contains("lanes 3")), "{c:#?}");
+    assert_eq!(
+        c.confidence, 0.9,
+        "only the missing occupancy drops: {c:#?}"
+    );
+    assert!(
+        site_reason(&c).is_some_and(|r| r.contains("lanes 3")),
+        "{c:#?}"
+    );
 
     let mut own = carriageway;
     own["lanes"] = json!(2);
@@ -50,7 +61,9 @@ fn the_site_speed_limit_is_the_reference_unless_the_reading_has_one() {
     };
     let c = classify_at_site(&reading(slow.clone()), &[], &site, &RulesConfig::default());
     assert!(
-        c.reasons.iter().any(|r| r.contains("40.0 % of the speed limit 100 km/h")),
+        c.reasons
+            .iter()
+            .any(|r| r.contains("40.0 % of the speed limit 100 km/h")),
         "{c:#?}"
     );
     let supplied = site_reason(&c).expect("named");
@@ -64,7 +77,9 @@ fn the_site_speed_limit_is_the_reference_unless_the_reading_has_one() {
     own["speed_limit_kmh"] = json!(50);
     let c = classify_at_site(&reading(own), &[], &site, &RulesConfig::default());
     assert!(
-        c.reasons.iter().any(|r| r.contains("80.0 % of the speed limit 50 km/h")),
+        c.reasons
+            .iter()
+            .any(|r| r.contains("80.0 % of the speed limit 50 km/h")),
         "{c:#?}"
     );
 }
@@ -78,7 +93,9 @@ fn the_site_free_flow_speed_replaces_the_configured_one() {
     let slow = reading(json!({"lane": 1, "vehicle_count": 5, "avg_speed_kmh": 40.0}));
     let c = classify(&slow, &[], &config);
     assert!(
-        c.reasons.iter().any(|r| r.contains("66.7 % of the configured free-flow speed 60 km/h")),
+        c.reasons
+            .iter()
+            .any(|r| r.contains("66.7 % of the configured free-flow speed 60 km/h")),
         "{c:#?}"
     );
     let site = Site {
@@ -87,7 +104,9 @@ fn the_site_free_flow_speed_replaces_the_configured_one() {
     };
     let c = classify_at_site(&slow, &[], &site, &config);
     assert!(
-        c.reasons.iter().any(|r| r.contains("33.3 % of the sensor's free-flow speed 120 km/h")),
+        c.reasons
+            .iter()
+            .any(|r| r.contains("33.3 % of the sensor's free-flow speed 120 km/h")),
         "{c:#?}"
     );
     assert!(site_reason(&c).is_some_and(|r| r.contains("free-flow speed 120 km/h")));
@@ -98,13 +117,20 @@ fn the_site_effective_vehicle_length_sets_the_density_from_occupancy() {
     // 20 % × 1000 / 10 m = 20 veh/km/ln (LOS D); with the default 6.5 m it is 30.77 (LOS F).
     let occupancy_only = reading(json!({"lane": 1, "vehicle_count": 10, "occupancy_pct": 20.0}));
     let default = classify(&occupancy_only, &[], &RulesConfig::default());
-    assert_eq!(default.level_of_service, Some(LevelOfService::F), "{default:#?}");
+    assert_eq!(
+        default.level_of_service,
+        Some(LevelOfService::F),
+        "{default:#?}"
+    );
     let site = Site {
         effective_vehicle_length_m: Some(10.0),
         ..Site::default()
     };
     let c = classify_at_site(&occupancy_only, &[], &site, &RulesConfig::default());
-    assert!((c.density_veh_km_lane.unwrap() - 20.0).abs() < 1e-9, "{c:#?}");
+    assert!(
+        (c.density_veh_km_lane.unwrap() - 20.0).abs() < 1e-9,
+        "{c:#?}"
+    );
     assert_eq!(c.level_of_service, Some(LevelOfService::D), "{c:#?}");
     assert!(site_reason(&c).is_some_and(|r| r.contains("effective vehicle length 10.0 m")));
 }
