@@ -19,6 +19,7 @@ mod read;
 mod retry;
 mod schema;
 mod sensors;
+mod state;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 mod write;
@@ -33,4 +34,5 @@ pub use model::{
 };
 pub use retry::{Retry, RetryPolicy};
 pub use sensors::Sensor;
+pub use state::LaneState;
 pub use write::InsertCounts;

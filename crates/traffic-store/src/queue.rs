@@ -385,6 +385,10 @@ struct ReturnedId {
 /// statistics) would make the planner expect one matching queue row, scan the queue first and
 /// rescan the whole result list for each of its rows. As join conditions they restrict nothing
 /// before the join: each result is a primary-key probe.
+///
+/// The same statement moves each lane's `lane_state` row to the chunk's newest reading of that
+/// lane, unless the row already holds a newer one (a late reading), in key order so that two
+/// workers' chunks lock shared lanes in one order.
 const COMPLETE_POSTGRES: &str = "\
     WITH v AS (\
         SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::float8[], $5::float8[], \
@@ -395,7 +399,8 @@ const COMPLETE_POSTGRES: &str = "\
     done AS (\
         DELETE FROM queue q USING v \
          WHERE q.event_id = v.id AND q.lease_owner = v.owner AND q.lease_until > v.at \
-        RETURNING q.event_id, q.attempts) \
+        RETURNING q.event_id, q.attempts), \
+    written AS (\
     INSERT INTO classifications AS c (event_id, observed_at, label, level_of_service, \
         flow_veh_h_lane, density_veh_km_lane, confidence, flags, reasons, classifier_version, \
         classified_at, attempts) \
@@ -409,7 +414,28 @@ const COMPLETE_POSTGRES: &str = "\
         flags = excluded.flags, reasons = excluded.reasons, \
         classifier_version = excluded.classifier_version, \
         classified_at = excluded.classified_at, attempts = excluded.attempts \
-    RETURNING c.event_id AS id";
+    RETURNING c.event_id, c.label, c.level_of_service, c.flow_veh_h_lane, \
+              c.density_veh_km_lane, c.confidence, c.flags, c.classified_at), \
+    newest AS (\
+        SELECT DISTINCT ON (e.sensor_id, e.lane) \
+               e.sensor_id, e.lane, e.id, e.observed_at, e.interval_s, e.vehicle_count, \
+               e.avg_speed_kmh, e.occupancy_pct, w.label, w.level_of_service, \
+               w.flow_veh_h_lane, w.density_veh_km_lane, w.confidence, w.flags, w.classified_at \
+          FROM written w JOIN events e ON e.id = w.event_id \
+         ORDER BY e.sensor_id, e.lane, e.observed_at DESC), \
+    state AS (\
+        INSERT INTO lane_state AS s SELECT * FROM newest \
+        ON CONFLICT (sensor_id, lane) DO UPDATE SET \
+            event_id = excluded.event_id, observed_at = excluded.observed_at, \
+            interval_s = excluded.interval_s, vehicle_count = excluded.vehicle_count, \
+            avg_speed_kmh = excluded.avg_speed_kmh, occupancy_pct = excluded.occupancy_pct, \
+            label = excluded.label, level_of_service = excluded.level_of_service, \
+            flow_veh_h_lane = excluded.flow_veh_h_lane, \
+            density_veh_km_lane = excluded.density_veh_km_lane, \
+            confidence = excluded.confidence, flags = excluded.flags, \
+            classified_at = excluded.classified_at \
+         WHERE excluded.observed_at >= s.observed_at) \
+    SELECT event_id AS id FROM written";
 
 impl Store {
     /// Records many classifications, one statement per chunk on PostgreSQL, each only if
@@ -511,17 +537,19 @@ mod sqlite {
         .get_results::<(i64, i32)>(conn)?
         .into_iter()
         .collect();
-        let observed: HashMap<i64, DateTime<Utc>> = events::table
-            .select((events::id, events::observed_at))
+        let readings: HashMap<i64, ReadingColumns> = events::table
+            .select(ReadingColumns::as_select())
             .filter(events::id.eq_any(leased.keys().copied()))
-            .load::<(i64, DateTime<Utc>)>(conn)?
+            .load::<ReadingColumns>(conn)?
             .into_iter()
+            .map(|r| (r.id, r))
             .collect();
         let mut values = Vec::with_capacity(leased.len());
         for (id, c) in chunk {
-            let (Some(attempts), Some(observed_at)) = (leased.get(id), observed.get(id)) else {
+            let (Some(attempts), Some(reading)) = (leased.get(id), readings.get(id)) else {
                 continue;
             };
+            let observed_at = &reading.observed_at;
             let json = |value: serde_json::Result<serde_json::Value>| {
                 value.map_err(|e| diesel::result::Error::SerializationError(e.into()))
             };
@@ -559,8 +587,84 @@ mod sqlite {
                 classifications::attempts.eq(excluded(classifications::attempts)),
             ))
             .execute(conn)?;
+        newest_per_lane(conn, now, chunk, &readings)?;
         Ok(leased.into_keys().collect())
     }
+
+    /// The reading columns `lane_state` copies.
+    #[derive(Queryable, Selectable)]
+    #[diesel(table_name = events)]
+    #[diesel(check_for_backend(diesel::sqlite::Sqlite))]
+    pub(super) struct ReadingColumns {
+        id: i64,
+        sensor_id: String,
+        lane: Option<i16>,
+        observed_at: DateTime<Utc>,
+        interval_s: i32,
+        vehicle_count: i32,
+        avg_speed_kmh: Option<f64>,
+        occupancy_pct: Option<f64>,
+    }
+
+    /// Moves each lane's `lane_state` row to the newest of its readings recorded here, unless
+    /// it holds a newer one already (a late reading).
+    fn newest_per_lane(
+        conn: &mut SqliteConnection,
+        now: DateTime<Utc>,
+        chunk: &[(i64, Classification)],
+        readings: &HashMap<i64, ReadingColumns>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Double, Integer, Nullable, SmallInt, Text};
+        let mut newest: HashMap<(&str, Option<i16>), (&ReadingColumns, &Classification)> =
+            HashMap::new();
+        for (id, c) in chunk {
+            let Some(r) = readings.get(id) else { continue };
+            let slot = newest
+                .entry((r.sensor_id.as_str(), r.lane))
+                .or_insert((r, c));
+            if r.observed_at > slot.0.observed_at {
+                *slot = (r, c);
+            }
+        }
+        for (r, c) in newest.into_values() {
+            let flags = serde_json::to_string(&c.flags)
+                .map_err(|e| diesel::result::Error::SerializationError(e.into()))?;
+            diesel::sql_query(UPSERT_LANE_STATE)
+                .bind::<Text, _>(&r.sensor_id)
+                .bind::<Nullable<SmallInt>, _>(r.lane)
+                .bind::<BigInt, _>(r.id)
+                .bind::<diesel::sql_types::TimestamptzSqlite, _>(r.observed_at)
+                .bind::<Integer, _>(r.interval_s)
+                .bind::<Integer, _>(r.vehicle_count)
+                .bind::<Nullable<Double>, _>(r.avg_speed_kmh)
+                .bind::<Nullable<Double>, _>(r.occupancy_pct)
+                .bind::<Text, _>(c.label.into_str())
+                .bind::<Nullable<Text>, _>(c.level_of_service.map(|l| l.into_str()))
+                .bind::<Double, _>(c.flow_veh_h_lane)
+                .bind::<Nullable<Double>, _>(c.density_veh_km_lane)
+                .bind::<Double, _>(c.confidence)
+                .bind::<Text, _>(flags)
+                .bind::<diesel::sql_types::TimestamptzSqlite, _>(now)
+                .execute(conn)?;
+        }
+        Ok(())
+    }
+
+    const UPSERT_LANE_STATE: &str = "\
+        INSERT INTO lane_state (sensor_id, lane, event_id, observed_at, interval_s, \
+            vehicle_count, avg_speed_kmh, occupancy_pct, label, level_of_service, \
+            flow_veh_h_lane, density_veh_km_lane, confidence, flags, classified_at) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, json(?), ?) \
+        ON CONFLICT (sensor_id, ifnull(lane, -1)) DO UPDATE SET \
+            event_id = excluded.event_id, observed_at = excluded.observed_at, \
+            interval_s = excluded.interval_s, vehicle_count = excluded.vehicle_count, \
+            avg_speed_kmh = excluded.avg_speed_kmh, occupancy_pct = excluded.occupancy_pct, \
+            label = excluded.label, level_of_service = excluded.level_of_service, \
+            flow_veh_h_lane = excluded.flow_veh_h_lane, \
+            density_veh_km_lane = excluded.density_veh_km_lane, \
+            confidence = excluded.confidence, flags = excluded.flags, \
+            classified_at = excluded.classified_at \
+         WHERE excluded.observed_at >= lane_state.observed_at";
 }
 
 /// JSON text of a flag or reason list, for binding as text.

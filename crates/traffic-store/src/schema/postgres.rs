@@ -34,6 +34,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    lane_state (sensor_id, lane) {
+        sensor_id -> Text,
+        lane -> Nullable<Int2>,
+        event_id -> Int8,
+        observed_at -> Timestamptz,
+        interval_s -> Int4,
+        vehicle_count -> Int4,
+        avg_speed_kmh -> Nullable<Float8>,
+        occupancy_pct -> Nullable<Float8>,
+        label -> Text,
+        level_of_service -> Nullable<Text>,
+        flow_veh_h_lane -> Float8,
+        density_veh_km_lane -> Nullable<Float8>,
+        confidence -> Float8,
+        flags -> Jsonb,
+        classified_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     queue (event_id) {
         event_id -> Int8,
         next_attempt_at -> Timestamptz,
@@ -63,4 +83,4 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(classifications, events, queue, sensors,);
+diesel::allow_tables_to_appear_in_same_query!(classifications, events, lane_state, queue, sensors,);

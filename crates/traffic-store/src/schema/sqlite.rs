@@ -35,6 +35,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    lane_state (sensor_id, lane) {
+        sensor_id -> Text,
+        lane -> Nullable<SmallInt>,
+        event_id -> BigInt,
+        observed_at -> TimestamptzSqlite,
+        interval_s -> Integer,
+        vehicle_count -> Integer,
+        avg_speed_kmh -> Nullable<Double>,
+        occupancy_pct -> Nullable<Double>,
+        label -> Text,
+        level_of_service -> Nullable<Text>,
+        flow_veh_h_lane -> Double,
+        density_veh_km_lane -> Nullable<Double>,
+        confidence -> Double,
+        flags -> Json,
+        classified_at -> TimestamptzSqlite,
+    }
+}
+
+diesel::table! {
     queue (event_id) {
         event_id -> BigInt,
         next_attempt_at -> TimestamptzSqlite,
@@ -47,7 +67,7 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(classifications, events, queue, sensors,);
+diesel::allow_tables_to_appear_in_same_query!(classifications, events, lane_state, queue, sensors,);
 
 // The view `event_states` (print-schema does not see views): every event with its
 // classification and queue state, under the column names the API's `Event` reads.

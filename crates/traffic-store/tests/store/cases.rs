@@ -1288,3 +1288,79 @@ pub async fn concurrent_patches_of_one_sensor_each_keep_their_change(db: &TestDb
     assert_eq!(unchanged.metadata.lanes, Some(3));
     assert_eq!(store.sensor(sensor("S-none")).await.unwrap(), None);
 }
+
+/// Inserts `reading`, claims it and records `label` for it; its event id.
+async fn classified(store: &Store, reading: Reading, label: Label) -> i64 {
+    let id = store.insert(reading).await.unwrap().event.id;
+    let claimed = store.claim("state", 100, LEASE).await.unwrap();
+    let results = claimed.iter().map(|e| (e.id, verdict(label))).collect();
+    store.complete_many("state", results).await.unwrap();
+    id
+}
+
+pub async fn lane_states_hold_each_lane_s_latest_classification_now_and_at_any_moment(db: &TestDb) {
+    let store = db.store();
+    classified(store, reading("s1", Some(1), 0), Label::FreeFlow).await;
+    let heavy = classified(store, reading("s1", Some(1), 1), Label::Heavy).await;
+    let congested = classified(store, reading("s1", Some(1), 2), Label::Congested).await;
+    let carriageway = classified(store, reading("s1", None, 0), Label::Moderate).await;
+    classified(store, reading("s2", Some(1), 5), Label::FreeFlow).await;
+    // A late reading, older than every other, classified last: the lane stays at minute 2.
+    let late = classified(store, reading("s1", Some(1), -3), Label::Unknown).await;
+    // Pending readings are not state.
+    store.insert(reading("s1", Some(1), 3)).await.unwrap();
+    store.insert(reading("s3", Some(1), 3)).await.unwrap();
+
+    let summary = |states: Vec<traffic_store::LaneState>| -> Vec<(String, Option<u8>, i64, Label)> {
+        states
+            .into_iter()
+            .map(|s| (s.sensor_id.as_str().to_owned(), s.lane, s.event_id, s.label))
+            .collect()
+    };
+    let now = store.lane_states(None).await.unwrap();
+    assert_eq!(now[1].flags, [Flag::Gap, Flag::HighOccupancy]);
+    assert_eq!(now[1].observed_at, minute(2));
+    let s2 = now[2].event_id;
+    assert_eq!(
+        summary(now),
+        [
+            ("s1".to_owned(), None, carriageway, Label::Moderate),
+            ("s1".to_owned(), Some(1), congested, Label::Congested),
+            ("s2".to_owned(), Some(1), s2, Label::FreeFlow),
+        ]
+    );
+    // At minute 1 (inclusive): s1's lane was heavy, s2 had no reading yet.
+    assert_eq!(
+        summary(store.lane_states(Some(minute(1))).await.unwrap()),
+        [
+            ("s1".to_owned(), None, carriageway, Label::Moderate),
+            ("s1".to_owned(), Some(1), heavy, Label::Heavy),
+        ]
+    );
+    assert_eq!(
+        summary(store.lane_states(Some(minute(-1))).await.unwrap()),
+        [("s1".to_owned(), Some(1), late, Label::Unknown)]
+    );
+    assert!(
+        store
+            .lane_states(Some(minute(-10)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Re-classifying the newest reading moves its lane's state too.
+    store.requeue(congested).await.unwrap().expect("requeued");
+    let claimed = store.claim("state", 10, LEASE).await.unwrap();
+    assert_eq!(claimed.len(), 3, "the requeued one and the two pending");
+    let requeued = claimed.iter().find(|e| e.id == congested).expect("claimed");
+    store
+        .complete_many("state", vec![(requeued.id, verdict(Label::Moderate))])
+        .await
+        .unwrap();
+    let now = store.lane_states(None).await.unwrap();
+    assert_eq!(
+        (now[1].event_id, now[1].label),
+        (congested, Label::Moderate)
+    );
+}

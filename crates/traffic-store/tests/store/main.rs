@@ -74,6 +74,7 @@ store_suite! {
         recent_history_takes_the_last_readings_of_each_lane_within_the_window,
         the_queue_is_vacuumed_once_enough_rows_died,
         a_walk_by_label_pages_newest_first_within_its_window,
+        lane_states_hold_each_lane_s_latest_classification_now_and_at_any_moment,
     ],
     empty: [
         concurrent_first_starts_migrate_an_empty_database_once,

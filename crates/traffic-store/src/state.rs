@@ -1,0 +1,267 @@
+//! The network's state: each sensor lane's latest classified reading — now, from `lane_state`
+//! (one row per lane, moved forward as classifications are recorded), or at an earlier moment,
+//! probing each lane of `lane_state` once on the readings' `(sensor_id, lane, observed_at)`
+//! index. Neither reads the readings in bulk, so both cost the number of lanes, not of readings.
+
+use chrono::{DateTime, Utc};
+use diesel::QueryableByName;
+use diesel::sql_types::{
+    BigInt, Double, Integer, Nullable, SmallInt, Text, Timestamptz, TimestamptzSqlite,
+};
+use schemars::JsonSchema;
+use serde::Serialize;
+use traffic_model::classification::{Flag, Label, LevelOfService, UnknownName};
+use traffic_model::reading::SensorId;
+
+use super::{Store, StoreError};
+
+/// A lane's classified reading: what the lane looked like at `observed_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct LaneState {
+    pub sensor_id: SensorId,
+    /// The lane; `null` for a whole-carriageway sensor.
+    pub lane: Option<u8>,
+    /// The reading's event id (`GET /v1/events/{id}` has its reasons).
+    pub event_id: i64,
+    /// End of the reading's counting interval.
+    pub observed_at: DateTime<Utc>,
+    pub interval_s: u32,
+    pub vehicle_count: u32,
+    pub avg_speed_kmh: Option<f64>,
+    pub occupancy_pct: Option<f64>,
+    pub label: Label,
+    pub level_of_service: Option<LevelOfService>,
+    pub flow_veh_h_lane: f64,
+    pub density_veh_km_lane: Option<f64>,
+    pub confidence: f64,
+    pub flags: Vec<Flag>,
+    pub classified_at: DateTime<Utc>,
+}
+
+impl LaneState {
+    /// Seconds from `observed_at` to `at` (0 when `at` is earlier).
+    pub fn age_s(&self, at: DateTime<Utc>) -> i64 {
+        (at - self.observed_at).num_seconds().max(0)
+    }
+
+    /// Older at `at` than three of the lane's counting intervals: at least two readings are
+    /// missing, so the state may no longer hold.
+    pub fn is_stale(&self, at: DateTime<Utc>) -> bool {
+        self.age_s(at) > 3 * i64::from(self.interval_s)
+    }
+}
+
+/// The columns of a [`LaneState`], from `events e` joined to `classifications c`.
+const EVENT_COLUMNS: &str = "e.sensor_id, e.lane, e.id AS event_id, e.observed_at, e.interval_s, \
+    e.vehicle_count, e.avg_speed_kmh, e.occupancy_pct, c.label, c.level_of_service, \
+    c.flow_veh_h_lane, c.density_veh_km_lane, c.confidence, c.flags, c.classified_at";
+
+/// The same columns as `lane_state` holds them.
+const LANE_STATE_COLUMNS: &str = "sensor_id, lane, event_id, observed_at, interval_s, \
+    vehicle_count, avg_speed_kmh, occupancy_pct, label, level_of_service, flow_veh_h_lane, \
+    density_veh_km_lane, confidence, flags, classified_at";
+
+macro_rules! lane_row {
+    ($name:ident, $time:ty) => {
+        #[derive(QueryableByName)]
+        struct $name {
+            #[diesel(sql_type = Text)]
+            sensor_id: String,
+            #[diesel(sql_type = Nullable<SmallInt>)]
+            lane: Option<i16>,
+            #[diesel(sql_type = BigInt)]
+            event_id: i64,
+            #[diesel(sql_type = $time)]
+            observed_at: DateTime<Utc>,
+            #[diesel(sql_type = Integer)]
+            interval_s: i32,
+            #[diesel(sql_type = Integer)]
+            vehicle_count: i32,
+            #[diesel(sql_type = Nullable<Double>)]
+            avg_speed_kmh: Option<f64>,
+            #[diesel(sql_type = Nullable<Double>)]
+            occupancy_pct: Option<f64>,
+            #[diesel(sql_type = Text)]
+            label: String,
+            #[diesel(sql_type = Nullable<Text>)]
+            level_of_service: Option<String>,
+            #[diesel(sql_type = Double)]
+            flow_veh_h_lane: f64,
+            #[diesel(sql_type = Nullable<Double>)]
+            density_veh_km_lane: Option<f64>,
+            #[diesel(sql_type = Double)]
+            confidence: f64,
+            #[diesel(sql_type = Text)]
+            flags: String,
+            #[diesel(sql_type = $time)]
+            classified_at: DateTime<Utc>,
+        }
+
+        impl From<$name> for Row {
+            fn from(r: $name) -> Row {
+                Row {
+                    sensor_id: r.sensor_id,
+                    lane: r.lane,
+                    event_id: r.event_id,
+                    observed_at: r.observed_at,
+                    interval_s: r.interval_s,
+                    vehicle_count: r.vehicle_count,
+                    avg_speed_kmh: r.avg_speed_kmh,
+                    occupancy_pct: r.occupancy_pct,
+                    label: r.label,
+                    level_of_service: r.level_of_service,
+                    flow_veh_h_lane: r.flow_veh_h_lane,
+                    density_veh_km_lane: r.density_veh_km_lane,
+                    confidence: r.confidence,
+                    flags: r.flags,
+                    classified_at: r.classified_at,
+                }
+            }
+        }
+    };
+}
+lane_row!(PgRow, Timestamptz);
+lane_row!(SqliteRow, TimestamptzSqlite);
+
+/// A row as either backend returns it, before its values are checked.
+struct Row {
+    sensor_id: String,
+    lane: Option<i16>,
+    event_id: i64,
+    observed_at: DateTime<Utc>,
+    interval_s: i32,
+    vehicle_count: i32,
+    avg_speed_kmh: Option<f64>,
+    occupancy_pct: Option<f64>,
+    label: String,
+    level_of_service: Option<String>,
+    flow_veh_h_lane: f64,
+    density_veh_km_lane: Option<f64>,
+    confidence: f64,
+    flags: String,
+    classified_at: DateTime<Utc>,
+}
+
+impl TryFrom<Row> for LaneState {
+    type Error = StoreError;
+
+    fn try_from(r: Row) -> Result<Self, StoreError> {
+        let id = r.event_id;
+        let corrupt = |reason: String| StoreError::CorruptRow { id, reason };
+        Ok(LaneState {
+            sensor_id: SensorId::parse(&r.sensor_id)
+                .map_err(|rule| corrupt(format!("sensor_id: {rule}")))?,
+            lane: r
+                .lane
+                .map(u8::try_from)
+                .transpose()
+                .map_err(|e| corrupt(e.to_string()))?,
+            event_id: r.event_id,
+            observed_at: r.observed_at,
+            interval_s: u32::try_from(r.interval_s).map_err(|e| corrupt(e.to_string()))?,
+            vehicle_count: u32::try_from(r.vehicle_count).map_err(|e| corrupt(e.to_string()))?,
+            avg_speed_kmh: r.avg_speed_kmh,
+            occupancy_pct: r.occupancy_pct,
+            label: r
+                .label
+                .parse()
+                .map_err(|e: UnknownName| corrupt(e.to_string()))?,
+            level_of_service: r
+                .level_of_service
+                .map(|los| los.parse())
+                .transpose()
+                .map_err(|e: UnknownName| corrupt(e.to_string()))?,
+            flow_veh_h_lane: r.flow_veh_h_lane,
+            density_veh_km_lane: r.density_veh_km_lane,
+            confidence: r.confidence,
+            flags: serde_json::from_str(&r.flags).map_err(|e| corrupt(format!("flags: {e}")))?,
+            classified_at: r.classified_at,
+        })
+    }
+}
+
+impl Store {
+    /// Each lane's latest classified reading observed at or before `at` (`None`: the latest of
+    /// all), ordered by sensor and lane (a whole carriageway first). A lane classified only
+    /// after `at` is left out.
+    pub async fn lane_states(
+        &self,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<Vec<LaneState>, StoreError> {
+        self.run(move |store| async move {
+            let rows: Vec<Row> = with_conn!(store, |conn|
+                postgres: {
+                    use diesel_async::RunQueryDsl;
+                    let pg_columns = |columns: &str| columns.replace("flags,", "flags::text AS flags,");
+                    let rows: Vec<PgRow> = match at {
+                        None => {
+                            diesel::sql_query(format!(
+                                "SELECT {} FROM lane_state",
+                                pg_columns(LANE_STATE_COLUMNS)
+                            ))
+                            .load(conn)
+                            .await?
+                        }
+                        // A lane and a whole carriageway are probed apart: `lane = $x` and
+                        // `lane IS NULL` each walk the index, `IS NOT DISTINCT FROM` would not.
+                        Some(at) => {
+                            let probe = |lane_match: &str| {
+                                format!(
+                                    "SELECT x.* FROM lane_state l CROSS JOIN LATERAL ( \
+                                         SELECT {} FROM events e \
+                                         JOIN classifications c ON c.event_id = e.id \
+                                         WHERE e.sensor_id = l.sensor_id AND {lane_match} \
+                                           AND e.observed_at <= $1 \
+                                         ORDER BY e.observed_at DESC LIMIT 1) x",
+                                    pg_columns(EVENT_COLUMNS)
+                                )
+                            };
+                            diesel::sql_query(format!(
+                                "{} WHERE l.lane IS NOT NULL UNION ALL {} WHERE l.lane IS NULL",
+                                probe("e.lane = l.lane"),
+                                probe("e.lane IS NULL")
+                            ))
+                            .bind::<Timestamptz, _>(at)
+                            .load(conn)
+                            .await?
+                        }
+                    };
+                    rows.into_iter().map(Row::from).collect()
+                },
+                sqlite: {
+                    use diesel_async::RunQueryDsl;
+                    let rows: Vec<SqliteRow> = match at {
+                        None => {
+                            diesel::sql_query(format!("SELECT {LANE_STATE_COLUMNS} FROM lane_state"))
+                                .load(conn)
+                                .await?
+                        }
+                        Some(at) => {
+                            diesel::sql_query(format!(
+                                "SELECT {EVENT_COLUMNS} FROM lane_state l \
+                                 JOIN events e ON e.id = ( \
+                                     SELECT p.id FROM events p \
+                                     JOIN classifications pc ON pc.event_id = p.id \
+                                     WHERE p.sensor_id = l.sensor_id AND p.lane IS l.lane \
+                                       AND p.observed_at <= ? \
+                                     ORDER BY p.observed_at DESC LIMIT 1) \
+                                 JOIN classifications c ON c.event_id = e.id"
+                            ))
+                            .bind::<TimestamptzSqlite, _>(at)
+                            .load(conn)
+                            .await?
+                        }
+                    };
+                    rows.into_iter().map(Row::from).collect()
+                }
+            );
+            let mut states = rows
+                .into_iter()
+                .map(LaneState::try_from)
+                .collect::<Result<Vec<_>, _>>()?;
+            states.sort_by(|a, b| (&a.sensor_id, a.lane).cmp(&(&b.sensor_id, b.lane)));
+            Ok(states)
+        })
+        .await
+    }
+}
