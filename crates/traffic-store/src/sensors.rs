@@ -13,6 +13,9 @@ use traffic_model::sensor::{Location, MetadataError, SensorMetadata};
 
 use super::{Store, StoreError};
 
+/// Sensor ids per metadata query.
+const METADATA_CHUNK: usize = 500;
+
 /// A sensor's metadata as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Sensor {
@@ -165,9 +168,9 @@ impl Store {
         .await
     }
 
-    /// The metadata of those of `ids` that have any, by sensor id: what the classifier needs of
-    /// a batch's sensors, in one query.
-    pub async fn sites(
+    /// The metadata of those of `ids` that have any, by sensor id, a few hundred ids per
+    /// query (SQLite binds each one).
+    pub async fn metadata_of(
         &self,
         ids: impl IntoIterator<Item = SensorId>,
     ) -> Result<HashMap<SensorId, SensorMetadata>, StoreError> {
@@ -176,17 +179,22 @@ impl Store {
             return Ok(HashMap::new());
         }
         self.run(move |store| async move {
-            let rows: Vec<SensorRow> = with_conn!(store, |conn| {
-                use diesel_async::RunQueryDsl;
-                sensors::table
-                    .select(sensor_columns!())
-                    .filter(sensors::sensor_id.eq_any(keys))
-                    .load(conn)
-                    .await?
-            });
-            rows.into_iter()
-                .map(|row| row.into_sensor().map(|s| (s.sensor_id, s.metadata)))
-                .collect()
+            let mut found = HashMap::new();
+            for chunk in keys.chunks(METADATA_CHUNK) {
+                let rows: Vec<SensorRow> = with_conn!(store, |conn| {
+                    use diesel_async::RunQueryDsl;
+                    sensors::table
+                        .select(sensor_columns!())
+                        .filter(sensors::sensor_id.eq_any(chunk))
+                        .load(conn)
+                        .await?
+                });
+                for row in rows {
+                    let sensor = row.into_sensor()?;
+                    found.insert(sensor.sensor_id, sensor.metadata);
+                }
+            }
+            Ok(found)
         })
         .await
     }

@@ -273,7 +273,7 @@ impl Worker {
             .iter()
             .map(|e| e.reading.sensor_id().clone())
             .collect();
-        let sites = self.store.sites(ids).await.map_err(|e| {
+        let sites = self.store.metadata_of(ids).await.map_err(|e| {
             format!(
                 "reading the sensors' metadata: {}",
                 service_kit::telemetry::error_chain(&e)

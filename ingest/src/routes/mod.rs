@@ -3,8 +3,10 @@
 
 pub mod docs;
 pub mod events;
+pub mod filter;
 pub mod health;
 pub mod sensors;
+pub mod state;
 
 use std::sync::Arc;
 
@@ -324,6 +326,25 @@ pub static ROUTES: &[Route] = &[
             body: Some(Body::SensorPatch),
             responses: SENSOR_WRITTEN,
             problems: &[WRITE_PROBLEMS, METADATA_PROBLEMS],
+            ..Operation::NONE
+        }),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/state",
+        access: Access::Read,
+        handler: |route| route.to(state::get),
+        operation: Some(Operation {
+            id: "getNetworkState",
+            summary: "The network at a moment: each sensor lane's latest classification, its age and staleness",
+            tag: "network",
+            query: query_of::<state::StateQuery>(),
+            responses: &[(
+                200,
+                "Every lane the filters keep",
+                Some(schema_of::<state::NetworkState>),
+            )],
+            problems: &[READ_PROBLEMS],
             ..Operation::NONE
         }),
     },

@@ -13,6 +13,7 @@ mod durability;
 mod events;
 mod http;
 mod listing;
+mod network_state;
 mod probes;
 mod sensor_metadata;
 mod sensors;
@@ -93,6 +94,11 @@ api_suite! {
         a_patch_of_a_sensor_without_metadata_creates_it,
         invalid_metadata_is_a_422_naming_every_field_and_changes_nothing,
         metadata_writes_need_a_key_when_keys_are_configured,
+    ],
+    network_state: [
+        the_state_holds_each_lane_s_latest_classification_with_its_age,
+        the_state_filters_by_road_place_label_and_flags,
+        bad_state_parameters_are_named_in_one_400,
     ],
     sensors: [
         sensors_are_listed_in_id_order_with_their_latest_reading,

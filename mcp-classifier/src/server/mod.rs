@@ -163,7 +163,7 @@ id does not exist or the server has no database. Read-only: nothing is written."
                 ))
             })?;
         let site = store
-            .sites([reading.sensor_id().clone()])
+            .metadata_of([reading.sensor_id().clone()])
             .await
             .map_err(|e| {
                 error_text(format!(
@@ -259,7 +259,7 @@ impl ClassifierServer {
         ids: impl IntoIterator<Item = SensorId>,
     ) -> Result<HashMap<SensorId, SensorMetadata>, CallToolResult> {
         let store = self.store("stored_sites", "send the metadata in `sites` instead")?;
-        store.sites(ids).await.map_err(|e| {
+        store.metadata_of(ids).await.map_err(|e| {
             error_text(format!(
                 "could not read the sensors' metadata: {}",
                 service_kit::telemetry::error_chain(&e)
