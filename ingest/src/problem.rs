@@ -176,6 +176,17 @@ impl Problem {
 
 impl Problem {
     /// 422 listing every field of the sensor metadata that breaks a rule.
+    /// A `400 invalid-query` naming one parameter (a rule between parameters, which no one
+    /// parameter's own parse can see).
+    pub fn invalid_query(field: &str, message: &str) -> Self {
+        Problem::new(Kind::InvalidQuery, format!("{field} {message}")).with_errors(vec![
+            traffic_model::reading::FieldError {
+                field: field.to_owned(),
+                message: message.to_owned(),
+            },
+        ])
+    }
+
     pub fn invalid_metadata(invalid: &traffic_model::sensor::MetadataError) -> Self {
         Self::new(
             Kind::InvalidMetadata,

@@ -22,6 +22,7 @@ mod sensors;
 mod state;
 #[cfg(feature = "test-util")]
 pub mod test_util;
+mod transitions;
 mod write;
 
 pub use backend::Store;
@@ -35,4 +36,5 @@ pub use model::{
 pub use retry::{Retry, RetryPolicy};
 pub use sensors::Sensor;
 pub use state::LaneState;
+pub use transitions::{Transition, TransitionPage, TransitionQuery};
 pub use write::InsertCounts;

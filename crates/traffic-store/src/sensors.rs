@@ -199,6 +199,30 @@ impl Store {
         .await
     }
 
+    /// The sensors whose metadata puts them on `road` (exactly), in id order.
+    pub async fn sensors_on_road(&self, road: String) -> Result<Vec<SensorId>, StoreError> {
+        self.run(move |store| async move {
+            let ids: Vec<String> = with_conn!(store, |conn| {
+                use diesel_async::RunQueryDsl;
+                sensors::table
+                    .select(sensors::sensor_id)
+                    .filter(sensors::road.eq(road))
+                    .order(sensors::sensor_id.asc())
+                    .load(conn)
+                    .await?
+            });
+            ids.iter()
+                .map(|id| {
+                    SensorId::parse(id).map_err(|rule| StoreError::CorruptRow {
+                        id: 0,
+                        reason: format!("sensor {id:?}: {rule}"),
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
     /// Stores `metadata` as sensor `id`'s, replacing any it had. The sensor and whether its
     /// row is new.
     pub async fn put_sensor(

@@ -7,6 +7,7 @@ pub mod filter;
 pub mod health;
 pub mod sensors;
 pub mod state;
+pub mod transitions;
 
 use std::sync::Arc;
 
@@ -343,6 +344,25 @@ pub static ROUTES: &[Route] = &[
                 200,
                 "Every lane the filters keep",
                 Some(schema_of::<state::NetworkState>),
+            )],
+            problems: &[READ_PROBLEMS],
+            ..Operation::NONE
+        }),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/transitions",
+        access: Access::Read,
+        handler: |route| route.to(transitions::list),
+        operation: Some(Operation {
+            id: "listTransitions",
+            summary: "Every change of a lane's label in a window: the incident timeline",
+            tag: "network",
+            query: query_of::<transitions::TransitionsQuery>(),
+            responses: &[(
+                200,
+                "One page of label changes",
+                Some(schema_of::<transitions::TransitionPage>),
             )],
             problems: &[READ_PROBLEMS],
             ..Operation::NONE

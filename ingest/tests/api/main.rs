@@ -18,6 +18,7 @@ mod probes;
 mod sensor_metadata;
 mod sensors;
 mod support;
+mod transitions;
 
 /// Generates `sqlite::case` and `postgres::case` for every `module: [case, …]`, each calling
 /// `crate::module::case(backend)`. `#[ignore = "bug: …"]` before a case marks a known bug.
@@ -99,6 +100,10 @@ api_suite! {
         the_state_holds_each_lane_s_latest_classification_with_its_age,
         the_state_filters_by_road_place_label_and_flags,
         bad_state_parameters_are_named_in_one_400,
+    ],
+    transitions: [
+        transitions_list_label_changes_in_time_order,
+        bad_transition_windows_are_refused_with_400,
     ],
     sensors: [
         sensors_are_listed_in_id_order_with_their_latest_reading,

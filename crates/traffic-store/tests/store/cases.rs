@@ -1364,3 +1364,117 @@ pub async fn lane_states_hold_each_lane_s_latest_classification_now_and_at_any_m
         (congested, Label::Moderate)
     );
 }
+
+pub async fn transitions_are_label_changes_in_lane_order_and_follow_late_readings(db: &TestDb) {
+    use traffic_store::{Cursor, TransitionQuery};
+    let store = db.store();
+    for (sensor, lane, m, label) in [
+        ("s1", Some(1), 0, Label::FreeFlow),
+        ("s1", Some(1), 1, Label::FreeFlow),
+        ("s1", Some(1), 2, Label::Heavy),
+        ("s1", Some(1), 4, Label::Congested),
+        ("s1", None, 0, Label::Moderate),
+        ("s1", None, 3, Label::Heavy),
+        ("s2", Some(1), 1, Label::FreeFlow),
+        ("s2", Some(1), 5, Label::Congested),
+    ] {
+        classified(store, reading(sensor, lane, m), label).await;
+    }
+    store.insert(reading("s1", Some(1), 6)).await.unwrap(); // pending: no label yet
+    let query = |from: i64, newest_first: bool, sensors: Option<&[&str]>| TransitionQuery {
+        from: minute(from),
+        to: minute(10),
+        sensors: sensors.map(|ids| ids.iter().map(|id| sensor(id)).collect()),
+        newest_first,
+        after: None,
+        limit: 100,
+    };
+    type Seen = (String, Option<u8>, i64, Label, Label);
+    let seen = |page: traffic_store::TransitionPage| -> Vec<Seen> {
+        page.items
+            .into_iter()
+            .map(|t| {
+                let minutes = (t.at - minute(0)).num_minutes();
+                assert_eq!(t.previous_observed_at < t.at, true);
+                (
+                    t.sensor_id.as_str().to_owned(),
+                    t.lane,
+                    minutes,
+                    t.from_label,
+                    t.to_label,
+                )
+            })
+            .collect()
+    };
+    let s = |id: &str| id.to_owned();
+    let all = seen(store.transitions(query(1, false, None)).await.unwrap());
+    assert_eq!(
+        all,
+        [
+            (s("s1"), Some(1), 2, Label::FreeFlow, Label::Heavy),
+            (s("s1"), None, 3, Label::Moderate, Label::Heavy),
+            (s("s1"), Some(1), 4, Label::Heavy, Label::Congested),
+            (s("s2"), Some(1), 5, Label::FreeFlow, Label::Congested),
+        ]
+    );
+    // A window's first reading is compared with the lane's reading before the window.
+    let later = seen(store.transitions(query(3, false, None)).await.unwrap());
+    assert_eq!(later, all[1..]);
+    let newest_first = seen(store.transitions(query(1, true, None)).await.unwrap());
+    assert_eq!(newest_first, all.iter().rev().cloned().collect::<Vec<_>>());
+    assert_eq!(
+        seen(
+            store
+                .transitions(query(1, false, Some(&["s2"])))
+                .await
+                .unwrap()
+        ),
+        all[3..]
+    );
+
+    // Page by page, one at a time, in both orders.
+    for newest_first in [false, true] {
+        let mut walked = Vec::new();
+        let mut after: Option<Cursor> = None;
+        loop {
+            let page = store
+                .transitions(TransitionQuery {
+                    after,
+                    limit: 1,
+                    ..query(1, newest_first, None)
+                })
+                .await
+                .unwrap();
+            after = page.next;
+            walked.extend(seen(page));
+            if after.is_none() {
+                break;
+            }
+        }
+        let expected = seen(
+            store
+                .transitions(query(1, newest_first, None))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(walked, expected);
+    }
+
+    // A late reading between minutes 2 and 4 of s1/1, congested: the change moves from
+    // minute 4 to minute 3.
+    classified(store, reading("s1", Some(1), 3), Label::Congested).await;
+    let revised = seen(
+        store
+            .transitions(query(1, false, Some(&["s1"])))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        revised,
+        [
+            (s("s1"), Some(1), 2, Label::FreeFlow, Label::Heavy),
+            (s("s1"), None, 3, Label::Moderate, Label::Heavy),
+            (s("s1"), Some(1), 3, Label::Heavy, Label::Congested),
+        ]
+    );
+}
