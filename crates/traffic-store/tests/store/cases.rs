@@ -1395,7 +1395,7 @@ pub async fn transitions_are_label_changes_in_lane_order_and_follow_late_reading
             .into_iter()
             .map(|t| {
                 let minutes = (t.at - minute(0)).num_minutes();
-                assert_eq!(t.previous_observed_at < t.at, true);
+                assert!(t.previous_observed_at < t.at);
                 (
                     t.sensor_id.as_str().to_owned(),
                     t.lane,
