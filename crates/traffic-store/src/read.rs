@@ -184,66 +184,6 @@ impl Store {
 }
 
 impl Store {
-    /// The latest event of each sensor (by `observed_at`, any lane), ordered by sensor id,
-    /// starting after `after`: what a dashboard's overview shows.
-    pub async fn latest_per_sensor(
-        &self,
-        limit: usize,
-        after: Option<SensorId>,
-    ) -> Result<Vec<Event>, StoreError> {
-        self.run(move |store| async move {
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows: Vec<EventRow> = with_conn!(store, |conn| {
-                let mut latest = events::table
-                    .group_by(events::sensor_id)
-                    // diesel's `max` lacks SQLite's timestamp type; the SQL is the same on both.
-                    .select((
-                        events::sensor_id,
-                        diesel::dsl::sql::<
-                            diesel::sql_types::Nullable<
-                                diesel::helper_types::SqlTypeOf<events::observed_at>,
-                            >,
-                        >("max(observed_at)"),
-                    ))
-                    .order(events::sensor_id.asc())
-                    .limit(limit)
-                    .into_boxed();
-                if let Some(after) = &after {
-                    latest = latest.filter(events::sensor_id.gt(after.as_str().to_owned()));
-                }
-                let latest: Vec<(String, Option<DateTime<Utc>>)> = latest.load(conn).await?;
-                let sensors: Vec<&str> = latest.iter().map(|(s, _)| s.as_str()).collect();
-                let times: Vec<DateTime<Utc>> = latest.iter().filter_map(|(_, t)| *t).collect();
-                let candidates: Vec<EventRow> = event_states::table
-                    .select(event_columns!())
-                    .filter(event_states::sensor_id.eq_any(sensors))
-                    .filter(event_states::observed_at.eq_any(times))
-                    .order((event_states::sensor_id.asc(), event_states::id.desc()))
-                    .load(conn)
-                    .await?;
-                let newest: std::collections::HashMap<&str, DateTime<Utc>> = latest
-                    .iter()
-                    .filter_map(|(s, t)| t.map(|t| (s.as_str(), t)))
-                    .collect();
-                let mut rows: Vec<EventRow> = Vec::with_capacity(latest.len());
-                for row in candidates {
-                    let stored = &row.stored;
-                    let is_latest =
-                        newest.get(stored.sensor_id.as_str()) == Some(&stored.observed_at);
-                    let first_of_sensor = rows
-                        .last()
-                        .is_none_or(|r| r.stored.sensor_id != stored.sensor_id);
-                    if is_latest && first_of_sensor {
-                        rows.push(row);
-                    }
-                }
-                rows
-            });
-            to_events(rows)
-        })
-        .await
-    }
-
     /// The sensor's latest event by `observed_at` (any lane).
     pub async fn latest_of_sensor(&self, sensor_id: SensorId) -> Result<Option<Event>, StoreError> {
         self.run(move |store| async move {

@@ -199,6 +199,22 @@ impl Store {
         .await
     }
 
+    /// Every sensor that has metadata, in id order.
+    pub async fn all_sensors(&self) -> Result<Vec<Sensor>, StoreError> {
+        self.run(move |store| async move {
+            let rows: Vec<SensorRow> = with_conn!(store, |conn| {
+                use diesel_async::RunQueryDsl;
+                sensors::table
+                    .select(sensor_columns!())
+                    .order(sensors::sensor_id.asc())
+                    .load(conn)
+                    .await?
+            });
+            rows.into_iter().map(SensorRow::into_sensor).collect()
+        })
+        .await
+    }
+
     /// The sensors whose metadata puts them on `road` (exactly), in id order.
     pub async fn sensors_on_road(&self, road: String) -> Result<Vec<SensorId>, StoreError> {
         self.run(move |store| async move {

@@ -182,12 +182,15 @@ impl TryFrom<Row> for LaneState {
 
 impl Store {
     /// Each lane's latest classified reading observed at or before `at` (`None`: the latest of
-    /// all), ordered by sensor and lane (a whole carriageway first). A lane classified only
-    /// after `at` is left out.
+    /// all), of every sensor or only of `sensor`, ordered by sensor and lane (a whole
+    /// carriageway first). A lane classified only after `at` is left out.
     pub async fn lane_states(
         &self,
         at: Option<DateTime<Utc>>,
+        sensor: Option<SensorId>,
     ) -> Result<Vec<LaneState>, StoreError> {
+        // An empty id matches every sensor (no sensor has one).
+        let only = sensor.map(|id| id.as_str().to_owned()).unwrap_or_default();
         self.run(move |store| async move {
             let rows: Vec<Row> = with_conn!(store, |conn|
                 postgres: {
@@ -196,9 +199,10 @@ impl Store {
                     let rows: Vec<PgRow> = match at {
                         None => {
                             diesel::sql_query(format!(
-                                "SELECT {} FROM lane_state",
+                                "SELECT {} FROM lane_state WHERE $1 IN ('', sensor_id)",
                                 pg_columns(LANE_STATE_COLUMNS)
                             ))
+                            .bind::<Text, _>(only)
                             .load(conn)
                             .await?
                         }
@@ -212,16 +216,18 @@ impl Store {
                                          JOIN classifications c ON c.event_id = e.id \
                                          WHERE e.sensor_id = l.sensor_id AND {lane_match} \
                                            AND e.observed_at <= $1 \
-                                         ORDER BY e.observed_at DESC LIMIT 1) x",
+                                         ORDER BY e.observed_at DESC LIMIT 1) x \
+                                     WHERE $2 IN ('', l.sensor_id)",
                                     pg_columns(EVENT_COLUMNS)
                                 )
                             };
                             diesel::sql_query(format!(
-                                "{} WHERE l.lane IS NOT NULL UNION ALL {} WHERE l.lane IS NULL",
+                                "{} AND l.lane IS NOT NULL UNION ALL {} AND l.lane IS NULL",
                                 probe("e.lane = l.lane"),
                                 probe("e.lane IS NULL")
                             ))
                             .bind::<Timestamptz, _>(at)
+                            .bind::<Text, _>(only)
                             .load(conn)
                             .await?
                         }
@@ -232,8 +238,11 @@ impl Store {
                     use diesel_async::RunQueryDsl;
                     let rows: Vec<SqliteRow> = match at {
                         None => {
-                            diesel::sql_query(format!("SELECT {LANE_STATE_COLUMNS} FROM lane_state"))
-                                .load(conn)
+                            diesel::sql_query(format!(
+                                "SELECT {LANE_STATE_COLUMNS} FROM lane_state WHERE ? IN ('', sensor_id)"
+                            ))
+                            .bind::<Text, _>(only)
+                            .load(conn)
                                 .await?
                         }
                         Some(at) => {
@@ -243,11 +252,13 @@ impl Store {
                                      SELECT p.id FROM events p \
                                      JOIN classifications pc ON pc.event_id = p.id \
                                      WHERE p.sensor_id = l.sensor_id AND p.lane IS l.lane \
-                                       AND p.observed_at <= ? \
+                                       AND p.observed_at <= ?1 \
                                      ORDER BY p.observed_at DESC LIMIT 1) \
-                                 JOIN classifications c ON c.event_id = e.id"
+                                 JOIN classifications c ON c.event_id = e.id \
+                                 WHERE ?2 IN ('', l.sensor_id)"
                             ))
                             .bind::<TimestamptzSqlite, _>(at)
+                            .bind::<Text, _>(only)
                             .load(conn)
                             .await?
                         }

@@ -263,7 +263,7 @@ pub static ROUTES: &[Route] = &[
         handler: |route| route.to(sensors::list),
         operation: Some(Operation {
             id: "listSensors",
-            summary: "Each sensor's latest reading and classification",
+            summary: "Sensors with their metadata and each lane's latest classification, filtered",
             tag: "sensors",
             query: query_of::<sensors::ListQuery>(),
             responses: &[(

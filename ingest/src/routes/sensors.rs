@@ -1,4 +1,6 @@
-//! `/v1/sensors`: what a dashboard polls — each sensor's latest state.
+//! `/v1/sensors`: what a dashboard polls — each sensor, where it is and its lanes' latest state.
+
+use std::collections::BTreeMap;
 
 use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
@@ -6,14 +8,17 @@ use chrono::{DateTime, TimeDelta, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use traffic_model::classification::Label;
 use traffic_model::document::Document;
 use traffic_model::reading::SensorId;
 use traffic_model::sensor::{MetadataError, SensorMetadata};
 use traffic_store::{Event, LabelCounts, Sensor};
 
+use super::filter::NetworkFilter;
+use super::state::AgedLane;
 use crate::app::AppState;
 use crate::body::{self, Format};
-use crate::params::{Bounded, PageSize, Path};
+use crate::params::{Bounded, BoundingBox, PageSize, Path, Road};
 use crate::problem::{Kind, Problem};
 use crate::query::Query;
 
@@ -21,19 +26,25 @@ const DEFAULT_WINDOW_MINUTES: usize = 60;
 /// A month of 31 days.
 const MAX_WINDOW_MINUTES: usize = 31 * 24 * 60;
 
-/// One page of sensors with their latest event.
+/// One page of sensors.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct SensorPage {
-    pub items: Vec<SensorState>,
-    /// Pass as `after` for the next page; null on the last page.
+    pub items: Vec<SensorListing>,
+    /// Pass as `after` (with the same filters) for the next page; null on the last page.
     pub next_after: Option<String>,
 }
 
+/// A sensor: what is known about it and each lane's latest classification.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct SensorState {
+pub struct SensorListing {
     pub sensor_id: String,
-    /// The sensor's latest reading (any lane) with its classification.
-    pub latest: Event,
+    /// Its metadata; null when none was stored.
+    pub metadata: Option<SensorMetadata>,
+    /// When the metadata last changed; null without metadata.
+    pub metadata_updated_at: Option<DateTime<Utc>>,
+    /// Each lane's latest classified reading, by lane (a whole carriageway first); empty
+    /// before the sensor's first reading is classified.
+    pub lanes: Vec<AgedLane>,
 }
 
 /// The parameters of `GET /v1/sensors`.
@@ -45,32 +56,70 @@ pub struct ListQuery {
     limit: PageSize,
     /// next_after of the previous page
     after: Option<SensorId>,
+    /// Only sensors on this road (their metadata's `road`)
+    road: Option<Road>,
+    /// Only sensors inside this box (their metadata's `location`)
+    bbox: Option<BoundingBox>,
+    /// Only sensors with a lane whose latest classification has this label
+    label: Option<Label>,
+    /// Only sensors with a lane whose latest classification has flags (true), or with a lane
+    /// without (false)
+    flagged: Option<bool>,
 }
 
-/// `GET /v1/sensors?limit=&after=`: sensors in id order.
+/// `GET /v1/sensors?limit&after&road&bbox&label&flagged`: sensors in id order — those with
+/// metadata and those with a classified reading.
 pub async fn list(
     state: Data<AppState>,
     Query(query): Query<ListQuery>,
 ) -> Result<HttpResponse, Problem> {
+    let now = Utc::now();
     let limit = query.limit.get();
-    // One more than the page tells whether another page exists.
-    let mut latest = state
-        .store
-        .latest_per_sensor(limit + 1, query.after)
-        .await?;
-    let more = latest.len() > limit;
-    latest.truncate(limit);
-    let next_after = more
-        .then(|| latest.last().map(|e| e.reading.sensor_id().to_string()))
-        .flatten();
-    let items = latest
+    let filter = NetworkFilter {
+        road: query.road,
+        bbox: query.bbox,
+        label: query.label,
+        flagged: query.flagged,
+    };
+    let mut sensors: BTreeMap<SensorId, SensorListing> = BTreeMap::new();
+    for sensor in state.store.all_sensors().await? {
+        let id = sensor.sensor_id.clone();
+        sensors.insert(id.clone(), listing(&id, Some(sensor)));
+    }
+    for lane in state.store.lane_states(None, None).await? {
+        sensors
+            .entry(lane.sensor_id.clone())
+            .or_insert_with(|| listing(&lane.sensor_id, None))
+            .lanes
+            .push(AgedLane::at(lane, now));
+    }
+    let mut kept = sensors
         .into_iter()
-        .map(|event| SensorState {
-            sensor_id: event.reading.sensor_id().to_string(),
-            latest: event,
-        })
-        .collect();
+        .filter(|(id, _)| query.after.as_ref().is_none_or(|after| id > after))
+        .map(|(_, sensor)| sensor)
+        .filter(|sensor| {
+            filter.admits_sensor(sensor.metadata.as_ref())
+                && (!filter.has_lane_conditions()
+                    || sensor.lanes.iter().any(|l| filter.admits_lane(&l.state)))
+        });
+    let items: Vec<SensorListing> = kept.by_ref().take(limit).collect();
+    let next_after = kept
+        .next()
+        .and_then(|_| items.last().map(|s| s.sensor_id.clone()));
     Ok(HttpResponse::Ok().json(SensorPage { items, next_after }))
+}
+
+fn listing(id: &SensorId, stored: Option<Sensor>) -> SensorListing {
+    let (metadata, metadata_updated_at) = match stored {
+        Some(sensor) => (Some(sensor.metadata), Some(sensor.updated_at)),
+        None => (None, None),
+    };
+    SensorListing {
+        sensor_id: id.to_string(),
+        metadata,
+        metadata_updated_at,
+        lanes: Vec::new(),
+    }
 }
 
 /// One sensor's state, what is known about it, and how its traffic was labelled over a window.
@@ -83,6 +132,8 @@ pub struct SensorSummary {
     pub metadata: Option<SensorMetadata>,
     /// When the metadata last changed; null without metadata.
     pub metadata_updated_at: Option<DateTime<Utc>>,
+    /// Each lane's latest classified reading, by lane (a whole carriageway first).
+    pub lanes: Vec<AgedLane>,
     pub window: Window,
     /// Readings observed in the window, by label and not classified yet.
     #[serde(flatten)]
@@ -124,6 +175,12 @@ pub async fn get(
     // At most MAX_WINDOW_MINUTES: the cast cannot wrap.
     let from = to - TimeDelta::minutes(query.window_minutes.get() as i64);
     let counts = store.label_counts(sensor_id.clone(), from, to).await?;
+    let lanes = store
+        .lane_states(None, Some(sensor_id.clone()))
+        .await?
+        .into_iter()
+        .map(|lane| AgedLane::at(lane, to))
+        .collect();
     let (metadata, metadata_updated_at) = match stored {
         Some(sensor) => (Some(sensor.metadata), Some(sensor.updated_at)),
         None => (None, None),
@@ -133,6 +190,7 @@ pub async fn get(
         latest,
         metadata,
         metadata_updated_at,
+        lanes,
         window: Window { from, to },
         counts,
     }))

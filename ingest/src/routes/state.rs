@@ -52,15 +52,32 @@ pub struct StateSummary {
     pub by_label: BTreeMap<Label, usize>,
 }
 
-/// A lane's latest classification at `at`.
+/// A lane's latest classification, with its age at a moment.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct StateItem {
+pub struct AgedLane {
     #[serde(flatten)]
     pub state: LaneState,
-    /// Seconds from `observed_at` to `at`.
+    /// Seconds from `observed_at` to the moment asked about.
     pub age_s: i64,
     /// Older than three of the lane's counting intervals: readings are missing.
     pub stale: bool,
+}
+
+impl AgedLane {
+    pub fn at(state: LaneState, moment: DateTime<Utc>) -> Self {
+        Self {
+            age_s: state.age_s(moment),
+            stale: state.is_stale(moment),
+            state,
+        }
+    }
+}
+
+/// A lane's latest classification at `at`, with its sensor's road and place.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StateItem {
+    #[serde(flatten)]
+    pub lane: AgedLane,
     /// The sensor's road, from its metadata.
     pub road: Option<String>,
     /// The sensor's place, from its metadata.
@@ -95,7 +112,7 @@ pub async fn network_state(
     filter: NetworkFilter,
 ) -> Result<NetworkState, Problem> {
     let moment = at.unwrap_or_else(Utc::now);
-    let lanes = state.store.lane_states(at).await?;
+    let lanes = state.store.lane_states(at, None).await?;
     let sensors: BTreeSet<_> = lanes.iter().map(|l| l.sensor_id.clone()).collect();
     let metadata = state.store.metadata_of(sensors).await?;
     let mut summary = StateSummary::default();
@@ -104,18 +121,16 @@ pub async fn network_state(
         .filter_map(|lane| {
             let known = metadata.get(&lane.sensor_id);
             (filter.admits_sensor(known) && filter.admits_lane(&lane)).then(|| StateItem {
-                age_s: lane.age_s(moment),
-                stale: lane.is_stale(moment),
                 road: known.and_then(|m| m.road.clone()),
                 location: known.and_then(|m| m.location),
-                state: lane,
+                lane: AgedLane::at(lane, moment),
             })
         })
         .inspect(|item| {
             summary.lanes += 1;
-            summary.stale += usize::from(item.stale);
-            summary.flagged += usize::from(!item.state.flags.is_empty());
-            *summary.by_label.entry(item.state.label).or_default() += 1;
+            summary.stale += usize::from(item.lane.stale);
+            summary.flagged += usize::from(!item.lane.state.flags.is_empty());
+            *summary.by_label.entry(item.lane.state.label).or_default() += 1;
         })
         .collect();
     Ok(NetworkState {

@@ -106,7 +106,8 @@ api_suite! {
         bad_transition_windows_are_refused_with_400,
     ],
     sensors: [
-        sensors_are_listed_in_id_order_with_their_latest_reading,
+        sensors_are_listed_in_id_order_with_each_lane_s_latest_state,
+        the_sensor_list_filters_by_road_place_label_and_flags,
         the_sensor_list_pages_with_limit_and_after,
         a_sensor_summary_counts_its_readings_by_label_over_the_window,
         an_unknown_sensor_is_a_404_problem,

@@ -23,7 +23,7 @@ async fn assert_summary(app: &TestApp, path: &str, by_label: Value, unclassified
     summary
 }
 
-pub async fn sensors_are_listed_in_id_order_with_their_latest_reading(backend: Backend) {
+pub async fn sensors_are_listed_in_id_order_with_each_lane_s_latest_state(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_many(&[
         reading("S-b", Some(1), 0),
@@ -34,43 +34,64 @@ pub async fn sensors_are_listed_in_id_order_with_their_latest_reading(backend: B
         reading("S-c", Some(3), 1),
     ])
     .await;
+    app.classify_all(Label::Heavy).await;
+    // Known by its metadata alone; and a sensor whose only reading is not classified yet.
+    let put = send(
+        app.request(reqwest::Method::PUT, "/v1/sensors/S-m")
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(json!({"road": "A9"}).to_string()),
+    )
+    .await;
+    assert_eq!(put.status(), 201);
+    app.create(&reading("S-p", None, 0)).await;
+
     let page = app.get_ok("/v1/sensors").await;
-    assert_eq!(sensor_ids(&page), ["S-a", "S-b", "S-c"]);
+    assert_eq!(sensor_ids(&page), ["S-a", "S-b", "S-c", "S-m"]);
     assert!(page["next_after"].is_null(), "{page}");
-    let latest: Vec<(&str, Option<i64>)> = page["items"]
+    let at = |m| crate::support::minute(m);
+    let lanes: Vec<Vec<(Option<i64>, chrono::DateTime<Utc>, &str)>> = page["items"]
         .as_array()
         .expect("items")
         .iter()
         .map(|s| {
-            assert_eq!(s["latest"]["sensor_id"], s["sensor_id"]);
-            (
-                s["latest"]["observed_at"].as_str().expect("observed_at"),
-                s["latest"]["lane"].as_i64(),
-            )
-        })
-        .collect();
-    let at = |m| crate::support::minute(m);
-    let parsed: Vec<(chrono::DateTime<Utc>, Option<i64>)> = latest
-        .iter()
-        .map(|(t, lane)| {
-            (
-                chrono::DateTime::parse_from_rfc3339(t)
-                    .expect("time")
-                    .with_timezone(&Utc),
-                *lane,
-            )
+            s["lanes"]
+                .as_array()
+                .expect("lanes")
+                .iter()
+                .map(|l| {
+                    assert_eq!(l["sensor_id"], s["sensor_id"]);
+                    assert!(l["stale"].is_boolean() && l["age_s"].is_i64(), "{l}");
+                    let observed = l["observed_at"].as_str().expect("observed_at");
+                    (
+                        l["lane"].as_i64(),
+                        chrono::DateTime::parse_from_rfc3339(observed)
+                            .expect("time")
+                            .with_timezone(&Utc),
+                        l["label"].as_str().expect("label"),
+                    )
+                })
+                .collect()
         })
         .collect();
     assert_eq!(
-        parsed,
-        [(at(10), None), (at(30), Some(2)), (at(1), Some(3))]
+        lanes,
+        [
+            vec![(None, at(10), "heavy")],
+            vec![(Some(1), at(20), "heavy"), (Some(2), at(30), "heavy")],
+            vec![(Some(3), at(1), "heavy")],
+            vec![],
+        ]
     );
+    assert!(page["items"][0]["metadata"].is_null());
+    assert_eq!(page["items"][3]["metadata"]["road"], "A9");
+    assert!(page["items"][3]["metadata_updated_at"].is_string());
 }
 
 pub async fn the_sensor_list_pages_with_limit_and_after(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_many(&["p1", "p2", "p3", "p4", "p5"].map(|s| reading(s, None, 0)))
         .await;
+    app.classify_all(Label::FreeFlow).await;
     let first = app.get_ok("/v1/sensors?limit=2").await;
     assert_eq!(sensor_ids(&first), ["p1", "p2"]);
     assert_eq!(first["next_after"], "p2");
@@ -86,6 +107,8 @@ pub async fn the_sensor_list_pages_with_limit_and_after(backend: Backend) {
         ("limit=x", "limit"),
         ("after=has%20space", "after"),
         ("page=2", "page"),
+        ("bbox=1,2", "bbox"),
+        ("label=gridlock", "label"),
     ] {
         let path = format!("/v1/sensors?{query}");
         app.assert_invalid_query(&path, &[field]).await;
@@ -122,6 +145,14 @@ pub async fn a_sensor_summary_counts_its_readings_by_label_over_the_window(backe
     let summary = assert_summary(&app, "/v1/sensors/D-1", by_label, 2).await;
     assert_eq!(summary["sensor_id"], "D-1");
     assert_eq!(summary["latest"]["id"], ids[0]);
+    // Lane 1's latest classified reading is 10 minutes old (5 is pending), lane 2's too.
+    let lanes: Vec<(i64, i64)> = summary["lanes"]
+        .as_array()
+        .expect("lanes")
+        .iter()
+        .map(|l| (l["lane"].as_i64().unwrap(), l["event_id"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(lanes, [(1, ids[1]), (2, ids[2])]);
     let from = summary["window"]["from"].as_str().expect("from");
     let to = summary["window"]["to"].as_str().expect("to");
     let span = chrono::DateTime::parse_from_rfc3339(to).expect("to")
@@ -159,6 +190,7 @@ pub async fn a_bad_window_is_refused_with_400(backend: Backend) {
 pub async fn a_sensor_id_with_a_slash_is_found_percent_encoded(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create(&reading("ring/12:north", None, 0)).await;
+    app.classify_all(Label::FreeFlow).await;
     let listed = app.get_ok("/v1/sensors").await;
     assert_eq!(sensor_ids(&listed), ["ring/12:north"]);
     let summary = app.get_ok("/v1/sensors/ring%2F12:north").await;
@@ -172,9 +204,67 @@ pub async fn next_after_is_null_on_a_full_last_page(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_many(&["f1", "f2", "f3", "f4"].map(|s| reading(s, None, 0)))
         .await;
+    app.classify_all(Label::FreeFlow).await;
     let first = app.get_ok("/v1/sensors?limit=2").await;
     assert_eq!(first["next_after"], "f2");
     let last = app.get_ok("/v1/sensors?limit=2&after=f2").await;
     assert_eq!(sensor_ids(&last), ["f3", "f4"]);
     assert!(last["next_after"].is_null(), "{last}");
+}
+
+pub async fn the_sensor_list_filters_by_road_place_label_and_flags(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (id, metadata) in [
+        (
+            "F-a",
+            json!({"road": "A1", "location": {"lon": 13.4, "lat": 52.5}}),
+        ),
+        (
+            "F-b",
+            json!({"road": "A1", "location": {"lon": 11.6, "lat": 48.1}}),
+        ),
+        ("F-c", json!({"road": "A2"})),
+    ] {
+        let put = send(
+            app.request(reqwest::Method::PUT, &format!("/v1/sensors/{id}"))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(metadata.to_string()),
+        )
+        .await;
+        assert_eq!(put.status(), 201);
+    }
+    let a = app.create(&reading("F-a", Some(1), 0)).await;
+    let b = app.create(&reading("F-b", Some(1), 0)).await;
+    app.create(&reading("F-d", Some(1), 0)).await;
+    app.classify(a["id"].as_i64().unwrap(), Label::Congested)
+        .await;
+    app.classify(b["id"].as_i64().unwrap(), Label::FreeFlow)
+        .await;
+    app.classify_all(Label::Moderate).await;
+
+    let ids = |query: &'static str| {
+        let app = &app;
+        async move {
+            let page = app.get_ok(&format!("/v1/sensors?{query}")).await;
+            sensor_ids(&page)
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids("").await, ["F-a", "F-b", "F-c", "F-d"]);
+    assert_eq!(ids("road=A1").await, ["F-a", "F-b"]);
+    assert_eq!(ids("bbox=13,52,14,53").await, ["F-a"]);
+    assert_eq!(ids("label=congested").await, ["F-a"]);
+    assert_eq!(ids("label=moderate").await, ["F-d"]);
+    assert_eq!(ids("road=A1&label=free_flow").await, ["F-b"]);
+    assert!(ids("flagged=true").await.is_empty());
+    assert_eq!(ids("flagged=false").await, ["F-a", "F-b", "F-d"]);
+    // Filters and pages combine: the page holds only what the filters keep.
+    let first = app.get_ok("/v1/sensors?road=A1&limit=1").await;
+    assert_eq!(sensor_ids(&first), ["F-a"]);
+    assert_eq!(first["next_after"], "F-a");
+    let second = app.get_ok("/v1/sensors?road=A1&limit=1&after=F-a").await;
+    assert_eq!(sensor_ids(&second), ["F-b"]);
+    assert!(second["next_after"].is_null());
 }

@@ -314,6 +314,20 @@ impl TestApp {
             .expect("claim")
     }
 
+    /// Classifies every due event with `label`, as a worker would.
+    pub async fn classify_all(&self, label: Label) {
+        let claimed = self.claim_all("test-worker-all").await;
+        let results = claimed
+            .iter()
+            .map(|e| (e.id, classification(label)))
+            .collect();
+        self.state
+            .store
+            .complete_many("test-worker-all", results)
+            .await
+            .expect("complete");
+    }
+
     /// Classifies event `id` with `label` through the store's claim and complete, as a worker
     /// does; every other claimed event is released untouched.
     pub async fn classify(&self, id: i64, label: Label) {

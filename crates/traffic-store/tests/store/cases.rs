@@ -1317,7 +1317,7 @@ pub async fn lane_states_hold_each_lane_s_latest_classification_now_and_at_any_m
             .map(|s| (s.sensor_id.as_str().to_owned(), s.lane, s.event_id, s.label))
             .collect()
     };
-    let now = store.lane_states(None).await.unwrap();
+    let now = store.lane_states(None, None).await.unwrap();
     assert_eq!(now[1].flags, [Flag::Gap, Flag::HighOccupancy]);
     assert_eq!(now[1].observed_at, minute(2));
     let s2 = now[2].event_id;
@@ -1331,19 +1331,41 @@ pub async fn lane_states_hold_each_lane_s_latest_classification_now_and_at_any_m
     );
     // At minute 1 (inclusive): s1's lane was heavy, s2 had no reading yet.
     assert_eq!(
-        summary(store.lane_states(Some(minute(1))).await.unwrap()),
+        summary(store.lane_states(Some(minute(1)), None).await.unwrap()),
         [
             ("s1".to_owned(), None, carriageway, Label::Moderate),
             ("s1".to_owned(), Some(1), heavy, Label::Heavy),
         ]
     );
     assert_eq!(
-        summary(store.lane_states(Some(minute(-1))).await.unwrap()),
+        summary(store.lane_states(Some(minute(-1)), None).await.unwrap()),
         [("s1".to_owned(), Some(1), late, Label::Unknown)]
     );
     assert!(
         store
-            .lane_states(Some(minute(-10)))
+            .lane_states(Some(minute(-10)), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // One sensor's lanes, now and then.
+    assert_eq!(
+        summary(store.lane_states(None, Some(sensor("s2"))).await.unwrap()),
+        [("s2".to_owned(), Some(1), s2, Label::FreeFlow)]
+    );
+    assert_eq!(
+        summary(
+            store
+                .lane_states(Some(minute(1)), Some(sensor("s1")))
+                .await
+                .unwrap()
+        )
+        .len(),
+        2
+    );
+    assert!(
+        store
+            .lane_states(Some(minute(1)), Some(sensor("s2")))
             .await
             .unwrap()
             .is_empty()
@@ -1358,7 +1380,7 @@ pub async fn lane_states_hold_each_lane_s_latest_classification_now_and_at_any_m
         .complete_many("state", vec![(requeued.id, verdict(Label::Moderate))])
         .await
         .unwrap();
-    let now = store.lane_states(None).await.unwrap();
+    let now = store.lane_states(None, None).await.unwrap();
     assert_eq!(
         (now[1].event_id, now[1].label),
         (congested, Label::Moderate)
