@@ -49,7 +49,8 @@ pub async fn sensors_are_listed_in_id_order_with_each_lane_s_latest_state(backen
     assert_eq!(sensor_ids(&page), ["S-a", "S-b", "S-c", "S-m"]);
     assert!(page["next_after"].is_null(), "{page}");
     let at = |m| crate::support::minute(m);
-    let lanes: Vec<Vec<(Option<i64>, chrono::DateTime<Utc>, &str)>> = page["items"]
+    type Lane<'a> = (Option<i64>, chrono::DateTime<Utc>, &'a str);
+    let lanes: Vec<Vec<Lane>> = page["items"]
         .as_array()
         .expect("items")
         .iter()
