@@ -56,6 +56,19 @@ pub enum Label {
     Unknown,
 }
 
+impl Label {
+    /// How bad the traffic is: free flow (and unknown, which says nothing) 0, moderate 1,
+    /// heavy 2, congested 3.
+    pub fn severity(self) -> u8 {
+        match self {
+            Label::FreeFlow | Label::Unknown => 0,
+            Label::Moderate => 1,
+            Label::Heavy => 2,
+            Label::Congested => 3,
+        }
+    }
+}
+
 impl Named for Label {
     const KIND: &'static str = "label";
 }

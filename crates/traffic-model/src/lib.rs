@@ -6,6 +6,7 @@
 //! - [`classification`]: the classifier's verdict, as stored and as served.
 //! - [`rules`]: the traffic-engineering rules that classify a reading.
 //! - [`sensor`]: what is known about a sensor besides its readings (place, site, time zone).
+//! - [`series`]: readings summed up in local-time buckets.
 
 pub mod classification;
 pub mod document;
@@ -13,3 +14,4 @@ mod fields;
 pub mod reading;
 pub mod rules;
 pub mod sensor;
+pub mod series;

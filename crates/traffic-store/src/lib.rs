@@ -19,6 +19,7 @@ mod read;
 mod retry;
 mod schema;
 mod sensors;
+mod series;
 mod state;
 #[cfg(feature = "test-util")]
 pub mod test_util;

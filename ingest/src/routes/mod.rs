@@ -6,6 +6,7 @@ pub mod events;
 pub mod filter;
 pub mod health;
 pub mod sensors;
+pub mod series;
 pub mod state;
 pub mod transitions;
 
@@ -290,6 +291,29 @@ pub static ROUTES: &[Route] = &[
                 200,
                 "The sensor's summary",
                 Some(schema_of::<sensors::SensorSummary>),
+            )],
+            problems: &[
+                READ_PROBLEMS,
+                &[(404, "Neither readings nor metadata from this sensor")],
+            ],
+            ..Operation::NONE
+        }),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/sensors/{sensor_id}/series",
+        access: Access::Read,
+        handler: |route| route.to(series::get),
+        operation: Some(Operation {
+            id: "getSensorSeries",
+            summary: "A sensor's readings summed up in time buckets (local days in its time zone)",
+            tag: "sensors",
+            path: &[PathDoc::of::<SensorId>()],
+            query: query_of::<series::SeriesQuery>(),
+            responses: &[(
+                200,
+                "Every bucket of the window",
+                Some(schema_of::<series::Series>),
             )],
             problems: &[
                 READ_PROBLEMS,

@@ -17,6 +17,7 @@ mod network_state;
 mod probes;
 mod sensor_metadata;
 mod sensors;
+mod series;
 mod support;
 mod transitions;
 
@@ -104,6 +105,10 @@ api_suite! {
     transitions: [
         transitions_list_label_changes_in_time_order,
         bad_transition_windows_are_refused_with_400,
+    ],
+    series: [
+        local_days_span_23_to_25_hours_and_buckets_sum_their_readings,
+        bad_series_requests_are_refused,
     ],
     sensors: [
         sensors_are_listed_in_id_order_with_each_lane_s_latest_state,

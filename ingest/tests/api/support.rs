@@ -328,6 +328,26 @@ impl TestApp {
             .expect("complete");
     }
 
+    /// Classifies every due event with the real rules (no history), as a worker would.
+    pub async fn classify_all_with_rules(&self) {
+        let claimed = self.claim_all("test-worker-rules").await;
+        let config = traffic_model::rules::RulesConfig::default();
+        let results = claimed
+            .iter()
+            .map(|e| {
+                (
+                    e.id,
+                    traffic_model::rules::classify(&e.reading, &[], &config),
+                )
+            })
+            .collect();
+        self.state
+            .store
+            .complete_many("test-worker-rules", results)
+            .await
+            .expect("complete");
+    }
+
     /// Classifies event `id` with `label` through the store's claim and complete, as a worker
     /// does; every other claimed event is released untouched.
     pub async fn classify(&self, id: i64, label: Label) {

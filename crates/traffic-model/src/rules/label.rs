@@ -8,16 +8,6 @@ use super::density::{Density, Source};
 use super::los::label_of;
 use super::speed::SpeedEvidence;
 
-/// How bad a label is: free flow 0 … congested 3. `unknown` is not on the scale.
-pub(super) fn severity(label: Label) -> u8 {
-    match label {
-        Label::FreeFlow | Label::Unknown => 0,
-        Label::Moderate => 1,
-        Label::Heavy => 2,
-        Label::Congested => 3,
-    }
-}
-
 /// Decides the label from the LOS (with the density it came from) and the speed evidence.
 pub(crate) fn decide(
     los: Option<(LevelOfService, Density)>,
@@ -37,7 +27,7 @@ pub(crate) fn decide(
         (Some((los, _)), None) => label_of(los),
         (Some((los, density)), Some(speed)) => {
             let from_los = label_of(los);
-            let label = if severity(speed.floor) > severity(from_los) {
+            let label = if speed.floor.severity() > from_los.severity() {
                 notes.note(format!(
                     "{}: at least {}, overrides {from_los} from LOS {los}",
                     speed.test, speed.floor

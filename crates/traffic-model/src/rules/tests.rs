@@ -9,7 +9,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::label::severity;
 use super::*;
 use crate::classification::{Flag, Label, LevelOfService};
 
@@ -1278,7 +1277,7 @@ proptest! {
     fn speed_evidence_never_makes_the_label_better_than_the_los((current, history) in arb_case()) {
         let c = classify(&current, &history, &RulesConfig::default());
         if let Some(los) = c.level_of_service {
-            prop_assert!(severity(c.label) >= severity(los::label_of(los)), "{c:?}");
+            prop_assert!(c.label.severity() >= los::label_of(los).severity(), "{c:?}");
             prop_assert_ne!(c.label, Label::Unknown);
         }
     }

@@ -1,0 +1,189 @@
+//! A sensor's readings over a window, with what their classifications said, for
+//! [`traffic_model::series`] to sum up: one range scan of the sensor's readings, the same rows
+//! from either backend, so both give the same series.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel::QueryableByName;
+use diesel::sql_types::{Integer, Nullable, SmallInt, Text, Timestamptz, TimestamptzSqlite};
+use traffic_model::classification::{Flag, Label, LevelOfService, UnknownName};
+use traffic_model::reading::SensorId;
+use traffic_model::series::{Classified, Observation};
+
+use super::{Store, StoreError};
+
+/// The longest counting interval a reading may have: a reading whose interval starts in the
+/// window ends at most this long after it.
+const MAX_INTERVAL: TimeDelta = TimeDelta::hours(1);
+
+macro_rules! observation_row {
+    ($name:ident, $time:ty) => {
+        #[derive(QueryableByName)]
+        struct $name {
+            #[diesel(sql_type = Nullable<SmallInt>)]
+            lane: Option<i16>,
+            #[diesel(sql_type = $time)]
+            observed_at: DateTime<Utc>,
+            #[diesel(sql_type = Integer)]
+            interval_s: i32,
+            #[diesel(sql_type = Integer)]
+            vehicle_count: i32,
+            #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
+            avg_speed_kmh: Option<f64>,
+            #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
+            occupancy_pct: Option<f64>,
+            #[diesel(sql_type = Nullable<SmallInt>)]
+            lanes: Option<i16>,
+            #[diesel(sql_type = Nullable<Text>)]
+            label: Option<String>,
+            #[diesel(sql_type = Nullable<Text>)]
+            level_of_service: Option<String>,
+            #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
+            flow_veh_h_lane: Option<f64>,
+            #[diesel(sql_type = Nullable<Text>)]
+            flags: Option<String>,
+        }
+
+        impl $name {
+            fn into_observation(self) -> Result<Observation, StoreError> {
+                observation(Row {
+                    lane: self.lane,
+                    observed_at: self.observed_at,
+                    interval_s: self.interval_s,
+                    vehicle_count: self.vehicle_count,
+                    avg_speed_kmh: self.avg_speed_kmh,
+                    occupancy_pct: self.occupancy_pct,
+                    lanes: self.lanes,
+                    label: self.label,
+                    level_of_service: self.level_of_service,
+                    flow_veh_h_lane: self.flow_veh_h_lane,
+                    flags: self.flags,
+                })
+            }
+        }
+    };
+}
+observation_row!(PgRow, Timestamptz);
+observation_row!(SqliteRow, TimestamptzSqlite);
+
+struct Row {
+    lane: Option<i16>,
+    observed_at: DateTime<Utc>,
+    interval_s: i32,
+    vehicle_count: i32,
+    avg_speed_kmh: Option<f64>,
+    occupancy_pct: Option<f64>,
+    lanes: Option<i16>,
+    label: Option<String>,
+    level_of_service: Option<String>,
+    flow_veh_h_lane: Option<f64>,
+    flags: Option<String>,
+}
+
+fn observation(r: Row) -> Result<Observation, StoreError> {
+    let corrupt = |reason: String| StoreError::CorruptRow { id: 0, reason };
+    let interval_s = u32::try_from(r.interval_s).map_err(|e| corrupt(e.to_string()))?;
+    let vehicle_count = u32::try_from(r.vehicle_count).map_err(|e| corrupt(e.to_string()))?;
+    let classified = match r.label {
+        None => None,
+        Some(label) => Some(Classified {
+            label: label
+                .parse::<Label>()
+                .map_err(|e: UnknownName| corrupt(e.to_string()))?,
+            level_of_service: r
+                .level_of_service
+                .map(|l| l.parse::<LevelOfService>())
+                .transpose()
+                .map_err(|e: UnknownName| corrupt(e.to_string()))?,
+            flags: r
+                .flags
+                .as_deref()
+                .map(serde_json::from_str::<Vec<Flag>>)
+                .transpose()
+                .map_err(|e| corrupt(format!("flags: {e}")))?
+                .unwrap_or_default(),
+        }),
+    };
+    // Not classified yet: the reading's own flow, over the lanes it covers.
+    let own_flow = || {
+        let lanes = if r.lane.is_some() {
+            1.0
+        } else {
+            f64::from(r.lanes.unwrap_or(1).max(1))
+        };
+        f64::from(vehicle_count) * 3600.0 / f64::from(interval_s.max(1)) / lanes
+    };
+    Ok(Observation {
+        lane: r
+            .lane
+            .map(u8::try_from)
+            .transpose()
+            .map_err(|e| corrupt(e.to_string()))?,
+        observed_at: r.observed_at,
+        interval_s,
+        vehicle_count,
+        avg_speed_kmh: r.avg_speed_kmh,
+        occupancy_pct: r.occupancy_pct,
+        flow_veh_h_lane: r.flow_veh_h_lane.unwrap_or_else(own_flow),
+        classified,
+    })
+}
+
+const COLUMNS: &str = "e.lane, e.observed_at, e.interval_s, e.vehicle_count, e.avg_speed_kmh, \
+    e.occupancy_pct, e.lanes, c.label, c.level_of_service, c.flow_veh_h_lane";
+
+impl Store {
+    /// The readings of `sensor` (of one `lane`, or all) whose counting interval starts in
+    /// `[from, to)`, in time order, each with its classification when it has one.
+    pub async fn observations(
+        &self,
+        sensor: SensorId,
+        lane: Option<u8>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Observation>, StoreError> {
+        let key = sensor.as_str().to_owned();
+        // -1: every lane (a lane number is never negative).
+        let lane = lane.map_or(-1, i16::from);
+        let until = to + MAX_INTERVAL;
+        self.run(move |store| async move {
+            let mut observations: Vec<Observation> = with_conn!(store, |conn|
+                postgres: {
+                    use diesel_async::RunQueryDsl;
+                    let rows: Vec<PgRow> = diesel::sql_query(format!(
+                        "SELECT {COLUMNS}, c.flags::text AS flags \
+                           FROM events e LEFT JOIN classifications c ON c.event_id = e.id \
+                          WHERE e.sensor_id = $1 AND ($2 = -1 OR e.lane = $2) \
+                            AND e.observed_at > $3 AND e.observed_at < $4"
+                    ))
+                    .bind::<Text, _>(key)
+                    .bind::<SmallInt, _>(lane)
+                    .bind::<Timestamptz, _>(from)
+                    .bind::<Timestamptz, _>(until)
+                    .load(conn)
+                    .await?;
+                    rows.into_iter().map(PgRow::into_observation).collect::<Result<_, _>>()?
+                },
+                sqlite: {
+                    use diesel_async::RunQueryDsl;
+                    let rows: Vec<SqliteRow> = diesel::sql_query(format!(
+                        "SELECT {COLUMNS}, c.flags AS flags \
+                           FROM events e LEFT JOIN classifications c ON c.event_id = e.id \
+                          WHERE e.sensor_id = ?1 AND (?2 = -1 OR e.lane = ?2) \
+                            AND e.observed_at > ?3 AND e.observed_at < ?4"
+                    ))
+                    .bind::<Text, _>(key)
+                    .bind::<SmallInt, _>(lane)
+                    .bind::<TimestamptzSqlite, _>(from)
+                    .bind::<TimestamptzSqlite, _>(until)
+                    .load(conn)
+                    .await?;
+                    rows.into_iter().map(SqliteRow::into_observation).collect::<Result<_, _>>()?
+                }
+            );
+            observations.retain(|o| (from..to).contains(&o.start()));
+            observations.sort_by_key(|o| (o.observed_at, o.lane));
+            Ok(observations)
+        })
+        .await
+    }
+}
