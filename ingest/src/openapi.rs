@@ -7,6 +7,7 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 
 use crate::auth::Access;
+use crate::negotiate::Representation;
 use crate::problem::Problem;
 use crate::routes::events::MAX_BATCH_READINGS;
 use crate::routes::{Body, Operation, ROUTES};
@@ -116,12 +117,22 @@ fn operation(op: &Operation, components: &mut Components, problem: &Value) -> Va
             response["content"] =
                 json!({"application/json": {"schema": schema(&mut components.generator)}});
         }
+        if *status == 200 {
+            for format in op.formats.iter().skip(1) {
+                response["content"][format.media_type()] = alternative(*format);
+            }
+        }
         if *status == 201 {
             response["headers"] = json!({"Location": {"description": "The new event's URL", "schema": {"type": "string"}}});
         }
         responses.insert(status.to_string(), response);
     }
-    for (status, description) in op.problems.iter().copied().flatten() {
+    let not_acceptable: &[(u16, &str)] = if op.formats.is_empty() {
+        &[]
+    } else {
+        &[(406, "The Accept header asks for no representation offered")]
+    };
+    for (status, description) in op.problems.iter().copied().flatten().chain(not_acceptable) {
         responses.insert(
             status.to_string(),
             json!({"description": description, "content": {"application/problem+json": {"schema": problem}}}),
@@ -129,6 +140,26 @@ fn operation(op: &Operation, components: &mut Components, problem: &Value) -> Va
     }
     out.insert("responses".into(), Value::Object(responses));
     Value::Object(out)
+}
+
+/// The document of a `200` in a representation other than JSON.
+fn alternative(format: Representation) -> Value {
+    match format {
+        Representation::Csv => json!({"schema": {
+            "type": "string",
+            "description": "RFC 4180 CSV with a header row: one row per item, the JSON item's \
+                fields as columns (lists `;`-separated, unknown values empty); a next page's \
+                URL comes in a `Link: <…>; rel=\"next\"` header."
+        }}),
+        Representation::GeoJson => json!({"schema": {
+            "type": "object",
+            "description": "An RFC 7946 FeatureCollection: a Point at each sensor's location \
+                (null without one), the item's other fields in `properties`.",
+            "required": ["type", "features"],
+            "properties": {"type": {"const": "FeatureCollection"}, "features": {"type": "array"}}
+        }}),
+        Representation::Json => json!({}),
+    }
 }
 
 /// The fields of a query struct's schema as query parameters: the field's description moves

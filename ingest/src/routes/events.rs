@@ -12,6 +12,8 @@ use traffic_store::{Cursor, Event, EventFilter, Status};
 
 use crate::app::AppState;
 use crate::body::{self, Format};
+use crate::csv_body;
+use crate::negotiate::{self, Representation};
 use crate::params::{EventId, PageSize, Path, Timestamp};
 use crate::problem::{Kind, Problem};
 use crate::query::Query;
@@ -181,11 +183,16 @@ pub struct ListQuery {
     cursor: Option<Cursor>,
 }
 
+/// What `GET /v1/events` answers in.
+pub const FORMATS: &[Representation] = &[Representation::Json, Representation::Csv];
+
 /// `GET /v1/events`: newest first, filtered, keyset-paginated.
 pub async fn list(
     state: Data<AppState>,
+    request: HttpRequest,
     Query(query): Query<ListQuery>,
 ) -> Result<HttpResponse, Problem> {
+    let format = negotiate::choose(&request, FORMATS)?;
     let filter = EventFilter {
         sensor_id: query.sensor_id,
         from: query.from.map(|t| t.0),
@@ -197,9 +204,14 @@ pub async fn list(
         .store
         .list(filter, query.limit.get(), query.cursor)
         .await?;
+    let next_cursor = page.next_cursor.map(|c| c.encode());
+    if format == Representation::Csv {
+        let next = next_cursor.map(|c| csv_body::next_page(&request, "cursor", &c));
+        return csv_body::response(&page.items, next);
+    }
     Ok(HttpResponse::Ok().json(EventPage {
         items: page.items,
-        next_cursor: page.next_cursor.map(|c| c.encode()),
+        next_cursor,
     }))
 }
 

@@ -21,6 +21,7 @@ use traffic_model::reading::SensorId;
 use traffic_store::Event;
 
 use crate::auth::{Access, ApiKeys};
+use crate::negotiate::Representation;
 use crate::openapi::{inline_schema_of, schema_of};
 use crate::params::{EventId, PathParam};
 use crate::problem::{Kind, Problem};
@@ -49,6 +50,9 @@ pub struct Operation {
     pub query: Option<SchemaFn>,
     pub body: Option<Body>,
     pub responses: &'static [(u16, &'static str, Option<SchemaFn>)],
+    /// The representations its `200` comes in, JSON first (empty: JSON only); the handler
+    /// negotiates among the same list.
+    pub formats: &'static [Representation],
     /// The problem documents it may answer with, in groups (shared lists and its own).
     pub problems: &'static [&'static [(u16, &'static str)]],
 }
@@ -63,6 +67,7 @@ impl Operation {
         query: None,
         body: None,
         responses: &[],
+        formats: &[],
         problems: &[],
     };
 }
@@ -212,6 +217,7 @@ pub static ROUTES: &[Route] = &[
                 Some(schema_of::<events::EventPage>),
             )],
             problems: &[READ_PROBLEMS],
+            formats: events::FORMATS,
             ..Operation::NONE
         }),
     },
@@ -273,6 +279,7 @@ pub static ROUTES: &[Route] = &[
                 Some(schema_of::<sensors::SensorPage>),
             )],
             problems: &[READ_PROBLEMS],
+            formats: sensors::FORMATS,
             ..Operation::NONE
         }),
     },
@@ -319,6 +326,7 @@ pub static ROUTES: &[Route] = &[
                 READ_PROBLEMS,
                 &[(404, "Neither readings nor metadata from this sensor")],
             ],
+            formats: series::FORMATS,
             ..Operation::NONE
         }),
     },
@@ -370,6 +378,7 @@ pub static ROUTES: &[Route] = &[
                 Some(schema_of::<state::NetworkState>),
             )],
             problems: &[READ_PROBLEMS],
+            formats: state::FORMATS,
             ..Operation::NONE
         }),
     },
@@ -389,6 +398,7 @@ pub static ROUTES: &[Route] = &[
                 Some(schema_of::<transitions::TransitionPage>),
             )],
             problems: &[READ_PROBLEMS],
+            formats: transitions::FORMATS,
             ..Operation::NONE
         }),
     },

@@ -18,6 +18,8 @@ use super::filter::NetworkFilter;
 use super::state::AgedLane;
 use crate::app::AppState;
 use crate::body::{self, Format};
+use crate::geojson;
+use crate::negotiate::{self, Representation};
 use crate::params::{Bounded, BoundingBox, PageSize, Path, Road};
 use crate::problem::{Kind, Problem};
 use crate::query::Query;
@@ -67,12 +69,17 @@ pub struct ListQuery {
     flagged: Option<bool>,
 }
 
+/// What the sensor listing answers in.
+pub const FORMATS: &[Representation] = &[Representation::Json, Representation::GeoJson];
+
 /// `GET /v1/sensors?limit&after&road&bbox&label&flagged`: sensors in id order — those with
 /// metadata and those with a classified reading.
 pub async fn list(
     state: Data<AppState>,
+    request: HttpRequest,
     Query(query): Query<ListQuery>,
 ) -> Result<HttpResponse, Problem> {
+    let format = negotiate::choose(&request, FORMATS)?;
     let now = Utc::now();
     let limit = query.limit.get();
     let filter = NetworkFilter {
@@ -106,6 +113,9 @@ pub async fn list(
     let next_after = kept
         .next()
         .and_then(|_| items.last().map(|s| s.sensor_id.clone()));
+    if format == Representation::GeoJson {
+        return geojson::sensors(&items, next_after.as_deref());
+    }
     Ok(HttpResponse::Ok().json(SensorPage { items, next_after }))
 }
 

@@ -1,7 +1,7 @@
 //! `GET /v1/sensors/{sensor_id}/series`: a sensor's readings summed up in time buckets.
 
-use actix_web::HttpResponse;
 use actix_web::web::Data;
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, TimeDelta, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -9,6 +9,8 @@ use traffic_model::reading::SensorId;
 use traffic_model::series::{self, Bucket, BucketSize};
 
 use crate::app::AppState;
+use crate::csv_body;
+use crate::negotiate::{self, Representation};
 use crate::params::{Path, Timestamp};
 use crate::problem::{Kind, Problem};
 use crate::query::Query;
@@ -52,12 +54,17 @@ pub struct Series {
     pub buckets: Vec<Bucket>,
 }
 
+/// What the series answers in.
+pub const FORMATS: &[Representation] = &[Representation::Json, Representation::Csv];
+
 /// `GET /v1/sensors/{sensor_id}/series?from&to&bucket&lane`.
 pub async fn get(
     state: Data<AppState>,
+    request: HttpRequest,
     Path(sensor_id): Path<SensorId>,
     Query(query): Query<SeriesQuery>,
 ) -> Result<HttpResponse, Problem> {
+    let format = negotiate::choose(&request, FORMATS)?;
     let to = query.to.map_or_else(Utc::now, |t| t.0);
     let from = query.from.map_or(to - DEFAULT_WINDOW, |t| t.0);
     if from >= to || to - from > MAX_WINDOW {
@@ -99,6 +106,9 @@ pub async fn get(
                 &format!("the window holds more than {MAX_BUCKETS} buckets of {size}: widen the bucket or narrow the window"),
             )
         })?;
+    if format == Representation::Csv {
+        return csv_body::response(&buckets, None);
+    }
     Ok(HttpResponse::Ok().json(Series {
         sensor_id: sensor_id.to_string(),
         bucket: size,

@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use actix_web::HttpResponse;
 use actix_web::web::Data;
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -13,9 +13,11 @@ use traffic_store::LaneState;
 
 use super::filter::NetworkFilter;
 use crate::app::AppState;
+use crate::negotiate::{self, Representation};
 use crate::params::{BoundingBox, Road, Timestamp};
 use crate::problem::Problem;
 use crate::query::Query;
+use crate::{csv_body, geojson};
 
 /// The parameters of `GET /v1/state`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -84,14 +86,27 @@ pub struct StateItem {
     pub location: Option<Location>,
 }
 
+/// What the state answers in.
+pub const FORMATS: &[Representation] = &[
+    Representation::Json,
+    Representation::Csv,
+    Representation::GeoJson,
+];
+
 /// `GET /v1/state?at=&road=&bbox=&label=&flagged=`.
 pub async fn get(
     state: Data<AppState>,
+    request: HttpRequest,
     Query(query): Query<StateQuery>,
 ) -> Result<HttpResponse, Problem> {
+    let format = negotiate::choose(&request, FORMATS)?;
     let at = query.at.map(|t| t.0);
     let network = network_state(&state, at, query.filter()).await?;
-    Ok(HttpResponse::Ok().json(network))
+    match format {
+        Representation::Json => Ok(HttpResponse::Ok().json(network)),
+        Representation::Csv => csv_body::response(&network.items, None),
+        Representation::GeoJson => geojson::state(&network),
+    }
 }
 
 impl StateQuery {

@@ -1,7 +1,7 @@
 //! `GET /v1/transitions`: every change of a lane's label in a window — the incident timeline.
 
-use actix_web::HttpResponse;
 use actix_web::web::Data;
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, TimeDelta, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -9,6 +9,8 @@ use traffic_model::reading::SensorId;
 use traffic_store::{Cursor, Transition, TransitionQuery};
 
 use crate::app::AppState;
+use crate::csv_body;
+use crate::negotiate::{self, Representation};
 use crate::params::{PageSize, Road, Timestamp};
 use crate::problem::Problem;
 use crate::query::Query;
@@ -61,11 +63,16 @@ pub struct TransitionPage {
     pub next_cursor: Option<String>,
 }
 
+/// What the transitions answer in.
+pub const FORMATS: &[Representation] = &[Representation::Json, Representation::Csv];
+
 /// `GET /v1/transitions?from&to&sensor_id&road&order&limit&cursor`.
 pub async fn list(
     state: Data<AppState>,
+    request: HttpRequest,
     Query(query): Query<TransitionsQuery>,
 ) -> Result<HttpResponse, Problem> {
+    let format = negotiate::choose(&request, FORMATS)?;
     let to = query.to.map_or_else(Utc::now, |t| t.0);
     let from = query.from.map_or(to - DEFAULT_WINDOW, |t| t.0);
     if from >= to || to - from > MAX_WINDOW {
@@ -84,29 +91,33 @@ pub async fn list(
             None => vec![id],
         });
     }
-    if sensors.as_ref().is_some_and(Vec::is_empty) {
-        return Ok(HttpResponse::Ok().json(TransitionPage {
-            from,
-            to,
+    let page = if sensors.as_ref().is_some_and(Vec::is_empty) {
+        traffic_store::TransitionPage {
             items: Vec::new(),
-            next_cursor: None,
-        }));
+            next: None,
+        }
+    } else {
+        state
+            .store
+            .transitions(TransitionQuery {
+                from,
+                to,
+                sensors,
+                newest_first: query.order == Order::Desc,
+                after: query.cursor,
+                limit: query.limit.get(),
+            })
+            .await?
+    };
+    let next_cursor = page.next.map(|c| c.encode());
+    if format == Representation::Csv {
+        let next = next_cursor.map(|c| csv_body::next_page(&request, "cursor", &c));
+        return csv_body::response(&page.items, next);
     }
-    let page = state
-        .store
-        .transitions(TransitionQuery {
-            from,
-            to,
-            sensors,
-            newest_first: query.order == Order::Desc,
-            after: query.cursor,
-            limit: query.limit.get(),
-        })
-        .await?;
     Ok(HttpResponse::Ok().json(TransitionPage {
         from,
         to,
         items: page.items,
-        next_cursor: page.next.map(|c| c.encode()),
+        next_cursor,
     }))
 }

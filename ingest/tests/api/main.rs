@@ -11,6 +11,7 @@ mod classification;
 mod docs;
 mod durability;
 mod events;
+mod formats;
 mod http;
 mod listing;
 mod network_state;
@@ -105,6 +106,11 @@ api_suite! {
     transitions: [
         transitions_list_label_changes_in_time_order,
         bad_transition_windows_are_refused_with_400,
+    ],
+    formats: [
+        reads_answer_in_csv_when_asked,
+        sensors_and_state_answer_in_geojson_when_asked,
+        a_representation_not_offered_is_a_406_problem,
     ],
     series: [
         local_days_span_23_to_25_hours_and_buckets_sum_their_readings,
