@@ -9,6 +9,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::web::Data;
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use traffic_store::Store;
 
 use crate::classify::Workers;
@@ -17,7 +18,15 @@ use crate::cli::BoxError;
 use crate::metrics::Metrics;
 use crate::server::{self, ServerOptions};
 use crate::settings::{Limits, Settings};
+use crate::stream::{self, hub::Hub};
 use crate::{request, routes, unread_body};
+
+/// Items a stream client may fall behind before it is dropped.
+const STREAM_LAG: usize = 4096;
+/// Items kept for clients that reconnect with `Last-Event-ID`.
+const STREAM_KEEP: usize = 10_000;
+/// How long items are still built after the last client left, for it to come back.
+const STREAM_LINGER: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// What every handler can reach.
 pub struct AppState {
@@ -28,6 +37,8 @@ pub struct AppState {
     pub queue: Arc<Notify>,
     /// The classification workers' link to the classifier, for readiness.
     pub classifier: Arc<ClassifierHealth>,
+    /// The live stream's fan-out in this process.
+    pub hub: Arc<Hub>,
 }
 
 impl AppState {
@@ -42,6 +53,8 @@ pub struct Application {
     server: Server,
     state: Data<AppState>,
     workers: Workers,
+    /// The stream's listener and item builder.
+    feed: JoinSet<()>,
 }
 
 impl Application {
@@ -67,6 +80,8 @@ impl Application {
         }
         let api_keys = Arc::new(api_keys);
         let metrics = Metrics::new()?;
+        let hub = Arc::new(Hub::new(STREAM_LAG, STREAM_KEEP, STREAM_LINGER));
+        let (announcer, feed) = stream::start(store.clone(), Arc::clone(&hub));
         let state = Data::new(AppState {
             store: store.clone(),
             metrics: metrics.clone(),
@@ -76,6 +91,7 @@ impl Application {
                 classifier.describe(),
                 classify.workers,
             )),
+            hub,
         });
         let listener = TcpListener::bind(http.bind)?;
         let address = listener.local_addr()?;
@@ -104,12 +120,14 @@ impl Application {
             metrics.classify.clone(),
             Arc::clone(&state.queue),
             Arc::clone(&state.classifier),
+            announcer,
         );
         Ok(Self {
             address,
             server,
             state,
             workers,
+            feed,
         })
     }
 
@@ -123,10 +141,11 @@ impl Application {
 
     /// Serves until SIGTERM/SIGINT (or the server handle's stop): stops accepting, lets
     /// in-flight requests finish, then returns.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
         let served = self.server.await;
         tracing::info!("HTTP server stopped; stopping classification workers");
         self.workers.stop().await;
+        self.feed.abort_all();
         tracing::info!("ingest stopped");
         served
     }

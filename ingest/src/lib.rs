@@ -18,4 +18,5 @@ pub mod request;
 pub mod routes;
 pub mod server;
 pub mod settings;
+pub mod stream;
 pub mod unread_body;

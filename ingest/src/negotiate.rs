@@ -12,6 +12,7 @@ pub enum Representation {
     Json,
     Csv,
     GeoJson,
+    EventStream,
 }
 
 impl Representation {
@@ -20,6 +21,7 @@ impl Representation {
             Self::Json => "application/json",
             Self::Csv => "text/csv",
             Self::GeoJson => "application/geo+json",
+            Self::EventStream => "text/event-stream",
         }
     }
 }

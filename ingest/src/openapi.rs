@@ -118,7 +118,7 @@ fn operation(op: &Operation, components: &mut Components, problem: &Value) -> Va
                 json!({"application/json": {"schema": schema(&mut components.generator)}});
         }
         if *status == 200 {
-            for format in op.formats.iter().skip(1) {
+            for format in op.formats.iter().filter(|f| **f != Representation::Json) {
                 response["content"][format.media_type()] = alternative(*format);
             }
         }
@@ -157,6 +157,14 @@ fn alternative(format: Representation) -> Value {
                 (null without one), the item's other fields in `properties`.",
             "required": ["type", "features"],
             "properties": {"type": {"const": "FeatureCollection"}, "features": {"type": "array"}}
+        }}),
+        Representation::EventStream => json!({"schema": {
+            "type": "string",
+            "description": "Server-Sent Events: `classified` (data: the event), `transition` \
+                (data: the label change, with `late` and `retracted`), each with an `id:` to \
+                resume from with `Last-Event-ID`; `reset` when that id is no longer kept, \
+                `dropped` before a client that fell too far behind is disconnected; a comment \
+                line as heartbeat."
         }}),
         Representation::Json => json!({}),
     }

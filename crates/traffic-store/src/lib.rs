@@ -14,6 +14,7 @@ mod history;
 mod migrate;
 #[macro_use]
 mod model;
+mod feed;
 mod queue;
 mod read;
 mod retry;
@@ -30,6 +31,7 @@ pub use backend::Store;
 pub use config::{DatabaseUrl, StoreConfig};
 pub use cursor::Cursor;
 pub use error::StoreError;
+pub use feed::{CHANNEL, Mark, Neighbours};
 pub use history::LaneHistory;
 pub use model::{
     Event, EventFilter, Inserted, LabelCounts, Page, Processing, Status, StatusCounts,

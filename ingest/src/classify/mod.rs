@@ -10,6 +10,7 @@ pub mod health;
 pub mod link_error;
 pub mod worker;
 
+use crate::stream::Announcer;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -101,6 +102,7 @@ impl Workers {
         metrics: ClassifyMetrics,
         wake: Arc<Notify>,
         health: Arc<ClassifierHealth>,
+        announcer: Announcer,
     ) -> Self {
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -115,6 +117,7 @@ impl Workers {
                 metrics: metrics.clone(),
                 wake: Arc::clone(&wake),
                 shutdown: shutdown.clone(),
+                announcer: announcer.clone(),
             };
             tasks.spawn(worker.run());
         }

@@ -39,6 +39,8 @@ pub struct Worker {
     /// The classifier shares the store: it loads the history and the sensors' metadata itself
     /// (`stored_history`, `stored_sites`) instead of receiving them in the call.
     pub shares_store: bool,
+    /// Tells the live stream what was classified.
+    pub announcer: crate::stream::Announcer,
     pub store: Store,
     pub connection: Connection,
     pub config: ClassifyConfig,
@@ -358,6 +360,7 @@ impl Worker {
         let results = classified.into_iter().map(|(e, c)| (e.id, c)).collect();
         match self.store.complete_many(&self.owner, results).await {
             Ok(done) => {
+                self.announcer.classified(done.clone()).await;
                 let done: BTreeSet<i64> = done.into_iter().collect();
                 for (id, received_at) in &received {
                     if done.contains(id) {

@@ -8,6 +8,7 @@ pub mod health;
 pub mod sensors;
 pub mod series;
 pub mod state;
+pub mod stream;
 pub mod transitions;
 
 use std::sync::Arc;
@@ -399,6 +400,22 @@ pub static ROUTES: &[Route] = &[
             )],
             problems: &[READ_PROBLEMS],
             formats: transitions::FORMATS,
+            ..Operation::NONE
+        }),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/stream",
+        access: Access::Read,
+        handler: |route| route.to(stream::stream),
+        operation: Some(Operation {
+            id: "streamEvents",
+            summary: "Live classified events and label transitions (Server-Sent Events)",
+            tag: "network",
+            query: query_of::<stream::StreamQuery>(),
+            responses: &[(200, "An endless event stream", None)],
+            formats: stream::FORMATS,
+            problems: &[READ_PROBLEMS],
             ..Operation::NONE
         }),
     },

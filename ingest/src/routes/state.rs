@@ -103,9 +103,9 @@ pub async fn get(
     let at = query.at.map(|t| t.0);
     let network = network_state(&state, at, query.filter()).await?;
     match format {
-        Representation::Json => Ok(HttpResponse::Ok().json(network)),
         Representation::Csv => csv_body::response(&network.items, None),
         Representation::GeoJson => geojson::state(&network),
+        _ => Ok(HttpResponse::Ok().json(network)),
     }
 }
 

@@ -19,6 +19,7 @@ mod probes;
 mod sensor_metadata;
 mod sensors;
 mod series;
+mod stream;
 mod support;
 mod transitions;
 
@@ -111,6 +112,12 @@ api_suite! {
         reads_answer_in_csv_when_asked,
         sensors_and_state_answer_in_geojson_when_asked,
         a_representation_not_offered_is_a_406_problem,
+    ],
+    stream: [
+        classified_events_and_transitions_reach_stream_clients,
+        a_late_reading_moves_the_transition_and_the_stream_says_so,
+        a_client_resumes_with_last_event_id,
+        bad_stream_requests_are_refused,
     ],
     series: [
         local_days_span_23_to_25_hours_and_buckets_sum_their_readings,

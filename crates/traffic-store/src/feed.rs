@@ -1,0 +1,298 @@
+//! What the live stream needs from the store: announcing classified events to every replica
+//! (PostgreSQL `NOTIFY` on one channel, the event ids as payload, a listener per process on a
+//! connection of its own), and each classified event with its lane's classified readings just
+//! before and after it (whether it changed the label, and whether it changed the next one's).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz, TimestamptzSqlite};
+use diesel::{ExpressionMethods, QueryDsl, QueryableByName};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use futures::StreamExt;
+use secrecy::ExposeSecret;
+use traffic_model::classification::{Label, LevelOfService, UnknownName};
+
+use super::backend::Backend;
+use super::model::to_events;
+use super::{DatabaseUrl, Event, Store, StoreError};
+
+/// The channel classified event ids are announced on.
+pub const CHANNEL: &str = "traffic_classified";
+/// Bytes of ids per notification: PostgreSQL refuses payloads of 8000 bytes and more.
+const PAYLOAD_BYTES: usize = 7_000;
+/// Ids per query of [`Store::classified_with_neighbours`] (SQLite binds each one).
+const CHUNK: usize = 500;
+
+/// A lane's classified reading next to another.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    pub event_id: i64,
+    pub observed_at: DateTime<Utc>,
+    pub label: Label,
+    pub level_of_service: Option<LevelOfService>,
+}
+
+/// A classified event with its lane's classified readings just before and just after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Neighbours {
+    pub event: Event,
+    pub previous: Option<Mark>,
+    /// Present for a late reading: one observed after it was classified first.
+    pub next: Option<Mark>,
+}
+
+macro_rules! marks_row {
+    ($name:ident, $time:ty) => {
+        #[derive(QueryableByName)]
+        struct $name {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+            #[diesel(sql_type = Nullable<BigInt>)]
+            prev_id: Option<i64>,
+            #[diesel(sql_type = Nullable<$time>)]
+            prev_at: Option<DateTime<Utc>>,
+            #[diesel(sql_type = Nullable<Text>)]
+            prev_label: Option<String>,
+            #[diesel(sql_type = Nullable<Text>)]
+            prev_los: Option<String>,
+            #[diesel(sql_type = Nullable<BigInt>)]
+            next_id: Option<i64>,
+            #[diesel(sql_type = Nullable<$time>)]
+            next_at: Option<DateTime<Utc>>,
+            #[diesel(sql_type = Nullable<Text>)]
+            next_label: Option<String>,
+            #[diesel(sql_type = Nullable<Text>)]
+            next_los: Option<String>,
+        }
+
+        impl $name {
+            fn into_marks(self) -> Result<(i64, Option<Mark>, Option<Mark>), StoreError> {
+                Ok((
+                    self.id,
+                    mark(self.prev_id, self.prev_at, self.prev_label, self.prev_los)?,
+                    mark(self.next_id, self.next_at, self.next_label, self.next_los)?,
+                ))
+            }
+        }
+    };
+}
+marks_row!(PgMarks, Timestamptz);
+marks_row!(SqliteMarks, TimestamptzSqlite);
+
+fn mark(
+    id: Option<i64>,
+    at: Option<DateTime<Utc>>,
+    label: Option<String>,
+    los: Option<String>,
+) -> Result<Option<Mark>, StoreError> {
+    let (Some(event_id), Some(observed_at), Some(label)) = (id, at, label) else {
+        return Ok(None);
+    };
+    let corrupt = |e: UnknownName| StoreError::CorruptRow {
+        id: event_id,
+        reason: e.to_string(),
+    };
+    Ok(Some(Mark {
+        event_id,
+        observed_at,
+        label: label.parse().map_err(corrupt)?,
+        level_of_service: los.map(|l| l.parse()).transpose().map_err(corrupt)?,
+    }))
+}
+
+/// The classified reading before (`<`, newest first) or after (`>`, oldest first) `k`'s in its
+/// lane; `{lane}` is filled per backend.
+fn probe(direction: &str, lane: &str) -> String {
+    let order = if direction == "<" { "DESC" } else { "ASC" };
+    format!(
+        "SELECT x.id FROM events x JOIN classifications xc ON xc.event_id = x.id \
+         WHERE x.sensor_id = k.sensor_id AND {lane} AND x.observed_at {direction} k.observed_at \
+         ORDER BY x.observed_at {order} LIMIT 1"
+    )
+}
+
+impl Store {
+    /// Whether other processes hear [`Store::announce_classified`] (PostgreSQL).
+    pub fn announces(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Tells every listening replica that events `ids` were classified. Nothing on SQLite,
+    /// whose single process hands them over in memory.
+    pub async fn announce_classified(&self, ids: Vec<i64>) -> Result<(), StoreError> {
+        if !self.announces() || ids.is_empty() {
+            return Ok(());
+        }
+        let mut payloads = vec![String::new()];
+        for id in ids {
+            let last = payloads.last_mut().filter(|p| p.len() < PAYLOAD_BYTES);
+            match last {
+                Some(payload) => {
+                    if !payload.is_empty() {
+                        payload.push(',');
+                    }
+                    payload.push_str(&id.to_string());
+                }
+                None => payloads.push(id.to_string()),
+            }
+        }
+        self.run(move |store| async move {
+            with_conn!(store, |conn|
+                postgres: {
+                    use diesel_async::RunQueryDsl;
+                    diesel::sql_query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+                        .bind::<Text, _>(CHANNEL)
+                        .bind::<Array<Text>, _>(payloads)
+                        .execute(conn)
+                        .await?;
+                },
+                sqlite: {
+                    let _ = (conn, payloads);
+                }
+            );
+            Ok(())
+        })
+        .await
+    }
+
+    /// Hears the ids every replica announces, handing each notification's to `deliver` until
+    /// it returns false. Runs on a connection of its own, reconnecting a second after it is
+    /// lost (announcements made meanwhile are not heard). Returns at once on SQLite.
+    pub async fn listen_classified(&self, mut deliver: impl FnMut(Vec<i64>) -> bool + Send) {
+        let DatabaseUrl::Postgres(url) = &self.config.url else {
+            return;
+        };
+        loop {
+            match AsyncPgConnection::establish(url.expose_secret()).await {
+                Ok(mut conn) => {
+                    use diesel_async::RunQueryDsl;
+                    let listening = diesel::sql_query(format!("LISTEN {CHANNEL}"))
+                        .execute(&mut conn)
+                        .await;
+                    match listening {
+                        Ok(_) => {
+                            tracing::info!(channel = CHANNEL, "listening for classifications");
+                            let mut notifications = std::pin::pin!(conn.notifications_stream());
+                            while let Some(notification) = notifications.next().await {
+                                let Ok(notification) = notification else {
+                                    break;
+                                };
+                                let ids = notification
+                                    .payload
+                                    .split(',')
+                                    .filter_map(|id| id.parse().ok())
+                                    .collect();
+                                if !deliver(ids) {
+                                    return;
+                                }
+                            }
+                            tracing::warn!("the classification listener lost its connection");
+                        }
+                        Err(e) => tracing::warn!(error = %e, "LISTEN failed"),
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "the classification listener cannot connect"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Events `ids` that are classified, each with its lane's classified readings just
+    /// before and after it.
+    pub async fn classified_with_neighbours(
+        &self,
+        ids: Vec<i64>,
+    ) -> Result<Vec<Neighbours>, StoreError> {
+        self.run(move |store| async move {
+            let mut found = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(CHUNK) {
+                let chunk = chunk.to_vec();
+                let (rows, marks) = with_conn!(store, |conn|
+                    postgres: {
+                        use diesel_async::RunQueryDsl;
+                        let rows = event_states::table
+                            .select(event_columns!())
+                            .filter(event_states::id.eq_any(chunk.clone()))
+                            .filter(event_states::status.eq("classified"))
+                            .load(conn)
+                            .await?;
+                        let mut marks = Vec::new();
+                        // A lane and a whole carriageway apart, so that each walks the index.
+                        for (lane, lane_of_k) in [("x.lane = k.lane", "k.lane IS NOT NULL"), ("x.lane IS NULL", "k.lane IS NULL")] {
+                            let sql = format!(
+                                "SELECT k.id, p.id AS prev_id, p.observed_at AS prev_at, \
+                                        pc.label AS prev_label, pc.level_of_service AS prev_los, \
+                                        n.id AS next_id, n.observed_at AS next_at, \
+                                        nc.label AS next_label, nc.level_of_service AS next_los \
+                                   FROM events k \
+                                   LEFT JOIN events p ON p.id = ({}) \
+                                   LEFT JOIN classifications pc ON pc.event_id = p.id \
+                                   LEFT JOIN events n ON n.id = ({}) \
+                                   LEFT JOIN classifications nc ON nc.event_id = n.id \
+                                  WHERE k.id = ANY($1) AND {lane_of_k}",
+                                probe("<", lane),
+                                probe(">", lane)
+                            );
+                            let rows: Vec<PgMarks> = diesel::sql_query(sql)
+                                .bind::<Array<BigInt>, _>(chunk.clone())
+                                .load(conn)
+                                .await?;
+                            for row in rows {
+                                marks.push(row.into_marks()?);
+                            }
+                        }
+                        (rows, marks)
+                    },
+                    sqlite: {
+                        use diesel_async::RunQueryDsl;
+                        let rows = event_states::table
+                            .select(event_columns!())
+                            .filter(event_states::id.eq_any(chunk.clone()))
+                            .filter(event_states::status.eq("classified"))
+                            .load(conn)
+                            .await?;
+                        let list = vec!["?"; chunk.len()].join(", ");
+                        let sql = format!(
+                            "SELECT k.id, p.id AS prev_id, p.observed_at AS prev_at, \
+                                    pc.label AS prev_label, pc.level_of_service AS prev_los, \
+                                    n.id AS next_id, n.observed_at AS next_at, \
+                                    nc.label AS next_label, nc.level_of_service AS next_los \
+                               FROM events k \
+                               LEFT JOIN events p ON p.id = ({}) \
+                               LEFT JOIN classifications pc ON pc.event_id = p.id \
+                               LEFT JOIN events n ON n.id = ({}) \
+                               LEFT JOIN classifications nc ON nc.event_id = n.id \
+                              WHERE k.id IN ({list})",
+                            probe("<", "x.lane IS k.lane"),
+                            probe(">", "x.lane IS k.lane")
+                        );
+                        let mut query = diesel::sql_query(sql).into_boxed();
+                        for id in &chunk {
+                            query = query.bind::<BigInt, _>(*id);
+                        }
+                        let rows_marks: Vec<SqliteMarks> = query.load(conn).await?;
+                        let marks = rows_marks
+                            .into_iter()
+                            .map(SqliteMarks::into_marks)
+                            .collect::<Result<Vec<_>, _>>()?;
+                        (rows, marks)
+                    }
+                );
+                let mut marks: std::collections::HashMap<i64, (Option<Mark>, Option<Mark>)> =
+                    marks.into_iter().map(|(id, p, n)| (id, (p, n))).collect();
+                for event in to_events(rows)? {
+                    let (previous, next) = marks.remove(&event.id).unwrap_or_default();
+                    found.push(Neighbours {
+                        event,
+                        previous,
+                        next,
+                    });
+                }
+            }
+            found.sort_by_key(|n| n.event.id);
+            Ok(found)
+        })
+        .await
+    }
+}

@@ -1,0 +1,229 @@
+//! `GET /v1/stream`: classified events and label transitions as Server-Sent Events, read by a
+//! real HTTP client while the in-process classifier classifies posted readings.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use reqwest::header::ACCEPT;
+use serde_json::{Value, json};
+
+use crate::support::{Backend, TestApp, problem, send, with_classifier};
+
+/// One server-sent event.
+#[derive(Debug, Clone)]
+struct Sse {
+    id: Option<String>,
+    event: String,
+    data: Value,
+}
+
+/// A connected stream client.
+struct Client {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Client {
+    async fn connect(app: &TestApp, path: &str, last_event_id: Option<&str>) -> Self {
+        let mut request = app.get(path).header(ACCEPT, "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = send(request).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let media = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(media, "text/event-stream");
+        Self {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event (comments and the retry advice skipped), or `None` after `within`.
+    async fn next(&mut self, within: Duration) -> Option<Sse> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, String::from("message"), None);
+                for line in frame.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        id = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        event = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = Some(serde_json::from_str(v).expect("JSON data"));
+                    }
+                }
+                if let Some(data) = data {
+                    return Some(Sse { id, event, data });
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk()).await;
+            match chunk {
+                Ok(Ok(Some(bytes))) => self.buffer.push_str(std::str::from_utf8(&bytes).unwrap()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Events until `count` arrived (or 10 s passed).
+    async fn take(&mut self, count: usize) -> Vec<Sse> {
+        let mut events = Vec::new();
+        while events.len() < count {
+            match self.next(Duration::from_secs(10)).await {
+                Some(event) => events.push(event),
+                None => break,
+            }
+        }
+        events
+    }
+}
+
+/// A reading of `sensor` lane 1 observed at `at`: free-flowing, or a stop-and-go jam.
+fn reading(sensor: &str, at: DateTime<Utc>, jammed: bool) -> Value {
+    let (count, speed, occupancy) = if jammed {
+        (30, 8.0, 45.0)
+    } else {
+        (10, 100.0, 5.0)
+    };
+    json!({
+        "sensor_id": sensor, "lane": 1, "observed_at": at.to_rfc3339(),
+        "vehicle_count": count, "avg_speed_kmh": speed, "occupancy_pct": occupancy,
+        "speed_limit_kmh": 100,
+    })
+}
+
+fn summary(events: &[Sse]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .map(|e| {
+            let what = match e.event.as_str() {
+                "classified" => e.data["classification"]["label"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                _ => format!(
+                    "{}>{}{}",
+                    e.data["from_label"].as_str().unwrap(),
+                    e.data["to_label"].as_str().unwrap(),
+                    if e.data["retracted"] == true {
+                        " retracted"
+                    } else {
+                        ""
+                    }
+                ),
+            };
+            (e.event.clone(), what)
+        })
+        .collect()
+}
+
+pub async fn classified_events_and_transitions_reach_stream_clients(backend: Backend) {
+    let app = TestApp::spawn_with(backend, with_classifier).await;
+    let mut all = Client::connect(&app, "/v1/stream", None).await;
+    let mut changes = Client::connect(&app, "/v1/stream?transitions_only=true", None).await;
+    let mut elsewhere = Client::connect(&app, "/v1/stream?sensor_id=other", None).await;
+    let t0 = Utc::now() - TimeDelta::minutes(10);
+    let first = app.create(&reading("s1", t0, false)).await;
+    let events = all.take(1).await;
+    assert_eq!(
+        summary(&events),
+        [("classified".into(), "free_flow".into())]
+    );
+    assert_eq!(events[0].data["id"], first["id"]);
+    assert!(events[0].id.is_some());
+    app.create(&reading("s1", t0 + TimeDelta::minutes(1), true))
+        .await;
+    let events = all.take(2).await;
+    assert_eq!(
+        summary(&events),
+        [
+            ("classified".into(), "congested".into()),
+            ("transition".into(), "free_flow>congested".into()),
+        ]
+    );
+    let transition = &events[1].data;
+    assert_eq!(transition["sensor_id"], "s1");
+    assert_eq!(transition["lane"], 1);
+    assert_eq!(transition["late"], false);
+    assert_eq!(transition["previous_event_id"], first["id"]);
+    assert_eq!(
+        summary(&changes.take(1).await),
+        [("transition".into(), "free_flow>congested".into())]
+    );
+    assert!(elsewhere.next(Duration::from_millis(500)).await.is_none());
+}
+
+pub async fn a_late_reading_moves_the_transition_and_the_stream_says_so(backend: Backend) {
+    let app = TestApp::spawn_with(backend, with_classifier).await;
+    let mut client = Client::connect(&app, "/v1/stream?transitions_only=true", None).await;
+    // Stored times keep microseconds.
+    let t0 = Utc::now() - TimeDelta::minutes(10);
+    let t0 = DateTime::from_timestamp_micros(t0.timestamp_micros()).unwrap();
+    app.create(&reading("s1", t0, false)).await;
+    app.create(&reading("s1", t0 + TimeDelta::minutes(2), true))
+        .await;
+    let events = client.take(1).await;
+    assert_eq!(
+        summary(&events),
+        [("transition".into(), "free_flow>congested".into())]
+    );
+    // A reading from minute 1, late: the jam began a minute earlier.
+    app.create(&reading("s1", t0 + TimeDelta::minutes(1), true))
+        .await;
+    let events = client.take(2).await;
+    assert_eq!(
+        summary(&events),
+        [
+            ("transition".into(), "free_flow>congested".into()),
+            ("transition".into(), "free_flow>congested retracted".into()),
+        ]
+    );
+    assert_eq!(events[0].data["late"], true);
+    let at = |e: &Sse| DateTime::parse_from_rfc3339(e.data["at"].as_str().unwrap()).unwrap();
+    assert_eq!(at(&events[0]), t0 + TimeDelta::minutes(1));
+    assert_eq!(at(&events[1]), t0 + TimeDelta::minutes(2));
+}
+
+pub async fn a_client_resumes_with_last_event_id(backend: Backend) {
+    let app = TestApp::spawn_with(backend, with_classifier).await;
+    let t0 = Utc::now() - TimeDelta::minutes(10);
+    let mut client = Client::connect(&app, "/v1/stream", None).await;
+    app.create(&reading("r1", t0, false)).await;
+    let seen = client.take(1).await;
+    let last = seen[0].id.clone().expect("an id");
+    drop(client);
+    // Missed while away.
+    app.create(&reading("r2", t0, false)).await;
+    app.create(&reading("r3", t0, false)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut back = Client::connect(&app, "/v1/stream", Some(&last)).await;
+    let missed = back.take(2).await;
+    let sensors: Vec<&str> = missed
+        .iter()
+        .map(|e| e.data["sensor_id"].as_str().unwrap())
+        .collect();
+    let mut sorted = sensors.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["r2", "r3"], "{missed:?}");
+
+    let mut lost = Client::connect(&app, "/v1/stream", Some("no-such-id")).await;
+    let reset = lost.next(Duration::from_secs(5)).await.expect("an event");
+    assert_eq!(reset.event, "reset");
+    assert!(reset.id.is_none());
+}
+
+pub async fn bad_stream_requests_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.assert_invalid_query(
+        "/v1/stream?label=gridlock&sensor_id=a%20b&every=1",
+        &["every", "label", "sensor_id"],
+    )
+    .await;
+    let refused = send(app.get("/v1/stream").header(ACCEPT, "application/json")).await;
+    problem(refused, 406, "not-acceptable").await;
+}
