@@ -1,1 +1,2 @@
+DROP FUNCTION rebuild_lane_state();
 DROP TABLE lane_state;

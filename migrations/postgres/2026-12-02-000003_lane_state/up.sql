@@ -27,10 +27,16 @@ ALTER TABLE lane_state SET (
     autovacuum_vacuum_threshold = 5000
 );
 
-INSERT INTO lane_state
-SELECT DISTINCT ON (e.sensor_id, e.lane)
-       e.sensor_id, e.lane, e.id, e.observed_at, e.interval_s, e.vehicle_count,
-       e.avg_speed_kmh, e.occupancy_pct, c.label, c.level_of_service, c.flow_veh_h_lane,
-       c.density_veh_km_lane, c.confidence, c.flags, c.classified_at
-  FROM events e JOIN classifications c ON c.event_id = e.id
- ORDER BY e.sensor_id, e.lane, e.observed_at DESC;
+-- Rebuilds every row from the readings: the migration's fill, and a repair after a bulk load
+-- or a restore that bypassed the workers.
+CREATE FUNCTION rebuild_lane_state() RETURNS void LANGUAGE sql AS $$
+    DELETE FROM lane_state;
+    INSERT INTO lane_state
+    SELECT DISTINCT ON (e.sensor_id, e.lane)
+           e.sensor_id, e.lane, e.id, e.observed_at, e.interval_s, e.vehicle_count,
+           e.avg_speed_kmh, e.occupancy_pct, c.label, c.level_of_service, c.flow_veh_h_lane,
+           c.density_veh_km_lane, c.confidence, c.flags, c.classified_at
+      FROM events e JOIN classifications c ON c.event_id = e.id
+     ORDER BY e.sensor_id, e.lane, e.observed_at DESC;
+$$;
+SELECT rebuild_lane_state();
