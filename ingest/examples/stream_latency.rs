@@ -17,7 +17,10 @@ use serde_json::json;
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let url = args.get(1).cloned().unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let url = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let clients: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1000);
     let seconds: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(20);
     let rate: u64 = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(20);
@@ -73,7 +76,11 @@ async fn main() {
             "observed_at": Utc::now().to_rfc3339(), "vehicle_count": 12,
             "avg_speed_kmh": 80.0, "occupancy_pct": 9.0,
         });
-        let sent = http.post(format!("{url}/v1/events")).json(&reading).send().await;
+        let sent = http
+            .post(format!("{url}/v1/events"))
+            .json(&reading)
+            .send()
+            .await;
         if sent.is_ok_and(|r| r.status().is_success()) {
             posted += 1;
         }
@@ -84,7 +91,11 @@ async fn main() {
     }
     let mut all = std::mem::take(&mut *latencies.lock().unwrap());
     all.sort_by(f64::total_cmp);
-    let at = |q: f64| all.get(((all.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(f64::NAN);
+    let at = |q: f64| {
+        all.get(((all.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
     println!(
         "clients={clients} posted={posted} received={} per_client={:.1} p50_ms={:.1} p99_ms={:.1} max_ms={:.1}",
         all.len(),
