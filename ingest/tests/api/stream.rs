@@ -227,3 +227,63 @@ pub async fn bad_stream_requests_are_refused(backend: Backend) {
     let refused = send(app.get("/v1/stream").header(ACCEPT, "application/json")).await;
     problem(refused, 406, "not-acceptable").await;
 }
+
+/// Over real sockets: a client that never reads falls behind once its socket buffers are full
+/// and the server's queue for it overflows; it is sent `dropped` and disconnected, while a
+/// client that reads gets every event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_dropped_while_a_reading_one_gets_everything() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::spawn_with(Backend::Sqlite, with_classifier).await;
+    let mut slow = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    slow.write_all(
+        b"GET /v1/stream HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut fast = Client::connect(&app, "/v1/stream", None).await;
+    // 20 000 classified events of about 600 bytes: far more than the kernel's socket buffers
+    // hold and the 4096 events the server queues for one client.
+    let t0 = Utc::now() - TimeDelta::hours(6);
+    let readings: Vec<Value> = (0..20_000_i64)
+        .map(|i| {
+            reading(
+                &format!("flood-{}", i % 100),
+                t0 + TimeDelta::seconds(i),
+                false,
+            )
+        })
+        .collect();
+    let counted = tokio::spawn(async move {
+        let mut classified = 0;
+        while classified < 20_000 {
+            match fast.next(Duration::from_secs(60)).await {
+                Some(event) if event.event == "classified" => classified += 1,
+                Some(_) => {}
+                None => break,
+            }
+        }
+        classified
+    });
+    for chunk in readings.chunks(10_000) {
+        app.create_many(chunk).await;
+    }
+    assert_eq!(
+        counted.await.unwrap(),
+        20_000,
+        "the reading client got every event"
+    );
+
+    // The slow client's socket holds what was sent before it fell behind, then the end.
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), slow.read_to_end(&mut received)).await;
+    assert!(read.is_ok(), "the server closed the slow client's stream");
+    let text = String::from_utf8_lossy(&received);
+    let tail = &text[text.len().saturating_sub(2000)..];
+    assert!(tail.contains("event: dropped\n"), "{tail}");
+    assert!(
+        tail.contains("\"reason\":\"the client fell too far behind\""),
+        "{tail}"
+    );
+}
