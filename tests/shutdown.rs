@@ -17,6 +17,7 @@ on_both_backends! {
     sigterm_mid_batch_exits_zero_and_leaves_no_event_processing,
     sigterm_while_the_classifier_is_down_exits_zero_and_leaves_no_event_processing,
     sigterm_while_a_classifier_call_hangs_hands_the_claim_back_due_at_once,
+    sigterm_with_live_stream_clients_ends_their_streams_and_exits_promptly,
 }
 
 /// Waits until some event is claimed (`processing`).
@@ -142,4 +143,31 @@ async fn sigterm_while_a_classifier_call_hangs_hands_the_claim_back_due_at_once(
         "the claims were handed back with their attempt refunded, not failed"
     );
     silent.abort();
+}
+
+/// Live stream clients do not hold the stop up: their streams end when it begins, and the
+/// process exits well before the server's own drain timeout (30 s).
+async fn sigterm_with_live_stream_clients_ends_their_streams_and_exits_promptly(db: TestDatabase) {
+    let mut ingest = Ingest::start("ingest", &db, &[]).await;
+    let http = reqwest::Client::new();
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let mut response = http.get(ingest.url("/v1/stream")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        // The retry advice: the stream is open.
+        let first = response.chunk().await.unwrap().unwrap_or_default();
+        assert!(String::from_utf8_lossy(&first).starts_with("retry:"));
+        streams.push(response);
+    }
+    let started = std::time::Instant::now();
+    let status = ingest.terminate(Duration::from_secs(5));
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    for mut stream in streams {
+        let end = tokio::time::timeout(Duration::from_secs(2), stream.chunk()).await;
+        assert!(
+            matches!(end, Ok(Ok(None)) | Ok(Err(_))),
+            "the stream ended: {end:?}"
+        );
+    }
 }

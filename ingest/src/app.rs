@@ -104,7 +104,7 @@ impl Application {
             max_connections,
         };
         let app_state = state.clone();
-        let server = server::run(listener, &options, move || {
+        let (server, stopping) = server::run(listener, &options, move || {
             App::new()
                 .app_data(app_state.clone())
                 .wrap(Compress::default())
@@ -113,6 +113,13 @@ impl Application {
                 .configure(|config| routes::configure(config, &api_keys))
         })?;
         tracing::info!(%address, "ingest listening");
+        // Stream responses never end by themselves: end them when the stop begins, or the
+        // stop would wait for them until its timeout.
+        let hub = Arc::clone(&state.hub);
+        tokio::spawn(async move {
+            stopping.notified().await;
+            hub.close();
+        });
         let workers = Workers::start(
             store,
             classifier,

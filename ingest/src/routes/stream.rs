@@ -64,6 +64,7 @@ struct Client {
     heartbeat: tokio::time::Interval,
     last_sent: Option<String>,
     done: bool,
+    closing: tokio_util::sync::CancellationToken,
     _guard: ClientGuard,
 }
 
@@ -101,6 +102,7 @@ pub async fn stream(
         heartbeat,
         last_sent,
         done: false,
+        closing: subscription.closing,
         _guard: subscription.guard,
     };
     let body = futures::stream::unfold(client, next_frame);
@@ -146,6 +148,7 @@ async fn next_frame(mut client: Client) -> Option<(Result<Bytes, actix_web::Erro
             _ = client.heartbeat.tick() => {
                 return Some((Ok(Bytes::from_static(b": heartbeat\n\n")), client));
             }
+            () = client.closing.cancelled() => return None,
         }
     }
 }
@@ -182,6 +185,7 @@ mod tests {
             heartbeat: tokio::time::interval(Duration::from_secs(3600)),
             last_sent: None,
             done: false,
+            closing: subscription.closing,
             _guard: subscription.guard,
         }
     }

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_http::{HttpService, KeepAlive, Request, Response};
-use actix_server::{Server, ServerBuilder};
+use actix_server::{GracefulShutdownSignal, Server, ServerBuilder};
 use actix_service::{
     IntoServiceFactory, ServiceFactory, ServiceFactoryExt, fn_service, map_config,
 };
@@ -31,12 +31,13 @@ pub struct ServerOptions {
 }
 
 /// Serves the application `factory` builds (one per worker) on `listener` until stopped
-/// (SIGTERM, SIGINT or the handle's `stop`).
+/// (SIGTERM, SIGINT or the handle's `stop`). The signal resolves when a graceful stop begins,
+/// for what must end for the stop to finish (endless responses).
 pub fn run<F, I, S, B>(
     listener: TcpListener,
     options: &ServerOptions,
     factory: F,
-) -> std::io::Result<Server>
+) -> std::io::Result<(Server, GracefulShutdownSignal)>
 where
     F: Fn() -> I + Send + Clone + 'static,
     I: IntoServiceFactory<S, Request>,
@@ -52,6 +53,7 @@ where
         builder = builder.max_concurrent_connections(connections.div_ceil(workers).max(1));
     }
     let shutdown = builder.graceful_shutdown_signal();
+    let stopping = shutdown.clone();
     let local = listener.local_addr()?;
     let builder = builder.listen("ingest", listener, move || {
         let app = factory()
@@ -75,5 +77,5 @@ where
         })
         .and_then(http)
     })?;
-    Ok(builder.run())
+    Ok((builder.run(), stopping))
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 use traffic_model::classification::Label;
 
 /// What an item is.
@@ -68,6 +69,8 @@ pub enum Resume {
 
 pub struct Subscription {
     pub replay: Vec<Arc<Item>>,
+    /// Cancelled when the process stops: the client's stream ends.
+    pub closing: CancellationToken,
     pub resume: Resume,
     pub receiver: broadcast::Receiver<Arc<Item>>,
     pub guard: ClientGuard,
@@ -80,6 +83,7 @@ pub struct Hub {
     clients: Arc<Clients>,
     /// How long after the last client left items are still built, for it to resume.
     linger: Duration,
+    closing: CancellationToken,
 }
 
 #[derive(Default)]
@@ -110,7 +114,13 @@ impl Hub {
             keep,
             clients: Arc::default(),
             linger,
+            closing: CancellationToken::new(),
         }
+    }
+
+    /// Ends every client's stream (the process is stopping); they reconnect elsewhere.
+    pub fn close(&self) {
+        self.closing.cancel();
     }
 
     /// Whether anyone may read items now: a client connected, or one that left recently
@@ -169,6 +179,7 @@ impl Hub {
         drop(recent);
         Subscription {
             replay,
+            closing: self.closing.clone(),
             resume,
             receiver,
             guard,
