@@ -56,7 +56,7 @@ hour=$(enc '-1 hour')
 # run NAME PATH: wrk over PATH ({sensor}: a random sensor), one line of figures.
 run() {
     local out
-    out=$(SENSORS=$sensors SENSOR_PATH="$2" wrk -t2 -c"$conns" -d"${secs}s" --latency \
+    out=$(SENSORS=$sensors SENSOR_PATH="$2" wrk -t"$(( conns < 2 ? conns : 2 ))" -c"$conns" -d"${secs}s" --latency \
         -s tools/bench/lua/random_sensor.lua "$url" 2>&1)
     if echo "$out" | grep -q "Non-2xx"; then echo "$out" >&2; echo "$1: errors" >&2; return 1; fi
     printf '%-14s %8s req/s  p50 %8s  p99 %8s\n' "$1" \
