@@ -88,6 +88,26 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// A time window `[from, to)` from optional query parameters: `to` defaults to now, `from` to
+/// `default` before `to`; `from` must come first and the window last at most `max` (whole
+/// days), else a `400` naming `to`.
+pub fn window(
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    default: chrono::TimeDelta,
+    max: chrono::TimeDelta,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), Problem> {
+    let to = to.map_or_else(Utc::now, |t| t.0);
+    let from = from.map_or(to - default, |t| t.0);
+    if from >= to || to - from > max {
+        return Err(Problem::invalid_query(
+            "to",
+            &format!("must be after from, by at most {} days", max.num_days()),
+        ));
+    }
+    Ok((from, to))
+}
+
 /// A road name as sensor metadata spells it (1–100 characters), matched exactly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Road(pub String);

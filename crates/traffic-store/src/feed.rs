@@ -11,9 +11,10 @@ use diesel::{ExpressionMethods, QueryDsl, QueryableByName};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use futures::StreamExt;
 use secrecy::ExposeSecret;
-use traffic_model::classification::{Label, LevelOfService, UnknownName};
+use traffic_model::classification::{Label, LevelOfService};
 
 use super::backend::Backend;
+use super::decode::Decode;
 use super::model::to_events;
 use super::{DatabaseUrl, Event, Store, StoreError};
 
@@ -89,15 +90,12 @@ fn mark(
     let (Some(event_id), Some(observed_at), Some(label)) = (id, at, label) else {
         return Ok(None);
     };
-    let corrupt = |e: UnknownName| StoreError::CorruptRow {
-        id: event_id,
-        reason: e.to_string(),
-    };
+    let d = Decode(event_id);
     Ok(Some(Mark {
         event_id,
         observed_at,
-        label: label.parse().map_err(corrupt)?,
-        level_of_service: los.map(|l| l.parse()).transpose().map_err(corrupt)?,
+        label: d.label(&label)?,
+        level_of_service: d.los(los.as_deref())?,
     }))
 }
 
@@ -109,6 +107,25 @@ fn probe(direction: &str, lane: &str) -> String {
         "SELECT x.id FROM events x JOIN classifications xc ON xc.event_id = x.id \
          WHERE x.sensor_id = k.sensor_id AND {lane} AND x.observed_at {direction} k.observed_at \
          ORDER BY x.observed_at {order} LIMIT 1"
+    )
+}
+
+/// The classified readings before and after each event `k` that `which` selects, `lane`
+/// matching a reading `x` to `k`'s lane.
+fn marks_sql(lane: &str, which: &str) -> String {
+    format!(
+        "SELECT k.id, p.id AS prev_id, p.observed_at AS prev_at, \
+                pc.label AS prev_label, pc.level_of_service AS prev_los, \
+                n.id AS next_id, n.observed_at AS next_at, \
+                nc.label AS next_label, nc.level_of_service AS next_los \
+           FROM events k \
+           LEFT JOIN events p ON p.id = ({}) \
+           LEFT JOIN classifications pc ON pc.event_id = p.id \
+           LEFT JOIN events n ON n.id = ({}) \
+           LEFT JOIN classifications nc ON nc.event_id = n.id \
+          WHERE {which}",
+        probe("<", lane),
+        probe(">", lane)
     )
 }
 
@@ -220,20 +237,7 @@ impl Store {
                         let mut marks = Vec::new();
                         // A lane and a whole carriageway apart, so that each walks the index.
                         for (lane, lane_of_k) in [("x.lane = k.lane", "k.lane IS NOT NULL"), ("x.lane IS NULL", "k.lane IS NULL")] {
-                            let sql = format!(
-                                "SELECT k.id, p.id AS prev_id, p.observed_at AS prev_at, \
-                                        pc.label AS prev_label, pc.level_of_service AS prev_los, \
-                                        n.id AS next_id, n.observed_at AS next_at, \
-                                        nc.label AS next_label, nc.level_of_service AS next_los \
-                                   FROM events k \
-                                   LEFT JOIN events p ON p.id = ({}) \
-                                   LEFT JOIN classifications pc ON pc.event_id = p.id \
-                                   LEFT JOIN events n ON n.id = ({}) \
-                                   LEFT JOIN classifications nc ON nc.event_id = n.id \
-                                  WHERE k.id = ANY($1) AND {lane_of_k}",
-                                probe("<", lane),
-                                probe(">", lane)
-                            );
+                            let sql = marks_sql(lane, &format!("k.id = ANY($1) AND {lane_of_k}"));
                             let rows: Vec<PgMarks> = diesel::sql_query(sql)
                                 .bind::<Array<BigInt>, _>(chunk.clone())
                                 .load(conn)
@@ -253,20 +257,7 @@ impl Store {
                             .load(conn)
                             .await?;
                         let list = vec!["?"; chunk.len()].join(", ");
-                        let sql = format!(
-                            "SELECT k.id, p.id AS prev_id, p.observed_at AS prev_at, \
-                                    pc.label AS prev_label, pc.level_of_service AS prev_los, \
-                                    n.id AS next_id, n.observed_at AS next_at, \
-                                    nc.label AS next_label, nc.level_of_service AS next_los \
-                               FROM events k \
-                               LEFT JOIN events p ON p.id = ({}) \
-                               LEFT JOIN classifications pc ON pc.event_id = p.id \
-                               LEFT JOIN events n ON n.id = ({}) \
-                               LEFT JOIN classifications nc ON nc.event_id = n.id \
-                              WHERE k.id IN ({list})",
-                            probe("<", "x.lane IS k.lane"),
-                            probe(">", "x.lane IS k.lane")
-                        );
+                        let sql = marks_sql("x.lane IS k.lane", &format!("k.id IN ({list})"));
                         let mut query = diesel::sql_query(sql).into_boxed();
                         for id in &chunk {
                             query = query.bind::<BigInt, _>(*id);

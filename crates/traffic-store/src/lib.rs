@@ -9,6 +9,7 @@
 mod backend;
 mod config;
 mod cursor;
+mod decode;
 mod error;
 mod history;
 mod migrate;

@@ -368,6 +368,26 @@ impl Store {
 /// Rows per multi-row completion statement.
 const COMPLETE_CHUNK: usize = 1000;
 
+/// The `SET … WHERE` of both backends' `lane_state` upserts, `$row` naming the stored row: a
+/// row moves only forward in `observed_at`.
+macro_rules! lane_state_update {
+    ($row:literal) => {
+        concat!(
+            "event_id = excluded.event_id, observed_at = excluded.observed_at, ",
+            "interval_s = excluded.interval_s, vehicle_count = excluded.vehicle_count, ",
+            "avg_speed_kmh = excluded.avg_speed_kmh, occupancy_pct = excluded.occupancy_pct, ",
+            "label = excluded.label, level_of_service = excluded.level_of_service, ",
+            "flow_veh_h_lane = excluded.flow_veh_h_lane, ",
+            "density_veh_km_lane = excluded.density_veh_km_lane, ",
+            "confidence = excluded.confidence, flags = excluded.flags, ",
+            "classified_at = excluded.classified_at ",
+            "WHERE excluded.observed_at >= ",
+            $row,
+            ".observed_at"
+        )
+    };
+}
+
 #[derive(diesel::QueryableByName)]
 struct ReturnedId {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -389,7 +409,8 @@ struct ReturnedId {
 /// The same statement moves each lane's `lane_state` row to the chunk's newest reading of that
 /// lane, unless the row already holds a newer one (a late reading), in key order so that two
 /// workers' chunks lock shared lanes in one order.
-const COMPLETE_POSTGRES: &str = "\
+const COMPLETE_POSTGRES: &str = concat!(
+    "\
     WITH v AS (\
         SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::float8[], $5::float8[], \
                              $6::float8[], $7::text[]::jsonb[], $8::text[]::jsonb[], $9::text[], \
@@ -425,17 +446,11 @@ const COMPLETE_POSTGRES: &str = "\
          ORDER BY e.sensor_id, e.lane, e.observed_at DESC), \
     state AS (\
         INSERT INTO lane_state AS s SELECT * FROM newest \
-        ON CONFLICT (sensor_id, lane) DO UPDATE SET \
-            event_id = excluded.event_id, observed_at = excluded.observed_at, \
-            interval_s = excluded.interval_s, vehicle_count = excluded.vehicle_count, \
-            avg_speed_kmh = excluded.avg_speed_kmh, occupancy_pct = excluded.occupancy_pct, \
-            label = excluded.label, level_of_service = excluded.level_of_service, \
-            flow_veh_h_lane = excluded.flow_veh_h_lane, \
-            density_veh_km_lane = excluded.density_veh_km_lane, \
-            confidence = excluded.confidence, flags = excluded.flags, \
-            classified_at = excluded.classified_at \
-         WHERE excluded.observed_at >= s.observed_at) \
-    SELECT event_id AS id FROM written";
+        ON CONFLICT (sensor_id, lane) DO UPDATE SET ",
+    lane_state_update!("s"),
+    ") \
+    SELECT event_id AS id FROM written"
+);
 
 impl Store {
     /// Records many classifications, one statement per chunk on PostgreSQL, each only if
@@ -650,21 +665,15 @@ mod sqlite {
         Ok(())
     }
 
-    const UPSERT_LANE_STATE: &str = "\
+    const UPSERT_LANE_STATE: &str = concat!(
+        "\
         INSERT INTO lane_state (sensor_id, lane, event_id, observed_at, interval_s, \
             vehicle_count, avg_speed_kmh, occupancy_pct, label, level_of_service, \
             flow_veh_h_lane, density_veh_km_lane, confidence, flags, classified_at) \
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, json(?), ?) \
-        ON CONFLICT (sensor_id, ifnull(lane, -1)) DO UPDATE SET \
-            event_id = excluded.event_id, observed_at = excluded.observed_at, \
-            interval_s = excluded.interval_s, vehicle_count = excluded.vehicle_count, \
-            avg_speed_kmh = excluded.avg_speed_kmh, occupancy_pct = excluded.occupancy_pct, \
-            label = excluded.label, level_of_service = excluded.level_of_service, \
-            flow_veh_h_lane = excluded.flow_veh_h_lane, \
-            density_veh_km_lane = excluded.density_veh_km_lane, \
-            confidence = excluded.confidence, flags = excluded.flags, \
-            classified_at = excluded.classified_at \
-         WHERE excluded.observed_at >= lane_state.observed_at";
+        ON CONFLICT (sensor_id, ifnull(lane, -1)) DO UPDATE SET ",
+        lane_state_update!("lane_state")
+    );
 }
 
 /// JSON text of a flag or reason list, for binding as text.

@@ -5,10 +5,10 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{Integer, Nullable, SmallInt, Text, Timestamptz, TimestamptzSqlite};
-use traffic_model::classification::{Flag, Label, LevelOfService, UnknownName};
 use traffic_model::reading::SensorId;
 use traffic_model::series::{Classified, Observation};
 
+use super::decode::Decode;
 use super::{Store, StoreError};
 
 /// The longest counting interval a reading may have: a reading whose interval starts in the
@@ -80,26 +80,19 @@ struct Row {
 }
 
 fn observation(r: Row) -> Result<Observation, StoreError> {
-    let corrupt = |reason: String| StoreError::CorruptRow { id: 0, reason };
-    let interval_s = u32::try_from(r.interval_s).map_err(|e| corrupt(e.to_string()))?;
-    let vehicle_count = u32::try_from(r.vehicle_count).map_err(|e| corrupt(e.to_string()))?;
+    let d = Decode(0);
+    let interval_s = d.count(r.interval_s)?;
+    let vehicle_count = d.count(r.vehicle_count)?;
     let classified = match r.label {
         None => None,
         Some(label) => Some(Classified {
-            label: label
-                .parse::<Label>()
-                .map_err(|e: UnknownName| corrupt(e.to_string()))?,
-            level_of_service: r
-                .level_of_service
-                .map(|l| l.parse::<LevelOfService>())
-                .transpose()
-                .map_err(|e: UnknownName| corrupt(e.to_string()))?,
+            label: d.label(&label)?,
+            level_of_service: d.los(r.level_of_service.as_deref())?,
             flags: r
                 .flags
                 .as_deref()
-                .map(serde_json::from_str::<Vec<Flag>>)
-                .transpose()
-                .map_err(|e| corrupt(format!("flags: {e}")))?
+                .map(|f| d.flags(f))
+                .transpose()?
                 .unwrap_or_default(),
         }),
     };
@@ -113,11 +106,7 @@ fn observation(r: Row) -> Result<Observation, StoreError> {
         f64::from(vehicle_count) * 3600.0 / f64::from(interval_s.max(1)) / lanes
     };
     Ok(Observation {
-        lane: r
-            .lane
-            .map(u8::try_from)
-            .transpose()
-            .map_err(|e| corrupt(e.to_string()))?,
+        lane: d.lane(r.lane)?,
         observed_at: r.observed_at,
         interval_s,
         vehicle_count,

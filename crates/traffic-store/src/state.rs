@@ -10,9 +10,10 @@ use diesel::sql_types::{
 };
 use schemars::JsonSchema;
 use serde::Serialize;
-use traffic_model::classification::{Flag, Label, LevelOfService, UnknownName};
+use traffic_model::classification::{Flag, Label, LevelOfService};
 use traffic_model::reading::SensorId;
 
+use super::decode::Decode;
 use super::{Store, StoreError};
 
 /// A lane's classified reading: what the lane looked like at `observed_at`.
@@ -146,35 +147,22 @@ impl TryFrom<Row> for LaneState {
     type Error = StoreError;
 
     fn try_from(r: Row) -> Result<Self, StoreError> {
-        let id = r.event_id;
-        let corrupt = |reason: String| StoreError::CorruptRow { id, reason };
+        let d = Decode(r.event_id);
         Ok(LaneState {
-            sensor_id: SensorId::parse(&r.sensor_id)
-                .map_err(|rule| corrupt(format!("sensor_id: {rule}")))?,
-            lane: r
-                .lane
-                .map(u8::try_from)
-                .transpose()
-                .map_err(|e| corrupt(e.to_string()))?,
+            sensor_id: d.sensor_id(&r.sensor_id)?,
+            lane: d.lane(r.lane)?,
             event_id: r.event_id,
             observed_at: r.observed_at,
-            interval_s: u32::try_from(r.interval_s).map_err(|e| corrupt(e.to_string()))?,
-            vehicle_count: u32::try_from(r.vehicle_count).map_err(|e| corrupt(e.to_string()))?,
+            interval_s: d.count(r.interval_s)?,
+            vehicle_count: d.count(r.vehicle_count)?,
             avg_speed_kmh: r.avg_speed_kmh,
             occupancy_pct: r.occupancy_pct,
-            label: r
-                .label
-                .parse()
-                .map_err(|e: UnknownName| corrupt(e.to_string()))?,
-            level_of_service: r
-                .level_of_service
-                .map(|los| los.parse())
-                .transpose()
-                .map_err(|e: UnknownName| corrupt(e.to_string()))?,
+            label: d.label(&r.label)?,
+            level_of_service: d.los(r.level_of_service.as_deref())?,
             flow_veh_h_lane: r.flow_veh_h_lane,
             density_veh_km_lane: r.density_veh_km_lane,
             confidence: r.confidence,
-            flags: serde_json::from_str(&r.flags).map_err(|e| corrupt(format!("flags: {e}")))?,
+            flags: d.flags(&r.flags)?,
             classified_at: r.classified_at,
         })
     }

@@ -8,9 +8,10 @@ use diesel::QueryableByName;
 use diesel::sql_types::{Array, BigInt, Nullable, SmallInt, Text, Timestamptz, TimestamptzSqlite};
 use schemars::JsonSchema;
 use serde::Serialize;
-use traffic_model::classification::{Label, LevelOfService, UnknownName};
+use traffic_model::classification::{Label, LevelOfService};
 use traffic_model::reading::SensorId;
 
+use super::decode::Decode;
 use super::{Cursor, Store, StoreError};
 
 /// A change of a lane's label.
@@ -82,30 +83,15 @@ macro_rules! transition_row {
 
         impl $name {
             fn into_transition(self) -> Result<Transition, StoreError> {
-                let id = self.id;
-                let corrupt = |reason: String| StoreError::CorruptRow { id, reason };
-                let label = |raw: String| {
-                    raw.parse::<Label>()
-                        .map_err(|e: UnknownName| corrupt(e.to_string()))
-                };
-                let los = |raw: Option<String>| {
-                    raw.map(|l| l.parse::<LevelOfService>())
-                        .transpose()
-                        .map_err(|e: UnknownName| corrupt(e.to_string()))
-                };
+                let d = Decode(self.id);
                 Ok(Transition {
-                    sensor_id: SensorId::parse(&self.sensor_id)
-                        .map_err(|rule| corrupt(format!("sensor_id: {rule}")))?,
-                    lane: self
-                        .lane
-                        .map(u8::try_from)
-                        .transpose()
-                        .map_err(|e| corrupt(e.to_string()))?,
+                    sensor_id: d.sensor_id(&self.sensor_id)?,
+                    lane: d.lane(self.lane)?,
                     at: self.observed_at,
-                    from_label: label(self.prev_label)?,
-                    to_label: label(self.label)?,
-                    from_level_of_service: los(self.prev_los)?,
-                    to_level_of_service: los(self.level_of_service)?,
+                    from_label: d.label(&self.prev_label)?,
+                    to_label: d.label(&self.label)?,
+                    from_level_of_service: d.los(self.prev_los.as_deref())?,
+                    to_level_of_service: d.los(self.level_of_service.as_deref())?,
                     event_id: self.id,
                     previous_event_id: self.prev_id,
                     previous_observed_at: self.prev_at,

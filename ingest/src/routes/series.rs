@@ -11,7 +11,7 @@ use traffic_model::series::{self, Bucket, BucketSize};
 use crate::app::AppState;
 use crate::csv_body;
 use crate::negotiate::{self, Representation};
-use crate::params::{Path, Timestamp};
+use crate::params::{self, Path, Timestamp};
 use crate::problem::{Kind, Problem};
 use crate::query::Query;
 
@@ -65,14 +65,7 @@ pub async fn get(
     Query(query): Query<SeriesQuery>,
 ) -> Result<HttpResponse, Problem> {
     let format = negotiate::choose(&request, FORMATS)?;
-    let to = query.to.map_or_else(Utc::now, |t| t.0);
-    let from = query.from.map_or(to - DEFAULT_WINDOW, |t| t.0);
-    if from >= to || to - from > MAX_WINDOW {
-        return Err(Problem::invalid_query(
-            "to",
-            "must be after from, by at most 366 days",
-        ));
-    }
+    let (from, to) = params::window(query.from, query.to, DEFAULT_WINDOW, MAX_WINDOW)?;
     if query.lane.is_some_and(|lane| lane > 32) {
         return Err(Problem::invalid_query(
             "lane",

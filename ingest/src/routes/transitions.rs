@@ -11,7 +11,7 @@ use traffic_store::{Cursor, Transition, TransitionQuery};
 use crate::app::AppState;
 use crate::csv_body;
 use crate::negotiate::{self, Representation};
-use crate::params::{PageSize, Road, Timestamp};
+use crate::params::{self, PageSize, Road, Timestamp};
 use crate::problem::Problem;
 use crate::query::Query;
 
@@ -73,14 +73,7 @@ pub async fn list(
     Query(query): Query<TransitionsQuery>,
 ) -> Result<HttpResponse, Problem> {
     let format = negotiate::choose(&request, FORMATS)?;
-    let to = query.to.map_or_else(Utc::now, |t| t.0);
-    let from = query.from.map_or(to - DEFAULT_WINDOW, |t| t.0);
-    if from >= to || to - from > MAX_WINDOW {
-        return Err(Problem::invalid_query(
-            "to",
-            "must be after from, by at most 31 days",
-        ));
-    }
+    let (from, to) = params::window(query.from, query.to, DEFAULT_WINDOW, MAX_WINDOW)?;
     let mut sensors = match query.road {
         Some(Road(road)) => Some(state.store.sensors_on_road(road).await?),
         None => None,

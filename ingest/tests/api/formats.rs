@@ -2,33 +2,21 @@
 //! the GeoJSON working group's schema) for sensors and state; `406` for anything else.
 
 use chrono::{TimeDelta, Utc};
-use reqwest::Method;
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::ACCEPT;
 use serde_json::{Value, json};
 use traffic_model::classification::Label;
 use traffic_store::test_util::reading_json_at;
 
 use crate::support::{Backend, TestApp, content_type, problem, send};
 
-async fn put_sensor(app: &TestApp, id: &str, metadata: Value) {
-    let put = send(
-        app.request(Method::PUT, &format!("/v1/sensors/{id}"))
-            .header(CONTENT_TYPE, "application/json")
-            .body(metadata.to_string()),
-    )
-    .await;
-    assert_eq!(put.status(), 201);
-}
-
 /// `a` (located, on the A1) with two lanes, `b` (no location) with one; one change of label.
 async fn network(app: &TestApp) {
-    put_sensor(
-        app,
+    app.put_sensor(
         "a",
         json!({"road": "A1", "location": {"lon": 13.4, "lat": 52.5}}),
     )
     .await;
-    put_sensor(app, "b", json!({"road": "A1"})).await;
+    app.put_sensor("b", json!({"road": "A1"})).await;
     let now = Utc::now();
     for (sensor, lane, minutes, label) in [
         ("a", 1, 3, Label::FreeFlow),

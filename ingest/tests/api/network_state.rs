@@ -1,23 +1,11 @@
 //! `GET /v1/state`: each sensor lane's latest classification, now or at a moment.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use reqwest::Method;
-use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use traffic_model::classification::Label;
 use traffic_store::test_util::reading_json_at;
 
-use crate::support::{Backend, TestApp, send};
-
-async fn put_sensor(app: &TestApp, id: &str, metadata: Value) {
-    let response = send(
-        app.request(Method::PUT, &format!("/v1/sensors/{id}"))
-            .header(CONTENT_TYPE, "application/json")
-            .body(metadata.to_string()),
-    )
-    .await;
-    assert_eq!(response.status(), 201);
-}
+use crate::support::{Backend, TestApp};
 
 /// Stores a reading of `sensor` on `lane` observed at `at` and classifies it `label`.
 async fn classified(
@@ -51,14 +39,12 @@ fn lanes(state: &Value) -> Vec<(String, Value, String)> {
 /// min ago, so stale), `b` on the A2 in Munich (congested 1 min ago), `c` without metadata
 /// and with only a pending reading. Returns the time the readings are relative to.
 async fn network(app: &TestApp) -> DateTime<Utc> {
-    put_sensor(
-        app,
+    app.put_sensor(
         "a",
         json!({"road": "A1", "location": {"lon": 13.4, "lat": 52.5}}),
     )
     .await;
-    put_sensor(
-        app,
+    app.put_sensor(
         "b",
         json!({"road": "A2", "location": {"lon": 11.6, "lat": 48.1}}),
     )

@@ -36,13 +36,7 @@ pub async fn sensors_are_listed_in_id_order_with_each_lane_s_latest_state(backen
     .await;
     app.classify_all(Label::Heavy).await;
     // Known by its metadata alone; and a sensor whose only reading is not classified yet.
-    let put = send(
-        app.request(reqwest::Method::PUT, "/v1/sensors/S-m")
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(json!({"road": "A9"}).to_string()),
-    )
-    .await;
-    assert_eq!(put.status(), 201);
+    app.put_sensor("S-m", json!({"road": "A9"})).await;
     app.create(&reading("S-p", None, 0)).await;
 
     let page = app.get_ok("/v1/sensors").await;
@@ -226,13 +220,7 @@ pub async fn the_sensor_list_filters_by_road_place_label_and_flags(backend: Back
         ),
         ("F-c", json!({"road": "A2"})),
     ] {
-        let put = send(
-            app.request(reqwest::Method::PUT, &format!("/v1/sensors/{id}"))
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(metadata.to_string()),
-        )
-        .await;
-        assert_eq!(put.status(), 201);
+        app.put_sensor(id, metadata).await;
     }
     let a = app.create(&reading("F-a", Some(1), 0)).await;
     let b = app.create(&reading("F-b", Some(1), 0)).await;

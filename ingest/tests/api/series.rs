@@ -2,8 +2,6 @@
 //! backends, local days across a daylight-saving change.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use reqwest::Method;
-use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
 use crate::support::{Backend, TestApp, problem, send};
@@ -18,13 +16,11 @@ fn at(text: &str) -> DateTime<Utc> {
 /// minutes from 2026-10-24T20:05Z — across the night Berlin leaves summer time — with traffic
 /// that builds up to a jam and clears, every reading classified by the rules.
 async fn berlin_day(app: &TestApp) {
-    let put = send(
-        app.request(Method::PUT, "/v1/sensors/ser")
-            .header(CONTENT_TYPE, "application/json")
-            .body(json!({"time_zone": "Europe/Berlin", "speed_limit_kmh": 100}).to_string()),
+    app.put_sensor(
+        "ser",
+        json!({"time_zone": "Europe/Berlin", "speed_limit_kmh": 100}),
     )
     .await;
-    assert_eq!(put.status(), 201);
     let base = at("2026-10-24T20:00:00Z");
     let mut readings = Vec::new();
     for k in 1..=360_i64 {

@@ -269,6 +269,18 @@ impl TestApp {
         .await
     }
 
+    /// Gives sensor `id` (an id that needs no escaping in a path) its first metadata, expecting
+    /// `201`.
+    pub async fn put_sensor(&self, id: &str, metadata: Value) {
+        let response = send(
+            self.request(Method::PUT, &format!("/v1/sensors/{id}"))
+                .header(CONTENT_TYPE, "application/json")
+                .body(metadata.to_string()),
+        )
+        .await;
+        assert_eq!(response.status(), 201, "PUT /v1/sensors/{id}");
+    }
+
     /// Stores readings with one batch request, expecting all to be accepted.
     pub async fn create_many(&self, readings: &[Value]) {
         let result = json(

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use traffic_model::classification::Label;
 use traffic_store::test_util::reading_json_at;
 
-use crate::support::{Backend, TestApp, send};
+use crate::support::{Backend, TestApp};
 
 fn stamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -33,13 +33,7 @@ fn changes(page: &Value) -> Vec<(String, String, String)> {
 /// `a` (road A1) goes free → heavy → congested, `b` (no metadata) free → congested; a late
 /// reading of `a` lands between its heavy and congested readings. Returns the base time.
 async fn timeline(app: &TestApp) -> DateTime<Utc> {
-    let response = send(
-        app.request(reqwest::Method::PUT, "/v1/sensors/a")
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(json!({"road": "A1"}).to_string()),
-    )
-    .await;
-    assert_eq!(response.status(), 201);
+    app.put_sensor("a", json!({"road": "A1"})).await;
     // Stored times keep microseconds.
     let t0 =
         DateTime::from_timestamp_micros((Utc::now() - TimeDelta::minutes(30)).timestamp_micros())
