@@ -225,15 +225,18 @@ impl Store {
             let mut found = Vec::with_capacity(ids.len());
             for chunk in ids.chunks(CHUNK) {
                 let chunk = chunk.to_vec();
-                let (rows, marks) = with_conn!(store, |conn|
+                let rows = with_conn!(store, |conn| {
+                    use diesel_async::RunQueryDsl;
+                    event_states::table
+                        .select(event_columns!())
+                        .filter(event_states::id.eq_any(chunk.clone()))
+                        .filter(event_states::status.eq("classified"))
+                        .load(conn)
+                        .await?
+                });
+                let marks = with_conn!(store, |conn|
                     postgres: {
                         use diesel_async::RunQueryDsl;
-                        let rows = event_states::table
-                            .select(event_columns!())
-                            .filter(event_states::id.eq_any(chunk.clone()))
-                            .filter(event_states::status.eq("classified"))
-                            .load(conn)
-                            .await?;
                         let mut marks = Vec::new();
                         // A lane and a whole carriageway apart, so that each walks the index.
                         for (lane, lane_of_k) in [("x.lane = k.lane", "k.lane IS NOT NULL"), ("x.lane IS NULL", "k.lane IS NULL")] {
@@ -246,16 +249,10 @@ impl Store {
                                 marks.push(row.into_marks()?);
                             }
                         }
-                        (rows, marks)
+                        marks
                     },
                     sqlite: {
                         use diesel_async::RunQueryDsl;
-                        let rows = event_states::table
-                            .select(event_columns!())
-                            .filter(event_states::id.eq_any(chunk.clone()))
-                            .filter(event_states::status.eq("classified"))
-                            .load(conn)
-                            .await?;
                         let list = vec!["?"; chunk.len()].join(", ");
                         let sql = marks_sql("x.lane IS k.lane", &format!("k.id IN ({list})"));
                         let mut query = diesel::sql_query(sql).into_boxed();
@@ -263,11 +260,10 @@ impl Store {
                             query = query.bind::<BigInt, _>(*id);
                         }
                         let rows_marks: Vec<SqliteMarks> = query.load(conn).await?;
-                        let marks = rows_marks
+                        rows_marks
                             .into_iter()
                             .map(SqliteMarks::into_marks)
-                            .collect::<Result<Vec<_>, _>>()?;
-                        (rows, marks)
+                            .collect::<Result<Vec<_>, _>>()?
                     }
                 );
                 let mut marks: std::collections::HashMap<i64, (Option<Mark>, Option<Mark>)> =
