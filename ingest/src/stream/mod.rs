@@ -24,6 +24,8 @@ use self::hub::Hub;
 const PENDING_BATCHES: usize = 1024;
 /// Most ids loaded in one go.
 const IDS_PER_LOAD: usize = 2000;
+/// Transitions remembered so that one found from both sides is said once.
+const SAID_KEPT: usize = 100_000;
 
 /// How workers report the events they classified.
 #[derive(Clone)]
@@ -80,6 +82,7 @@ pub fn start(store: Store, hub: Arc<Hub>) -> (Announcer, JoinSet<()>) {
 
 /// Turns announced ids into items, several announcements per load when they queue up.
 async fn build(store: Store, hub: Arc<Hub>, mut receiver: mpsc::Receiver<Vec<i64>>) {
+    let mut said = items::Said::new(SAID_KEPT);
     while let Some(first) = receiver.recv().await {
         let mut ids = first;
         while ids.len() < IDS_PER_LOAD {
@@ -104,12 +107,12 @@ async fn build(store: Store, hub: Arc<Hub>, mut receiver: mpsc::Receiver<Vec<i64
                 .into_iter()
                 .filter_map(|(id, metadata)| metadata.road.map(|road| (id, road)))
                 .collect();
-            Ok::<_, traffic_store::StoreError>(items::items(batch, &roads))
+            Ok::<_, traffic_store::StoreError>((batch, roads))
         }
         .instrument(span)
         .await;
         match loaded {
-            Ok(items) => hub.publish(items),
+            Ok((batch, roads)) => hub.publish(items::items(batch, &roads, &mut said)),
             Err(e) => {
                 tracing::warn!(error = %service_kit::telemetry::error_chain(&e), "loading classified events for the stream failed")
             }
