@@ -19,6 +19,7 @@ mod feed;
 mod queue;
 mod read;
 mod retry;
+mod rollup;
 mod schema;
 mod sensors;
 mod series;
@@ -39,6 +40,7 @@ pub use model::{
 };
 pub use retry::{Retry, RetryPolicy};
 pub use sensors::Sensor;
+pub use series::SeriesSources;
 pub use state::LaneState;
 pub use transitions::{Transition, TransitionPage, TransitionQuery};
 pub use write::InsertCounts;

@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use traffic_model::reading::SensorId;
-use traffic_model::series::{self, Bucket, BucketSize};
+use traffic_model::series::{self, Bucket, BucketSize, Plan};
 
 use crate::app::AppState;
 use crate::csv_body;
@@ -80,10 +80,17 @@ pub async fn get(
             .as_ref()
             .and_then(|s| s.metadata.time_zone.as_deref()),
     );
-    let observations = store
-        .observations(sensor_id.clone(), query.lane, from, to)
+    let plan = Plan::new(size, zone, from, to, MAX_BUCKETS).ok_or_else(|| {
+        Problem::invalid_query(
+            "bucket",
+            &format!("the window holds more than {MAX_BUCKETS} buckets of {size}: widen the bucket or narrow the window"),
+        )
+    })?;
+    let sources = store
+        .series_sources(sensor_id.clone(), query.lane, &plan)
         .await?;
-    if observations.is_empty()
+    if sources.observations.is_empty()
+        && sources.rollups.is_empty()
         && sensor.is_none()
         && store.latest_of_sensor(sensor_id.clone()).await?.is_none()
     {
@@ -92,13 +99,7 @@ pub async fn get(
             format!("no readings from sensor {sensor_id} and no metadata"),
         ));
     }
-    let buckets = series::buckets(&observations, size, zone, from, to, MAX_BUCKETS)
-        .ok_or_else(|| {
-            Problem::invalid_query(
-                "bucket",
-                &format!("the window holds more than {MAX_BUCKETS} buckets of {size}: widen the bucket or narrow the window"),
-            )
-        })?;
+    let buckets = plan.sum(&sources.observations, &sources.rollups);
     if format == Representation::Csv {
         return csv_body::response(&buckets, None);
     }

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use serde_json::json;
+use strum::VariantArray;
 use traffic_model::classification::{Classification, Flag, Label, LevelOfService};
 use traffic_model::reading::{Reading, SensorId};
+use traffic_model::series::{Bucket, BucketSize, Plan, zone_or_utc};
 use traffic_store::{EventFilter, Inserted, Retry, Status, Store};
 
 use crate::support::{TestDb, minute, reading, reading_with};
@@ -1499,4 +1501,145 @@ pub async fn transitions_are_label_changes_in_lane_order_and_follow_late_reading
             (s("s1"), Some(1), 3, Label::Heavy, Label::Congested),
         ]
     );
+}
+
+/// Sums of each series plan: from [`Store::series_sources`], and from every reading one by
+/// one (a one-minute plan never reads the rollups).
+async fn series_both_ways(
+    store: &Store,
+    sensor: &str,
+    lane: Option<u8>,
+    size: BucketSize,
+    from: i64,
+    to: i64,
+) -> (Vec<Bucket>, Vec<Bucket>, usize) {
+    let plan = Plan::new(size, zone_or_utc(None), minute(from), minute(to), 1000).unwrap();
+    let raw = Plan::new(
+        BucketSize::Minute,
+        zone_or_utc(None),
+        minute(from),
+        minute(to),
+        1000,
+    )
+    .unwrap();
+    let sources = store
+        .series_sources(SensorId::parse(sensor).unwrap(), lane, &plan)
+        .await
+        .unwrap();
+    let readings = store
+        .series_sources(SensorId::parse(sensor).unwrap(), lane, &raw)
+        .await
+        .unwrap();
+    assert!(readings.rollups.is_empty());
+    (
+        plan.sum(&sources.observations, &sources.rollups),
+        plan.sum(&readings.observations, &[]),
+        sources.rollups.len(),
+    )
+}
+
+pub async fn series_from_rollups_equal_series_from_every_reading(db: &TestDb) {
+    let store = db.store();
+    // Two and a half hours of one-minute readings on a lane and a whole carriageway, some
+    // without a speed or an occupancy, some with no vehicles.
+    let mut readings = Vec::new();
+    for k in 0..150_i64 {
+        for lane in [Some(1), None] {
+            let extra = match k % 7 {
+                0 => json!({"avg_speed_kmh": null}),
+                1 => json!({"occupancy_pct": null}),
+                2 => json!({"vehicle_count": 0, "occupancy_pct": 0.0}),
+                _ => json!({"vehicle_count": k % 20 + 1, "avg_speed_kmh": 40.0 + (k % 9) as f64}),
+            };
+            readings.push(reading_with("roll", lane, k, extra));
+        }
+    }
+    store.insert_many_counted(readings).await.unwrap();
+    let verdict_of = |id: i64, round: i64| {
+        let mut v = verdict(Label::VARIANTS[((id + round) % 5) as usize]);
+        v.level_of_service = LevelOfService::VARIANTS
+            .get(((id + round) % 7) as usize)
+            .copied();
+        v.flow_veh_h_lane = 60.0 * ((id + round) % 30) as f64;
+        v.flags = Flag::VARIANTS
+            .iter()
+            .copied()
+            .filter(|f| (id + round + *f as i64) % 4 == 0)
+            .collect();
+        v
+    };
+    let claimed = store.claim("w", 1000, LEASE).await.unwrap();
+    let results = claimed
+        .iter()
+        .map(|e| (e.id, verdict_of(e.id, 0)))
+        .collect();
+    assert_eq!(store.complete_many("w", results).await.unwrap().len(), 300);
+    // Classified again with other verdicts: the first verdicts' shares are taken back.
+    let again: Vec<i64> = claimed.iter().step_by(9).map(|e| e.id).collect();
+    for id in &again {
+        store.requeue(*id).await.unwrap();
+    }
+    let reclaimed = store.claim("w", 1000, LEASE).await.unwrap();
+    assert_eq!(reclaimed.len(), again.len());
+    let results = reclaimed
+        .iter()
+        .map(|e| (e.id, verdict_of(e.id, 1)))
+        .collect();
+    store.complete_many("w", results).await.unwrap();
+    // Queued again and not classified yet (it keeps its classification), and late readings
+    // not classified yet.
+    store.requeue(claimed[40].id).await.unwrap();
+    store
+        .insert_many_counted(
+            (0..4)
+                .map(|k| reading_with("roll", Some(2), 30 + k * 11, json!({})))
+                .collect(),
+        )
+        .await
+        .unwrap();
+
+    for (lane, size, from, to) in [
+        (None, BucketSize::FiveMinutes, 0, 150),
+        (Some(1), BucketSize::FiveMinutes, 3, 148),
+        (None, BucketSize::FifteenMinutes, -7, 151),
+        (None, BucketSize::Hour, 0, 180),
+        (Some(1), BucketSize::Hour, 17, 131),
+        (None, BucketSize::Day, 0, 150),
+    ] {
+        let (summed, counted, rollups) =
+            series_both_ways(store, "roll", lane, size, from, to).await;
+        assert_eq!(summed, counted, "{size} {lane:?} {from}..{to}");
+        // PostgreSQL keeps rollups; SQLite sums every reading.
+        assert_eq!(
+            rollups > 0,
+            db.is_postgres(),
+            "{size} {lane:?} {from}..{to}"
+        );
+        assert!(summed.iter().any(|b| b.readings > 0));
+    }
+    let (day, _, _) = series_both_ways(store, "roll", None, BucketSize::Day, 0, 150).await;
+    // The readings of minute 0 started their interval before the window.
+    assert_eq!(day[0].readings, 298 + 4);
+    assert_eq!(day[0].classified, 298);
+
+    if db.is_postgres() {
+        // What the workers kept equals a rebuild from the readings.
+        let snapshot = async || {
+            let mut rows = Vec::new();
+            for table in ["rollup_5m", "rollup_1h"] {
+                rows.extend(
+                    db.strings(&format!(
+                        "SELECT to_jsonb(r)::text AS v FROM {table} r \
+                          ORDER BY sensor_id, lane, start"
+                    ))
+                    .await,
+                );
+            }
+            rows
+        };
+        let kept = snapshot().await;
+        assert!(kept.len() > 30);
+        db.execute_raw("SELECT rebuild_rollups()").await.unwrap();
+        assert_eq!(kept, snapshot().await);
+    }
 }

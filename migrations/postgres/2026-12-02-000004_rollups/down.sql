@@ -1,0 +1,3 @@
+DROP FUNCTION rebuild_rollups();
+DROP TABLE rollup_1h;
+DROP TABLE rollup_5m;

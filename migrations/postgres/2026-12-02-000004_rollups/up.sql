@@ -1,0 +1,125 @@
+-- Sums of each sensor lane's classified readings per 5 minutes and per hour (UTC-aligned: the
+-- span holding the start of a reading's counting interval), from which a series answers
+-- without reading every row of its window. Kept by the statement that records
+-- classifications, which adds a reading's share (and takes back the earlier classification's
+-- share of a reading classified again). Each column is a sum, so that spans add up to buckets
+-- of any length aligned with them; readings not classified yet are read from the queue.
+CREATE TABLE rollup_5m (
+    sensor_id           TEXT NOT NULL,
+    lane                SMALLINT,
+    start               TIMESTAMPTZ NOT NULL,
+    readings            INTEGER NOT NULL,
+    vehicles            BIGINT NOT NULL,
+    -- Seconds of counting intervals, and flow (veh/h/ln) weighted by them.
+    seconds             BIGINT NOT NULL,
+    flow_weighted       DOUBLE PRECISION NOT NULL,
+    -- Vehicles of the readings with a speed, and speed (km/h) weighted by them.
+    speed_vehicles      BIGINT NOT NULL,
+    speed_weighted      DOUBLE PRECISION NOT NULL,
+    -- Seconds of the readings with an occupancy, and occupancy (%) weighted by them.
+    occupancy_seconds   BIGINT NOT NULL,
+    occupancy_weighted  DOUBLE PRECISION NOT NULL,
+    -- Seconds per label and per Level of Service.
+    free_flow_s         BIGINT NOT NULL,
+    moderate_s          BIGINT NOT NULL,
+    heavy_s             BIGINT NOT NULL,
+    congested_s         BIGINT NOT NULL,
+    unknown_s           BIGINT NOT NULL,
+    los_a_s             BIGINT NOT NULL,
+    los_b_s             BIGINT NOT NULL,
+    los_c_s             BIGINT NOT NULL,
+    los_d_s             BIGINT NOT NULL,
+    los_e_s             BIGINT NOT NULL,
+    los_f_s             BIGINT NOT NULL,
+    -- Readings per flag.
+    flag_zero_flow_with_occupancy  INTEGER NOT NULL,
+    flag_count_with_zero_occupancy INTEGER NOT NULL,
+    flag_high_occupancy            INTEGER NOT NULL,
+    flag_implausible_speed         INTEGER NOT NULL,
+    flag_flow_above_capacity       INTEGER NOT NULL,
+    flag_stuck                     INTEGER NOT NULL,
+    flag_card_off                  INTEGER NOT NULL,
+    flag_sudden_speed_drop         INTEGER NOT NULL,
+    flag_gap                       INTEGER NOT NULL,
+    CONSTRAINT rollup_5m_key UNIQUE NULLS NOT DISTINCT (sensor_id, lane, start)
+) WITH (fillfactor = 70);
+-- A 5-minute row is rewritten once per reading of its span: room on each page keeps those
+-- updates HOT.
+ALTER TABLE rollup_5m SET (autovacuum_vacuum_scale_factor = 0.02);
+
+CREATE TABLE rollup_1h (LIKE rollup_5m INCLUDING ALL) WITH (fillfactor = 70);
+ALTER TABLE rollup_1h SET (autovacuum_vacuum_scale_factor = 0.02);
+
+-- Rebuilds both tables from the readings: the migration's fill, and a repair after a bulk load
+-- or a restore that bypassed the workers.
+CREATE FUNCTION rebuild_rollups() RETURNS void LANGUAGE sql AS $$
+    DELETE FROM rollup_5m;
+    DELETE FROM rollup_1h;
+    INSERT INTO rollup_5m
+    SELECT e.sensor_id, e.lane,
+           date_bin('5 minutes', e.observed_at - e.interval_s * interval '1 second',
+                    timestamptz 'epoch'),
+           count(*), sum(e.vehicle_count), sum(e.interval_s),
+           sum(c.flow_veh_h_lane * e.interval_s),
+           sum(CASE WHEN e.avg_speed_kmh IS NOT NULL AND e.vehicle_count > 0
+                    THEN e.vehicle_count ELSE 0 END),
+           sum(CASE WHEN e.vehicle_count > 0
+                    THEN coalesce(e.avg_speed_kmh * e.vehicle_count, 0) ELSE 0 END),
+           sum(CASE WHEN e.occupancy_pct IS NOT NULL THEN e.interval_s ELSE 0 END),
+           sum(coalesce(e.occupancy_pct * e.interval_s, 0)),
+           sum(CASE c.label WHEN 'free_flow' THEN e.interval_s ELSE 0 END),
+           sum(CASE c.label WHEN 'moderate' THEN e.interval_s ELSE 0 END),
+           sum(CASE c.label WHEN 'heavy' THEN e.interval_s ELSE 0 END),
+           sum(CASE c.label WHEN 'congested' THEN e.interval_s ELSE 0 END),
+           sum(CASE c.label WHEN 'unknown' THEN e.interval_s ELSE 0 END),
+           sum(CASE c.level_of_service WHEN 'A' THEN e.interval_s ELSE 0 END),
+           sum(CASE c.level_of_service WHEN 'B' THEN e.interval_s ELSE 0 END),
+           sum(CASE c.level_of_service WHEN 'C' THEN e.interval_s ELSE 0 END),
+           sum(CASE c.level_of_service WHEN 'D' THEN e.interval_s ELSE 0 END),
+           sum(CASE c.level_of_service WHEN 'E' THEN e.interval_s ELSE 0 END),
+           sum(CASE c.level_of_service WHEN 'F' THEN e.interval_s ELSE 0 END),
+           count(*) FILTER (WHERE c.flags ? 'zero_flow_with_occupancy'),
+           count(*) FILTER (WHERE c.flags ? 'count_with_zero_occupancy'),
+           count(*) FILTER (WHERE c.flags ? 'high_occupancy'),
+           count(*) FILTER (WHERE c.flags ? 'implausible_speed'),
+           count(*) FILTER (WHERE c.flags ? 'flow_above_capacity'),
+           count(*) FILTER (WHERE c.flags ? 'stuck'),
+           count(*) FILTER (WHERE c.flags ? 'card_off'),
+           count(*) FILTER (WHERE c.flags ? 'sudden_speed_drop'),
+           count(*) FILTER (WHERE c.flags ? 'gap')
+      FROM events e JOIN classifications c ON c.event_id = e.id
+     GROUP BY 1, 2, 3;
+    INSERT INTO rollup_1h
+    SELECT sensor_id, lane, date_bin('1 hour', start, timestamptz 'epoch'),
+           sum(readings),
+           sum(vehicles),
+           sum(seconds),
+           sum(flow_weighted),
+           sum(speed_vehicles),
+           sum(speed_weighted),
+           sum(occupancy_seconds),
+           sum(occupancy_weighted),
+           sum(free_flow_s),
+           sum(moderate_s),
+           sum(heavy_s),
+           sum(congested_s),
+           sum(unknown_s),
+           sum(los_a_s),
+           sum(los_b_s),
+           sum(los_c_s),
+           sum(los_d_s),
+           sum(los_e_s),
+           sum(los_f_s),
+           sum(flag_zero_flow_with_occupancy),
+           sum(flag_count_with_zero_occupancy),
+           sum(flag_high_occupancy),
+           sum(flag_implausible_speed),
+           sum(flag_flow_above_capacity),
+           sum(flag_stuck),
+           sum(flag_card_off),
+           sum(flag_sudden_speed_drop),
+           sum(flag_gap)
+      FROM rollup_5m
+     GROUP BY 1, 2, 3;
+$$;
+SELECT rebuild_rollups();
