@@ -7,10 +7,9 @@ use std::fmt::Display;
 use actix_web::{HttpRequest, HttpResponse};
 use traffic_model::classification::Flag;
 use traffic_model::series::Bucket;
-use traffic_store::{Event, Transition};
+use traffic_store::{Event, StateItem, Transition};
 
 use crate::problem::{Kind, Problem};
-use crate::routes::state::StateItem;
 
 pub const MEDIA_TYPE: &str = "text/csv; charset=utf-8";
 

@@ -6,10 +6,9 @@ use actix_web::HttpResponse;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use traffic_model::sensor::Location;
+use traffic_store::{NetworkState, SensorListing};
 
 use crate::problem::{Kind, Problem};
-use crate::routes::sensors::SensorListing;
-use crate::routes::state::NetworkState;
 
 pub const MEDIA_TYPE: &str = "application/geo+json";
 

@@ -123,6 +123,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
 }
 
+/// Longest an agent's query may run on the database.
+const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The database for `classify_by_id`. Never created or migrated here: the classifier only
 /// reads what ingest wrote. A missing default SQLite file means "no database".
 fn open_database(raw: Option<&str>) -> Database {
@@ -146,7 +149,7 @@ fn open_database(raw: Option<&str>) -> Database {
         };
         return Database::Unavailable(why);
     }
-    match Store::connect(StoreConfig::new(url)) {
+    match Store::connect(StoreConfig::reader(url, QUERY_TIMEOUT)) {
         Ok(store) => Database::Connected(store),
         Err(e) => Database::Unavailable(error_chain(&e)),
     }

@@ -966,3 +966,295 @@ async fn every_2024_and_2025_protocol_version_negotiates_with_initialize_and_cla
         client.cancel().await.expect("cancel");
     }
 }
+
+// The query tools ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_tools_are_listed_only_with_a_database_each_read_only_with_both_schemas() {
+    let without = connect(no_database()).await;
+    let names: Vec<String> = list_tools(&without)
+        .await
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert_eq!(names.len(), TOOL_NAMES.len(), "{names:?}");
+    without.cancel().await.expect("cancel");
+
+    let db = TestDb::sqlite().await;
+    let client = connect(Database::Connected(db.store().clone())).await;
+    let tools = list_tools(&client).await;
+    assert_eq!(tools.len(), TOOL_NAMES.len() + QUERY_TOOL_NAMES.len());
+    for name in QUERY_TOOL_NAMES {
+        let t = tool(&tools, name);
+        assert!(
+            t.description
+                .as_deref()
+                .is_some_and(|d| d.contains("Read-only")),
+            "{name}"
+        );
+        let annotations = t.annotations.as_ref().expect("annotations");
+        assert_eq!(
+            (
+                annotations.read_only_hint,
+                annotations.idempotent_hint,
+                annotations.open_world_hint
+            ),
+            (Some(true), Some(true), Some(false)),
+            "{name}"
+        );
+        assert_eq!(output_schema(&tools, name)["type"], "object", "{name}");
+        let input = input_schema(&tools, name);
+        for (arg, schema) in input["properties"].as_object().expect("properties") {
+            assert!(
+                schema.get("description").is_some() || schema.get("$ref").is_some(),
+                "{name}.{arg} has no description: {schema}"
+            );
+        }
+    }
+    client.cancel().await.expect("cancel");
+}
+
+/// Three sensors over the last hour, one reading a minute: `A1-N-002` congested from minute
+/// 20 to minute 40, the others free-flowing. Returns the first minute's time.
+async fn an_hour_of_traffic(db: &TestDb) -> chrono::DateTime<chrono::Utc> {
+    use traffic_model::classification::{Classification, Label, LevelOfService};
+    let store = db.store();
+    for (id, road, lon) in [
+        ("A1-N-001", "A1", 13.1),
+        ("A1-N-002", "A1", 13.2),
+        ("B2-S-001", "B2", 13.9),
+    ] {
+        let metadata = traffic_model::sensor::SensorMetadata::from_json(json!({
+            "name": format!("{id} km {lon}"), "road": road, "direction": "northbound",
+            "location": {"lon": lon, "lat": 52.5}, "lanes": 2,
+        }))
+        .expect("metadata");
+        store
+            .put_sensor(
+                traffic_model::reading::SensorId::parse(id).unwrap(),
+                metadata,
+            )
+            .await
+            .expect("put sensor");
+    }
+    use chrono::DurationRound;
+    let now = chrono::Utc::now()
+        .duration_trunc(chrono::TimeDelta::minutes(1))
+        .unwrap();
+    let base = now - chrono::TimeDelta::minutes(60);
+    let mut congested = std::collections::HashSet::new();
+    for m in 0..60_i64 {
+        for id in ["A1-N-001", "A1-N-002", "B2-S-001"] {
+            let at = base + chrono::TimeDelta::minutes(m);
+            let event = db
+                .insert(&traffic_store::test_util::reading_json_at(id, Some(1), at))
+                .await;
+            if id == "A1-N-002" && (20..40).contains(&m) {
+                congested.insert(event.id);
+            }
+        }
+    }
+    let claimed = store
+        .claim("test", 1000, std::time::Duration::from_secs(60))
+        .await
+        .expect("claim");
+    let results = claimed
+        .iter()
+        .map(|e| {
+            let jammed = congested.contains(&e.id);
+            let verdict = Classification {
+                label: if jammed {
+                    Label::Congested
+                } else {
+                    Label::FreeFlow
+                },
+                level_of_service: Some(if jammed {
+                    LevelOfService::F
+                } else {
+                    LevelOfService::B
+                }),
+                flow_veh_h_lane: 720.0,
+                density_veh_km_lane: Some(8.0),
+                confidence: 0.9,
+                flags: Vec::new(),
+                reasons: vec!["test".into()],
+                classifier_version: "test/1".into(),
+            };
+            (e.id, verdict)
+        })
+        .collect();
+    assert_eq!(
+        store.complete_many("test", results).await.unwrap().len(),
+        180
+    );
+    base
+}
+
+async fn query_tools_answer_from_the_store(db: &TestDb) {
+    let base = an_hour_of_traffic(db).await;
+    let minute = |m: i64| (base + chrono::TimeDelta::minutes(m)).to_rfc3339();
+    let client = connect(Database::Connected(db.store().clone())).await;
+    let tools = list_tools(&client).await;
+    let ask = async |name: &'static str, args: Value| {
+        let (summary, structured) = answer(&call(&client, name, args.clone()).await);
+        assert_matches_schema(
+            &format!("{name} {args}"),
+            &output_schema(&tools, name),
+            &structured,
+        );
+        (summary, structured)
+    };
+
+    // The network now, and during the jam.
+    let (summary, now) = ask("traffic_state", json!({})).await;
+    assert_eq!(now["summary"]["lanes"], 3, "{now}");
+    assert_eq!(now["summary"]["by_label"], json!({"free_flow": 3}));
+    assert!(summary.contains("3 lanes"), "{summary}");
+    let (summary, jam) = ask("traffic_state", json!({"at": minute(30)})).await;
+    assert_eq!(
+        jam["summary"]["by_label"],
+        json!({"free_flow": 2, "congested": 1}),
+        "{jam}"
+    );
+    assert_eq!(jam["worst_lanes"][0]["sensor_id"], "A1-N-002");
+    assert_eq!(jam["worst_lanes"][0]["road"], "A1");
+    assert!(
+        summary.contains("A1-N-002 lane 1 congested (LOS F"),
+        "{summary}"
+    );
+    let (_, b2) = ask("traffic_state", json!({"at": minute(30), "road": "B2"})).await;
+    assert_eq!(b2["summary"]["lanes"], 1);
+
+    // Since when: one period, and the same seen from inside it.
+    let (summary, found) = ask(
+        "find_congestion",
+        json!({"from": minute(0), "to": minute(60), "road": "A1"}),
+    )
+    .await;
+    assert_eq!(found["total"], 1, "{found}");
+    let period = &found["periods"][0];
+    assert_eq!(period["sensor_id"], "A1-N-002");
+    assert_eq!(
+        (&period["start"], &period["end"], &period["duration_s"]),
+        (
+            &json!(base_plus(base, 20)),
+            &json!(base_plus(base, 40)),
+            &json!(1200)
+        )
+    );
+    assert_eq!(
+        (&period["began_before_window"], &period["ongoing"]),
+        (&json!(false), &json!(false))
+    );
+    assert_eq!(period["worst_los"], "F");
+    assert!(summary.contains("1 period(s)"), "{summary}");
+    let (_, inside) = ask(
+        "find_congestion",
+        json!({"from": minute(30), "to": minute(35)}),
+    )
+    .await;
+    let period = &inside["periods"][0];
+    assert_eq!(
+        (&period["began_before_window"], &period["ongoing"]),
+        (&json!(true), &json!(true))
+    );
+    assert_eq!(period["duration_s"], 300);
+    let (_, heavy_b2) = ask(
+        "find_congestion",
+        json!({"from": minute(0), "to": minute(60), "sensor_id": "B2-S-001", "min_label": "heavy"}),
+    )
+    .await;
+    assert_eq!(heavy_b2["total"], 0);
+
+    // The sensors, a page at a time.
+    let (_, first) = ask("list_sensors", json!({"prefix": "A1-", "limit": 1})).await;
+    assert_eq!(first["items"][0]["sensor_id"], "A1-N-001");
+    assert_eq!(first["items"][0]["lanes"][0]["label"], "free_flow");
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let (_, second) = ask(
+        "list_sensors",
+        json!({"prefix": "A1-", "limit": 1, "cursor": cursor}),
+    )
+    .await;
+    assert_eq!(second["items"][0]["sensor_id"], "A1-N-002");
+    assert_eq!(second["next_cursor"], Value::Null);
+    let (_, boxed) = ask("list_sensors", json!({"bbox": "13.5,52,14,53"})).await;
+    assert_eq!(boxed["items"].as_array().unwrap().len(), 1);
+
+    // One sensor, and its series.
+    let (summary, info) = ask("sensor_info", json!({"sensor_id": "A1-N-002"})).await;
+    assert_eq!(info["metadata"]["road"], "A1");
+    assert_eq!(info["lanes"][0]["label"], "free_flow");
+    assert!(
+        summary.starts_with("A1-N-002 (A1-N-002 km 13.2): lane 1 free_flow"),
+        "{summary}"
+    );
+    let (_, series) = ask(
+        "sensor_series",
+        json!({"sensor_id": "A1-N-002", "from": minute(0), "to": minute(60), "bucket": "5m"}),
+    )
+    .await;
+    let buckets = series["buckets"].as_array().unwrap();
+    let congested: f64 = buckets
+        .iter()
+        .filter_map(|b| b["minutes_by_label"]["congested"].as_f64())
+        .sum();
+    assert_eq!(congested, 20.0, "{series}");
+    assert_eq!(series["next_from"], Value::Null);
+    let (summary, minutes) = ask(
+        "sensor_series",
+        json!({"sensor_id": "A1-N-002", "from": minute(-300), "to": minute(60), "bucket": "1m"}),
+    )
+    .await;
+    assert_eq!(minutes["buckets"].as_array().unwrap().len(), 288);
+    assert_eq!(minutes["next_from"], json!(base_plus(base, -300 + 288)));
+    assert!(summary.contains("call again with from"), "{summary}");
+
+    // Wrong calls say how to fix them.
+    for (name, args, says) in [
+        (
+            "sensor_info",
+            json!({"sensor_id": "nobody"}),
+            "list_sensors finds",
+        ),
+        (
+            "find_congestion",
+            json!({"from": "yesterday", "to": minute(1)}),
+            "RFC 3339",
+        ),
+        (
+            "find_congestion",
+            json!({"from": minute(0), "to": minute(0)}),
+            "after `from`",
+        ),
+        ("list_sensors", json!({"limit": 500}), "from 1 to 100"),
+        (
+            "list_sensors",
+            json!({"cursor": "not an id!"}),
+            "next_cursor",
+        ),
+        (
+            "traffic_state",
+            json!({"road": "A1", "colour": "red"}),
+            "unknown field `colour`",
+        ),
+        (
+            "traffic_state",
+            json!({"bbox": "1,2,3"}),
+            "minlon,minlat,maxlon,maxlat",
+        ),
+    ] {
+        let error = tool_error(&call(&client, name, args).await);
+        assert!(error.contains(says), "{name}: {error}");
+    }
+    client.cancel().await.expect("cancel");
+}
+on_sqlite_and_postgres!(query_tools_answer_from_the_store: query_tools_answer_on_sqlite, query_tools_answer_on_postgres);
+
+fn base_plus(base: chrono::DateTime<chrono::Utc>, minutes: i64) -> String {
+    (base + chrono::TimeDelta::minutes(minutes))
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}

@@ -6,11 +6,13 @@
 //! - [`classification`]: the classifier's verdict, as stored and as served.
 //! - [`rules`]: the traffic-engineering rules that classify a reading.
 //! - [`sensor`]: what is known about a sensor besides its readings (place, site, time zone).
+//! - [`place`]: a road and a WGS84 box, as reads of the network select sensors.
 //! - [`series`]: readings summed up in local-time buckets.
 
 pub mod classification;
 pub mod document;
 mod fields;
+pub mod place;
 pub mod reading;
 pub mod rules;
 pub mod sensor;

@@ -17,6 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::classification::{Flag, Label, LevelOfService};
+use crate::reading::SensorId;
 
 /// The length of a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -418,6 +419,22 @@ impl Plan {
             .map(|(sum, (start, end))| sum.into_bucket(*start, *end))
             .collect()
     }
+}
+
+/// A sensor's series.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Series {
+    pub sensor_id: SensorId,
+    pub bucket: BucketSize,
+    /// The lane asked for; null: every lane of the sensor.
+    pub lane: Option<u8>,
+    /// The time zone buckets are aligned in: the sensor's (its metadata), else UTC.
+    pub time_zone: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Every bucket from the one holding `from` to the one holding the last instant before
+    /// `to`, empty ones included.
+    pub buckets: Vec<Bucket>,
 }
 
 /// Parses an IANA zone name, UTC for none.

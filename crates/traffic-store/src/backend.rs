@@ -143,6 +143,7 @@ fn pool_builder_error(
 
 fn pg_pool(url: &str, config: &StoreConfig) -> Result<Pool<AsyncPgConnection>, StoreError> {
     let statement_timeout_ms = config.statement_timeout.as_millis();
+    let read_only = if config.read_only { "on" } else { "off" };
     let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
     manager_config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
@@ -150,6 +151,7 @@ fn pg_pool(url: &str, config: &StoreConfig) -> Result<Pool<AsyncPgConnection>, S
             let mut conn = AsyncPgConnection::establish(&url).await?;
             conn.batch_execute(&format!(
                 "SET statement_timeout = {statement_timeout_ms}; \
+                 SET default_transaction_read_only = {read_only}; \
                  SET application_name = 'smart-traffic'"
             ))
             .await
@@ -170,6 +172,7 @@ fn sqlite_pool(
     config: &StoreConfig,
 ) -> Result<Pool<SqliteConn>, StoreError> {
     let busy_timeout_ms = config.statement_timeout.as_millis();
+    let read_only = config.read_only;
     let mut manager_config = ManagerConfig::<SqliteConn>::default();
     manager_config.custom_setup = Box::new(move |path| {
         let path = path.to_owned();
@@ -178,6 +181,11 @@ fn sqlite_pool(
             conn.batch_execute(&sqlite_pragmas(busy_timeout_ms))
                 .await
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            if read_only {
+                conn.batch_execute("PRAGMA query_only = ON;")
+                    .await
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            }
             Ok(conn)
         }
         .boxed()

@@ -96,6 +96,10 @@ pub struct StoreConfig {
     pub acquire_timeout: Duration,
     /// Longest a single statement may run (PostgreSQL `statement_timeout`, SQLite `busy_timeout`).
     pub statement_timeout: Duration,
+    /// Every connection refuses writes (PostgreSQL `default_transaction_read_only`, SQLite
+    /// `query_only`): for a reader such as the MCP server, whose callers must never write or
+    /// hold the locks a write takes.
+    pub read_only: bool,
 }
 
 impl StoreConfig {
@@ -109,6 +113,17 @@ impl StoreConfig {
             max_connections,
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
+            read_only: false,
+        }
+    }
+
+    /// A reader's configuration: read-only connections whose statements stop after
+    /// `statement_timeout`.
+    pub fn reader(url: DatabaseUrl, statement_timeout: Duration) -> Self {
+        Self {
+            statement_timeout,
+            read_only: true,
+            ..Self::new(url)
         }
     }
 }

@@ -16,6 +16,7 @@ mod migrate;
 #[macro_use]
 mod model;
 mod feed;
+mod network;
 mod queue;
 mod read;
 mod retry;
@@ -38,9 +39,13 @@ pub use history::LaneHistory;
 pub use model::{
     Event, EventFilter, Inserted, LabelCounts, Page, Processing, Status, StatusCounts,
 };
+pub use network::{
+    AgedLane, NetworkFilter, NetworkState, SensorListing, SensorListingPage, StateItem,
+    StateSummary,
+};
 pub use retry::{Retry, RetryPolicy};
 pub use sensors::Sensor;
-pub use series::SeriesSources;
+pub use series::{SeriesOutcome, SeriesSources};
 pub use state::LaneState;
 pub use transitions::{Transition, TransitionPage, TransitionQuery};
 pub use write::InsertCounts;

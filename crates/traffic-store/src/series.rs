@@ -7,7 +7,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{Integer, Nullable, SmallInt, Text, Timestamptz, TimestamptzSqlite};
 use traffic_model::reading::SensorId;
-use traffic_model::series::{Classified, Observation, Plan, Rollup, RollupSpan};
+use traffic_model::series::{
+    BucketSize, Classified, Observation, Plan, Rollup, RollupSpan, Series, zone_or_utc,
+};
 
 use super::decode::Decode;
 use super::rollup::{self, RollupRow};
@@ -207,6 +209,16 @@ fn starting_in(
     Ok(kept)
 }
 
+/// What a series request gets.
+#[derive(Debug)]
+pub enum SeriesOutcome {
+    Series(Series),
+    /// The window holds more buckets than allowed.
+    TooManyBuckets,
+    /// The sensor has neither readings nor metadata.
+    UnknownSensor,
+}
+
 /// What a series is summed from.
 #[derive(Debug, Default)]
 pub struct SeriesSources {
@@ -217,6 +229,45 @@ pub struct SeriesSources {
 }
 
 impl Store {
+    /// `sensor`'s series (one `lane`, or all) over `[from, to)` in buckets of `size`, aligned
+    /// in the sensor's time zone; at most `max_buckets`.
+    pub async fn series(
+        &self,
+        sensor: SensorId,
+        lane: Option<u8>,
+        size: BucketSize,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        max_buckets: usize,
+    ) -> Result<SeriesOutcome, StoreError> {
+        let stored = self.sensor(sensor.clone()).await?;
+        let zone = zone_or_utc(
+            stored
+                .as_ref()
+                .and_then(|s| s.metadata.time_zone.as_deref()),
+        );
+        let Some(plan) = Plan::new(size, zone, from, to, max_buckets) else {
+            return Ok(SeriesOutcome::TooManyBuckets);
+        };
+        let sources = self.series_sources(sensor.clone(), lane, &plan).await?;
+        if sources.observations.is_empty()
+            && sources.rollups.is_empty()
+            && stored.is_none()
+            && self.latest_of_sensor(sensor.clone()).await?.is_none()
+        {
+            return Ok(SeriesOutcome::UnknownSensor);
+        }
+        Ok(SeriesOutcome::Series(Series {
+            buckets: plan.sum(&sources.observations, &sources.rollups),
+            sensor_id: sensor,
+            bucket: size,
+            lane,
+            time_zone: zone.name().to_owned(),
+            from,
+            to,
+        }))
+    }
+
     /// What the buckets of `plan` are summed from, for `sensor` (one `lane`, or all). On
     /// PostgreSQL the whole rollup spans of the window come from the rollups (with the
     /// readings of those spans not classified yet), the edges from the readings, all read in

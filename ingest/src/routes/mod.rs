@@ -3,7 +3,6 @@
 
 pub mod docs;
 pub mod events;
-pub mod filter;
 pub mod health;
 pub mod sensors;
 pub mod series;
@@ -321,7 +320,7 @@ pub static ROUTES: &[Route] = &[
             responses: &[(
                 200,
                 "Every bucket of the window",
-                Some(schema_of::<series::Series>),
+                Some(schema_of::<traffic_model::series::Series>),
             )],
             problems: &[
                 READ_PROBLEMS,
@@ -376,7 +375,7 @@ pub static ROUTES: &[Route] = &[
             responses: &[(
                 200,
                 "Every lane the filters keep",
-                Some(schema_of::<state::NetworkState>),
+                Some(schema_of::<traffic_store::NetworkState>),
             )],
             problems: &[READ_PROBLEMS],
             formats: state::FORMATS,

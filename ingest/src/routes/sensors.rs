@@ -1,7 +1,5 @@
 //! `/v1/sensors`: what a dashboard polls — each sensor, where it is and its lanes' latest state.
 
-use std::collections::BTreeMap;
-
 use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -12,10 +10,10 @@ use traffic_model::classification::Label;
 use traffic_model::document::Document;
 use traffic_model::reading::SensorId;
 use traffic_model::sensor::{MetadataError, SensorMetadata};
-use traffic_store::{Event, LabelCounts, Sensor};
+use traffic_store::{
+    AgedLane, Event, LabelCounts, NetworkFilter, Sensor, SensorListing, SensorListingPage,
+};
 
-use super::filter::NetworkFilter;
-use super::state::AgedLane;
 use crate::app::AppState;
 use crate::body::{self, Format};
 use crate::geojson;
@@ -34,19 +32,6 @@ pub struct SensorPage {
     pub items: Vec<SensorListing>,
     /// Pass as `after` (with the same filters) for the next page; null on the last page.
     pub next_after: Option<String>,
-}
-
-/// A sensor: what is known about it and each lane's latest classification.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct SensorListing {
-    pub sensor_id: String,
-    /// Its metadata; null when none was stored.
-    pub metadata: Option<SensorMetadata>,
-    /// When the metadata last changed; null without metadata.
-    pub metadata_updated_at: Option<DateTime<Utc>>,
-    /// Each lane's latest classified reading, by lane (a whole carriageway first); empty
-    /// before the sensor's first reading is classified.
-    pub lanes: Vec<AgedLane>,
 }
 
 /// The parameters of `GET /v1/sensors`.
@@ -80,56 +65,22 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<HttpResponse, Problem> {
     let format = negotiate::choose(&request, FORMATS)?;
-    let now = Utc::now();
-    let limit = query.limit.get();
     let filter = NetworkFilter {
+        id_prefix: None,
         road: query.road,
         bbox: query.bbox,
         label: query.label,
         flagged: query.flagged,
     };
-    let mut sensors: BTreeMap<SensorId, SensorListing> = BTreeMap::new();
-    for sensor in state.store.all_sensors().await? {
-        let id = sensor.sensor_id.clone();
-        sensors.insert(id.clone(), listing(&id, Some(sensor)));
-    }
-    for lane in state.store.lane_states(None, None).await? {
-        sensors
-            .entry(lane.sensor_id.clone())
-            .or_insert_with(|| listing(&lane.sensor_id, None))
-            .lanes
-            .push(AgedLane::at(lane, now));
-    }
-    let mut kept = sensors
-        .into_iter()
-        .filter(|(id, _)| query.after.as_ref().is_none_or(|after| id > after))
-        .map(|(_, sensor)| sensor)
-        .filter(|sensor| {
-            filter.admits_sensor(sensor.metadata.as_ref())
-                && (!filter.has_lane_conditions()
-                    || sensor.lanes.iter().any(|l| filter.admits_lane(&l.state)))
-        });
-    let items: Vec<SensorListing> = kept.by_ref().take(limit).collect();
-    let next_after = kept
-        .next()
-        .and_then(|_| items.last().map(|s| s.sensor_id.clone()));
+    let SensorListingPage { items, next_after } = state
+        .store
+        .sensor_listing(&filter, query.after.as_ref(), query.limit.get())
+        .await?;
+    let next_after = next_after.map(|id| id.to_string());
     if format == Representation::GeoJson {
         return geojson::sensors(&items, next_after.as_deref());
     }
     Ok(HttpResponse::Ok().json(SensorPage { items, next_after }))
-}
-
-fn listing(id: &SensorId, stored: Option<Sensor>) -> SensorListing {
-    let (metadata, metadata_updated_at) = match stored {
-        Some(sensor) => (Some(sensor.metadata), Some(sensor.updated_at)),
-        None => (None, None),
-    };
-    SensorListing {
-        sensor_id: id.to_string(),
-        metadata,
-        metadata_updated_at,
-        lanes: Vec::new(),
-    }
 }
 
 /// One sensor's state, what is known about it, and how its traffic was labelled over a window.

@@ -2,11 +2,12 @@
 
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use traffic_model::reading::SensorId;
-use traffic_model::series::{self, Bucket, BucketSize, Plan};
+use traffic_model::series::BucketSize;
+use traffic_store::SeriesOutcome;
 
 use crate::app::AppState;
 use crate::csv_body;
@@ -38,22 +39,6 @@ pub struct SeriesQuery {
     lane: Option<u8>,
 }
 
-/// A sensor's series.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Series {
-    pub sensor_id: String,
-    pub bucket: BucketSize,
-    /// The lane asked for; null: every lane of the sensor.
-    pub lane: Option<u8>,
-    /// The time zone buckets are aligned in: the sensor's (its metadata), else UTC.
-    pub time_zone: String,
-    pub from: DateTime<Utc>,
-    pub to: DateTime<Utc>,
-    /// Every bucket from the one holding `from` to the one holding the last instant before
-    /// `to`, empty ones included.
-    pub buckets: Vec<Bucket>,
-}
-
 /// What the series answers in.
 pub const FORMATS: &[Representation] = &[Representation::Json, Representation::Csv];
 
@@ -73,43 +58,29 @@ pub async fn get(
         ));
     }
     let size = query.bucket.unwrap_or(BucketSize::FiveMinutes);
-    let store = &state.store;
-    let sensor = store.sensor(sensor_id.clone()).await?;
-    let zone = series::zone_or_utc(
-        sensor
-            .as_ref()
-            .and_then(|s| s.metadata.time_zone.as_deref()),
-    );
-    let plan = Plan::new(size, zone, from, to, MAX_BUCKETS).ok_or_else(|| {
-        Problem::invalid_query(
-            "bucket",
-            &format!("the window holds more than {MAX_BUCKETS} buckets of {size}: widen the bucket or narrow the window"),
-        )
-    })?;
-    let sources = store
-        .series_sources(sensor_id.clone(), query.lane, &plan)
-        .await?;
-    if sources.observations.is_empty()
-        && sources.rollups.is_empty()
-        && sensor.is_none()
-        && store.latest_of_sensor(sensor_id.clone()).await?.is_none()
+    let series = match state
+        .store
+        .series(sensor_id.clone(), query.lane, size, from, to, MAX_BUCKETS)
+        .await?
     {
-        return Err(Problem::new(
-            Kind::NotFound,
-            format!("no readings from sensor {sensor_id} and no metadata"),
-        ));
-    }
-    let buckets = plan.sum(&sources.observations, &sources.rollups);
+        SeriesOutcome::Series(series) => series,
+        SeriesOutcome::TooManyBuckets => {
+            return Err(Problem::invalid_query(
+                "bucket",
+                &format!(
+                    "the window holds more than {MAX_BUCKETS} buckets of {size}: widen the bucket or narrow the window"
+                ),
+            ));
+        }
+        SeriesOutcome::UnknownSensor => {
+            return Err(Problem::new(
+                Kind::NotFound,
+                format!("no readings from sensor {sensor_id} and no metadata"),
+            ));
+        }
+    };
     if format == Representation::Csv {
-        return csv_body::response(&buckets, None);
+        return csv_body::response(&series.buckets, None);
     }
-    Ok(HttpResponse::Ok().json(Series {
-        sensor_id: sensor_id.to_string(),
-        bucket: size,
-        lane: query.lane,
-        time_zone: zone.name().to_owned(),
-        from,
-        to,
-        buckets,
-    }))
+    Ok(HttpResponse::Ok().json(series))
 }

@@ -5,6 +5,7 @@
 pub mod args;
 pub mod batch;
 pub mod http;
+pub mod query;
 pub mod schema;
 pub mod stdio;
 
@@ -40,7 +41,11 @@ const INSTRUCTIONS: &str = "Classifies traffic-sensor readings (vehicle count, m
 occupancy per counting interval) with traffic-engineering rules: HCM Level of Service A-F from \
 density, a congestion label, data-quality flags and a confidence, with the reasons. Use \
 `classify` for a reading you have, `classify_batch` for many, `classify_by_id` for a reading \
-already stored by the smart-traffic ingest service.";
+already stored by the smart-traffic ingest service. With the ingest service's database \
+(DATABASE_URL) it also answers questions about the stored traffic: `traffic_state` (the \
+network now or at a moment), `list_sensors`, `sensor_info`, `sensor_series` (time buckets) and \
+`find_congestion` (congested periods, since when); without a database those tools are not \
+listed.";
 
 /// Why the server has no database, for `classify_by_id`'s error.
 #[derive(Debug, Clone)]
@@ -66,11 +71,16 @@ pub struct ClassifiedEvent {
 
 #[tool_router]
 impl ClassifierServer {
+    /// The query tools are listed only with a database to answer them.
     pub fn new(rules: impl Into<Arc<RulesConfig>>, database: Database) -> Self {
+        let mut tool_router = Self::tool_router();
+        if matches!(database, Database::Connected(_)) {
+            tool_router += Self::query_router();
+        }
         Self {
             rules: rules.into(),
             database,
-            tool_router: Self::tool_router(),
+            tool_router,
         }
     }
 

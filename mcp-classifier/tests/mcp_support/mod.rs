@@ -22,6 +22,15 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The tools the server lists, by name.
 pub const TOOL_NAMES: [&str; 3] = ["classify", "classify_batch", "classify_by_id"];
 
+/// The tools it lists besides when it has the events database.
+pub const QUERY_TOOL_NAMES: [&str; 5] = [
+    "find_congestion",
+    "list_sensors",
+    "sensor_info",
+    "sensor_series",
+    "traffic_state",
+];
+
 /// The name the server gives in its info.
 pub const SERVER_NAME: &str = "smart-traffic-classifier";
 
@@ -87,14 +96,19 @@ pub fn server_name<S: Service<RoleClient>>(
         .and_then(|info| info.server_info.as_ref().map(|s| s.name.clone()))
 }
 
-/// The listed tools, after checking that they are exactly `TOOL_NAMES`, each listed once.
+/// The listed tools, after checking that they are exactly `TOOL_NAMES` (and all of
+/// `QUERY_TOOL_NAMES` when any of them is listed), each listed once.
 pub async fn list_tools<S: Service<RoleClient>>(
     client: &RunningService<RoleClient, S>,
 ) -> Vec<Tool> {
     let tools = client.list_all_tools().await.expect("tools/list");
     let names: BTreeSet<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    assert_eq!(names, BTreeSet::from(TOOL_NAMES));
-    assert_eq!(tools.len(), TOOL_NAMES.len(), "each tool listed once");
+    let mut expected = BTreeSet::from(TOOL_NAMES);
+    if names.iter().any(|n| QUERY_TOOL_NAMES.contains(n)) {
+        expected.extend(QUERY_TOOL_NAMES);
+    }
+    assert_eq!(names, expected);
+    assert_eq!(tools.len(), expected.len(), "each tool listed once");
     tools
 }
 
@@ -186,6 +200,34 @@ pub fn success(result: &CallToolResult) -> Value {
         "text content and structuredContent differ"
     );
     structured
+}
+
+/// A query tool's answer: its summary for a model to quote, and its structured content, after
+/// checking that the call succeeded and that the second text block is the same JSON.
+pub fn answer(result: &CallToolResult) -> (String, Value) {
+    assert!(
+        !is_error(result),
+        "expected success, got a tool error: {}",
+        text_of(result)
+    );
+    let texts: Vec<String> = result
+        .content
+        .iter()
+        .filter_map(|block| block.as_text().map(|t| t.text.clone()))
+        .collect();
+    let [summary, json] = &texts[..] else {
+        panic!("expected a summary and the JSON, got {texts:?}");
+    };
+    let structured = result
+        .structured_content
+        .clone()
+        .unwrap_or_else(|| panic!("no structuredContent in {result:?}"));
+    let from_text: Value = serde_json::from_str(json).expect("the second block is JSON");
+    assert_eq!(
+        from_text, structured,
+        "text JSON and structuredContent differ"
+    );
+    (summary.clone(), structured)
 }
 
 /// The text of a tool error (`isError: true`), after checking that it is one.
