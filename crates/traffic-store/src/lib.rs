@@ -20,7 +20,6 @@ mod network;
 mod queue;
 mod read;
 mod retry;
-mod rollup;
 mod schema;
 mod sensors;
 mod series;
@@ -45,7 +44,7 @@ pub use network::{
 };
 pub use retry::{Retry, RetryPolicy};
 pub use sensors::Sensor;
-pub use series::{SeriesOutcome, SeriesSources};
+pub use series::SeriesOutcome;
 pub use state::LaneState;
 pub use transitions::{Transition, TransitionPage, TransitionQuery};
 pub use write::InsertCounts;

@@ -49,7 +49,6 @@ SELECT e.id, e.observed_at, v.label, v.los, e.vehicle_count * 60.0,
  WHERE e.sensor_id LIKE 'bench-%';
 
 SELECT rebuild_lane_state();
-SELECT rebuild_rollups();
 
 ALTER TABLE events ENABLE TRIGGER events_enqueue;
-VACUUM ANALYZE events, classifications, lane_state, rollup_5m, rollup_1h, sensors;
+VACUUM ANALYZE events, classifications, lane_state, sensors;
