@@ -2,7 +2,8 @@
 # Runs the official MCP clients and conformance suite (../shared/mcp-compliance) against
 # mcp-classifier over stdio and over Streamable HTTP; every check must pass.
 #   tests/mcp_compliance.sh [COMPLIANCE_DIR]
-# Needs PostgreSQL at TEST_DATABASE_URL's server (for classify_by_id's stored event).
+# Needs PostgreSQL at TEST_DATABASE_URL's server (for classify_by_id's stored event and the
+# query tools' data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,16 +29,34 @@ export DATABASE_URL="$server_url/$database"
 "$bin/ingest" migrate >/dev/null 2>&1
 event_id=$(psql "$DATABASE_URL" -qAtc "INSERT INTO events (sensor_id, observed_at, interval_s, lane, vehicle_count, avg_speed_kmh, occupancy_pct)
                                       VALUES ('A1-north', '2026-03-02T07:00:00Z', 60, 1, 25, 62.5, 14.2) RETURNING id")
+# The query tools' data: the sensor's place, and one classified reading in the lane's state.
+psql "$DATABASE_URL" -q -v ON_ERROR_STOP=1 <<SQL
+INSERT INTO sensors (sensor_id, name, road, direction, lon, lat, lanes, time_zone, updated_at)
+VALUES ('A1-north', 'A1 km 12 northbound', 'A1', 'northbound', 13.4, 52.5, 2, 'Europe/Berlin', now());
+DELETE FROM queue WHERE event_id = $event_id;
+INSERT INTO classifications (event_id, observed_at, label, level_of_service, flow_veh_h_lane,
+    density_veh_km_lane, confidence, flags, reasons, classifier_version, classified_at, attempts)
+VALUES ($event_id, '2026-03-02T07:00:00Z', 'congested', 'F', 1500, 24, 0.9, '[]', '["test"]', 'test', now(), 1);
+SELECT rebuild_lane_state();
+SQL
 
 reading='{"sensor_id": "A1-north", "observed_at": "2026-03-02T07:01:00Z", "lane": 1, "vehicle_count": 31, "avg_speed_kmh": 48.0, "occupancy_pct": 19.5, "speed_limit_kmh": 100}'
 earlier='{"sensor_id": "A1-north", "observed_at": "2026-03-02T07:00:00Z", "lane": 1, "vehicle_count": 25, "avg_speed_kmh": 62.5, "occupancy_pct": 14.2}'
+window='"from": "2026-03-02T06:00:00Z", "to": "2026-03-02T08:00:00Z"'
 checks=(
-    --expect-tools classify,classify_by_id,classify_batch
+    --expect-tools classify,classify_by_id,classify_batch,traffic_state,list_sensors,sensor_info,sensor_series,find_congestion
     --call classify "{\"event\": $reading, \"history\": [$earlier]}"
     --call classify_batch "{\"events\": [$earlier, $reading, {\"sensor_id\": \"bad id\"}]}"
     --call classify_by_id "{\"id\": $event_id}"
     --call-error classify_by_id '{"id": 987654321}'
     --call-error classify '{"event": {"sensor_id": "A1", "observed_at": "yesterday", "vehicle_count": -3}}'
+    --call traffic_state '{"road": "A1", "at": "2026-03-02T07:30:00Z"}'
+    --call list_sensors '{"prefix": "A1", "limit": 10}'
+    --call sensor_info '{"sensor_id": "A1-north"}'
+    --call sensor_series "{\"sensor_id\": \"A1-north\", $window, \"bucket\": \"15m\"}"
+    --call find_congestion "{$window, \"road\": \"A1\"}"
+    --call-error find_congestion '{"from": "yesterday", "to": "2026-03-02T08:00:00Z"}'
+    --call-error sensor_info '{"sensor_id": "nobody"}'
 )
 
 status=0
