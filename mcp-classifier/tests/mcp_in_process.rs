@@ -1258,3 +1258,151 @@ fn base_plus(base: chrono::DateTime<chrono::Utc>, minutes: i64) -> String {
     (base + chrono::TimeDelta::minutes(minutes))
         .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
+
+async fn resources_prompts_and_completions_read_the_store(db: &TestDb) {
+    use rmcp::model::{GetPromptRequestParams, ReadResourceRequestParams, ResourceContents};
+    an_hour_of_traffic(db).await;
+    // Enough sensors for a second page of resources.
+    for n in 0..120 {
+        let metadata = traffic_model::sensor::SensorMetadata::from_json(json!({"road": "C3"}))
+            .expect("metadata");
+        db.store()
+            .put_sensor(
+                traffic_model::reading::SensorId::parse(&format!("C3-{n:03}")).unwrap(),
+                metadata,
+            )
+            .await
+            .expect("put sensor");
+    }
+    let without = connect(no_database()).await;
+    let capabilities = &without.peer_info().expect("info").capabilities;
+    assert!(
+        capabilities.resources.is_none()
+            && capabilities.prompts.is_none()
+            && capabilities.completions.is_none()
+    );
+    without.cancel().await.expect("cancel");
+
+    let client = connect(Database::Connected(db.store().clone())).await;
+    let capabilities = &client.peer_info().expect("info").capabilities;
+    assert!(
+        capabilities.resources.is_some()
+            && capabilities.prompts.is_some()
+            && capabilities.completions.is_some()
+    );
+
+    // resources/list: the network, then every sensor in id order, 100 a page.
+    let first = client.list_resources(None).await.expect("resources/list");
+    assert_eq!(first.resources[0].uri, "traffic://network/state");
+    assert_eq!(first.resources[1].uri, "traffic://sensors/A1-N-001");
+    assert_eq!(first.resources.len(), 101);
+    let cursor = first.next_cursor.clone().expect("a second page");
+    let second = client
+        .list_resources(Some(
+            rmcp::model::PaginatedRequestParams::default().with_cursor(Some(cursor)),
+        ))
+        .await
+        .expect("second page");
+    assert_eq!(second.resources.len(), 123 - 100);
+    assert_eq!(second.next_cursor, None);
+    let templates = client
+        .list_all_resource_templates()
+        .await
+        .expect("templates");
+    assert_eq!(templates[0].uri_template, "traffic://sensors/{sensor_id}");
+
+    let read = async |uri: &str| {
+        let result = client
+            .read_resource(ReadResourceRequestParams::new(uri))
+            .await
+            .expect("resources/read");
+        let ResourceContents::TextResourceContents {
+            text, mime_type, ..
+        } = &result.contents[0]
+        else {
+            panic!("text contents expected: {result:?}");
+        };
+        assert_eq!(mime_type.as_deref(), Some("application/json"));
+        serde_json::from_str::<Value>(text).expect("JSON")
+    };
+    let network = read("traffic://network/state").await;
+    assert_eq!(network["summary"]["lanes"], 3, "{network}");
+    let sensor = read("traffic://sensors/A1-N-002").await;
+    assert_eq!(sensor["metadata"]["road"], "A1");
+    assert_eq!(sensor["lanes"][0]["label"], "free_flow");
+    for missing in [
+        "traffic://sensors/nobody",
+        "traffic://elsewhere",
+        "traffic://sensors/bad id",
+    ] {
+        let error = client
+            .read_resource(ReadResourceRequestParams::new(missing))
+            .await
+            .expect_err("no such resource");
+        let rmcp::service::ServiceError::McpError(error) = error else {
+            panic!("a JSON-RPC error expected: {error:?}");
+        };
+        assert_eq!(error.code.0, -32002, "{missing}: {error:?}");
+    }
+
+    // Completions: sensor ids in the template and the prompts, roads in the prompts.
+    let ids = client
+        .complete_resource_argument("traffic://sensors/{sensor_id}", "sensor_id", "A1-N", None)
+        .await
+        .expect("completion/complete");
+    assert_eq!(ids.values, ["A1-N-001", "A1-N-002"]);
+    assert_eq!(ids.has_more, Some(false));
+    let many = client
+        .complete_prompt_argument("incident_briefing", "sensor_id", "C3-", None)
+        .await
+        .expect("completion/complete");
+    assert_eq!((many.values.len(), many.has_more), (100, Some(true)));
+    let roads = client
+        .complete_prompt_argument("corridor_report", "road", "", None)
+        .await
+        .expect("completion/complete");
+    assert_eq!(roads.values, ["A1", "B2", "C3"]);
+
+    // Prompts name the tools and their arguments.
+    let prompts = client.list_all_prompts().await.expect("prompts/list");
+    let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["incident_briefing", "corridor_report"]);
+    let prompt = |name: &str, arguments: Value| {
+        let request = GetPromptRequestParams::new(name).with_arguments(object(arguments));
+        client.get_prompt(request)
+    };
+    let briefing = prompt("incident_briefing", json!({"road": "A1", "hours": "2"}))
+        .await
+        .expect("prompts/get");
+    let text = serde_json::to_string(&briefing.messages).unwrap();
+    for expected in [
+        "find_congestion",
+        "traffic_state",
+        "\\\"road\\\": \\\"A1\\\"",
+        "last 2 hours",
+    ] {
+        assert!(text.contains(expected), "{expected} in {text}");
+    }
+    let report = prompt("corridor_report", json!({"road": "B2"}))
+        .await
+        .expect("prompts/get");
+    let text = serde_json::to_string(&report.messages).unwrap();
+    assert!(
+        text.contains("list_sensors") && text.contains("last 24 hours"),
+        "{text}"
+    );
+    for (name, arguments) in [
+        ("incident_briefing", json!({})),
+        ("incident_briefing", json!({"road": "A1", "hours": "0"})),
+        ("corridor_report", json!({"hours": "3"})),
+        ("no_such_prompt", json!({})),
+    ] {
+        let error = prompt(name, arguments.clone()).await.expect_err("refused");
+        let rmcp::service::ServiceError::McpError(error) = error else {
+            panic!("a JSON-RPC error expected: {error:?}");
+        };
+        assert_eq!(error.code.0, -32602, "{name} {arguments}: {error:?}");
+    }
+    client.cancel().await.expect("cancel");
+}
+on_sqlite_and_postgres!(resources_prompts_and_completions_read_the_store: resources_and_prompts_on_sqlite, resources_and_prompts_on_postgres);

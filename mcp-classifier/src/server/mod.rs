@@ -5,7 +5,9 @@
 pub mod args;
 pub mod batch;
 pub mod http;
+pub mod prompts;
 pub mod query;
+pub mod resources;
 pub mod schema;
 pub mod stdio;
 
@@ -15,9 +17,15 @@ use chrono::Utc;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::schema_for_output;
 use rmcp::model::{
-    CallToolResult, ContentBlock, Implementation, JsonObject, ServerCapabilities, ServerConfig,
+    CallToolResult, CompleteRequestParams, CompleteResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, Implementation, JsonObject, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, ServerCapabilities, ServerConfig,
 };
-use rmcp::{Json, ServerHandler, tool, tool_handler, tool_router};
+use rmcp::service::RequestContext;
+use rmcp::{
+    ErrorData as McpError, Json, RoleServer, ServerHandler, tool, tool_handler, tool_router,
+};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -277,6 +285,14 @@ impl ClassifierServer {
         })
     }
 
+    /// The database, when the server has one.
+    fn connected(&self) -> Option<&Store> {
+        match &self.database {
+            Database::Connected(store) => Some(store),
+            Database::Unavailable(_) => None,
+        }
+    }
+
     /// The database, or a tool error saying that `what` needs it and what to do instead.
     fn store(&self, what: &str, instead: &str) -> Result<&Store, CallToolResult> {
         match &self.database {
@@ -315,13 +331,80 @@ impl ClassifierServer {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for ClassifierServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = ServerCapabilities::builder().enable_tools();
+        // Resources, prompts and completions all read the stored traffic.
+        let capabilities = if self.connected().is_some() {
+            capabilities
+                .enable_resources()
+                .enable_prompts()
+                .enable_completions()
+                .build()
+        } else {
+            capabilities.build()
+        };
+        ServerConfig::new(capabilities)
             .with_server_info(
                 Implementation::new("smart-traffic-classifier", env!("CARGO_PKG_VERSION"))
                     .with_title("smart-traffic classifier"),
             )
             .with_instructions(INSTRUCTIONS)
     }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        self.resources_page(request.as_ref().and_then(|r| r.cursor.as_deref()))
+            .await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        self.resource_templates()
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let contents = self.resource(&request.uri).await?;
+        Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        self.completion(&request).await
+    }
+
+    async fn list_prompts(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        self.connected().ok_or_else(no_prompts)?;
+        Ok(ListPromptsResult::with_all_items(prompts::list()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        self.connected().ok_or_else(no_prompts)?;
+        Ok(prompts::get(&request.name, request.arguments.as_ref())?.into())
+    }
+}
+
+fn no_prompts() -> McpError {
+    McpError::invalid_params("prompts need the events database (set DATABASE_URL)", None)
 }
 
 fn tool_error(errors: args::ArgumentErrors) -> CallToolResult {

@@ -378,62 +378,10 @@ all. Filter by `road`, `bbox` (minlon,minlat,maxlon,maxlat) or `label`. Read-onl
             label: args.label,
             ..NetworkFilter::default()
         };
-        let network = store
-            .network_state(at, &filter)
+        let output = overview(store, at, &filter)
             .await
             .map_err(|e| store_error("the network state", &e))?;
-        let mut worst: Vec<&StateItem> = network.items.iter().collect();
-        worst.sort_by(|a, b| {
-            let (a, b) = (&a.lane.state, &b.lane.state);
-            b.label
-                .severity()
-                .cmp(&a.label.severity())
-                .then(b.level_of_service.cmp(&a.level_of_service))
-                .then(
-                    a.avg_speed_kmh
-                        .unwrap_or(f64::MAX)
-                        .total_cmp(&b.avg_speed_kmh.unwrap_or(f64::MAX)),
-                )
-        });
-        let listed = |keep: &dyn Fn(&StateItem) -> bool| -> Vec<LaneBrief> {
-            worst
-                .iter()
-                .filter(|i| keep(i))
-                .take(MAX_LISTED_LANES)
-                .map(|i| LaneBrief::from(*i))
-                .collect()
-        };
-        let output = TrafficStateOutput {
-            at: network.at,
-            worst_lanes: listed(&|i| i.lane.state.label.severity() > 0),
-            stale_lanes: listed(&|i| i.lane.stale),
-            flagged_lanes: listed(&|i| !i.lane.state.flags.is_empty()),
-            summary: network.summary,
-        };
-        let summary = &output.summary;
-        let mut text = format!(
-            "At {}: {} lanes — {}; {} stale, {} flagged.",
-            output.at.to_rfc3339(),
-            summary.lanes,
-            summary
-                .by_label
-                .iter()
-                .map(|(label, n)| format!("{n} {label}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            summary.stale,
-            summary.flagged
-        );
-        if !output.worst_lanes.is_empty() {
-            let worst: Vec<String> = output
-                .worst_lanes
-                .iter()
-                .take(5)
-                .map(LaneBrief::describe)
-                .collect();
-            text.push_str(&format!(" Worst: {}.", worst.join("; ")));
-        }
-        structured(text, &output)
+        structured(output.describe(), &output)
     }
 
     /// One sensor: metadata, lanes, today.
@@ -767,9 +715,80 @@ fn structured<T: Serialize>(text: String, output: &T) -> Result<CallToolResult, 
     Ok(result)
 }
 
+/// The network at `at` (now when `None`) as [`TrafficStateOutput`] has it: counts over every
+/// lane `filter` keeps, the worst, stale and flagged lanes capped.
+pub(super) async fn overview(
+    store: &Store,
+    at: Option<DateTime<Utc>>,
+    filter: &NetworkFilter,
+) -> Result<TrafficStateOutput, StoreError> {
+    let network = store.network_state(at, filter).await?;
+    let mut worst: Vec<&StateItem> = network.items.iter().collect();
+    worst.sort_by(|a, b| {
+        let (a, b) = (&a.lane.state, &b.lane.state);
+        b.label
+            .severity()
+            .cmp(&a.label.severity())
+            .then(b.level_of_service.cmp(&a.level_of_service))
+            .then(
+                a.avg_speed_kmh
+                    .unwrap_or(f64::MAX)
+                    .total_cmp(&b.avg_speed_kmh.unwrap_or(f64::MAX)),
+            )
+    });
+    let listed = |keep: &dyn Fn(&StateItem) -> bool| -> Vec<LaneBrief> {
+        worst
+            .iter()
+            .filter(|i| keep(i))
+            .take(MAX_LISTED_LANES)
+            .map(|i| LaneBrief::from(*i))
+            .collect()
+    };
+    Ok(TrafficStateOutput {
+        at: network.at,
+        worst_lanes: listed(&|i| i.lane.state.label.severity() > 0),
+        stale_lanes: listed(&|i| i.lane.stale),
+        flagged_lanes: listed(&|i| !i.lane.state.flags.is_empty()),
+        summary: network.summary,
+    })
+}
+
+impl TrafficStateOutput {
+    /// "At …: 3 lanes — 2 free_flow, 1 congested; 0 stale, 0 flagged. Worst: …".
+    fn describe(&self) -> String {
+        let summary = &self.summary;
+        let mut text = format!(
+            "At {}: {} lanes — {}; {} stale, {} flagged.",
+            self.at.to_rfc3339(),
+            summary.lanes,
+            summary
+                .by_label
+                .iter()
+                .map(|(label, n)| format!("{n} {label}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            summary.stale,
+            summary.flagged
+        );
+        if !self.worst_lanes.is_empty() {
+            let worst: Vec<String> = self
+                .worst_lanes
+                .iter()
+                .take(5)
+                .map(LaneBrief::describe)
+                .collect();
+            text.push_str(&format!(" Worst: {}.", worst.join("; ")));
+        }
+        text
+    }
+}
+
 /// `sensor`'s metadata, lanes and local day so far; `None` for a sensor the store does not
 /// know.
-async fn sensor_info(store: &Store, sensor: SensorId) -> Result<Option<SensorInfo>, StoreError> {
+pub(super) async fn sensor_info(
+    store: &Store,
+    sensor: SensorId,
+) -> Result<Option<SensorInfo>, StoreError> {
     let now = Utc::now();
     let stored = store.sensor(sensor.clone()).await?;
     let zone = traffic_model::series::zone_or_utc(
