@@ -60,9 +60,12 @@ checks=(
 )
 
 status=0
+agent() { "${MCP_TOOLS_DIR:-/tmp/mcp-compliance-tools}/venv/bin/python" tests/mcp_agent.py --sensor A1-north --road A1 "$@"; }
 echo "== MCP compliance over stdio"
 # MCP hosts start stdio servers with a minimal environment: pass the database as a flag.
 bash "$suite/run.sh" --stdio "$classifier stdio --database-url $DATABASE_URL" "${checks[@]}" || status=1
+echo "== resources, completions, prompts (official Python SDK) over stdio"
+agent --stdio "$classifier stdio --database-url $DATABASE_URL" || status=1
 
 echo "== MCP compliance over Streamable HTTP"
 "$classifier" serve --bind "127.0.0.1:$port" 2>"${TMPDIR:-/tmp}/mcp-classifier-http-$$.log" &
@@ -72,4 +75,6 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 bash "$suite/run.sh" --http "http://127.0.0.1:$port/mcp" "${checks[@]}" || status=1
+echo "== resources, completions, prompts (official Python SDK) over Streamable HTTP"
+agent --http "http://127.0.0.1:$port/mcp" || status=1
 exit $status
