@@ -23,3 +23,22 @@ start_fastapi_peer() {
     peer_pids=$(echo "$out" | sed -n 's/^\(api\|mcp\)_pid=//p' | tr '\n' ' ')
     wait_healthy http://127.0.0.1:18100
 }
+
+# load_read_side DATABASE_URL SENSORS DAYS: the read-side benchmarks' database, SENSORS × DAYS ×
+# 1440 one-minute readings, classified (sql/read_side_load.sql); with KEEP_DB=1 a database a
+# previous run loaded with as many sensors is reused (the load takes minutes). Needs the release
+# `ingest` built, for its migrations.
+load_read_side() {
+    local db=$1 sensors=$2 days=$3 server=${1%/*} name=${1##*/}
+    q() { psql "$db" -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
+    if [ "${KEEP_DB:-0}" = 1 ] && [ "$(q "SELECT count(*) FROM sensors" 2>/dev/null || echo 0)" = "$sensors" ]; then
+        echo "reusing $name"
+    else
+        psql "$server/postgres" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name" >/dev/null
+        DATABASE_URL="$db" RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/ingest" migrate
+        local started=$SECONDS
+        psql "$db" -X -q -v sensors="$sensors" -v days="$days" -f tools/bench/sql/read_side_load.sql
+        echo "loaded in $((SECONDS - started)) s"
+    fi
+    echo "readings: $(q "SELECT count(*) FROM events")  table+indexes: $(q "SELECT pg_size_pretty(pg_total_relation_size('events') + pg_total_relation_size('classifications'))")"
+}

@@ -25,23 +25,13 @@ db="$pg/$database"
 target=${CARGO_TARGET_DIR:-target}
 
 cargo build --release --quiet -p ingest --bin ingest --example stream_latency
-q() { psql "$db" -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
-if [ "${KEEP_DB:-0}" = 1 ] && [ "$(q "SELECT count(*) FROM sensors" 2>/dev/null || echo 0)" = "$sensors" ]; then
-    echo "reusing $database"
-else
-    psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CREATE DATABASE $database" >/dev/null
-    DATABASE_URL="$db" RUST_LOG=warn "$target/release/ingest" migrate
-    started=$SECONDS
-    psql "$db" -X -q -v sensors="$sensors" -v days="$days" -f tools/bench/sql/read_side_load.sql
-    echo "loaded in $((SECONDS - started)) s"
-fi
-echo "readings: $(q "SELECT count(*) FROM events")  table+indexes: $(q "SELECT pg_size_pretty(pg_total_relation_size('events') + pg_total_relation_size('classifications'))")"
+source tools/bench/lib.sh
+load_read_side "$db" "$sensors" "$days"
 
 # Ulimit for a thousand stream clients on each side.
 ulimit -n 65536 2>/dev/null || true
 DATABASE_URL="$db" INGEST_BIND="127.0.0.1:$port" RUST_LOG=warn "$target/release/ingest" 2>/dev/null &
 ingest=$!
-source tools/bench/lib.sh
 trap 'kill $ingest 2>/dev/null || true' EXIT
 url="http://127.0.0.1:$port"
 wait_healthy "$url"

@@ -234,40 +234,8 @@ impl Store {
                         .load(conn)
                         .await?
                 });
-                let marks = with_conn!(store, |conn|
-                    postgres: {
-                        use diesel_async::RunQueryDsl;
-                        let mut marks = Vec::new();
-                        // A lane and a whole carriageway apart, so that each walks the index.
-                        for (lane, lane_of_k) in [("x.lane = k.lane", "k.lane IS NOT NULL"), ("x.lane IS NULL", "k.lane IS NULL")] {
-                            let sql = marks_sql(lane, &format!("k.id = ANY($1) AND {lane_of_k}"));
-                            let rows: Vec<PgMarks> = diesel::sql_query(sql)
-                                .bind::<Array<BigInt>, _>(chunk.clone())
-                                .load(conn)
-                                .await?;
-                            for row in rows {
-                                marks.push(row.into_marks()?);
-                            }
-                        }
-                        marks
-                    },
-                    sqlite: {
-                        use diesel_async::RunQueryDsl;
-                        let list = vec!["?"; chunk.len()].join(", ");
-                        let sql = marks_sql("x.lane IS k.lane", &format!("k.id IN ({list})"));
-                        let mut query = diesel::sql_query(sql).into_boxed();
-                        for id in &chunk {
-                            query = query.bind::<BigInt, _>(*id);
-                        }
-                        let rows_marks: Vec<SqliteMarks> = query.load(conn).await?;
-                        rows_marks
-                            .into_iter()
-                            .map(SqliteMarks::into_marks)
-                            .collect::<Result<Vec<_>, _>>()?
-                    }
-                );
-                let mut marks: std::collections::HashMap<i64, (Option<Mark>, Option<Mark>)> =
-                    marks.into_iter().map(|(id, p, n)| (id, (p, n))).collect();
+                let mut marks = marks_of(&store, chunk).await?;
+
                 for event in to_events(rows)? {
                     let (previous, next) = marks.remove(&event.id).unwrap_or_default();
                     found.push(Neighbours {
@@ -278,6 +246,61 @@ impl Store {
                 }
             }
             found.sort_by_key(|n| n.event.id);
+            Ok(found)
+        })
+        .await
+    }
+}
+
+/// The classified readings just before and just after each of events `ids` in its lane.
+async fn marks_of(store: &Store, chunk: Vec<i64>) -> Result<Marks, StoreError> {
+    let marks = with_conn!(store, |conn|
+        postgres: {
+            use diesel_async::RunQueryDsl;
+            let mut marks = Vec::new();
+            // A lane and a whole carriageway apart, so that each walks the index.
+            for (lane, lane_of_k) in [("x.lane = k.lane", "k.lane IS NOT NULL"), ("x.lane IS NULL", "k.lane IS NULL")] {
+                let sql = marks_sql(lane, &format!("k.id = ANY($1) AND {lane_of_k}"));
+                let rows: Vec<PgMarks> = diesel::sql_query(sql)
+                    .bind::<Array<BigInt>, _>(chunk.clone())
+                    .load(conn)
+                    .await?;
+                for row in rows {
+                    marks.push(row.into_marks()?);
+                }
+            }
+            marks
+        },
+        sqlite: {
+            use diesel_async::RunQueryDsl;
+            let list = vec!["?"; chunk.len()].join(", ");
+            let sql = marks_sql("x.lane IS k.lane", &format!("k.id IN ({list})"));
+            let mut query = diesel::sql_query(sql).into_boxed();
+            for id in &chunk {
+                query = query.bind::<BigInt, _>(*id);
+            }
+            let rows_marks: Vec<SqliteMarks> = query.load(conn).await?;
+            rows_marks
+                .into_iter()
+                .map(SqliteMarks::into_marks)
+                .collect::<Result<Vec<_>, _>>()?
+        }
+    );
+    Ok(marks.into_iter().map(|(id, p, n)| (id, (p, n))).collect())
+}
+
+/// Each event's lane neighbours: the classified reading before it and the one after it.
+pub type Marks = std::collections::HashMap<i64, (Option<Mark>, Option<Mark>)>;
+
+impl Store {
+    /// The classified readings just before and just after each of events `ids` in its lane
+    /// (one index probe each way per event); an id that is no event is absent.
+    pub async fn neighbours_of(&self, ids: Vec<i64>) -> Result<Marks, StoreError> {
+        self.run(move |store| async move {
+            let mut found = Marks::new();
+            for chunk in ids.chunks(CHUNK) {
+                found.extend(marks_of(&store, chunk.to_vec()).await?);
+            }
             Ok(found)
         })
         .await

@@ -8,6 +8,7 @@
 #[macro_use]
 mod backend;
 mod config;
+mod congestion;
 mod cursor;
 mod decode;
 mod error;
@@ -31,6 +32,7 @@ mod write;
 
 pub use backend::Store;
 pub use config::{DatabaseUrl, StoreConfig};
+pub use congestion::Period;
 pub use cursor::Cursor;
 pub use error::StoreError;
 pub use feed::{CHANNEL, Mark, Neighbours};

@@ -19,7 +19,7 @@ use traffic_model::sensor::{Location, SensorMetadata};
 use traffic_model::series::{BucketSize, Series};
 use traffic_store::{
     AgedLane, NetworkFilter, SensorListing, SeriesOutcome, StateItem, StateSummary, Store,
-    StoreError, TransitionQuery,
+    StoreError,
 };
 
 use super::{ClassifierServer, error_text, schema};
@@ -32,8 +32,6 @@ pub const MAX_SERIES_BUCKETS: usize = 288;
 pub const MAX_PAGE: usize = 100;
 /// The longest `find_congestion` window.
 const MAX_CONGESTION_WINDOW: TimeDelta = TimeDelta::days(31);
-/// The most label changes `find_congestion` reads for one answer.
-const MAX_TRANSITIONS: usize = 200_000;
 /// The longest `sensor_series` window.
 const MAX_SERIES_WINDOW: TimeDelta = TimeDelta::days(366);
 
@@ -264,8 +262,8 @@ pub struct CongestionPeriod {
     pub ongoing: bool,
     /// The worst label of the period.
     pub worst_label: Label,
-    /// The worst Level of Service among its readings that changed the label (and the one it
-    /// began with).
+    /// The worst Level of Service among its readings in the window (and the one before the
+    /// window when it had begun before).
     pub worst_los: Option<LevelOfService>,
 }
 
@@ -826,25 +824,7 @@ pub(super) async fn sensor_info(
     }))
 }
 
-/// A lane's period being followed.
-struct Open {
-    start: DateTime<Utc>,
-    began_before_window: bool,
-    worst_label: Label,
-    worst_los: Option<LevelOfService>,
-}
-
-impl Open {
-    fn worsen(&mut self, label: Label, los: Option<LevelOfService>) {
-        if label.severity() > self.worst_label.severity() {
-            self.worst_label = label;
-        }
-        self.worst_los = self.worst_los.max(los);
-    }
-}
-
-/// The periods in `[from, to)` when lanes were at `min` or worse: each lane's label at `from`
-/// (its latest classification before it), then its label changes in the window.
+/// The periods in `[from, to)` when lanes were at `min` or worse, with their roads.
 async fn congestion(
     store: &Store,
     from: DateTime<Utc>,
@@ -853,7 +833,7 @@ async fn congestion(
     sensor: Option<SensorId>,
     min: MinLabel,
 ) -> Result<Vec<CongestionPeriod>, CallToolResult> {
-    let failed = |e: StoreError| store_error("the label changes", &e);
+    let failed = |e: StoreError| store_error("the congestion periods", &e);
     let roads: HashMap<SensorId, String> = store
         .all_sensors()
         .await
@@ -861,110 +841,38 @@ async fn congestion(
         .into_iter()
         .filter_map(|s| Some((s.sensor_id, s.metadata.road?)))
         .collect();
-    let in_scope = |id: &SensorId| {
-        sensor.as_ref().is_none_or(|s| s == id)
-            && road
-                .as_ref()
-                .is_none_or(|Road(r)| roads.get(id).is_some_and(|own| own == r))
-    };
-    let sensors = match (&sensor, &road) {
+    let sensors: Option<Vec<SensorId>> = match (&sensor, &road) {
         (Some(id), _) => Some(vec![id.clone()]),
-        (None, Some(_)) => Some(roads.keys().filter(|id| in_scope(id)).cloned().collect()),
+        (None, Some(Road(road))) => Some(
+            roads
+                .iter()
+                .filter(|(_, own)| *own == road)
+                .map(|(id, _)| id.clone())
+                .collect(),
+        ),
         (None, None) => None,
     };
-    let mut open: HashMap<(SensorId, Option<u8>), Open> = HashMap::new();
-    let before = from - TimeDelta::microseconds(1);
-    for lane in store
-        .lane_states(Some(before), sensor.clone())
+    let labels: Vec<Label> = [Label::Heavy, Label::Congested]
+        .into_iter()
+        .filter(|l| min.admits(*l))
+        .collect();
+    let periods = store
+        .congestion_periods(&labels, from, to, sensors.as_deref())
         .await
-        .map_err(failed)?
-    {
-        if in_scope(&lane.sensor_id) && min.admits(lane.label) {
-            open.insert(
-                (lane.sensor_id.clone(), lane.lane),
-                Open {
-                    start: from,
-                    began_before_window: true,
-                    worst_label: lane.label,
-                    worst_los: lane.level_of_service,
-                },
-            );
-        }
-    }
-    let mut periods = Vec::new();
-    let mut after = None;
-    let mut read = 0;
-    loop {
-        let page = store
-            .transitions(TransitionQuery {
-                from,
-                to,
-                sensors: sensors.clone(),
-                newest_first: false,
-                after,
-                limit: 5000,
-            })
-            .await
-            .map_err(failed)?;
-        read += page.items.len();
-        if read > MAX_TRANSITIONS {
-            return Err(error_text(format!(
-                "the window holds more than {MAX_TRANSITIONS} label changes: narrow it or name a road or sensor"
-            )));
-        }
-        for t in page.items {
-            let key = (t.sensor_id.clone(), t.lane);
-            let at_or_above = min.admits(t.to_label);
-            match (open.remove(&key), at_or_above) {
-                (Some(mut period), true) => {
-                    period.worsen(t.to_label, t.to_level_of_service);
-                    open.insert(key, period);
-                }
-                (Some(period), false) => periods.push(closed(&key, period, Some(t.at), to, &roads)),
-                (None, true) => {
-                    open.insert(
-                        key,
-                        Open {
-                            start: t.at,
-                            began_before_window: false,
-                            worst_label: t.to_label,
-                            worst_los: t.to_level_of_service,
-                        },
-                    );
-                }
-                (None, false) => {}
-            }
-        }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    periods.extend(
-        open.into_iter()
-            .map(|(key, period)| closed(&key, period, None, to, &roads)),
-    );
-    periods.sort_by(|a, b| (a.start, &a.sensor_id, a.lane).cmp(&(b.start, &b.sensor_id, b.lane)));
-    Ok(periods)
-}
-
-fn closed(
-    (sensor_id, lane): &(SensorId, Option<u8>),
-    period: Open,
-    end: Option<DateTime<Utc>>,
-    to: DateTime<Utc>,
-    roads: &HashMap<SensorId, String>,
-) -> CongestionPeriod {
-    CongestionPeriod {
-        sensor_id: sensor_id.clone(),
-        lane: *lane,
-        road: roads.get(sensor_id).cloned(),
-        start: period.start,
-        end,
-        duration_s: (end.unwrap_or(to) - period.start).num_seconds(),
-        began_before_window: period.began_before_window,
-        ongoing: end.is_none(),
-        worst_label: period.worst_label,
-        worst_los: period.worst_los,
-    }
+        .map_err(failed)?;
+    Ok(periods
+        .into_iter()
+        .map(|p| CongestionPeriod {
+            road: roads.get(&p.sensor_id).cloned(),
+            duration_s: (p.end.unwrap_or(to) - p.start).num_seconds(),
+            ongoing: p.end.is_none(),
+            sensor_id: p.sensor_id,
+            lane: p.lane,
+            start: p.start,
+            end: p.end,
+            began_before_window: p.began_before_window,
+            worst_label: p.worst_label,
+            worst_los: p.worst_los,
+        })
+        .collect())
 }

@@ -1500,3 +1500,151 @@ pub async fn transitions_are_label_changes_in_lane_order_and_follow_late_reading
         ]
     );
 }
+
+/// The periods the label transitions give: each lane's label before `from`, then its changes.
+async fn periods_from_transitions(
+    store: &Store,
+    labels: &[Label],
+    from: chrono::DateTime<Utc>,
+    to: chrono::DateTime<Utc>,
+) -> Vec<(String, Option<u8>, i64, Option<i64>, bool, Label)> {
+    use std::collections::BTreeMap;
+    use traffic_store::TransitionQuery;
+    let minutes = |t: chrono::DateTime<Utc>| (t - minute(0)).num_minutes();
+    let mut open: BTreeMap<(String, Option<u8>), (i64, bool, Label)> = BTreeMap::new();
+    for lane in store
+        .lane_states(Some(from - TimeDelta::microseconds(1)), None)
+        .await
+        .unwrap()
+    {
+        if labels.contains(&lane.label) {
+            open.insert(
+                (lane.sensor_id.to_string(), lane.lane),
+                (minutes(from), true, lane.label),
+            );
+        }
+    }
+    let query = TransitionQuery {
+        from,
+        to,
+        sensors: None,
+        newest_first: false,
+        after: None,
+        limit: 1000,
+    };
+    let mut periods = Vec::new();
+    for t in store.transitions(query).await.unwrap().items {
+        let key = (t.sensor_id.to_string(), t.lane);
+        match (open.remove(&key), labels.contains(&t.to_label)) {
+            (Some((start, before, worst)), true) => {
+                let worst = if t.to_label.severity() > worst.severity() {
+                    t.to_label
+                } else {
+                    worst
+                };
+                open.insert(key, (start, before, worst));
+            }
+            (Some((start, before, worst)), false) => {
+                periods.push((key.0, key.1, start, Some(minutes(t.at)), before, worst));
+            }
+            (None, true) => {
+                open.insert(key, (minutes(t.at), false, t.to_label));
+            }
+            (None, false) => {}
+        }
+    }
+    periods.extend(
+        open.into_iter()
+            .map(|((s, l), (start, before, worst))| (s, l, start, None, before, worst)),
+    );
+    periods.sort_by(|a, b| (a.2, &a.0, a.1).cmp(&(b.2, &b.0, b.1)));
+    periods
+}
+
+pub async fn congestion_periods_are_those_the_label_transitions_give(db: &TestDb) {
+    let store = db.store();
+    // Label patterns per lane, one character a minute: f free flow, m moderate, h heavy,
+    // c congested, '.' no reading.
+    let lanes = [
+        ("j1", Some(1), "ffhhccccffffcc..ccffhh"),
+        ("j1", Some(2), "fcccccfff..cchhcc.."),
+        ("j1", None, "fhhhh....hhhhffcc"),
+        ("j2", Some(1), "mmmmmmmmmmmmmmmmmm"),
+        ("j2", Some(3), "fccccccccccccccccccccc"),
+        ("j3", Some(1), "fc.f.c.c.cf"),
+    ];
+    let label = |c: char| match c {
+        'f' => Label::FreeFlow,
+        'm' => Label::Moderate,
+        'h' => Label::Heavy,
+        _ => Label::Congested,
+    };
+    let mut late = Vec::new();
+    for (sensor, lane, pattern) in lanes {
+        for (m, c) in pattern.chars().enumerate() {
+            if c == '.' {
+                continue;
+            }
+            // Every seventh reading arrives late, after the others are classified.
+            if m % 7 == 3 {
+                late.push((reading(sensor, lane, m as i64), label(c)));
+            } else {
+                classified(store, reading(sensor, lane, m as i64), label(c)).await;
+            }
+        }
+    }
+    for (reading, label) in late {
+        classified(store, reading, label).await;
+    }
+    store.insert(reading("j1", Some(1), 30)).await.unwrap(); // pending: no label
+    for (from, to) in [(0, 30), (3, 12), (5, 6), (10, 40), (-5, 2)] {
+        for labels in [&[Label::Congested][..], &[Label::Heavy, Label::Congested]] {
+            let (from, to) = (minute(from), minute(to));
+            let found: Vec<_> = store
+                .congestion_periods(labels, from, to, None)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| {
+                    let minutes = |t: chrono::DateTime<Utc>| (t - minute(0)).num_minutes();
+                    (
+                        p.sensor_id.to_string(),
+                        p.lane,
+                        minutes(p.start),
+                        p.end.map(minutes),
+                        p.began_before_window,
+                        p.worst_label,
+                    )
+                })
+                .collect();
+            let expected = periods_from_transitions(store, labels, from, to).await;
+            assert_eq!(found, expected, "{labels:?} from {from} to {to}");
+        }
+    }
+    // A lane whose first reading is congested: a period the transitions cannot show (there is
+    // no change without an earlier reading).
+    classified(store, reading("j4", None, 2), Label::Congested).await;
+    let all = store
+        .congestion_periods(&[Label::Congested], minute(0), minute(30), None)
+        .await
+        .unwrap();
+    let j4: Vec<_> = all
+        .iter()
+        .filter(|p| p.sensor_id.as_str() == "j4")
+        .collect();
+    assert_eq!(j4.len(), 1);
+    assert_eq!(
+        (j4[0].start, j4[0].end, j4[0].began_before_window),
+        (minute(2), None, false)
+    );
+    let only_j3 = store
+        .congestion_periods(
+            &[Label::Congested],
+            minute(0),
+            minute(30),
+            Some(&[sensor("j3")]),
+        )
+        .await
+        .unwrap();
+    assert!(only_j3.iter().all(|p| p.sensor_id.as_str() == "j3") && !only_j3.is_empty());
+}

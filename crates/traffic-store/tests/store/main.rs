@@ -76,6 +76,7 @@ store_suite! {
         a_walk_by_label_pages_newest_first_within_its_window,
         lane_states_hold_each_lane_s_latest_classification_now_and_at_any_moment,
         transitions_are_label_changes_in_lane_order_and_follow_late_readings,
+        congestion_periods_are_those_the_label_transitions_give,
     ],
     empty: [
         concurrent_first_starts_migrate_an_empty_database_once,
