@@ -290,12 +290,12 @@ async fn marks_of(store: &Store, chunk: Vec<i64>) -> Result<Marks, StoreError> {
 }
 
 /// Each event's lane neighbours: the classified reading before it and the one after it.
-pub type Marks = std::collections::HashMap<i64, (Option<Mark>, Option<Mark>)>;
+pub(crate) type Marks = std::collections::HashMap<i64, (Option<Mark>, Option<Mark>)>;
 
 impl Store {
     /// The classified readings just before and just after each of events `ids` in its lane
     /// (one index probe each way per event); an id that is no event is absent.
-    pub async fn neighbours_of(&self, ids: Vec<i64>) -> Result<Marks, StoreError> {
+    pub(crate) async fn neighbours_of(&self, ids: Vec<i64>) -> Result<Marks, StoreError> {
         self.run(move |store| async move {
             let mut found = Marks::new();
             for chunk in ids.chunks(CHUNK) {
