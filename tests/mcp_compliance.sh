@@ -60,12 +60,39 @@ checks=(
 )
 
 status=0
-agent() { "${MCP_TOOLS_DIR:-/tmp/mcp-compliance-tools}/venv/bin/python" tests/mcp_agent.py --sensor A1-north --road A1 "$@"; }
+tools=${MCP_TOOLS_DIR:-/tmp/mcp-compliance-tools}
+agent() { "$tools/venv/bin/python" tests/mcp_agent.py --sensor A1-north --road A1 "$@"; }
+# inspect TARGET...: the MCP Inspector CLI reads the resources and gets the prompts; each answer
+# must name what it should.
+inspect() {
+    local cli="$tools/npm/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js"
+    local failed=0 method expected out
+    while IFS='|' read -r expected method; do
+        # shellcheck disable=SC2086  # the method's arguments are words
+        out=$(HOME="$tools/inspector-home" timeout 120 "$(cat "$tools/.node22")" "$cli" --cli --format json -q $method "$@" 2>&1) || true
+        if grep -qF -- "$expected" <<<"$out"; then
+            echo "PASS  inspector | $method"
+        else
+            echo "FAIL  inspector | $method: ${out:0:300}"; failed=1
+        fi
+    done <<'CHECKS'
+traffic://network/state|--method resources/list
+traffic://sensors/{sensor_id}|--method resources/templates/list
+\"sensor_id\":\"A1-north\"|--method resources/read --uri traffic://sensors/A1-north
+\"lanes\":1|--method resources/read --uri traffic://network/state
+corridor_report|--method prompts/list
+find_congestion|--method prompts/get --prompt-name incident_briefing --prompt-args road=A1 hours=2
+list_sensors|--method prompts/get --prompt-name corridor_report --prompt-args road=A1
+CHECKS
+    return $failed
+}
 echo "== MCP compliance over stdio"
 # MCP hosts start stdio servers with a minimal environment: pass the database as a flag.
 bash "$suite/run.sh" --stdio "$classifier stdio --database-url $DATABASE_URL" "${checks[@]}" || status=1
 echo "== resources, completions, prompts (official Python SDK) over stdio"
 agent --stdio "$classifier stdio --database-url $DATABASE_URL" || status=1
+echo "== resources and prompts (MCP Inspector CLI) over stdio"
+inspect -- sh -c "exec $classifier stdio --database-url $DATABASE_URL" || status=1
 
 echo "== MCP compliance over Streamable HTTP"
 "$classifier" serve --bind "127.0.0.1:$port" 2>"${TMPDIR:-/tmp}/mcp-classifier-http-$$.log" &
@@ -77,4 +104,6 @@ done
 bash "$suite/run.sh" --http "http://127.0.0.1:$port/mcp" "${checks[@]}" || status=1
 echo "== resources, completions, prompts (official Python SDK) over Streamable HTTP"
 agent --http "http://127.0.0.1:$port/mcp" || status=1
+echo "== resources and prompts (MCP Inspector CLI) over Streamable HTTP"
+inspect --transport http --server-url "http://127.0.0.1:$port/mcp" || status=1
 exit $status

@@ -21,6 +21,8 @@ struct Sse {
 struct Client {
     response: reqwest::Response,
     buffer: String,
+    /// Bytes of a character a chunk ended inside, until the next chunk completes it.
+    undecoded: Vec<u8>,
 }
 
 impl Client {
@@ -39,6 +41,7 @@ impl Client {
         Self {
             response,
             buffer: String::new(),
+            undecoded: Vec::new(),
         }
     }
 
@@ -64,7 +67,16 @@ impl Client {
             }
             let chunk = tokio::time::timeout_at(deadline, self.response.chunk()).await;
             match chunk {
-                Ok(Ok(Some(bytes))) => self.buffer.push_str(std::str::from_utf8(&bytes).unwrap()),
+                Ok(Ok(Some(bytes))) => {
+                    self.undecoded.extend_from_slice(&bytes);
+                    let whole = match std::str::from_utf8(&self.undecoded) {
+                        Ok(text) => text.len(),
+                        Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                        Err(e) => panic!("the stream is not UTF-8: {e}"),
+                    };
+                    let text: Vec<u8> = self.undecoded.drain(..whole).collect();
+                    self.buffer.push_str(std::str::from_utf8(&text).unwrap());
+                }
                 _ => return None,
             }
         }
