@@ -1406,3 +1406,135 @@ async fn resources_prompts_and_completions_read_the_store(db: &TestDb) {
     client.cancel().await.expect("cancel");
 }
 on_sqlite_and_postgres!(resources_prompts_and_completions_read_the_store: resources_and_prompts_on_sqlite, resources_and_prompts_on_postgres);
+
+/// The A1 on the morning of 2026-03-02: two northbound sensors and one southbound, a reading a
+/// minute from 06:00Z; `A1-N-012` lane 1 jams at 07:12Z and is still jammed at 07:30Z.
+async fn a1_morning(db: &TestDb) {
+    use traffic_model::classification::{Classification, Label, LevelOfService};
+    let store = db.store();
+    for (id, name, direction, lon) in [
+        ("A1-N-010", "A1 km 10.0 northbound", "northbound", 13.40),
+        ("A1-N-012", "A1 km 12.0 northbound", "northbound", 13.42),
+        ("A1-S-010", "A1 km 10.0 southbound", "southbound", 13.40),
+    ] {
+        let metadata = traffic_model::sensor::SensorMetadata::from_json(json!({
+            "name": name, "road": "A1", "direction": direction,
+            "location": {"lon": lon, "lat": 52.52}, "lanes": 2, "time_zone": "Europe/Berlin",
+        }))
+        .expect("metadata");
+        store
+            .put_sensor(
+                traffic_model::reading::SensorId::parse(id).unwrap(),
+                metadata,
+            )
+            .await
+            .expect("put sensor");
+    }
+    let start = chrono::DateTime::parse_from_rfc3339("2026-03-02T06:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let mut jammed = std::collections::HashSet::new();
+    for m in 1..=90_i64 {
+        for id in ["A1-N-010", "A1-N-012", "A1-S-010"] {
+            let at = start + chrono::TimeDelta::minutes(m);
+            let jam = id == "A1-N-012" && m >= 72;
+            let mut reading = traffic_store::test_util::reading_json_at(id, Some(1), at);
+            if jam {
+                reading = with(
+                    reading,
+                    json!({"vehicle_count": 23, "avg_speed_kmh": 12.0, "occupancy_pct": 38.0}),
+                );
+            }
+            let event = db.insert(&reading).await;
+            if jam {
+                jammed.insert(event.id);
+            }
+        }
+    }
+    let claimed = store
+        .claim("example", 1000, std::time::Duration::from_secs(60))
+        .await
+        .expect("claim");
+    let results = claimed
+        .iter()
+        .map(|e| {
+            let jam = jammed.contains(&e.id);
+            (
+                e.id,
+                Classification {
+                    label: if jam {
+                        Label::Congested
+                    } else {
+                        Label::FreeFlow
+                    },
+                    level_of_service: Some(if jam {
+                        LevelOfService::F
+                    } else {
+                        LevelOfService::B
+                    }),
+                    flow_veh_h_lane: if jam { 1380.0 } else { 720.0 },
+                    density_veh_km_lane: Some(if jam { 69.0 } else { 8.2 }),
+                    confidence: 0.9,
+                    flags: Vec::new(),
+                    reasons: vec!["example".into()],
+                    classifier_version: "example".into(),
+                },
+            )
+        })
+        .collect();
+    store
+        .complete_many("example", results)
+        .await
+        .expect("complete");
+}
+
+/// docs/mcp.md's example session is what the server answers: the calls an agent makes for
+/// "is the A1 northbound jammed, and since when?" and the summaries it gets. With
+/// `UPDATE_DOCS=1` the test writes the session into the document instead of comparing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_session_in_the_docs_is_what_the_server_answers() {
+    let db = TestDb::sqlite().await;
+    a1_morning(&db).await;
+    let client = connect(Database::Connected(db.store().clone())).await;
+    let calls = [
+        ("list_sensors", json!({"road": "A1"})),
+        (
+            "traffic_state",
+            json!({"road": "A1", "at": "2026-03-02T07:30:00Z"}),
+        ),
+        (
+            "find_congestion",
+            json!({"from": "2026-03-02T06:00:00Z", "to": "2026-03-02T07:31:00Z", "road": "A1"}),
+        ),
+    ];
+    let mut session = String::from("```text\n");
+    for (name, args) in calls {
+        let (summary, structured) = answer(&call(&client, name, args.clone()).await);
+        session.push_str(&format!("→ {name} {args}\n← {summary}\n"));
+        if name == "find_congestion" {
+            let period = &structured["periods"][0];
+            session.push_str(&format!("  periods[0]: {period}\n"));
+        }
+    }
+    session.push_str("```\n");
+    client.cancel().await.expect("cancel");
+
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/mcp.md");
+    let document = std::fs::read_to_string(&path).expect("docs/mcp.md");
+    let (begin, end) = (
+        "<!-- example-session:begin -->\n",
+        "<!-- example-session:end -->",
+    );
+    let from = document.find(begin).expect("the begin marker") + begin.len();
+    let to = document.find(end).expect("the end marker");
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        let updated = format!("{}{session}{}", &document[..from], &document[to..]);
+        std::fs::write(&path, updated).expect("write docs/mcp.md");
+    } else {
+        assert_eq!(
+            &document[from..to],
+            session,
+            "docs/mcp.md's example session is stale: run this test with UPDATE_DOCS=1"
+        );
+    }
+}

@@ -627,11 +627,18 @@ Read-only.",
             items: page.items.into_iter().map(SensorBrief::from).collect(),
             next_cursor: page.next_after.map(|id| id.to_string()),
         };
-        let ids: Vec<&str> = output.items.iter().map(|s| s.sensor_id.as_str()).collect();
+        let named: Vec<String> = output
+            .items
+            .iter()
+            .map(|s| match &s.name {
+                Some(name) => format!("{} ({name})", s.sensor_id),
+                None => s.sensor_id.clone(),
+            })
+            .collect();
         let text = format!(
             "{} sensor(s): {}{}",
-            ids.len(),
-            ids.join(", "),
+            named.len(),
+            named.join(", "),
             if output.next_cursor.is_some() {
                 "; more follow (pass next_cursor as cursor)."
             } else {
