@@ -1014,28 +1014,71 @@ async fn query_tools_are_listed_only_with_a_database_each_read_only_with_both_sc
     client.cancel().await.expect("cancel");
 }
 
+/// Stores `id`'s metadata.
+async fn put_sensor(db: &TestDb, id: &str, metadata: Value) {
+    let metadata = traffic_model::sensor::SensorMetadata::from_json(metadata).expect("metadata");
+    db.store()
+        .put_sensor(
+            traffic_model::reading::SensorId::parse(id).unwrap(),
+            metadata,
+        )
+        .await
+        .expect("put sensor");
+}
+
+/// Classifies every pending reading: `jammed` ones congested (LOS F), the others free-flowing.
+async fn classify_jams(db: &TestDb, jammed: &std::collections::HashSet<i64>) -> usize {
+    use traffic_model::classification::{Classification, Label, LevelOfService};
+    let store = db.store();
+    let claimed = store
+        .claim("test", 1000, std::time::Duration::from_secs(60))
+        .await
+        .expect("claim");
+    let results = claimed
+        .iter()
+        .map(|e| {
+            let jam = jammed.contains(&e.id);
+            let verdict = Classification {
+                label: if jam {
+                    Label::Congested
+                } else {
+                    Label::FreeFlow
+                },
+                level_of_service: Some(if jam {
+                    LevelOfService::F
+                } else {
+                    LevelOfService::B
+                }),
+                flow_veh_h_lane: if jam { 1380.0 } else { 720.0 },
+                density_veh_km_lane: Some(if jam { 69.0 } else { 8.2 }),
+                confidence: 0.9,
+                flags: Vec::new(),
+                reasons: vec!["test".into()],
+                classifier_version: "test/1".into(),
+            };
+            (e.id, verdict)
+        })
+        .collect();
+    store
+        .complete_many("test", results)
+        .await
+        .expect("complete")
+        .len()
+}
+
 /// Three sensors over the last hour, one reading a minute: `A1-N-002` congested from minute
 /// 20 to minute 40, the others free-flowing. Returns the first minute's time.
 async fn an_hour_of_traffic(db: &TestDb) -> chrono::DateTime<chrono::Utc> {
-    use traffic_model::classification::{Classification, Label, LevelOfService};
-    let store = db.store();
     for (id, road, lon) in [
         ("A1-N-001", "A1", 13.1),
         ("A1-N-002", "A1", 13.2),
         ("B2-S-001", "B2", 13.9),
     ] {
-        let metadata = traffic_model::sensor::SensorMetadata::from_json(json!({
+        let metadata = json!({
             "name": format!("{id} km {lon}"), "road": road, "direction": "northbound",
             "location": {"lon": lon, "lat": 52.5}, "lanes": 2,
-        }))
-        .expect("metadata");
-        store
-            .put_sensor(
-                traffic_model::reading::SensorId::parse(id).unwrap(),
-                metadata,
-            )
-            .await
-            .expect("put sensor");
+        });
+        put_sensor(db, id, metadata).await;
     }
     use chrono::DurationRound;
     let now = chrono::Utc::now()
@@ -1054,39 +1097,7 @@ async fn an_hour_of_traffic(db: &TestDb) -> chrono::DateTime<chrono::Utc> {
             }
         }
     }
-    let claimed = store
-        .claim("test", 1000, std::time::Duration::from_secs(60))
-        .await
-        .expect("claim");
-    let results = claimed
-        .iter()
-        .map(|e| {
-            let jammed = congested.contains(&e.id);
-            let verdict = Classification {
-                label: if jammed {
-                    Label::Congested
-                } else {
-                    Label::FreeFlow
-                },
-                level_of_service: Some(if jammed {
-                    LevelOfService::F
-                } else {
-                    LevelOfService::B
-                }),
-                flow_veh_h_lane: 720.0,
-                density_veh_km_lane: Some(8.0),
-                confidence: 0.9,
-                flags: Vec::new(),
-                reasons: vec!["test".into()],
-                classifier_version: "test/1".into(),
-            };
-            (e.id, verdict)
-        })
-        .collect();
-    assert_eq!(
-        store.complete_many("test", results).await.unwrap().len(),
-        180
-    );
+    assert_eq!(classify_jams(db, &congested).await, 180);
     base
 }
 
@@ -1264,15 +1275,7 @@ async fn resources_prompts_and_completions_read_the_store(db: &TestDb) {
     an_hour_of_traffic(db).await;
     // Enough sensors for a second page of resources.
     for n in 0..120 {
-        let metadata = traffic_model::sensor::SensorMetadata::from_json(json!({"road": "C3"}))
-            .expect("metadata");
-        db.store()
-            .put_sensor(
-                traffic_model::reading::SensorId::parse(&format!("C3-{n:03}")).unwrap(),
-                metadata,
-            )
-            .await
-            .expect("put sensor");
+        put_sensor(db, &format!("C3-{n:03}"), json!({"road": "C3"})).await;
     }
     let without = connect(no_database()).await;
     let capabilities = &without.peer_info().expect("info").capabilities;
@@ -1410,25 +1413,16 @@ on_sqlite_and_postgres!(resources_prompts_and_completions_read_the_store: resour
 /// The A1 on the morning of 2026-03-02: two northbound sensors and one southbound, a reading a
 /// minute from 06:00Z; `A1-N-012` lane 1 jams at 07:12Z and is still jammed at 07:30Z.
 async fn a1_morning(db: &TestDb) {
-    use traffic_model::classification::{Classification, Label, LevelOfService};
-    let store = db.store();
     for (id, name, direction, lon) in [
         ("A1-N-010", "A1 km 10.0 northbound", "northbound", 13.40),
         ("A1-N-012", "A1 km 12.0 northbound", "northbound", 13.42),
         ("A1-S-010", "A1 km 10.0 southbound", "southbound", 13.40),
     ] {
-        let metadata = traffic_model::sensor::SensorMetadata::from_json(json!({
+        let metadata = json!({
             "name": name, "road": "A1", "direction": direction,
             "location": {"lon": lon, "lat": 52.52}, "lanes": 2, "time_zone": "Europe/Berlin",
-        }))
-        .expect("metadata");
-        store
-            .put_sensor(
-                traffic_model::reading::SensorId::parse(id).unwrap(),
-                metadata,
-            )
-            .await
-            .expect("put sensor");
+        });
+        put_sensor(db, id, metadata).await;
     }
     let start = chrono::DateTime::parse_from_rfc3339("2026-03-02T06:00:00Z")
         .unwrap()
@@ -1451,41 +1445,7 @@ async fn a1_morning(db: &TestDb) {
             }
         }
     }
-    let claimed = store
-        .claim("example", 1000, std::time::Duration::from_secs(60))
-        .await
-        .expect("claim");
-    let results = claimed
-        .iter()
-        .map(|e| {
-            let jam = jammed.contains(&e.id);
-            (
-                e.id,
-                Classification {
-                    label: if jam {
-                        Label::Congested
-                    } else {
-                        Label::FreeFlow
-                    },
-                    level_of_service: Some(if jam {
-                        LevelOfService::F
-                    } else {
-                        LevelOfService::B
-                    }),
-                    flow_veh_h_lane: if jam { 1380.0 } else { 720.0 },
-                    density_veh_km_lane: Some(if jam { 69.0 } else { 8.2 }),
-                    confidence: 0.9,
-                    flags: Vec::new(),
-                    reasons: vec!["example".into()],
-                    classifier_version: "example".into(),
-                },
-            )
-        })
-        .collect();
-    store
-        .complete_many("example", results)
-        .await
-        .expect("complete");
+    classify_jams(db, &jammed).await;
 }
 
 /// docs/mcp.md's example session is what the server answers: the calls an agent makes for
