@@ -94,6 +94,29 @@ agent --stdio "$classifier stdio --database-url $DATABASE_URL" || status=1
 echo "== resources and prompts (MCP Inspector CLI) over stdio"
 inspect -- sh -c "exec $classifier stdio --database-url $DATABASE_URL" || status=1
 
+# The same on SQLite, the default deployment: ingest stores the sensor and classifies the
+# reading itself, then stops; the classifier opens its file.
+echo "== resources, prompts and query tools on SQLite over stdio (Python SDK, Inspector CLI)"
+sqlite_dir=$(mktemp -d)
+sqlite_url="sqlite://$sqlite_dir/traffic.db"
+ingest_port=$((port + 1))
+DATABASE_URL="$sqlite_url" INGEST_BIND="127.0.0.1:$ingest_port" RUST_LOG=warn "$bin/ingest" 2>"$sqlite_dir/ingest.log" &
+ingest_pid=$!
+api="http://127.0.0.1:$ingest_port"
+for _ in $(seq 1 100); do curl -fs "$api/v1/health" >/dev/null && break; sleep 0.1; done
+curl -fsS -X PUT "$api/v1/sensors/A1-north" -H 'Content-Type: application/json' \
+    -d '{"name": "A1 km 12 northbound", "road": "A1", "direction": "northbound", "location": {"lon": 13.4, "lat": 52.5}, "lanes": 2, "time_zone": "Europe/Berlin"}' >/dev/null
+sqlite_event=$(curl -fsS -X POST "$api/v1/events" -H 'Content-Type: application/json' -d "$earlier" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+for _ in $(seq 1 100); do
+    curl -fs "$api/v1/events/$sqlite_event" | grep -q '"status":"classified"' && break
+    sleep 0.1
+done
+kill "$ingest_pid" && wait "$ingest_pid" 2>/dev/null || true
+agent --stdio "$classifier stdio --database-url $sqlite_url" || status=1
+inspect -- sh -c "exec $classifier stdio --database-url $sqlite_url" || status=1
+rm -rf "$sqlite_dir"
+
 echo "== MCP compliance over Streamable HTTP"
 "$classifier" serve --bind "127.0.0.1:$port" 2>"${TMPDIR:-/tmp}/mcp-classifier-http-$$.log" &
 server_pid=$!
