@@ -19,6 +19,11 @@ use serde::{Deserialize, Serialize};
 use crate::classification::{Flag, Label, LevelOfService};
 use crate::reading::SensorId;
 
+/// Most buckets one series holds (a week of minutes, a year and more of days).
+pub const MAX_BUCKETS: usize = 10_080;
+/// The longest window a series spans: a year and a day.
+pub const MAX_WINDOW: TimeDelta = TimeDelta::days(366);
+
 /// The length of a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum BucketSize {

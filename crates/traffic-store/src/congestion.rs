@@ -136,8 +136,13 @@ impl Store {
             ends.extend(run.last().map(|r| r.id));
         }
         let before = from - TimeDelta::microseconds(1);
+        // One sensor asked about: its lanes alone are probed.
+        let only = match sensors {
+            Some([one]) => Some(one.clone()),
+            _ => None,
+        };
         let at_from: Vec<_> = self
-            .lane_states(Some(before), None)
+            .lane_states(Some(before), only)
             .await?
             .into_iter()
             .filter(|l| in_scope(&l.sensor_id) && qualifies(l.label))

@@ -6,7 +6,7 @@ use chrono::TimeDelta;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use traffic_model::reading::SensorId;
-use traffic_model::series::BucketSize;
+use traffic_model::series::{BucketSize, MAX_BUCKETS, MAX_WINDOW};
 use traffic_store::SeriesOutcome;
 
 use crate::app::AppState;
@@ -16,10 +16,6 @@ use crate::params::{self, Path, Timestamp};
 use crate::problem::{Kind, Problem};
 use crate::query::Query;
 
-/// Most buckets one answer holds (a week of minutes, a year and more of days).
-pub const MAX_BUCKETS: usize = 10_080;
-/// The longest window: a year and a day.
-const MAX_WINDOW: TimeDelta = TimeDelta::days(366);
 /// The window when `from` is absent: the day before `to`.
 const DEFAULT_WINDOW: TimeDelta = TimeDelta::days(1);
 

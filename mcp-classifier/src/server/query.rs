@@ -16,7 +16,7 @@ use traffic_model::classification::{Flag, Label, LevelOfService};
 use traffic_model::place::{BoundingBox, Road};
 use traffic_model::reading::{SensorId, parse_timestamp};
 use traffic_model::sensor::{Location, SensorMetadata};
-use traffic_model::series::{BucketSize, Series};
+use traffic_model::series::{self, BucketSize, Series};
 use traffic_store::{
     AgedLane, NetworkFilter, SensorListing, SeriesOutcome, StateItem, StateSummary, Store,
     StoreError,
@@ -32,8 +32,6 @@ pub const MAX_SERIES_BUCKETS: usize = 288;
 pub const MAX_PAGE: usize = 100;
 /// The longest `find_congestion` window.
 const MAX_CONGESTION_WINDOW: TimeDelta = TimeDelta::days(31);
-/// The longest `sensor_series` window.
-const MAX_SERIES_WINDOW: TimeDelta = TimeDelta::days(366);
 
 /// A lane as an agent reads it: where, what and how old.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -458,10 +456,11 @@ most 288 buckets per answer; `next_from` continues. Read-only.",
             .map(|t| moment("from", t))
             .transpose()?
             .unwrap_or(to - TimeDelta::days(1));
-        if from >= to || to - from > MAX_SERIES_WINDOW {
-            return Err(error_text(
-                "`to` must be after `from`, by at most 366 days".to_owned(),
-            ));
+        if from >= to || to - from > series::MAX_WINDOW {
+            return Err(error_text(format!(
+                "`to` must be after `from`, by at most {} days",
+                series::MAX_WINDOW.num_days()
+            )));
         }
         if args.lane.is_some_and(|l| l > 32) {
             return Err(error_text("`lane` must be from 0 to 32".to_owned()));
@@ -469,7 +468,14 @@ most 288 buckets per answer; `next_from` continues. Read-only.",
         let size = args.bucket.unwrap_or(BucketSize::FiveMinutes);
         let store = self.query_store()?;
         let outcome = store
-            .series(args.sensor_id, args.lane, size, from, to, 10_080)
+            .series(
+                args.sensor_id,
+                args.lane,
+                size,
+                from,
+                to,
+                series::MAX_BUCKETS,
+            )
             .await
             .map_err(|e| store_error("the series", &e))?;
         let mut series = match outcome {
@@ -477,7 +483,8 @@ most 288 buckets per answer; `next_from` continues. Read-only.",
             SeriesOutcome::UnknownSensor => return Err(error_text(unknown_sensor())),
             SeriesOutcome::TooManyBuckets => {
                 return Err(error_text(format!(
-                    "the window holds more than 10080 buckets of {size}: use a longer `bucket` or a shorter window"
+                    "the window holds more than {} buckets of {size}: use a longer `bucket` or a shorter window",
+                    series::MAX_BUCKETS
                 )));
             }
         };
