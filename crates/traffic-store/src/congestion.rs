@@ -11,14 +11,14 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::{
-    Array, BigInt, Integer, Nullable, SmallInt, Text, Timestamptz, TimestamptzSqlite,
-};
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
 use traffic_model::classification::{Label, LevelOfService};
 use traffic_model::reading::SensorId;
 
 use super::decode::Decode;
 use super::feed::Mark;
+use super::rows::LaneAt;
+use super::sql_time::UtcTime;
 use super::{Store, StoreError};
 
 /// A stretch of time a lane spent at the labels asked for.
@@ -49,44 +49,36 @@ struct Qualifying {
     level_of_service: Option<LevelOfService>,
 }
 
-macro_rules! qualifying_row {
-    ($name:ident, $time:ty) => {
-        #[derive(QueryableByName)]
-        struct $name {
-            #[diesel(sql_type = BigInt)]
-            id: i64,
-            #[diesel(sql_type = Text)]
-            sensor_id: String,
-            #[diesel(sql_type = Nullable<SmallInt>)]
-            lane: Option<i16>,
-            #[diesel(sql_type = $time)]
-            observed_at: DateTime<Utc>,
-            #[diesel(sql_type = Integer)]
-            interval_s: i32,
-            #[diesel(sql_type = Text)]
-            label: String,
-            #[diesel(sql_type = Nullable<Text>)]
-            level_of_service: Option<String>,
-        }
-
-        impl $name {
-            fn decode(self) -> Result<Qualifying, StoreError> {
-                let d = Decode(self.id);
-                Ok(Qualifying {
-                    id: self.id,
-                    sensor_id: d.sensor_id(&self.sensor_id)?,
-                    lane: d.lane(self.lane)?,
-                    observed_at: self.observed_at,
-                    interval_s: d.count(self.interval_s)?,
-                    label: d.label(&self.label)?,
-                    level_of_service: d.los(self.level_of_service.as_deref())?,
-                })
-            }
-        }
-    };
+/// A reading at one of the labels, as either backend returns it.
+#[derive(QueryableByName)]
+struct QualifyingRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(embed)]
+    at: LaneAt,
+    #[diesel(sql_type = Integer)]
+    interval_s: i32,
+    #[diesel(sql_type = Text)]
+    label: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    level_of_service: Option<String>,
 }
-qualifying_row!(PgQualifying, Timestamptz);
-qualifying_row!(SqliteQualifying, TimestamptzSqlite);
+
+impl QualifyingRow {
+    fn decode(self) -> Result<Qualifying, StoreError> {
+        let d = Decode(self.id);
+        let (sensor_id, lane) = self.at.decode(&d)?;
+        Ok(Qualifying {
+            id: self.id,
+            sensor_id,
+            lane,
+            observed_at: self.at.observed_at,
+            interval_s: d.count(self.interval_s)?,
+            label: d.label(&self.label)?,
+            level_of_service: d.los(self.level_of_service.as_deref())?,
+        })
+    }
+}
 
 const QUALIFYING_COLUMNS: &str = "e.id, e.sensor_id, e.lane, e.observed_at, e.interval_s, \
     c.label, c.level_of_service";
@@ -255,17 +247,17 @@ impl Store {
             Ok(with_conn!(store, |conn|
                 postgres: {
                     use diesel_async::RunQueryDsl;
-                    let rows: Vec<PgQualifying> = diesel::sql_query(format!(
+                    let rows: Vec<QualifyingRow> = diesel::sql_query(format!(
                         "SELECT {QUALIFYING_COLUMNS} \
                            FROM classifications c JOIN events e ON e.id = c.event_id \
                           WHERE c.label = ANY($1) AND c.observed_at >= $2 AND c.observed_at < $3"
                     ))
                     .bind::<Array<Text>, _>(labels)
-                    .bind::<Timestamptz, _>(from)
-                    .bind::<Timestamptz, _>(to)
+                    .bind::<UtcTime, _>(from)
+                    .bind::<UtcTime, _>(to)
                     .load(conn)
                     .await?;
-                    rows.into_iter().map(PgQualifying::decode).collect::<Result<Vec<_>, _>>()?
+                    rows.into_iter().map(QualifyingRow::decode).collect::<Result<Vec<_>, _>>()?
                 },
                 sqlite: {
                     use diesel_async::RunQueryDsl;
@@ -279,12 +271,12 @@ impl Store {
                     for label in labels {
                         query = query.bind::<Text, _>(label);
                     }
-                    let rows: Vec<SqliteQualifying> = query
-                        .bind::<TimestamptzSqlite, _>(from)
-                        .bind::<TimestamptzSqlite, _>(to)
+                    let rows: Vec<QualifyingRow> = query
+                        .bind::<UtcTime, _>(from)
+                        .bind::<UtcTime, _>(to)
                         .load(conn)
                         .await?;
-                    rows.into_iter().map(SqliteQualifying::decode).collect::<Result<Vec<_>, _>>()?
+                    rows.into_iter().map(QualifyingRow::decode).collect::<Result<Vec<_>, _>>()?
                 }
             ))
         })

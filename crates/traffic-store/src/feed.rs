@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz, TimestamptzSqlite};
+use diesel::sql_types::{Array, BigInt, Nullable, Text};
 use diesel::{ExpressionMethods, QueryDsl, QueryableByName};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use futures::StreamExt;
@@ -16,6 +16,7 @@ use traffic_model::classification::{Label, LevelOfService};
 use super::backend::Backend;
 use super::decode::Decode;
 use super::model::to_events;
+use super::sql_time::UtcTime;
 use super::{DatabaseUrl, Event, Store, StoreError};
 
 /// The channel classified event ids are announced on.
@@ -43,43 +44,38 @@ pub struct Neighbours {
     pub next: Option<Mark>,
 }
 
-macro_rules! marks_row {
-    ($name:ident, $time:ty) => {
-        #[derive(QueryableByName)]
-        struct $name {
-            #[diesel(sql_type = BigInt)]
-            id: i64,
-            #[diesel(sql_type = Nullable<BigInt>)]
-            prev_id: Option<i64>,
-            #[diesel(sql_type = Nullable<$time>)]
-            prev_at: Option<DateTime<Utc>>,
-            #[diesel(sql_type = Nullable<Text>)]
-            prev_label: Option<String>,
-            #[diesel(sql_type = Nullable<Text>)]
-            prev_los: Option<String>,
-            #[diesel(sql_type = Nullable<BigInt>)]
-            next_id: Option<i64>,
-            #[diesel(sql_type = Nullable<$time>)]
-            next_at: Option<DateTime<Utc>>,
-            #[diesel(sql_type = Nullable<Text>)]
-            next_label: Option<String>,
-            #[diesel(sql_type = Nullable<Text>)]
-            next_los: Option<String>,
-        }
-
-        impl $name {
-            fn into_marks(self) -> Result<(i64, Option<Mark>, Option<Mark>), StoreError> {
-                Ok((
-                    self.id,
-                    mark(self.prev_id, self.prev_at, self.prev_label, self.prev_los)?,
-                    mark(self.next_id, self.next_at, self.next_label, self.next_los)?,
-                ))
-            }
-        }
-    };
+/// An event's neighbours in its lane, as either backend returns them.
+#[derive(QueryableByName)]
+struct MarksRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    prev_id: Option<i64>,
+    #[diesel(sql_type = Nullable<UtcTime>)]
+    prev_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    prev_label: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    prev_los: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    next_id: Option<i64>,
+    #[diesel(sql_type = Nullable<UtcTime>)]
+    next_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    next_label: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    next_los: Option<String>,
 }
-marks_row!(PgMarks, Timestamptz);
-marks_row!(SqliteMarks, TimestamptzSqlite);
+
+impl MarksRow {
+    fn into_marks(self) -> Result<(i64, Option<Mark>, Option<Mark>), StoreError> {
+        Ok((
+            self.id,
+            mark(self.prev_id, self.prev_at, self.prev_label, self.prev_los)?,
+            mark(self.next_id, self.next_at, self.next_label, self.next_los)?,
+        ))
+    }
+}
 
 fn mark(
     id: Option<i64>,
@@ -261,7 +257,7 @@ async fn marks_of(store: &Store, chunk: Vec<i64>) -> Result<Marks, StoreError> {
             // A lane and a whole carriageway apart, so that each walks the index.
             for (lane, lane_of_k) in [("x.lane = k.lane", "k.lane IS NOT NULL"), ("x.lane IS NULL", "k.lane IS NULL")] {
                 let sql = marks_sql(lane, &format!("k.id = ANY($1) AND {lane_of_k}"));
-                let rows: Vec<PgMarks> = diesel::sql_query(sql)
+                let rows: Vec<MarksRow> = diesel::sql_query(sql)
                     .bind::<Array<BigInt>, _>(chunk.clone())
                     .load(conn)
                     .await?;
@@ -279,10 +275,10 @@ async fn marks_of(store: &Store, chunk: Vec<i64>) -> Result<Marks, StoreError> {
             for id in &chunk {
                 query = query.bind::<BigInt, _>(*id);
             }
-            let rows_marks: Vec<SqliteMarks> = query.load(conn).await?;
+            let rows_marks: Vec<MarksRow> = query.load(conn).await?;
             rows_marks
                 .into_iter()
-                .map(SqliteMarks::into_marks)
+                .map(MarksRow::into_marks)
                 .collect::<Result<Vec<_>, _>>()?
         }
     );

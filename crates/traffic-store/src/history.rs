@@ -7,12 +7,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use diesel::QueryableByName;
-use diesel::sql_types::{
-    Array, BigInt, Double, Integer, Nullable, SmallInt, Text, Timestamptz, TimestamptzSqlite,
-};
+use diesel::sql_types::{Array, BigInt, SmallInt, Text};
 
-use super::model::stored_reading;
+use super::model::StoredRow;
+use super::sql_time::UtcTime;
 use super::{Store, StoreError};
 use traffic_model::reading::{Reading, SensorId};
 
@@ -47,45 +45,9 @@ impl LaneHistory {
     }
 }
 
-const READING_COLUMNS: &str = "e.sensor_id, e.observed_at, e.interval_s, e.lane, e.vehicle_count, \
-     e.avg_speed_kmh, e.occupancy_pct, e.speed_limit_kmh, e.lanes";
-
-macro_rules! history_row {
-    ($name:ident, $time:ty) => {
-        #[derive(QueryableByName)]
-        struct $name {
-            #[diesel(sql_type = Text)]
-            sensor_id: String,
-            #[diesel(sql_type = $time)]
-            observed_at: DateTime<Utc>,
-            #[diesel(sql_type = Integer)]
-            interval_s: i32,
-            #[diesel(sql_type = Nullable<SmallInt>)]
-            lane: Option<i16>,
-            #[diesel(sql_type = Integer)]
-            vehicle_count: i32,
-            #[diesel(sql_type = Nullable<Double>)]
-            avg_speed_kmh: Option<f64>,
-            #[diesel(sql_type = Nullable<Double>)]
-            occupancy_pct: Option<f64>,
-            #[diesel(sql_type = Nullable<SmallInt>)]
-            speed_limit_kmh: Option<i16>,
-            #[diesel(sql_type = Nullable<SmallInt>)]
-            lanes: Option<i16>,
-        }
-
-        impl $name {
-            fn into_reading(self) -> Result<Reading, StoreError> {
-                stored_reading!(self).map_err(|e| StoreError::CorruptRow {
-                    id: 0,
-                    reason: e.to_string(),
-                })
-            }
-        }
-    };
-}
-history_row!(PgRow, Timestamptz);
-history_row!(SqliteRow, TimestamptzSqlite);
+/// The columns of a [`StoredRow`].
+const READING_COLUMNS: &str = "e.id, e.sensor_id, e.observed_at, e.interval_s, e.lane, \
+     e.vehicle_count, e.avg_speed_kmh, e.occupancy_pct, e.speed_limit_kmh, e.lanes, e.received_at";
 
 impl Store {
     /// For each lane, up to `per_lane` of its readings observed in `[before − window, before)`,
@@ -126,11 +88,11 @@ impl Store {
                                    AND e.observed_at >= k.since AND e.observed_at < k.before \
                                  ORDER BY e.observed_at DESC LIMIT $5) e"
                         );
-                        let rows: Vec<PgRow> = diesel::sql_query(sql)
+                        let rows: Vec<StoredRow> = diesel::sql_query(sql)
                             .bind::<Array<Text>, _>(sensors)
                             .bind::<Array<SmallInt>, _>(lane_numbers)
-                            .bind::<Array<Timestamptz>, _>(froms)
-                            .bind::<Array<Timestamptz>, _>(befores)
+                            .bind::<Array<UtcTime>, _>(froms)
+                            .bind::<Array<UtcTime>, _>(befores)
                             .bind::<BigInt, _>(per_lane)
                             .load(conn)
                             .await?;
@@ -162,10 +124,10 @@ impl Store {
                             query = query
                                 .bind::<Text, _>(sensors[i].clone())
                                 .bind::<SmallInt, _>(lane_numbers[i])
-                                .bind::<TimestamptzSqlite, _>(froms[i])
-                                .bind::<TimestamptzSqlite, _>(befores[i]);
+                                .bind::<UtcTime, _>(froms[i])
+                                .bind::<UtcTime, _>(befores[i]);
                         }
-                        let rows: Vec<SqliteRow> = query.bind::<BigInt, _>(per_lane).load(conn).await?;
+                        let rows: Vec<StoredRow> = query.bind::<BigInt, _>(per_lane).load(conn).await?;
                         for row in rows {
                             readings.push(row.into_reading()?);
                         }

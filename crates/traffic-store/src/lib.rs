@@ -21,9 +21,11 @@ mod network;
 mod queue;
 mod read;
 mod retry;
+mod rows;
 mod schema;
 mod sensors;
 mod series;
+mod sql_time;
 mod state;
 #[cfg(feature = "test-util")]
 pub mod test_util;

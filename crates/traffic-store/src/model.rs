@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strum::{Display, EnumString, IntoStaticStr, VariantArray};
 
+use super::sql_time::UtcTime;
 use super::{Cursor, StoreError};
 use traffic_model::classification::{Classification, Label, LevelOfService, Named, UnknownName};
 use traffic_model::reading::{Reading, SensorId};
@@ -130,25 +131,6 @@ pub struct LabelCounts {
     pub unclassified: u64,
 }
 
-/// The reading a row stores, from its nine reading columns (named as in `events`), whatever
-/// the row type.
-macro_rules! stored_reading {
-    ($row:expr) => {
-        Reading::from_stored(
-            $row.sensor_id,
-            $row.observed_at,
-            $row.interval_s.into(),
-            $row.lane.map(i64::from),
-            $row.vehicle_count.into(),
-            $row.avg_speed_kmh,
-            $row.occupancy_pct,
-            $row.speed_limit_kmh.map(i64::from),
-            $row.lanes.map(i64::from),
-        )
-    };
-}
-pub(super) use stored_reading;
-
 /// The columns of a stored reading in table `$table` (`events`, or the `event_states` view),
 /// in the order of [`StoredRow`]'s fields.
 macro_rules! stored_columns {
@@ -193,14 +175,14 @@ macro_rules! event_columns {
 }
 
 /// A stored reading: one `events` row as both backends return it (by name too, for the
-/// PostgreSQL statements written as SQL).
+/// statements written as SQL).
 #[derive(Debug, Queryable, diesel::QueryableByName)]
 pub(super) struct StoredRow {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub id: i64,
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub sensor_id: String,
-    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    #[diesel(sql_type = UtcTime)]
     pub observed_at: DateTime<Utc>,
     #[diesel(sql_type = diesel::sql_types::Integer)]
     pub interval_s: i32,
@@ -216,7 +198,7 @@ pub(super) struct StoredRow {
     pub speed_limit_kmh: Option<i16>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::SmallInt>)]
     pub lanes: Option<i16>,
-    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    #[diesel(sql_type = UtcTime)]
     pub received_at: DateTime<Utc>,
 }
 
@@ -247,9 +229,19 @@ impl StoredRow {
     }
 
     pub fn into_reading(self) -> Result<Reading, StoreError> {
-        let id = self.id;
-        stored_reading!(self).map_err(|e| StoreError::CorruptRow {
-            id,
+        Reading::from_stored(
+            self.sensor_id,
+            self.observed_at,
+            self.interval_s.into(),
+            self.lane.map(i64::from),
+            self.vehicle_count.into(),
+            self.avg_speed_kmh,
+            self.occupancy_pct,
+            self.speed_limit_kmh.map(i64::from),
+            self.lanes.map(i64::from),
+        )
+        .map_err(|e| StoreError::CorruptRow {
+            id: self.id,
             reason: e.to_string(),
         })
     }
@@ -297,7 +289,7 @@ impl TryFrom<EventRow> for Event {
         let id = row.stored.id;
         let received_at = row.stored.received_at;
         let corrupt = |reason: String| StoreError::CorruptRow { id, reason };
-        let reading = stored_reading!(row.stored).map_err(|e| corrupt(e.to_string()))?;
+        let reading = row.stored.into_reading()?;
         let status = row
             .status
             .parse()

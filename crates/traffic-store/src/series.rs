@@ -4,85 +4,42 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::{Integer, Nullable, SmallInt, Text, Timestamptz, TimestamptzSqlite};
+use diesel::sql_types::{Double, Nullable, SmallInt, Text};
 use traffic_model::reading::SensorId;
 use traffic_model::series::{BucketSize, Classified, Observation, Plan, Series, zone_or_utc};
 
 use super::decode::Decode;
+use super::rows::{Counted, LaneAt};
+use super::sql_time::UtcTime;
 use super::{Store, StoreError};
 
 /// The longest counting interval a reading may have: a reading whose interval starts in the
 /// window ends at most this long after it.
 const MAX_INTERVAL: TimeDelta = TimeDelta::hours(1);
 
-macro_rules! observation_row {
-    ($name:ident, $time:ty) => {
-        #[derive(QueryableByName)]
-        struct $name {
-            #[diesel(sql_type = Nullable<SmallInt>)]
-            lane: Option<i16>,
-            #[diesel(sql_type = $time)]
-            observed_at: DateTime<Utc>,
-            #[diesel(sql_type = Integer)]
-            interval_s: i32,
-            #[diesel(sql_type = Integer)]
-            vehicle_count: i32,
-            #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
-            avg_speed_kmh: Option<f64>,
-            #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
-            occupancy_pct: Option<f64>,
-            #[diesel(sql_type = Nullable<SmallInt>)]
-            lanes: Option<i16>,
-            #[diesel(sql_type = Nullable<Text>)]
-            label: Option<String>,
-            #[diesel(sql_type = Nullable<Text>)]
-            level_of_service: Option<String>,
-            #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
-            flow_veh_h_lane: Option<f64>,
-            #[diesel(sql_type = Nullable<Text>)]
-            flags: Option<String>,
-        }
-
-        impl $name {
-            fn into_observation(self) -> Result<Observation, StoreError> {
-                observation(Row {
-                    lane: self.lane,
-                    observed_at: self.observed_at,
-                    interval_s: self.interval_s,
-                    vehicle_count: self.vehicle_count,
-                    avg_speed_kmh: self.avg_speed_kmh,
-                    occupancy_pct: self.occupancy_pct,
-                    lanes: self.lanes,
-                    label: self.label,
-                    level_of_service: self.level_of_service,
-                    flow_veh_h_lane: self.flow_veh_h_lane,
-                    flags: self.flags,
-                })
-            }
-        }
-    };
-}
-observation_row!(PgRow, Timestamptz);
-observation_row!(SqliteRow, TimestamptzSqlite);
-
+/// A reading as either backend returns it, with what its classification said if it has one.
+#[derive(QueryableByName)]
 struct Row {
-    lane: Option<i16>,
-    observed_at: DateTime<Utc>,
-    interval_s: i32,
-    vehicle_count: i32,
-    avg_speed_kmh: Option<f64>,
-    occupancy_pct: Option<f64>,
+    #[diesel(embed)]
+    at: LaneAt,
+    #[diesel(embed)]
+    counted: Counted,
+    #[diesel(sql_type = Nullable<SmallInt>)]
     lanes: Option<i16>,
+    #[diesel(sql_type = Nullable<Text>)]
     label: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
     level_of_service: Option<String>,
+    #[diesel(sql_type = Nullable<Double>)]
     flow_veh_h_lane: Option<f64>,
+    #[diesel(sql_type = Nullable<Text>)]
     flags: Option<String>,
 }
 
 fn observation(r: Row) -> Result<Observation, StoreError> {
     let d = Decode(0);
-    let interval_s = d.count(r.interval_s)?;
-    let vehicle_count = d.count(r.vehicle_count)?;
+    let interval_s = d.count(r.counted.interval_s)?;
+    let vehicle_count = d.count(r.counted.vehicle_count)?;
     let classified = match r.label {
         None => None,
         Some(label) => Some(Classified {
@@ -98,7 +55,7 @@ fn observation(r: Row) -> Result<Observation, StoreError> {
     };
     // Not classified yet: the reading's own flow, over the lanes it covers.
     let own_flow = || {
-        let lanes = if r.lane.is_some() {
+        let lanes = if r.at.lane.is_some() {
             1.0
         } else {
             f64::from(r.lanes.unwrap_or(1).max(1))
@@ -106,18 +63,18 @@ fn observation(r: Row) -> Result<Observation, StoreError> {
         f64::from(vehicle_count) * 3600.0 / f64::from(interval_s.max(1)) / lanes
     };
     Ok(Observation {
-        lane: d.lane(r.lane)?,
-        observed_at: r.observed_at,
+        lane: d.lane(r.at.lane)?,
+        observed_at: r.at.observed_at,
         interval_s,
         vehicle_count,
-        avg_speed_kmh: r.avg_speed_kmh,
-        occupancy_pct: r.occupancy_pct,
+        avg_speed_kmh: r.counted.avg_speed_kmh,
+        occupancy_pct: r.counted.occupancy_pct,
         flow_veh_h_lane: r.flow_veh_h_lane.unwrap_or_else(own_flow),
         classified,
     })
 }
 
-const COLUMNS: &str = "e.lane, e.observed_at, e.interval_s, e.vehicle_count, e.avg_speed_kmh, \
+const COLUMNS: &str = "e.sensor_id, e.lane, e.observed_at, e.interval_s, e.vehicle_count, e.avg_speed_kmh, \
     e.occupancy_pct, e.lanes, c.label, c.level_of_service, c.flow_veh_h_lane";
 
 /// What a series request gets.
@@ -186,7 +143,7 @@ impl Store {
             let mut observations: Vec<Observation> = with_conn!(store, |conn|
                 postgres: {
                     use diesel_async::RunQueryDsl;
-                    let rows: Vec<PgRow> = diesel::sql_query(format!(
+                    let rows: Vec<Row> = diesel::sql_query(format!(
                         "SELECT {COLUMNS}, c.flags::text AS flags \
                            FROM events e LEFT JOIN classifications c ON c.event_id = e.id \
                           WHERE e.sensor_id = $1 AND ($2 = -1 OR e.lane = $2) \
@@ -194,15 +151,15 @@ impl Store {
                     ))
                     .bind::<Text, _>(key)
                     .bind::<SmallInt, _>(lane)
-                    .bind::<Timestamptz, _>(from)
-                    .bind::<Timestamptz, _>(until)
+                    .bind::<UtcTime, _>(from)
+                    .bind::<UtcTime, _>(until)
                     .load(conn)
                     .await?;
-                    rows.into_iter().map(PgRow::into_observation).collect::<Result<_, _>>()?
+                    rows.into_iter().map(observation).collect::<Result<_, _>>()?
                 },
                 sqlite: {
                     use diesel_async::RunQueryDsl;
-                    let rows: Vec<SqliteRow> = diesel::sql_query(format!(
+                    let rows: Vec<Row> = diesel::sql_query(format!(
                         "SELECT {COLUMNS}, c.flags AS flags \
                            FROM events e LEFT JOIN classifications c ON c.event_id = e.id \
                           WHERE e.sensor_id = ?1 AND (?2 = -1 OR e.lane = ?2) \
@@ -210,11 +167,11 @@ impl Store {
                     ))
                     .bind::<Text, _>(key)
                     .bind::<SmallInt, _>(lane)
-                    .bind::<TimestamptzSqlite, _>(from)
-                    .bind::<TimestamptzSqlite, _>(until)
+                    .bind::<UtcTime, _>(from)
+                    .bind::<UtcTime, _>(until)
                     .load(conn)
                     .await?;
-                    rows.into_iter().map(SqliteRow::into_observation).collect::<Result<_, _>>()?
+                    rows.into_iter().map(observation).collect::<Result<_, _>>()?
                 }
             );
             observations.retain(|o| (from..to).contains(&o.start()));

@@ -5,15 +5,15 @@
 
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::{
-    BigInt, Double, Integer, Nullable, SmallInt, Text, Timestamptz, TimestamptzSqlite,
-};
+use diesel::sql_types::{BigInt, Double, Nullable, Text};
 use schemars::JsonSchema;
 use serde::Serialize;
 use traffic_model::classification::{Flag, Label, LevelOfService};
 use traffic_model::reading::SensorId;
 
 use super::decode::Decode;
+use super::rows::{Counted, LaneAt};
+use super::sql_time::UtcTime;
 use super::{Store, StoreError};
 
 /// A lane's classified reading: what the lane looked like at `observed_at`.
@@ -62,84 +62,28 @@ const LANE_STATE_COLUMNS: &str = "sensor_id, lane, event_id, observed_at, interv
     vehicle_count, avg_speed_kmh, occupancy_pct, label, level_of_service, flow_veh_h_lane, \
     density_veh_km_lane, confidence, flags, classified_at";
 
-macro_rules! lane_row {
-    ($name:ident, $time:ty) => {
-        #[derive(QueryableByName)]
-        struct $name {
-            #[diesel(sql_type = Text)]
-            sensor_id: String,
-            #[diesel(sql_type = Nullable<SmallInt>)]
-            lane: Option<i16>,
-            #[diesel(sql_type = BigInt)]
-            event_id: i64,
-            #[diesel(sql_type = $time)]
-            observed_at: DateTime<Utc>,
-            #[diesel(sql_type = Integer)]
-            interval_s: i32,
-            #[diesel(sql_type = Integer)]
-            vehicle_count: i32,
-            #[diesel(sql_type = Nullable<Double>)]
-            avg_speed_kmh: Option<f64>,
-            #[diesel(sql_type = Nullable<Double>)]
-            occupancy_pct: Option<f64>,
-            #[diesel(sql_type = Text)]
-            label: String,
-            #[diesel(sql_type = Nullable<Text>)]
-            level_of_service: Option<String>,
-            #[diesel(sql_type = Double)]
-            flow_veh_h_lane: f64,
-            #[diesel(sql_type = Nullable<Double>)]
-            density_veh_km_lane: Option<f64>,
-            #[diesel(sql_type = Double)]
-            confidence: f64,
-            #[diesel(sql_type = Text)]
-            flags: String,
-            #[diesel(sql_type = $time)]
-            classified_at: DateTime<Utc>,
-        }
-
-        impl From<$name> for Row {
-            fn from(r: $name) -> Row {
-                Row {
-                    sensor_id: r.sensor_id,
-                    lane: r.lane,
-                    event_id: r.event_id,
-                    observed_at: r.observed_at,
-                    interval_s: r.interval_s,
-                    vehicle_count: r.vehicle_count,
-                    avg_speed_kmh: r.avg_speed_kmh,
-                    occupancy_pct: r.occupancy_pct,
-                    label: r.label,
-                    level_of_service: r.level_of_service,
-                    flow_veh_h_lane: r.flow_veh_h_lane,
-                    density_veh_km_lane: r.density_veh_km_lane,
-                    confidence: r.confidence,
-                    flags: r.flags,
-                    classified_at: r.classified_at,
-                }
-            }
-        }
-    };
-}
-lane_row!(PgRow, Timestamptz);
-lane_row!(SqliteRow, TimestamptzSqlite);
-
 /// A row as either backend returns it, before its values are checked.
+#[derive(QueryableByName)]
 struct Row {
-    sensor_id: String,
-    lane: Option<i16>,
+    #[diesel(embed)]
+    at: LaneAt,
+    #[diesel(sql_type = BigInt)]
     event_id: i64,
-    observed_at: DateTime<Utc>,
-    interval_s: i32,
-    vehicle_count: i32,
-    avg_speed_kmh: Option<f64>,
-    occupancy_pct: Option<f64>,
+    #[diesel(embed)]
+    counted: Counted,
+    #[diesel(sql_type = Text)]
     label: String,
+    #[diesel(sql_type = Nullable<Text>)]
     level_of_service: Option<String>,
+    #[diesel(sql_type = Double)]
     flow_veh_h_lane: f64,
+    #[diesel(sql_type = Nullable<Double>)]
     density_veh_km_lane: Option<f64>,
+    #[diesel(sql_type = Double)]
     confidence: f64,
+    #[diesel(sql_type = Text)]
     flags: String,
+    #[diesel(sql_type = UtcTime)]
     classified_at: DateTime<Utc>,
 }
 
@@ -148,15 +92,16 @@ impl TryFrom<Row> for LaneState {
 
     fn try_from(r: Row) -> Result<Self, StoreError> {
         let d = Decode(r.event_id);
+        let (sensor_id, lane) = r.at.decode(&d)?;
         Ok(LaneState {
-            sensor_id: d.sensor_id(&r.sensor_id)?,
-            lane: d.lane(r.lane)?,
+            sensor_id,
+            lane,
             event_id: r.event_id,
-            observed_at: r.observed_at,
-            interval_s: d.count(r.interval_s)?,
-            vehicle_count: d.count(r.vehicle_count)?,
-            avg_speed_kmh: r.avg_speed_kmh,
-            occupancy_pct: r.occupancy_pct,
+            observed_at: r.at.observed_at,
+            interval_s: d.count(r.counted.interval_s)?,
+            vehicle_count: d.count(r.counted.vehicle_count)?,
+            avg_speed_kmh: r.counted.avg_speed_kmh,
+            occupancy_pct: r.counted.occupancy_pct,
             label: d.label(&r.label)?,
             level_of_service: d.los(r.level_of_service.as_deref())?,
             flow_veh_h_lane: r.flow_veh_h_lane,
@@ -184,7 +129,7 @@ impl Store {
                 postgres: {
                     use diesel_async::RunQueryDsl;
                     let pg_columns = |columns: &str| columns.replace("flags,", "flags::text AS flags,");
-                    let rows: Vec<PgRow> = match at {
+                    match at {
                         None => {
                             diesel::sql_query(format!(
                                 "SELECT {} FROM lane_state WHERE $1 IN ('', sensor_id)",
@@ -214,24 +159,23 @@ impl Store {
                                 probe("e.lane = l.lane"),
                                 probe("e.lane IS NULL")
                             ))
-                            .bind::<Timestamptz, _>(at)
+                            .bind::<UtcTime, _>(at)
                             .bind::<Text, _>(only)
                             .load(conn)
                             .await?
                         }
-                    };
-                    rows.into_iter().map(Row::from).collect()
+                    }
                 },
                 sqlite: {
                     use diesel_async::RunQueryDsl;
-                    let rows: Vec<SqliteRow> = match at {
+                    match at {
                         None => {
                             diesel::sql_query(format!(
                                 "SELECT {LANE_STATE_COLUMNS} FROM lane_state WHERE ? IN ('', sensor_id)"
                             ))
                             .bind::<Text, _>(only)
                             .load(conn)
-                                .await?
+                            .await?
                         }
                         Some(at) => {
                             diesel::sql_query(format!(
@@ -245,13 +189,12 @@ impl Store {
                                  JOIN classifications c ON c.event_id = e.id \
                                  WHERE ?2 IN ('', l.sensor_id)"
                             ))
-                            .bind::<TimestamptzSqlite, _>(at)
+                            .bind::<UtcTime, _>(at)
                             .bind::<Text, _>(only)
                             .load(conn)
                             .await?
                         }
-                    };
-                    rows.into_iter().map(Row::from).collect()
+                    }
                 }
             );
             let mut states = rows

@@ -5,13 +5,15 @@
 
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::{Array, BigInt, Nullable, SmallInt, Text, Timestamptz, TimestamptzSqlite};
+use diesel::sql_types::{Array, BigInt, Nullable, Text};
 use schemars::JsonSchema;
 use serde::Serialize;
 use traffic_model::classification::{Label, LevelOfService};
 use traffic_model::reading::SensorId;
 
 use super::decode::Decode;
+use super::rows::LaneAt;
+use super::sql_time::UtcTime;
 use super::{Cursor, Store, StoreError};
 
 /// A change of a lane's label.
@@ -55,53 +57,46 @@ pub struct TransitionPage {
     pub next: Option<Cursor>,
 }
 
-macro_rules! transition_row {
-    ($name:ident, $time:ty) => {
-        #[derive(QueryableByName)]
-        struct $name {
-            #[diesel(sql_type = Text)]
-            sensor_id: String,
-            #[diesel(sql_type = Nullable<SmallInt>)]
-            lane: Option<i16>,
-            #[diesel(sql_type = $time)]
-            observed_at: DateTime<Utc>,
-            #[diesel(sql_type = BigInt)]
-            id: i64,
-            #[diesel(sql_type = Text)]
-            label: String,
-            #[diesel(sql_type = Nullable<Text>)]
-            level_of_service: Option<String>,
-            #[diesel(sql_type = Text)]
-            prev_label: String,
-            #[diesel(sql_type = Nullable<Text>)]
-            prev_los: Option<String>,
-            #[diesel(sql_type = BigInt)]
-            prev_id: i64,
-            #[diesel(sql_type = $time)]
-            prev_at: DateTime<Utc>,
-        }
-
-        impl $name {
-            fn into_transition(self) -> Result<Transition, StoreError> {
-                let d = Decode(self.id);
-                Ok(Transition {
-                    sensor_id: d.sensor_id(&self.sensor_id)?,
-                    lane: d.lane(self.lane)?,
-                    at: self.observed_at,
-                    from_label: d.label(&self.prev_label)?,
-                    to_label: d.label(&self.label)?,
-                    from_level_of_service: d.los(self.prev_los.as_deref())?,
-                    to_level_of_service: d.los(self.level_of_service.as_deref())?,
-                    event_id: self.id,
-                    previous_event_id: self.prev_id,
-                    previous_observed_at: self.prev_at,
-                })
-            }
-        }
-    };
+/// A reading whose label differs from the one before it in its lane, as either backend
+/// returns it.
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(embed)]
+    at: LaneAt,
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    label: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    level_of_service: Option<String>,
+    #[diesel(sql_type = Text)]
+    prev_label: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    prev_los: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    prev_id: i64,
+    #[diesel(sql_type = UtcTime)]
+    prev_at: DateTime<Utc>,
 }
-transition_row!(PgRow, Timestamptz);
-transition_row!(SqliteRow, TimestamptzSqlite);
+
+impl Row {
+    fn into_transition(self) -> Result<Transition, StoreError> {
+        let d = Decode(self.id);
+        let (sensor_id, lane) = self.at.decode(&d)?;
+        Ok(Transition {
+            sensor_id,
+            lane,
+            at: self.at.observed_at,
+            from_label: d.label(&self.prev_label)?,
+            to_label: d.label(&self.label)?,
+            from_level_of_service: d.los(self.prev_los.as_deref())?,
+            to_level_of_service: d.los(self.level_of_service.as_deref())?,
+            event_id: self.id,
+            previous_event_id: self.prev_id,
+            previous_observed_at: self.prev_at,
+        })
+    }
+}
 
 /// The classified readings of the window plus, per lane, the last one before it (the seed
 /// that gives the window's first reading its predecessor); each reading next to the one before
@@ -181,16 +176,16 @@ impl Store {
                         .replace("{from}", "$1")
                         .replace("{to}", "$2");
                     let cursor = query.after.unwrap_or(start);
-                    let rows: Vec<PgRow> = diesel::sql_query(sql)
-                        .bind::<Timestamptz, _>(query.from)
-                        .bind::<Timestamptz, _>(query.to)
+                    let rows: Vec<Row> = diesel::sql_query(sql)
+                        .bind::<UtcTime, _>(query.from)
+                        .bind::<UtcTime, _>(query.to)
                         .bind::<Array<Text>, _>(keys.clone().unwrap_or_default())
-                        .bind::<Timestamptz, _>(cursor.observed_at)
+                        .bind::<UtcTime, _>(cursor.observed_at)
                         .bind::<BigInt, _>(cursor.id)
                         .bind::<BigInt, _>(fetch)
                         .load(conn)
                         .await?;
-                    rows.into_iter().map(PgRow::into_transition).collect::<Result<_, _>>()?
+                    rows.into_iter().map(Row::into_transition).collect::<Result<_, _>>()?
                 },
                 sqlite: {
                     use diesel_async::RunQueryDsl;
@@ -231,16 +226,16 @@ impl Store {
                     let cursor = query.after.unwrap_or(start);
                     let mut statement = diesel::sql_query(sql)
                         .into_boxed()
-                        .bind::<TimestamptzSqlite, _>(query.from)
-                        .bind::<TimestamptzSqlite, _>(query.to)
-                        .bind::<TimestamptzSqlite, _>(cursor.observed_at)
+                        .bind::<UtcTime, _>(query.from)
+                        .bind::<UtcTime, _>(query.to)
+                        .bind::<UtcTime, _>(cursor.observed_at)
                         .bind::<BigInt, _>(cursor.id)
                         .bind::<BigInt, _>(fetch);
                     for key in keys.clone().unwrap_or_default() {
                         statement = statement.bind::<Text, _>(key);
                     }
-                    let rows: Vec<SqliteRow> = statement.load(conn).await?;
-                    rows.into_iter().map(SqliteRow::into_transition).collect::<Result<_, _>>()?
+                    let rows: Vec<Row> = statement.load(conn).await?;
+                    rows.into_iter().map(Row::into_transition).collect::<Result<_, _>>()?
                 }
             );
             let next = (items.len() > limit).then(|| {
