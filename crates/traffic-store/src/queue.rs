@@ -69,6 +69,23 @@ macro_rules! leased {
     };
 }
 
+/// Ends `owner`'s lease on event `id` with `changes` (assignments to the queue row), if the
+/// lease is still live at `now`; evaluates to whether it was.
+macro_rules! end_lease {
+    ($store:expr, $id:expr, $owner:expr, $now:expr, ($($change:expr),+ $(,)?)) => {
+        with_conn!($store, |conn| {
+            diesel::update(leased!($id, $owner, $now))
+                .set((
+                    $($change,)+
+                    queue::lease_owner.eq(None::<String>),
+                    queue::lease_until.eq(None::<DateTime<Utc>>),
+                ))
+                .execute(conn)
+                .await?
+        }) == 1
+    };
+}
+
 /// The events `ids` as the API shows them.
 macro_rules! events_by_id {
     ($ids:expr) => {
@@ -245,19 +262,17 @@ impl Store {
                 Retry::At(at) => (false, at),
                 Retry::Never => (true, now),
             };
-            let updated = with_conn!(store, |conn| {
-                diesel::update(leased!(id, owner, now))
-                    .set((
-                        queue::failed.eq(failed),
-                        queue::next_attempt_at.eq(next_attempt_at),
-                        queue::last_error.eq(&error),
-                        queue::lease_owner.eq(None::<String>),
-                        queue::lease_until.eq(None::<DateTime<Utc>>),
-                    ))
-                    .execute(conn)
-                    .await?
-            });
-            Ok(updated == 1)
+            Ok(end_lease!(
+                store,
+                id,
+                owner,
+                now,
+                (
+                    queue::failed.eq(failed),
+                    queue::next_attempt_at.eq(next_attempt_at),
+                    queue::last_error.eq(&error),
+                )
+            ))
         })
         .await
     }
@@ -268,18 +283,16 @@ impl Store {
         let owner = owner.to_owned();
         self.run(move |store| async move {
             let now = super::backend::now();
-            let updated = with_conn!(store, |conn| {
-                diesel::update(leased!(id, owner, now))
-                    .set((
-                        queue::next_attempt_at.eq(now),
-                        queue::attempts.eq(queue::attempts - 1),
-                        queue::lease_owner.eq(None::<String>),
-                        queue::lease_until.eq(None::<DateTime<Utc>>),
-                    ))
-                    .execute(conn)
-                    .await?
-            });
-            Ok(updated == 1)
+            Ok(end_lease!(
+                store,
+                id,
+                owner,
+                now,
+                (
+                    queue::next_attempt_at.eq(now),
+                    queue::attempts.eq(queue::attempts - 1),
+                )
+            ))
         })
         .await
     }
