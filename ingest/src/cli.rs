@@ -158,6 +158,11 @@ pub struct ServeArgs {
     #[arg(long, env = "QUEUE_VACUUM_S", default_value_t = defaults::QUEUE_VACUUM_S, global = true, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub queue_vacuum_s: u64,
 
+    /// Seconds between builds of the closed 5-minute and hourly rollup spans that series are
+    /// summed from (PostgreSQL); 0 leaves building to other replicas.
+    #[arg(long, env = "ROLLUP_BUILD_S", default_value_t = defaults::ROLLUP_BUILD_S, global = true, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub rollup_build_s: u64,
+
     /// Milliseconds a worker waits after a claim that did not fill a batch, so that the next
     /// claim gathers more readings (fewer, larger claims; adds at most this much lag).
     #[arg(long, env = "CLASSIFY_GATHER_MS", default_value_t = defaults::CLASSIFY_GATHER_MS, global = true, value_parser = clap::value_parser!(u64).range(0..=60_000))]
@@ -260,6 +265,7 @@ impl ServeArgs {
         classify.history_window = seconds(self.classify_history_minutes.saturating_mul(60));
         classify.history_readings = self.classify_history_readings;
         classify.queue_vacuum = seconds(self.queue_vacuum_s);
+        classify.rollup_build = seconds(self.rollup_build_s);
         classify.retry.max_attempts = self.classify_max_attempts;
         settings
     }

@@ -26,6 +26,7 @@ pub mod defaults {
     pub const CLASSIFY_HISTORY_MINUTES: u64 = 70;
     pub const CLASSIFY_HISTORY_READINGS: usize = 24;
     pub const QUEUE_VACUUM_S: u64 = 10;
+    pub const ROLLUP_BUILD_S: u64 = 60;
 }
 
 /// Everything `ingest serve` needs.
@@ -106,6 +107,7 @@ impl Settings {
                 history_window: seconds(defaults::CLASSIFY_HISTORY_MINUTES * 60),
                 history_readings: defaults::CLASSIFY_HISTORY_READINGS,
                 queue_vacuum: seconds(defaults::QUEUE_VACUUM_S),
+                rollup_build: seconds(defaults::ROLLUP_BUILD_S),
                 retry: RetryPolicy {
                     max_attempts: defaults::CLASSIFY_MAX_ATTEMPTS,
                     ..RetryPolicy::default()

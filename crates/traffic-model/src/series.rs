@@ -163,30 +163,32 @@ pub struct Bucket {
     pub flags: BTreeMap<Flag, u32>,
 }
 
-/// Running sums of one bucket.
-#[derive(Default)]
-struct Sums {
-    readings: u32,
-    classified: u32,
-    vehicles: u64,
+/// Running sums of readings: one bucket's, or a stored rollup span's. Every figure is a sum,
+/// so that sums of spans add up to the sums of the bucket holding them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sums {
+    pub readings: u32,
+    pub classified: u32,
+    pub vehicles: u64,
     /// Seconds of counting intervals, and flow (veh/h/ln) weighted by them.
-    flow_seconds: f64,
-    flow_weighted: f64,
+    pub flow_seconds: f64,
+    pub flow_weighted: f64,
     /// Vehicles of the readings with a speed, and speed (km/h) weighted by them.
-    speed_vehicles: f64,
-    speed_weighted: f64,
+    pub speed_vehicles: f64,
+    pub speed_weighted: f64,
     /// Seconds of the readings with an occupancy, and occupancy (%) weighted by them.
-    occupancy_seconds: f64,
-    occupancy_weighted: f64,
+    pub occupancy_seconds: f64,
+    pub occupancy_weighted: f64,
     /// Seconds per Level of Service and per label, of the classified readings.
-    los_seconds: BTreeMap<LevelOfService, f64>,
-    label_seconds: BTreeMap<Label, f64>,
+    pub los_seconds: BTreeMap<LevelOfService, f64>,
+    pub label_seconds: BTreeMap<Label, f64>,
     /// Classified readings per flag.
-    flags: BTreeMap<Flag, u32>,
+    pub flags: BTreeMap<Flag, u32>,
 }
 
 impl Sums {
-    fn add(&mut self, o: &Observation) {
+    /// Adds one reading.
+    pub fn add(&mut self, o: &Observation) {
         let seconds = f64::from(o.interval_s);
         self.readings += 1;
         self.vehicles += u64::from(o.vehicle_count);
@@ -212,7 +214,33 @@ impl Sums {
         }
     }
 
-    fn into_bucket(self, start: DateTime<Utc>, end: DateTime<Utc>) -> Bucket {
+    /// Adds the sums of other readings.
+    pub fn merge(&mut self, other: &Sums) {
+        self.readings += other.readings;
+        self.classified += other.classified;
+        self.vehicles += other.vehicles;
+        self.flow_seconds += other.flow_seconds;
+        self.flow_weighted += other.flow_weighted;
+        self.speed_vehicles += other.speed_vehicles;
+        self.speed_weighted += other.speed_weighted;
+        self.occupancy_seconds += other.occupancy_seconds;
+        self.occupancy_weighted += other.occupancy_weighted;
+        for (los, seconds) in &other.los_seconds {
+            *self.los_seconds.entry(*los).or_default() += seconds;
+        }
+        for (label, seconds) in &other.label_seconds {
+            *self.label_seconds.entry(*label).or_default() += seconds;
+        }
+        for (flag, count) in &other.flags {
+            *self.flags.entry(*flag).or_default() += count;
+        }
+    }
+
+    fn into_bucket(mut self, start: DateTime<Utc>, end: DateTime<Utc>) -> Bucket {
+        // A stored span holds a zero for what none of its readings had.
+        self.label_seconds.retain(|_, seconds| *seconds > 0.0);
+        self.los_seconds.retain(|_, seconds| *seconds > 0.0);
+        self.flags.retain(|_, count| *count > 0);
         let ratio = |sum: f64, weight: f64| (weight > 0.0).then(|| sum / weight);
         // Most minutes first, then the worse one.
         let label = most(&self.label_seconds, |l| l.severity());
@@ -253,10 +281,57 @@ fn most<K: Copy + Ord>(values: &BTreeMap<K, f64>, rank: impl Fn(&K) -> u8) -> Op
         .map(|(k, _)| *k)
 }
 
+/// A span whose sums are stored per sensor lane (rollups), aligned on UTC multiples of its
+/// length: it holds the readings whose interval starts in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollupSpan {
+    FiveMinutes,
+    Hour,
+}
+
+impl RollupSpan {
+    pub fn seconds(self) -> i64 {
+        match self {
+            Self::FiveMinutes => 300,
+            Self::Hour => 3600,
+        }
+    }
+
+    /// The first span boundary at or after `at`.
+    pub fn ceil(self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let floor = self.floor(at);
+        if floor < at {
+            floor + TimeDelta::seconds(self.seconds())
+        } else {
+            floor
+        }
+    }
+
+    /// The last span boundary at or before `at`.
+    pub fn floor(self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let micros = at.timestamp_micros();
+        let span = self.seconds() * 1_000_000;
+        DateTime::from_timestamp_micros(micros - micros.rem_euclid(span)).unwrap_or(at)
+    }
+
+    fn aligns(self, at: DateTime<Utc>) -> bool {
+        self.floor(at) == at
+    }
+}
+
+/// The sums of one sensor lane's classified readings whose interval starts in the span
+/// beginning at `start`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollup {
+    pub start: DateTime<Utc>,
+    pub sums: Sums,
+}
+
 /// The buckets of a window: every bucket of `size` from the one holding `from` to the one
 /// holding the last instant before `to`, empty ones included.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    size: BucketSize,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     bounds: Vec<(DateTime<Utc>, DateTime<Utc>)>,
@@ -281,11 +356,46 @@ impl Plan {
             bounds.push((start, end));
             at = end.max(at + TimeDelta::seconds(1));
         }
-        Some(Self { from, to, bounds })
+        Some(Self {
+            size,
+            from,
+            to,
+            bounds,
+        })
     }
 
-    /// The buckets, with the readings whose interval starts in the window summed into theirs.
-    pub fn sum(&self, observations: &[Observation]) -> Vec<Bucket> {
+    /// The window, `[from, to)`.
+    pub fn window(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        (self.from, self.to)
+    }
+
+    /// The longest stored span the buckets can be summed from: one that never straddles a
+    /// bucket boundary. None for 1-minute buckets, or in a zone whose offset is not a whole
+    /// number of 5 minutes.
+    pub fn rollup_span(&self) -> Option<RollupSpan> {
+        let fits = |span: RollupSpan| {
+            self.bounds
+                .iter()
+                .all(|(start, end)| span.aligns(*start) && span.aligns(*end))
+        };
+        match self.size {
+            BucketSize::Minute => None,
+            BucketSize::Hour | BucketSize::Day if fits(RollupSpan::Hour) => Some(RollupSpan::Hour),
+            _ => fits(RollupSpan::FiveMinutes).then_some(RollupSpan::FiveMinutes),
+        }
+    }
+
+    /// The part of the window whole spans of `span` cover, `[from', to')`; the readings
+    /// outside it (and those of it not in a stored span) are summed one by one. None when no
+    /// whole span fits.
+    pub fn covered(&self, span: RollupSpan) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let (from, to) = (span.ceil(self.from), span.floor(self.to));
+        (from < to).then_some((from, to))
+    }
+
+    /// The buckets, with the readings whose interval starts in the window and the rollups
+    /// summed into theirs.
+    pub fn sum(&self, observations: &[Observation], rollups: &[Rollup]) -> Vec<Bucket> {
         let mut sums: Vec<Sums> = self.bounds.iter().map(|_| Sums::default()).collect();
         let index = |start: DateTime<Utc>| {
             self.bounds
@@ -299,6 +409,14 @@ impl Plan {
             }
             if let Some(sum) = sums.get_mut(index(start)) {
                 sum.add(o);
+            }
+        }
+        for r in rollups {
+            if r.start < self.from || r.start >= self.to {
+                continue;
+            }
+            if let Some(sum) = sums.get_mut(index(r.start)) {
+                sum.merge(&r.sums);
             }
         }
         sums.into_iter()

@@ -21,6 +21,7 @@ mod network;
 mod queue;
 mod read;
 mod retry;
+mod rollup;
 mod rows;
 mod schema;
 mod sensors;
@@ -48,7 +49,7 @@ pub use network::{
 };
 pub use retry::{Retry, RetryPolicy};
 pub use sensors::Sensor;
-pub use series::SeriesOutcome;
+pub use series::{SeriesOutcome, SeriesSources};
 pub use state::LaneState;
 pub use transitions::{Transition, TransitionPage, TransitionQuery};
 pub use write::InsertCounts;

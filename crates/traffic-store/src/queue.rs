@@ -8,6 +8,7 @@
 //! index (`queue_due_idx`) serves both cases. A result deletes the queue row and appends the
 //! classification, so the event row itself is never rewritten.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -421,8 +422,23 @@ struct ReturnedId {
 ///
 /// The same statement moves each lane's `lane_state` row to the chunk's newest reading of that
 /// lane, unless the row already holds a newer one (a late reading), in key order so that two
-/// workers' chunks lock shared lanes in one order.
-const COMPLETE_POSTGRES: &str = concat!(
+/// workers' chunks lock shared lanes in one order; and adds the readings' shares to the
+/// rollups ([`super::rollup`]), taking back the share of a re-queued reading's earlier
+/// classification (`old`, read from the statement's snapshot, before `written` replaced it).
+static COMPLETE_POSTGRES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{COMPLETE_POSTGRES_HEAD}, \
+        old AS (\
+            SELECT c.event_id, c.label, c.level_of_service, c.flow_veh_h_lane, c.flags \
+              FROM done JOIN classifications c ON c.event_id = done.event_id \
+             WHERE done.requeued), \
+        {} \
+        SELECT event_id AS id FROM written",
+        *super::rollup::RECORD_SHARES
+    )
+});
+
+const COMPLETE_POSTGRES_HEAD: &str = concat!(
     "\
     WITH v AS (\
         SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::float8[], $5::float8[], \
@@ -433,7 +449,7 @@ const COMPLETE_POSTGRES: &str = concat!(
     done AS (\
         DELETE FROM queue q USING v \
          WHERE q.event_id = v.id AND q.lease_owner = v.owner AND q.lease_until > v.at \
-        RETURNING q.event_id, q.attempts), \
+        RETURNING q.event_id, q.attempts, q.requeued), \
     written AS (\
     INSERT INTO classifications AS c (event_id, observed_at, label, level_of_service, \
         flow_veh_h_lane, density_veh_km_lane, confidence, flags, reasons, classifier_version, \
@@ -461,8 +477,7 @@ const COMPLETE_POSTGRES: &str = concat!(
         INSERT INTO lane_state AS s SELECT * FROM newest \
         ON CONFLICT (sensor_id, lane) DO UPDATE SET ",
     lane_state_update!("s"),
-    ") \
-    SELECT event_id AS id FROM written"
+    ")"
 );
 
 impl Store {
@@ -490,7 +505,7 @@ impl Store {
                             .iter()
                             .map(|(id, c)| Ok((*id, c, json_text(&c.flags)?, json_text(&c.reasons)?)))
                             .collect::<Result<Vec<_>, StoreError>>()?;
-                        let ids: Vec<ReturnedId> = diesel::sql_query(COMPLETE_POSTGRES)
+                        let ids: Vec<ReturnedId> = diesel::sql_query(COMPLETE_POSTGRES.as_str())
                             .bind::<Array<BigInt>, _>(column(&rows, |r| r.0))
                             .bind::<Array<Text>, _>(column(&rows, |r| r.1.label.into_str()))
                             .bind::<Array<Nullable<Text>>, _>(column(&rows, |r| {

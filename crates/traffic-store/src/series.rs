@@ -1,14 +1,18 @@
-//! A sensor's series: its readings over a window, with what their classifications said,
-//! summed up by [`traffic_model::series`] — one range scan of the sensor's readings, the same
-//! rows from either backend, so both give the same series.
+//! What [`traffic_model::series`] sums a sensor's buckets from: its readings over a window,
+//! with what their classifications said, and on PostgreSQL the stored rollups of the window's
+//! whole spans ([`super::rollup`]). The arithmetic is the model's either way, so both
+//! backends give the same series.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{Double, Nullable, SmallInt, Text};
 use traffic_model::reading::SensorId;
-use traffic_model::series::{BucketSize, Classified, Observation, Plan, Series, zone_or_utc};
+use traffic_model::series::{
+    BucketSize, Classified, Observation, Plan, Rollup, RollupSpan, Series, zone_or_utc,
+};
 
 use super::decode::Decode;
+use super::rollup::{self, RollupRow};
 use super::rows::{Counted, LaneAt};
 use super::sql_time::UtcTime;
 use super::{Store, StoreError};
@@ -77,6 +81,91 @@ fn observation(r: Row) -> Result<Observation, StoreError> {
 const COLUMNS: &str = "e.sensor_id, e.lane, e.observed_at, e.interval_s, e.vehicle_count, e.avg_speed_kmh, \
     e.occupancy_pct, e.lanes, c.label, c.level_of_service, c.flow_veh_h_lane";
 
+/// Which of a sensor's readings a query reads one by one.
+#[derive(Clone, Copy)]
+enum Readings {
+    Every,
+    /// Those not classified yet (in the queue, with no classification): the ones the rollups
+    /// do not hold.
+    Unclassified,
+}
+
+/// The readings of `key`'s lane (-1: every lane) whose interval starts in `[from, to)`, on
+/// PostgreSQL.
+async fn load_pg(
+    conn: &mut diesel_async::AsyncPgConnection,
+    which: Readings,
+    key: &str,
+    lane: i16,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Observation>, StoreError> {
+    use diesel_async::RunQueryDsl;
+    let (source, only) = match which {
+        Readings::Every => (
+            "events e LEFT JOIN classifications c ON c.event_id = e.id",
+            "",
+        ),
+        Readings::Unclassified => (
+            "queue q JOIN events e ON e.id = q.event_id \
+             LEFT JOIN classifications c ON c.event_id = e.id",
+            "AND c.event_id IS NULL",
+        ),
+    };
+    let rows: Vec<Row> = diesel::sql_query(format!(
+        "SELECT {COLUMNS}, c.flags::text AS flags FROM {source} \
+          WHERE e.sensor_id = $1 AND ($2 = -1 OR e.lane = $2) \
+            AND e.observed_at > $3 AND e.observed_at < $4 {only}"
+    ))
+    .bind::<Text, _>(key)
+    .bind::<SmallInt, _>(lane)
+    .bind::<UtcTime, _>(from)
+    .bind::<UtcTime, _>(to + MAX_INTERVAL)
+    .load(conn)
+    .await?;
+    starting_in(rows.into_iter().map(observation), from, to)
+}
+
+/// The rollups of `key`'s lane (-1: every lane) that start in `[from, to)`.
+async fn load_rollups(
+    conn: &mut diesel_async::AsyncPgConnection,
+    span: RollupSpan,
+    key: &str,
+    lane: i16,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Rollup>, StoreError> {
+    use diesel_async::RunQueryDsl;
+    let rows: Vec<RollupRow> = diesel::sql_query(format!(
+        "SELECT {} FROM {} \
+          WHERE sensor_id = $1 AND ($2 = -1 OR lane = $2) AND start >= $3 AND start < $4",
+        *rollup::SELECT,
+        rollup::table(span)
+    ))
+    .bind::<Text, _>(key)
+    .bind::<SmallInt, _>(lane)
+    .bind::<UtcTime, _>(from)
+    .bind::<UtcTime, _>(to)
+    .load(conn)
+    .await?;
+    rows.into_iter().map(RollupRow::into_rollup).collect()
+}
+
+fn starting_in(
+    observations: impl Iterator<Item = Result<Observation, StoreError>>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Observation>, StoreError> {
+    let mut kept = Vec::new();
+    for o in observations {
+        let o = o?;
+        if (from..to).contains(&o.start()) {
+            kept.push(o);
+        }
+    }
+    Ok(kept)
+}
+
 /// What a series request gets.
 #[derive(Debug)]
 pub enum SeriesOutcome {
@@ -85,6 +174,15 @@ pub enum SeriesOutcome {
     TooManyBuckets,
     /// The sensor has neither readings nor metadata.
     UnknownSensor,
+}
+
+/// What a series is summed from.
+#[derive(Debug, Default)]
+pub struct SeriesSources {
+    /// Readings summed one by one, in time order.
+    pub observations: Vec<Observation>,
+    /// Stored sums of the classified readings of whole spans.
+    pub rollups: Vec<Rollup>,
 }
 
 impl Store {
@@ -108,15 +206,16 @@ impl Store {
         let Some(plan) = Plan::new(size, zone, from, to, max_buckets) else {
             return Ok(SeriesOutcome::TooManyBuckets);
         };
-        let observations = self.observations(sensor.clone(), lane, from, to).await?;
-        if observations.is_empty()
+        let sources = self.series_sources(sensor.clone(), lane, &plan).await?;
+        if sources.observations.is_empty()
+            && sources.rollups.is_empty()
             && stored.is_none()
             && self.latest_of_sensor(sensor.clone()).await?.is_none()
         {
             return Ok(SeriesOutcome::UnknownSensor);
         }
         Ok(SeriesOutcome::Series(Series {
-            buckets: plan.sum(&observations),
+            buckets: plan.sum(&sources.observations, &sources.rollups),
             sensor_id: sensor,
             bucket: size,
             lane,
@@ -126,36 +225,56 @@ impl Store {
         }))
     }
 
-    /// The readings of `sensor` (of one `lane`, or all) whose counting interval starts in
-    /// `[from, to)`, in time order, each with its classification when it has one.
-    pub async fn observations(
+    /// What the buckets of `plan` are summed from, for `sensor` (one `lane`, or all). On
+    /// PostgreSQL the whole rollup spans of the window come from the rollups (with the
+    /// readings of those spans not classified yet), the edges from the readings, all read in
+    /// one snapshot; SQLite, and a window no span fits, sum every reading.
+    pub async fn series_sources(
         &self,
         sensor: SensorId,
         lane: Option<u8>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<Observation>, StoreError> {
+        plan: &Plan,
+    ) -> Result<SeriesSources, StoreError> {
         let key = sensor.as_str().to_owned();
         // -1: every lane (a lane number is never negative).
         let lane = lane.map_or(-1, i16::from);
-        let until = to + MAX_INTERVAL;
+        let (from, to) = plan.window();
+        let rollups = plan
+            .rollup_span()
+            .and_then(|span| Some((span, plan.covered(span)?)));
         self.run(move |store| async move {
-            let mut observations: Vec<Observation> = with_conn!(store, |conn|
+            let mut sources = with_conn!(store, |conn|
                 postgres: {
-                    use diesel_async::RunQueryDsl;
-                    let rows: Vec<Row> = diesel::sql_query(format!(
-                        "SELECT {COLUMNS}, c.flags::text AS flags \
-                           FROM events e LEFT JOIN classifications c ON c.event_id = e.id \
-                          WHERE e.sensor_id = $1 AND ($2 = -1 OR e.lane = $2) \
-                            AND e.observed_at > $3 AND e.observed_at < $4"
-                    ))
-                    .bind::<Text, _>(key)
-                    .bind::<SmallInt, _>(lane)
-                    .bind::<UtcTime, _>(from)
-                    .bind::<UtcTime, _>(until)
-                    .load(conn)
-                    .await?;
-                    rows.into_iter().map(observation).collect::<Result<_, _>>()?
+                    match rollups {
+                        None => SeriesSources {
+                            observations: load_pg(conn, Readings::Every, &key, lane, from, to)
+                                .await?,
+                            rollups: Vec::new(),
+                        },
+                        Some((span, (a, b))) => {
+                            let key = key.as_str();
+                            conn.build_transaction()
+                                .read_only()
+                                .repeatable_read()
+                                .run(async move |conn| {
+                                    // Only built spans are in the rollups.
+                                    let built = rollup::watermark(conn).await?;
+                                    let b = built.map_or(a, |w| b.min(span.floor(w)).max(a));
+                                    let mut observations =
+                                        load_pg(conn, Readings::Every, key, lane, from, a).await?;
+                                    observations.extend(
+                                        load_pg(conn, Readings::Unclassified, key, lane, a, b)
+                                            .await?,
+                                    );
+                                    observations.extend(
+                                        load_pg(conn, Readings::Every, key, lane, b, to).await?,
+                                    );
+                                    let rollups = load_rollups(conn, span, key, lane, a, b).await?;
+                                    Ok::<_, StoreError>(SeriesSources { observations, rollups })
+                                })
+                                .await?
+                        }
+                    }
                 },
                 sqlite: {
                     use diesel_async::RunQueryDsl;
@@ -168,15 +287,23 @@ impl Store {
                     .bind::<Text, _>(key)
                     .bind::<SmallInt, _>(lane)
                     .bind::<UtcTime, _>(from)
-                    .bind::<UtcTime, _>(until)
+                    .bind::<UtcTime, _>(to + MAX_INTERVAL)
                     .load(conn)
                     .await?;
-                    rows.into_iter().map(observation).collect::<Result<_, _>>()?
+                    SeriesSources {
+                        observations: starting_in(
+                            rows.into_iter().map(observation),
+                            from,
+                            to,
+                        )?,
+                        rollups: Vec::new(),
+                    }
                 }
             );
-            observations.retain(|o| (from..to).contains(&o.start()));
-            observations.sort_by_key(|o| (o.observed_at, o.lane));
-            Ok(observations)
+            sources
+                .observations
+                .sort_by_key(|o| (o.observed_at, o.lane));
+            Ok(sources)
         })
         .await
     }

@@ -8,6 +8,7 @@
 pub mod connection;
 pub mod health;
 pub mod link_error;
+pub mod maintenance;
 pub mod worker;
 
 use crate::stream::Announcer;
@@ -18,7 +19,6 @@ use prometheus::{Histogram, IntCounterVec};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 use traffic_store::{RetryPolicy, Store};
 
 pub use self::connection::ClassifierLink;
@@ -48,6 +48,9 @@ pub struct ClassifyConfig {
     /// How often the queue table's dead rows are checked (see [`Store::vacuum_queue`]); zero
     /// leaves the table to autovacuum.
     pub queue_vacuum: Duration,
+    /// How often closed rollup spans are built (see [`Store::build_rollups`]); zero leaves
+    /// them to another replica (series then sum every reading of unbuilt spans).
+    pub rollup_build: Duration,
     pub retry: RetryPolicy,
 }
 
@@ -60,32 +63,6 @@ pub struct ClassifyMetrics {
     pub calls: IntCounterVec,
     /// Failed attempts by kind (transient, permanent).
     pub retries: IntCounterVec,
-}
-
-/// Dead queue rows worth a vacuum: a few seconds of classification at full speed, a pass over a
-/// table that small takes milliseconds.
-const QUEUE_VACUUM_MIN_DEAD: i64 = 20_000;
-
-/// Keeps the queue table small while its rows are classified (see [`Store::vacuum_queue`]).
-async fn vacuum_queue(store: Store, every: Duration, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            () = shutdown.cancelled() => return,
-        }
-        let span = tracing::debug_span!("queue_vacuum");
-        match store
-            .vacuum_queue(QUEUE_VACUUM_MIN_DEAD)
-            .instrument(span)
-            .await
-        {
-            Ok(true) => tracing::debug!("vacuumed the queue table"),
-            Ok(false) => {}
-            Err(e) => {
-                tracing::warn!(error = %service_kit::telemetry::error_chain(&e), "vacuuming the queue table failed")
-            }
-        }
-    }
 }
 
 /// The running workers.
@@ -122,9 +99,16 @@ impl Workers {
             tasks.spawn(worker.run());
         }
         if config.workers > 0 && !config.queue_vacuum.is_zero() {
-            tasks.spawn(vacuum_queue(
+            tasks.spawn(maintenance::vacuum_queue(
                 store.clone(),
                 config.queue_vacuum,
+                shutdown.clone(),
+            ));
+        }
+        if !config.rollup_build.is_zero() {
+            tasks.spawn(maintenance::build_rollups(
+                store.clone(),
+                config.rollup_build,
                 shutdown.clone(),
             ));
         }

@@ -49,6 +49,7 @@ SELECT e.id, e.observed_at, v.label, v.los, e.vehicle_count * 60.0,
  WHERE e.sensor_id LIKE 'bench-%';
 
 SELECT rebuild_lane_state();
+SELECT build_rollups(now(), interval '100 years');
 
 ALTER TABLE events ENABLE TRIGGER events_enqueue;
-VACUUM ANALYZE events, classifications, lane_state, sensors;
+VACUUM ANALYZE events, classifications, lane_state, rollup_5m, rollup_1h, sensors;

@@ -19,7 +19,7 @@ fn buckets(
     to: DateTime<Utc>,
     max_buckets: usize,
 ) -> Option<Vec<Bucket>> {
-    Plan::new(size, zone, from, to, max_buckets).map(|plan| plan.sum(observations))
+    Plan::new(size, zone, from, to, max_buckets).map(|plan| plan.sum(observations, &[]))
 }
 
 /// A one-minute reading ending `minutes` after 08:00Z on 2026-11-29.
@@ -222,4 +222,72 @@ fn too_many_buckets_is_none() {
         .len(),
         10
     );
+}
+
+#[test]
+fn stored_spans_are_used_only_where_they_never_straddle_a_bucket() {
+    let span = |size, zone, from, to| {
+        Plan::new(size, zone, at(from), at(to), 10_000)
+            .unwrap()
+            .rollup_span()
+    };
+    let (from, to) = ("2026-10-24T22:00:00Z", "2026-10-26T23:00:00Z");
+    assert_eq!(
+        span(BucketSize::Day, Europe::Berlin, from, to),
+        Some(RollupSpan::Hour)
+    );
+    assert_eq!(
+        span(BucketSize::Hour, Tz::UTC, from, to),
+        Some(RollupSpan::Hour)
+    );
+    // India's days and hours start at :30 UTC.
+    assert_eq!(
+        span(BucketSize::Day, Asia::Kolkata, from, to),
+        Some(RollupSpan::FiveMinutes)
+    );
+    assert_eq!(
+        span(BucketSize::FifteenMinutes, Asia::Kolkata, from, to),
+        Some(RollupSpan::FiveMinutes)
+    );
+    assert_eq!(span(BucketSize::Minute, Tz::UTC, from, to), None);
+    // Chatham's offset, +13:45, is whole 5 minutes; Liberia's 1971 offset, −0:44:30, is not.
+    assert_eq!(
+        span(BucketSize::Hour, chrono_tz::Pacific::Chatham, from, to),
+        Some(RollupSpan::FiveMinutes)
+    );
+    assert_eq!(
+        span(
+            BucketSize::Hour,
+            chrono_tz::Africa::Monrovia,
+            "1971-01-01T00:00:00Z",
+            "1971-01-02T00:00:00Z"
+        ),
+        None
+    );
+
+    let plan = Plan::new(
+        BucketSize::Hour,
+        Tz::UTC,
+        at("2026-10-25T00:20:00Z"),
+        at("2026-10-25T03:10:00Z"),
+        10,
+    )
+    .unwrap();
+    assert_eq!(
+        plan.covered(RollupSpan::Hour),
+        Some((at("2026-10-25T01:00:00Z"), at("2026-10-25T03:00:00Z")))
+    );
+    assert_eq!(
+        plan.covered(RollupSpan::FiveMinutes),
+        Some((at("2026-10-25T00:20:00Z"), at("2026-10-25T03:10:00Z")))
+    );
+    let short = Plan::new(
+        BucketSize::Hour,
+        Tz::UTC,
+        at("2026-10-25T00:20:00Z"),
+        at("2026-10-25T00:50:00Z"),
+        10,
+    )
+    .unwrap();
+    assert_eq!(short.covered(RollupSpan::Hour), None);
 }

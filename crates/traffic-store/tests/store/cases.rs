@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use serde_json::json;
+use strum::VariantArray;
 use traffic_model::classification::{Classification, Flag, Label, LevelOfService};
 use traffic_model::reading::{Reading, SensorId};
+use traffic_model::series::{Bucket, BucketSize, Plan, zone_or_utc};
 use traffic_store::{EventFilter, Inserted, Retry, Status, Store};
 
 use crate::support::{TestDb, minute, reading, reading_with};
@@ -1647,4 +1649,252 @@ pub async fn congestion_periods_are_those_the_label_transitions_give(db: &TestDb
         .await
         .unwrap();
     assert!(only_j3.iter().all(|p| p.sensor_id.as_str() == "j3") && !only_j3.is_empty());
+}
+
+/// Sums of each series plan: from [`Store::series_sources`], and from every reading one by
+/// one (a one-minute plan never reads the rollups).
+async fn series_both_ways(
+    store: &Store,
+    sensor: &str,
+    lane: Option<u8>,
+    size: BucketSize,
+    from: i64,
+    to: i64,
+) -> (Vec<Bucket>, Vec<Bucket>, usize) {
+    let plan = Plan::new(size, zone_or_utc(None), minute(from), minute(to), 1000).unwrap();
+    let raw = Plan::new(
+        BucketSize::Minute,
+        zone_or_utc(None),
+        minute(from),
+        minute(to),
+        1000,
+    )
+    .unwrap();
+    let sources = store
+        .series_sources(SensorId::parse(sensor).unwrap(), lane, &plan)
+        .await
+        .unwrap();
+    let readings = store
+        .series_sources(SensorId::parse(sensor).unwrap(), lane, &raw)
+        .await
+        .unwrap();
+    assert!(readings.rollups.is_empty());
+    (
+        plan.sum(&sources.observations, &sources.rollups),
+        plan.sum(&readings.observations, &[]),
+        sources.rollups.len(),
+    )
+}
+
+/// Every row of both rollup tables, in key order.
+async fn rollup_rows(db: &TestDb) -> Vec<Option<String>> {
+    let mut rows = Vec::new();
+    for table in ["rollup_5m", "rollup_1h"] {
+        rows.extend(
+            db.strings(&format!(
+                "SELECT to_jsonb(r)::text AS v FROM {table} r ORDER BY sensor_id, lane, start"
+            ))
+            .await,
+        );
+    }
+    rows
+}
+
+/// The rollups kept equal those built from scratch, an hour at a time, up to the same
+/// watermark.
+async fn assert_rollups_rebuild_alike(db: &TestDb) {
+    let kept = rollup_rows(db).await;
+    let built_until = db
+        .strings("SELECT built_until::text AS v FROM rollup_watermark")
+        .await;
+    db.execute_raw(
+        "DELETE FROM rollup_5m; DELETE FROM rollup_1h; \
+         UPDATE rollup_watermark SET built_until = NULL",
+    )
+    .await
+    .unwrap();
+    let upto = built_until[0].clone().expect("a watermark");
+    while db
+        .strings(&format!(
+            "SELECT build_rollups('{upto}', interval '1 hour')::text AS v"
+        ))
+        .await[0]
+        .is_some()
+    {}
+    assert_eq!(kept, rollup_rows(db).await);
+}
+
+/// Claims everything due and records `verdict_of(id)` for each.
+async fn classify_due(store: &Store, verdict_of: impl Fn(i64) -> Classification) -> usize {
+    let claimed = store.claim("w", 10_000, LEASE).await.unwrap();
+    let results = claimed.iter().map(|e| (e.id, verdict_of(e.id))).collect();
+    store.complete_many("w", results).await.unwrap().len()
+}
+
+pub async fn series_from_rollups_equal_series_from_every_reading(db: &TestDb) {
+    let store = db.store();
+    // Two and a half hours of one-minute readings on a lane and a whole carriageway, some
+    // without a speed or an occupancy, some with no vehicles.
+    let mut readings = Vec::new();
+    for k in 0..150_i64 {
+        for lane in [Some(1), None] {
+            let extra = match k % 7 {
+                0 => json!({"avg_speed_kmh": null}),
+                1 => json!({"occupancy_pct": null}),
+                2 => json!({"vehicle_count": 0, "occupancy_pct": 0.0}),
+                _ => json!({"vehicle_count": k % 20 + 1, "avg_speed_kmh": 40.0 + (k % 9) as f64}),
+            };
+            readings.push(reading_with("roll", lane, k, extra));
+        }
+    }
+    store.insert_many_counted(readings).await.unwrap();
+    let verdict_of = |id: i64, round: i64| {
+        let mut v = verdict(Label::VARIANTS[((id + round) % 5) as usize]);
+        v.level_of_service = LevelOfService::VARIANTS
+            .get(((id + round) % 7) as usize)
+            .copied();
+        v.flow_veh_h_lane = 60.0 * ((id + round) % 30) as f64;
+        v.flags = Flag::VARIANTS
+            .iter()
+            .copied()
+            .filter(|f| (id + round + *f as i64) % 4 == 0)
+            .collect();
+        v
+    };
+    let claimed = store.claim("w", 1000, LEASE).await.unwrap();
+    let results = claimed
+        .iter()
+        .map(|e| (e.id, verdict_of(e.id, 0)))
+        .collect();
+    assert_eq!(store.complete_many("w", results).await.unwrap().len(), 300);
+    // Nothing is built yet: every series sums the readings.
+    let (summed, counted, rollups) =
+        series_both_ways(store, "roll", None, BucketSize::Hour, 0, 180).await;
+    assert_eq!((summed, rollups), (counted, 0));
+
+    // The spans before t0 + 2 h are built (from the hour before the first reading), in steps;
+    // the next call has nothing to do.
+    let step = TimeDelta::hours(1);
+    let mut built = None;
+    while let Some(until) = store.build_rollups(minute(130), step).await.unwrap() {
+        built = Some(until);
+    }
+    assert_eq!(built, db.is_postgres().then(|| minute(120)));
+
+    // Classified again with other verdicts, in built spans and above them: the first
+    // verdicts' shares are taken back from the built ones.
+    let again: Vec<i64> = claimed.iter().step_by(9).map(|e| e.id).collect();
+    for id in &again {
+        store.requeue(*id).await.unwrap();
+    }
+    assert_eq!(
+        classify_due(store, |id| verdict_of(id, 1)).await,
+        again.len()
+    );
+    // Late readings into built spans: one classified (its share is added), others not
+    // classified yet; and one queued again, not classified yet (it keeps its classification).
+    store
+        .insert_many_counted(vec![reading_with("roll", Some(3), 47, json!({}))])
+        .await
+        .unwrap();
+    assert_eq!(classify_due(store, |id| verdict_of(id, 2)).await, 1);
+    store.requeue(claimed[40].id).await.unwrap();
+    store
+        .insert_many_counted(
+            (0..4)
+                .map(|k| reading_with("roll", Some(2), 30 + k * 11, json!({})))
+                .collect(),
+        )
+        .await
+        .unwrap();
+
+    for (lane, size, from, to) in [
+        (None, BucketSize::FiveMinutes, 0, 150),
+        (Some(1), BucketSize::FiveMinutes, 3, 148),
+        (None, BucketSize::FifteenMinutes, -7, 151),
+        (None, BucketSize::Hour, 0, 180),
+        (Some(1), BucketSize::Hour, 17, 131),
+        (None, BucketSize::Day, 0, 150),
+    ] {
+        let (summed, counted, rollups) =
+            series_both_ways(store, "roll", lane, size, from, to).await;
+        assert_eq!(summed, counted, "{size} {lane:?} {from}..{to}");
+        // PostgreSQL keeps rollups; SQLite sums every reading.
+        assert_eq!(
+            rollups > 0,
+            db.is_postgres(),
+            "{size} {lane:?} {from}..{to}"
+        );
+        assert!(summed.iter().any(|b| b.readings > 0));
+    }
+    let (day, _, _) = series_both_ways(store, "roll", None, BucketSize::Day, 0, 150).await;
+    // The readings of minute 0 started their interval before the window.
+    assert_eq!(day[0].readings, 299 + 4);
+    assert_eq!(day[0].classified, 299);
+
+    if db.is_postgres() {
+        assert!(rollup_rows(db).await.len() > 30);
+        assert_rollups_rebuild_alike(db).await;
+    }
+}
+
+/// Builds that run while workers record classifications into the spans they build sum each
+/// classification exactly once: either the build sees it, or it adds its own share.
+pub async fn rollup_builds_racing_classification_sum_each_reading_once(db: &TestDb) {
+    if !db.is_postgres() {
+        return;
+    }
+    let store = db.store();
+    let readings: Vec<_> = (0..360_i64)
+        .flat_map(|k| (0..8).map(move |s| reading(&format!("race{s}"), Some(1), k)))
+        .collect();
+    store.insert_many_counted(readings).await.unwrap();
+    let workers: Vec<_> = (0..3)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let owner = format!("w{w}");
+                loop {
+                    let claimed = store.claim(&owner, 97, LEASE).await.unwrap();
+                    if claimed.is_empty() {
+                        break;
+                    }
+                    let results = claimed
+                        .iter()
+                        .map(|e| (e.id, verdict(Label::VARIANTS[(e.id % 5) as usize])))
+                        .collect();
+                    store.complete_many(&owner, results).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let builder = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for hour in 1..=6 {
+                while store
+                    .build_rollups(minute(60 * hour), TimeDelta::minutes(60))
+                    .await
+                    .unwrap()
+                    .is_some()
+                {}
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    builder.await.unwrap();
+    assert_eq!(
+        db.int("SELECT sum(readings)::int8 AS v FROM rollup_5m")
+            .await,
+        db.int(
+            "SELECT count(*) AS v FROM events \
+              WHERE observed_at - interval_s * interval '1 second' \
+                    < (SELECT built_until FROM rollup_watermark)"
+        )
+        .await
+    );
+    assert_rollups_rebuild_alike(db).await;
 }

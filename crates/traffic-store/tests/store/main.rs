@@ -77,6 +77,8 @@ store_suite! {
         lane_states_hold_each_lane_s_latest_classification_now_and_at_any_moment,
         transitions_are_label_changes_in_lane_order_and_follow_late_readings,
         congestion_periods_are_those_the_label_transitions_give,
+        series_from_rollups_equal_series_from_every_reading,
+        rollup_builds_racing_classification_sum_each_reading_once,
     ],
     empty: [
         concurrent_first_starts_migrate_an_empty_database_once,

@@ -41,6 +41,11 @@ impl TestDb {
         matches!(self.db.url(), traffic_store::DatabaseUrl::Postgres(_))
     }
 
+    /// The first column, named `v`, of every row of `sql`, as text.
+    pub async fn strings(&self, sql: &str) -> Vec<Option<String>> {
+        self.db.strings(sql).await
+    }
+
     /// The single integer `sql` returns, named `v`.
     pub async fn int(&self, sql: &str) -> i64 {
         self.db.int(sql).await

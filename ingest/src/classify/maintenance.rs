@@ -1,0 +1,71 @@
+//! The store's upkeep beside classification, each task on its own period: the queue table's
+//! vacuum and the building of closed rollup spans.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use traffic_store::{Store, StoreError};
+
+/// Dead queue rows worth a vacuum: a few seconds of classification at full speed, a pass over a
+/// table that small takes milliseconds.
+const QUEUE_VACUUM_MIN_DEAD: i64 = 20_000;
+
+/// How long a rollup span stays open after its end: most readings of it have arrived by then
+/// (those that come later are added to the built span as they are classified).
+const ROLLUP_SETTLE: TimeDelta = TimeDelta::minutes(10);
+
+/// Most rollup time built in one transaction, so that catching up on a large backlog holds
+/// the watermark lock (and the classifications waiting for it) only briefly at a time.
+const ROLLUP_STEP: TimeDelta = TimeDelta::hours(6);
+
+/// Runs `task` every `period` until `shutdown`, each run in a span named `name`; a failure is
+/// logged and the next run tries again.
+async fn periodically<F, Fut>(
+    name: &'static str,
+    period: Duration,
+    shutdown: CancellationToken,
+    mut task: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), StoreError>>,
+{
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            () = shutdown.cancelled() => return,
+        }
+        let span = tracing::debug_span!("maintenance", task = name);
+        if let Err(e) = task().instrument(span).await {
+            tracing::warn!(task = name, error = %service_kit::telemetry::error_chain(&e), "maintenance failed");
+        }
+    }
+}
+
+/// Keeps the queue table small while its rows are classified (see [`Store::vacuum_queue`]).
+pub async fn vacuum_queue(store: Store, period: Duration, shutdown: CancellationToken) {
+    periodically("queue_vacuum", period, shutdown, || async {
+        if store.vacuum_queue(QUEUE_VACUUM_MIN_DEAD).await? {
+            tracing::debug!("vacuumed the queue table");
+        }
+        Ok(())
+    })
+    .await;
+}
+
+/// Builds the rollup spans that have closed (see [`Store::build_rollups`]), catching up a step
+/// at a time; replicas share the work (one builds while the others skip).
+pub async fn build_rollups(store: Store, period: Duration, shutdown: CancellationToken) {
+    periodically("rollup_build", period, shutdown, || async {
+        while let Some(built_until) = store
+            .build_rollups(Utc::now() - ROLLUP_SETTLE, ROLLUP_STEP)
+            .await?
+        {
+            tracing::debug!(%built_until, "built rollups");
+        }
+        Ok(())
+    })
+    .await;
+}
