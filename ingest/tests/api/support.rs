@@ -276,6 +276,15 @@ impl TestApp {
         json(self.post_json("/v1/events", reading).await, 201).await
     }
 
+    /// Stores one reading, expecting 201, and classifies it `label` as a worker would (see
+    /// [`TestApp::classify`]); returns the event as stored.
+    pub async fn create_classified(&self, reading: &Value, label: Label) -> Value {
+        let event = self.create(reading).await;
+        self.classify(event["id"].as_i64().expect("id"), label)
+            .await;
+        event
+    }
+
     /// Requeues event `id` for classification, expecting 202, and returns the event.
     pub async fn requeue(&self, id: i64) -> Value {
         json(
