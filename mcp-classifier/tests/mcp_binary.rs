@@ -243,9 +243,7 @@ async fn stdio_carries_the_largest_call_and_its_answer() {
 }
 
 async fn stdio_classifies_a_stored_event_from_database_url(db: &TestDb) {
-    for minute in 0..5 {
-        db.insert(&reading("s1", Some(3), minute)).await;
-    }
+    db.insert_minutes("s1", Some(3), 0..5).await;
     let stored = db.insert(&reading("s1", Some(3), 5)).await;
     let (client, _dir) = stdio_client(&[("DATABASE_URL", &db.url())]).await;
     let structured = success(&call(&client, "classify_by_id", json!({"id": stored.id})).await);

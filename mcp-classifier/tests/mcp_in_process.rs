@@ -183,9 +183,7 @@ async fn classify_returns_one_structured_classification_equal_to_its_text() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn structured_content_of_every_tool_matches_its_output_schema() {
     let db = TestDb::sqlite().await;
-    for minute in 0..5 {
-        db.insert(&reading("s1", Some(1), minute)).await;
-    }
+    db.insert_minutes("s1", Some(1), 0..5).await;
     let stored = db.insert(&reading("s1", Some(1), 5)).await;
     let client = connect(Database::Connected(db.store().clone())).await;
     let tools = list_tools(&client).await;
@@ -276,37 +274,23 @@ async fn classify_with_invalid_arguments_is_a_tool_error_naming_each_field_and_r
         .expect("a tool result");
     assert_eq!(tool_error(&result), "invalid arguments: event is required");
 
-    // Wrong JSON types for the arguments themselves.
-    let text = tool_error(&call(&client, "classify", json!({"event": [1, 2]})).await);
-    assert!(
-        text.contains("event a reading must be a JSON object, not an array"),
-        "{text}"
-    );
-    let text = tool_error(
-        &call(
-            &client,
-            "classify",
-            json!({"event": reading("s1", None, 0), "history": {"not": "an array"}}),
-        )
-        .await,
-    );
-    assert!(
-        text.contains("history must be an array of readings"),
-        "{text}"
-    );
-
-    // A reading stamped far in the future is rejected by the future-skew rule.
+    // Wrong JSON types for the arguments themselves, and a reading stamped far in the future,
+    // which the future-skew rule rejects.
     let future = (chrono::Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339();
-    let text = tool_error(
-        &call(
-            &client,
-            "classify",
-            json!({"event": with(reading("s1", None, 0), json!({"observed_at": future}))}),
-        )
-        .await,
-    );
-    assert!(text.contains("event.observed_at is "), "{text}");
-    assert!(text.contains("ahead of the server clock"), "{text}");
+    let future = with(reading("s1", None, 0), json!({"observed_at": future}));
+    let not_an_array = json!({"event": reading("s1", None, 0), "history": {"not": "an array"}});
+    let cases: [(Value, &[&str]); 3] = [
+        (
+            json!({"event": [1, 2]}),
+            &["event a reading must be a JSON object, not an array"],
+        ),
+        (not_an_array, &["history must be an array of readings"]),
+        (
+            json!({"event": future}),
+            &["event.observed_at is ", "ahead of the server clock"],
+        ),
+    ];
+    assert_tool_errors(&client, "classify", cases).await;
     client.cancel().await.expect("cancel");
 }
 
@@ -426,42 +410,29 @@ async fn classify_batch_takes_1000_events_and_refuses_more_or_none() {
             .all(|(i, r)| r["index"] == json!(i) && r.get("classification").is_some())
     );
 
-    let text = tool_error(&call(&client, "classify_batch", json!({"events": batch(1001)})).await);
-    assert!(
-        text.contains("events holds 1001 readings; at most 1000 per call"),
-        "{text}"
-    );
-    let text = tool_error(&call(&client, "classify_batch", json!({"events": []})).await);
-    assert!(
-        text.contains("events must hold at least one reading"),
-        "{text}"
-    );
-    let text = tool_error(&call(&client, "classify_batch", json!({})).await);
-    assert!(text.contains("events is required"), "{text}");
-    let text = tool_error(
-        &call(
-            &client,
-            "classify_batch",
-            json!({"events": [reading("s1", None, 0)], "event": reading("s1", None, 0)}),
-        )
-        .await,
-    );
-    assert!(
-        text.contains(
-            "event is not an argument of this tool (expected: events, history, stored_history, sites, stored_sites)"
-        ),
-        "{text}"
-    );
+    let two_events = json!({"events": [reading("s1", None, 0)], "event": reading("s1", None, 0)});
     // An invalid history element fails the whole call (history is not judged per reading).
-    let text = tool_error(
-        &call(
-            &client,
-            "classify_batch",
-            json!({"events": [reading("s1", None, 5)], "history": [reading("s1", None, 4), {"vehicle_count": 1}]}),
-        )
-        .await,
-    );
-    assert!(text.contains("history[1].sensor_id is required"), "{text}");
+    let bad_history = json!({"events": [reading("s1", None, 5)],
+                             "history": [reading("s1", None, 4), {"vehicle_count": 1}]});
+    let cases: [(Value, &[&str]); 5] = [
+        (
+            json!({"events": batch(1001)}),
+            &["events holds 1001 readings; at most 1000 per call"],
+        ),
+        (
+            json!({"events": []}),
+            &["events must hold at least one reading"],
+        ),
+        (json!({}), &["events is required"]),
+        (
+            two_events,
+            &[
+                "event is not an argument of this tool (expected: events, history, stored_history, sites, stored_sites)",
+            ],
+        ),
+        (bad_history, &["history[1].sensor_id is required"]),
+    ];
+    assert_tool_errors(&client, "classify_batch", cases).await;
     client.cancel().await.expect("cancel");
 }
 
@@ -568,12 +539,7 @@ async fn classify_batch_groups_the_history_pool_by_sensor_and_lane() {
 async fn classify_by_id_reads_the_event_and_its_history(db: &TestDb) {
     // Five identical earlier readings of s1/lane 1, one of another lane and one of another
     // sensor, then the reading to classify: the sixth in a row.
-    let mut history = Vec::new();
-    for minute in 0..5 {
-        let r = reading("loop/s1", Some(1), minute);
-        db.insert(&r).await;
-        history.push(r);
-    }
+    let history = db.insert_minutes("loop/s1", Some(1), 0..5).await;
     db.insert(&reading("loop/s1", Some(2), 4)).await;
     db.insert(&reading("loop/s2", Some(1), 4)).await;
     let event = reading("loop/s1", Some(1), 5);
@@ -626,12 +592,7 @@ async fn classify_batch_loads_stored_history_when_asked(db: &TestDb) {
     // Stored: five identical readings of s1/lane 1 (minutes 0–4), one of lane 2, and a reading
     // later than the batch's. The batch: s1/1 at minutes 5 and 6 (the sixth and seventh in a
     // row) and s2 with no stored history.
-    let mut stored = Vec::new();
-    for minute in 0..5 {
-        let r = reading("hist/s1", Some(1), minute);
-        db.insert(&r).await;
-        stored.push(r);
-    }
+    let stored = db.insert_minutes("hist/s1", Some(1), 0..5).await;
     db.insert(&with(
         reading("hist/s1", Some(2), 4),
         json!({"vehicle_count": 3}),
@@ -689,21 +650,6 @@ async fn classify_batch_loads_stored_history_when_asked(db: &TestDb) {
     ] {
         assert!(text.contains(field), "{field}: {text}");
     }
-    client.cancel().await.expect("cancel");
-
-    let client = connect(Database::Unavailable("DATABASE_URL is not set".into())).await;
-    let text = tool_error(
-        &call(
-            &client,
-            "classify_batch",
-            json!({"events": events, "stored_history": {"readings": 5, "minutes": 10}}),
-        )
-        .await,
-    );
-    assert!(
-        text.starts_with("stored_history needs the events database: DATABASE_URL is not set"),
-        "{text}"
-    );
     client.cancel().await.expect("cancel");
 }
 
@@ -806,21 +752,6 @@ async fn classify_batch_and_classify_by_id_use_the_stored_sites(db: &TestDb) {
     let by_id = success(&call(&client, "classify_by_id", json!({"id": stored.id})).await);
     assert_eq!(flow(&by_id["classification"]), 240.0);
     client.cancel().await.expect("cancel");
-
-    let client = connect(no_database()).await;
-    let text = tool_error(
-        &call(
-            &client,
-            "classify_batch",
-            json!({"events": events, "stored_sites": true}),
-        )
-        .await,
-    );
-    assert!(
-        text.starts_with("stored_sites needs the events database"),
-        "{text}"
-    );
-    client.cancel().await.expect("cancel");
 }
 
 on_sqlite_and_postgres!(
@@ -830,13 +761,24 @@ on_sqlite_and_postgres!(
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn classify_by_id_without_a_database_says_it_needs_one() {
+async fn what_needs_the_events_database_says_so_without_one() {
     let client = connect(Database::Unavailable("DATABASE_URL is not set".into())).await;
     let text = tool_error(&call(&client, "classify_by_id", json!({"id": 1})).await);
     assert_eq!(
         text,
         "classify_by_id needs the events database: DATABASE_URL is not set"
     );
+    // So do classify_batch's stored history and stored sites.
+    let events = [reading("s1", None, 1), reading("s2", None, 1)];
+    for (option, value) in [
+        ("stored_history", json!({"readings": 5, "minutes": 10})),
+        ("stored_sites", json!(true)),
+    ] {
+        let arguments = json!({"events": events, option: value});
+        let text = tool_error(&call(&client, "classify_batch", arguments).await);
+        let needs = format!("{option} needs the events database: DATABASE_URL is not set");
+        assert!(text.starts_with(&needs), "{text}");
+    }
     // The other tools do not need it.
     assert_classifies(&client, &reading("s1", None, 0)).await;
     client.cancel().await.expect("cancel");

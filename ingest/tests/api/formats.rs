@@ -24,14 +24,9 @@ async fn network(app: &TestApp) {
         ("a", 2, 2, Label::Heavy),
         ("b", 1, 1, Label::Moderate),
     ] {
-        let event = app
-            .create(&reading_json_at(
-                sensor,
-                Some(lane),
-                now - TimeDelta::minutes(minutes),
-            ))
+        let at = now - TimeDelta::minutes(minutes);
+        app.create_classified(&reading_json_at(sensor, Some(lane), at), label)
             .await;
-        app.classify(event["id"].as_i64().unwrap(), label).await;
     }
 }
 

@@ -63,49 +63,35 @@ pub async fn an_insane_request_id_is_replaced(backend: Backend) {
     }
 }
 
-pub async fn an_unknown_path_is_a_404_problem(backend: Backend) {
+/// Every 4xx is a problem document, the probes and documents included: a path no route has is
+/// a 404, a method its route does not serve a 405, and neither writes anything.
+pub async fn requests_no_route_serves_are_404_or_405_problems(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    for (method, path) in [
-        (Method::GET, "/"),
-        (Method::GET, "/v2/events"),
-        (Method::GET, "/v1/events/1/history"),
-        (Method::POST, "/v1/nothing"),
-        (Method::DELETE, "/v1/sensors/x/y"),
+    let not_found = (404, "not-found");
+    let not_allowed = (405, "method-not-allowed");
+    for (method, path, (status, kind)) in [
+        (Method::GET, "/", not_found),
+        (Method::GET, "/v2/events", not_found),
+        (Method::GET, "/v1/events/1/history", not_found),
+        (Method::POST, "/v1/nothing", not_found),
+        (Method::DELETE, "/v1/sensors/x/y", not_found),
+        (Method::DELETE, "/v1/events", not_allowed),
+        (Method::PUT, "/v1/events", not_allowed),
+        (Method::GET, "/v1/events/batch", not_allowed),
+        (Method::DELETE, "/v1/events/1", not_allowed),
+        (Method::PATCH, "/v1/events/1", not_allowed),
+        (Method::GET, "/v1/events/1/classify", not_allowed),
+        (Method::POST, "/v1/sensors", not_allowed),
+        (Method::DELETE, "/v1/sensors/s1", not_allowed),
+        (Method::POST, "/v1/health", not_allowed),
+        (Method::POST, "/v1/ready", not_allowed),
+        (Method::POST, "/metrics", not_allowed),
+        (Method::POST, "/openapi.json", not_allowed),
+        (Method::POST, "/docs", not_allowed),
     ] {
-        problem(send(app.request(method, path)).await, 404, "not-found").await;
-    }
-}
-
-pub async fn a_wrong_method_on_an_events_route_is_a_405_problem(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    for (method, path) in [
-        (Method::DELETE, "/v1/events"),
-        (Method::PUT, "/v1/events"),
-        (Method::GET, "/v1/events/batch"),
-        (Method::DELETE, "/v1/events/1"),
-        (Method::PATCH, "/v1/events/1"),
-        (Method::GET, "/v1/events/1/classify"),
-        (Method::POST, "/v1/sensors"),
-        (Method::DELETE, "/v1/sensors/s1"),
-    ] {
-        let response = send(app.request(method, path)).await;
-        problem(response, 405, "method-not-allowed").await;
+        problem(send(app.request(method, path)).await, status, kind).await;
     }
     assert_eq!(app.row_count().await, 0);
-}
-
-/// Every 4xx is a problem document, the probes and documents included.
-pub async fn a_wrong_method_on_any_route_is_a_405_problem(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    for path in [
-        "/v1/health",
-        "/v1/ready",
-        "/metrics",
-        "/openapi.json",
-        "/docs",
-    ] {
-        problem(send(app.post(path)).await, 405, "method-not-allowed").await;
-    }
 }
 
 /// RFC 9110 §15.5.6: a 405 response must say which methods the resource supports.

@@ -160,9 +160,7 @@ api_suite! {
         a_sane_request_id_is_echoed,
         a_request_without_an_id_gets_a_fresh_one,
         an_insane_request_id_is_replaced,
-        an_unknown_path_is_a_404_problem,
-        a_wrong_method_on_an_events_route_is_a_405_problem,
-        a_wrong_method_on_any_route_is_a_405_problem,
+        requests_no_route_serves_are_404_or_405_problems,
         a_405_lists_the_allowed_methods,
     ],
     classification: [

@@ -7,18 +7,6 @@ use traffic_store::test_util::reading_json_at;
 
 use crate::support::{Backend, TestApp};
 
-/// Stores a reading of `sensor` on `lane` observed at `at` and classifies it `label`.
-async fn classified(
-    app: &TestApp,
-    sensor: &str,
-    lane: Option<u8>,
-    at: DateTime<Utc>,
-    label: Label,
-) {
-    let event = app.create(&reading_json_at(sensor, lane, at)).await;
-    app.classify(event["id"].as_i64().unwrap(), label).await;
-}
-
 /// `(sensor_id, lane, label)` of each item.
 fn lanes(state: &Value) -> Vec<(String, Value, String)> {
     state["items"]
@@ -51,9 +39,14 @@ async fn network(app: &TestApp) -> DateTime<Utc> {
     .await;
     let now = Utc::now();
     let ago = |minutes| now - TimeDelta::minutes(minutes);
-    classified(app, "a", Some(1), ago(2), Label::Heavy).await;
-    classified(app, "a", Some(2), ago(10), Label::FreeFlow).await;
-    classified(app, "b", Some(1), ago(1), Label::Congested).await;
+    for (sensor, lane, minutes, label) in [
+        ("a", 1, 2, Label::Heavy),
+        ("a", 2, 10, Label::FreeFlow),
+        ("b", 1, 1, Label::Congested),
+    ] {
+        app.create_classified(&reading_json_at(sensor, Some(lane), ago(minutes)), label)
+            .await;
+    }
     app.create(&reading_json_at("c", None, ago(1))).await;
     now
 }

@@ -8,27 +8,41 @@ use crate::support::{Backend, TestApp, error_fields, json, problem, reading, sen
 
 const PATH: &str = "/v1/sensors/loop%2FA1-12";
 
+/// A document with every field, shared with the model's tests of sensor metadata.
 fn full() -> Value {
-    json!({
-        "name": "A1 km 12.4 northbound",
-        "road": "A1",
-        "direction": "northbound",
-        "location": {"lon": 13.405, "lat": 52.52},
-        "lanes": 3,
-        "speed_limit_kmh": 100,
-        "free_flow_speed_kmh": 112.5,
-        "effective_vehicle_length_m": 6.2,
-        "time_zone": "Europe/Berlin"
-    })
+    serde_json::from_str(include_str!("../../../tests/fixtures/sensor-metadata.json"))
+        .expect("the fixture is JSON")
 }
 
+const JSON: &str = "application/json";
+const MERGE_PATCH: &str = "application/merge-patch+json";
+
 async fn write(app: &TestApp, method: Method, media_type: &str, body: &Value) -> reqwest::Response {
-    send(
-        app.request(method, PATH)
-            .header(CONTENT_TYPE, media_type)
-            .body(body.to_string()),
-    )
-    .await
+    app.send_as(method, PATH, media_type, body.to_string())
+        .await
+}
+
+/// [`write`], answered with the sensor's metadata and `status`.
+async fn written(
+    app: &TestApp,
+    method: Method,
+    media_type: &str,
+    body: &Value,
+    status: u16,
+) -> Value {
+    json(write(app, method, media_type, body).await, status).await
+}
+
+/// [`write`], refused with the problem `status` of type `kind`; returns the problem.
+async fn refused(
+    app: &TestApp,
+    method: Method,
+    media_type: &str,
+    body: &Value,
+    status: u16,
+    kind: &str,
+) -> Value {
+    problem(write(app, method, media_type, body).await, status, kind).await
 }
 
 /// The metadata fields of a written sensor or of a summary's `metadata`.
@@ -44,11 +58,7 @@ fn fields(value: &Value) -> Value {
 pub async fn metadata_is_put_patched_and_shown_with_the_sensor(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     // A sensor with metadata and no readings is known.
-    let created = json(
-        write(&app, Method::PUT, "application/json", &full()).await,
-        201,
-    )
-    .await;
+    let created = written(&app, Method::PUT, JSON, &full(), 201).await;
     assert_eq!(created["sensor_id"], "loop/A1-12");
     assert_eq!(fields(&created), full());
     assert!(created["updated_at"].is_string(), "{created}");
@@ -58,17 +68,7 @@ pub async fn metadata_is_put_patched_and_shown_with_the_sensor(backend: Backend)
     assert_eq!(summary["metadata_updated_at"], created["updated_at"]);
 
     // PUT replaces the whole: what it leaves out is no longer known.
-    let replaced = json(
-        write(
-            &app,
-            Method::PUT,
-            "application/json",
-            &json!({"road": "A2"}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let replaced = written(&app, Method::PUT, JSON, &json!({"road": "A2"}), 200).await;
     assert_eq!(replaced["road"], "A2");
     assert!(
         replaced["name"].is_null() && replaced["location"].is_null(),
@@ -76,17 +76,9 @@ pub async fn metadata_is_put_patched_and_shown_with_the_sensor(backend: Backend)
     );
 
     // PATCH merges: a member given replaces, null forgets, the location merges member by member.
-    json(
-        write(&app, Method::PUT, "application/json", &full()).await,
-        200,
-    )
-    .await;
+    written(&app, Method::PUT, JSON, &full(), 200).await;
     let patch = json!({"direction": null, "location": {"lat": 48.1}, "lanes": 4});
-    let patched = json(
-        write(&app, Method::PATCH, "application/merge-patch+json", &patch).await,
-        200,
-    )
-    .await;
+    let patched = written(&app, Method::PATCH, MERGE_PATCH, &patch, 200).await;
     assert!(patched["direction"].is_null(), "{patched}");
     assert_eq!(patched["location"], json!({"lon": 13.405, "lat": 48.1}));
     assert_eq!(patched["lanes"], 4);
@@ -104,28 +96,14 @@ pub async fn a_patch_of_a_sensor_without_metadata_creates_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create(&reading("loop/A1-12", None, 0)).await;
     assert!(app.get_ok(PATH).await["metadata"].is_null());
-    let created = json(
-        write(
-            &app,
-            Method::PATCH,
-            "application/json",
-            &json!({"road": "A1"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    let created = written(&app, Method::PATCH, JSON, &json!({"road": "A1"}), 201).await;
     assert_eq!(created["road"], "A1");
     assert!(created["time_zone"].is_null());
 }
 
 pub async fn invalid_metadata_is_a_422_naming_every_field_and_changes_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    json(
-        write(&app, Method::PUT, "application/json", &full()).await,
-        201,
-    )
-    .await;
+    written(&app, Method::PUT, JSON, &full(), 201).await;
     let bad = json!({
         "name": "",
         "location": {"lon": 200},
@@ -133,8 +111,11 @@ pub async fn invalid_metadata_is_a_422_naming_every_field_and_changes_nothing(ba
         "time_zone": "Mars/Base",
         "colour": "red"
     });
-    let body = problem(
-        write(&app, Method::PUT, "application/json", &bad).await,
+    let body = refused(
+        &app,
+        Method::PUT,
+        JSON,
+        &bad,
         422,
         "invalid-sensor-metadata",
     )
@@ -151,14 +132,12 @@ pub async fn invalid_metadata_is_a_422_naming_every_field_and_changes_nothing(ba
         ]
     );
     // A patch is checked as the document it makes.
-    let body = problem(
-        write(
-            &app,
-            Method::PATCH,
-            "application/merge-patch+json",
-            &json!({"lanes": 99}),
-        )
-        .await,
+    let lanes = json!({"lanes": 99});
+    let body = refused(
+        &app,
+        Method::PATCH,
+        MERGE_PATCH,
+        &lanes,
         422,
         "invalid-sensor-metadata",
     )
@@ -171,25 +150,20 @@ pub async fn invalid_metadata_is_a_422_naming_every_field_and_changes_nothing(ba
     );
 
     // A member given twice is named, not silently kept once.
-    let twice = send(
-        app.request(Method::PUT, PATH)
-            .header(CONTENT_TYPE, "application/json")
-            .body(r#"{"road": "A1", "road": "A9"}"#),
-    )
-    .await;
+    let twice = app
+        .send_as(Method::PUT, PATH, JSON, r#"{"road": "A1", "road": "A9"}"#)
+        .await;
     let body = problem(twice, 422, "invalid-sensor-metadata").await;
     assert_eq!(error_fields(&body), ["road"]);
 
-    let broken = send(
-        app.request(Method::PATCH, PATH)
-            .header(CONTENT_TYPE, "application/json")
-            .body("{\"road\": "),
-    )
-    .await;
+    let broken = app.send_as(Method::PATCH, PATH, JSON, "{\"road\": ").await;
     problem(broken, 400, "malformed-json").await;
     // A merge patch is no whole document.
-    problem(
-        write(&app, Method::PUT, "application/merge-patch+json", &full()).await,
+    refused(
+        &app,
+        Method::PUT,
+        MERGE_PATCH,
+        &full(),
         415,
         "unsupported-media-type",
     )
@@ -210,16 +184,11 @@ pub async fn metadata_writes_need_a_key_when_keys_are_configured(backend: Backen
     })
     .await;
     for method in [Method::PUT, Method::PATCH] {
-        problem(
-            write(&app, method.clone(), "application/json", &full()).await,
-            401,
-            "unauthorized",
-        )
-        .await;
+        refused(&app, method.clone(), JSON, &full(), 401, "unauthorized").await;
         let keyed = send(
             app.request(method, PATH)
                 .header("x-api-key", "k1")
-                .header(CONTENT_TYPE, "application/json")
+                .header(CONTENT_TYPE, JSON)
                 .body(full().to_string()),
         )
         .await;

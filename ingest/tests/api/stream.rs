@@ -93,6 +93,13 @@ impl Client {
         }
         events
     }
+
+    /// The next events, after checking that they are `expected` in the words of [`summary`].
+    async fn expect(&mut self, expected: &[&str]) -> Vec<Sse> {
+        let events = self.take(expected.len()).await;
+        assert_eq!(summary(&events), expected);
+        events
+    }
 }
 
 /// A reading of `sensor` lane 1 observed at `at`: free-flowing, or a stop-and-go jam.
@@ -109,7 +116,9 @@ fn reading(sensor: &str, at: DateTime<Utc>, jammed: bool) -> Value {
     })
 }
 
-fn summary(events: &[Sse]) -> Vec<(String, String)> {
+/// Each event as `"{event} {what}"`: the label of a classified event, `from>to` of a transition
+/// (with ` retracted` when it is withdrawn).
+fn summary(events: &[Sse]) -> Vec<String> {
     events
         .iter()
         .map(|e| {
@@ -129,7 +138,7 @@ fn summary(events: &[Sse]) -> Vec<(String, String)> {
                     }
                 ),
             };
-            (e.event.clone(), what)
+            format!("{} {what}", e.event)
         })
         .collect()
 }
@@ -141,32 +150,20 @@ pub async fn classified_events_and_transitions_reach_stream_clients(backend: Bac
     let mut elsewhere = Client::connect(&app, "/v1/stream?sensor_id=other", None).await;
     let t0 = Utc::now() - TimeDelta::minutes(10);
     let first = app.create(&reading("s1", t0, false)).await;
-    let events = all.take(1).await;
-    assert_eq!(
-        summary(&events),
-        [("classified".into(), "free_flow".into())]
-    );
+    let events = all.expect(&["classified free_flow"]).await;
     assert_eq!(events[0].data["id"], first["id"]);
     assert!(events[0].id.is_some());
     app.create(&reading("s1", t0 + TimeDelta::minutes(1), true))
         .await;
-    let events = all.take(2).await;
-    assert_eq!(
-        summary(&events),
-        [
-            ("classified".into(), "congested".into()),
-            ("transition".into(), "free_flow>congested".into()),
-        ]
-    );
+    let events = all
+        .expect(&["classified congested", "transition free_flow>congested"])
+        .await;
     let transition = &events[1].data;
     assert_eq!(transition["sensor_id"], "s1");
     assert_eq!(transition["lane"], 1);
     assert_eq!(transition["late"], false);
     assert_eq!(transition["previous_event_id"], first["id"]);
-    assert_eq!(
-        summary(&changes.take(1).await),
-        [("transition".into(), "free_flow>congested".into())]
-    );
+    changes.expect(&["transition free_flow>congested"]).await;
     assert!(elsewhere.next(Duration::from_millis(500)).await.is_none());
 }
 
@@ -179,22 +176,16 @@ pub async fn a_late_reading_moves_the_transition_and_the_stream_says_so(backend:
     app.create(&reading("s1", t0, false)).await;
     app.create(&reading("s1", t0 + TimeDelta::minutes(2), true))
         .await;
-    let events = client.take(1).await;
-    assert_eq!(
-        summary(&events),
-        [("transition".into(), "free_flow>congested".into())]
-    );
+    client.expect(&["transition free_flow>congested"]).await;
     // A reading from minute 1, late: the jam began a minute earlier.
     app.create(&reading("s1", t0 + TimeDelta::minutes(1), true))
         .await;
-    let events = client.take(2).await;
-    assert_eq!(
-        summary(&events),
-        [
-            ("transition".into(), "free_flow>congested".into()),
-            ("transition".into(), "free_flow>congested retracted".into()),
-        ]
-    );
+    let events = client
+        .expect(&[
+            "transition free_flow>congested",
+            "transition free_flow>congested retracted",
+        ])
+        .await;
     assert_eq!(events[0].data["late"], true);
     let at = |e: &Sse| DateTime::parse_from_rfc3339(e.data["at"].as_str().unwrap()).unwrap();
     assert_eq!(at(&events[0]), t0 + TimeDelta::minutes(1));

@@ -234,9 +234,25 @@ impl TestApp {
         self.request(Method::POST, path)
     }
 
+    /// Sends `body` as it is to `path` with `method`, labelled `media_type`.
+    pub async fn send_as(
+        &self,
+        method: Method,
+        path: &str,
+        media_type: &str,
+        body: impl Into<Body>,
+    ) -> Response {
+        send(
+            self.request(method, path)
+                .header(CONTENT_TYPE, media_type)
+                .body(body),
+        )
+        .await
+    }
+
     /// POSTs `body` as it is, labelled `media_type`.
     pub async fn post_as(&self, path: &str, media_type: &str, body: impl Into<Body>) -> Response {
-        send(self.post(path).header(CONTENT_TYPE, media_type).body(body)).await
+        self.send_as(Method::POST, path, media_type, body).await
     }
 
     /// POSTs `body` as `application/json`.
@@ -260,6 +276,15 @@ impl TestApp {
         json(self.post_json("/v1/events", reading).await, 201).await
     }
 
+    /// Stores one reading, expecting 201, and classifies it `label` as a worker would (see
+    /// [`TestApp::classify`]); returns the event as stored.
+    pub async fn create_classified(&self, reading: &Value, label: Label) -> Value {
+        let event = self.create(reading).await;
+        self.classify(event["id"].as_i64().expect("id"), label)
+            .await;
+        event
+    }
+
     /// Requeues event `id` for classification, expecting 202, and returns the event.
     pub async fn requeue(&self, id: i64) -> Value {
         json(
@@ -272,13 +297,11 @@ impl TestApp {
     /// Gives sensor `id` (an id that needs no escaping in a path) its first metadata, expecting
     /// `201`.
     pub async fn put_sensor(&self, id: &str, metadata: Value) {
-        let response = send(
-            self.request(Method::PUT, &format!("/v1/sensors/{id}"))
-                .header(CONTENT_TYPE, "application/json")
-                .body(metadata.to_string()),
-        )
-        .await;
-        assert_eq!(response.status(), 201, "PUT /v1/sensors/{id}");
+        let path = format!("/v1/sensors/{id}");
+        let response = self
+            .send_as(Method::PUT, &path, "application/json", metadata.to_string())
+            .await;
+        assert_eq!(response.status(), 201, "PUT {path}");
     }
 
     /// Stores readings with one batch request, expecting all to be accepted.

@@ -12,9 +12,10 @@ fn stamp(at: DateTime<Utc>) -> String {
         .replace(':', "%3A")
 }
 
+/// Stores a reading of `sensor` lane 1 observed at `at` and classifies it `label`.
 async fn classified(app: &TestApp, sensor: &str, at: DateTime<Utc>, label: Label) {
-    let event = app.create(&reading_json_at(sensor, Some(1), at)).await;
-    app.classify(event["id"].as_i64().unwrap(), label).await;
+    app.create_classified(&reading_json_at(sensor, Some(1), at), label)
+        .await;
 }
 
 /// `(sensor_id, from_label, to_label)` of each item.

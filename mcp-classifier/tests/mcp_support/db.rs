@@ -6,7 +6,7 @@ use serde_json::Value;
 use traffic_model::reading::Reading;
 use traffic_store::{Event, Store, StoreConfig};
 
-use traffic_store::test_util::TestDatabase;
+use traffic_store::test_util::{TestDatabase, reading_json};
 
 pub struct TestDb {
     db: TestDatabase,
@@ -44,6 +44,22 @@ impl TestDb {
         let inserted = self.store.insert(reading).await.expect("insert");
         assert!(!inserted.duplicate, "test readings are distinct");
         inserted.event
+    }
+
+    /// Stores a reading of `sensor` on `lane` at `t0` plus each of `minutes`; returns them.
+    pub async fn insert_minutes(
+        &self,
+        sensor: &str,
+        lane: Option<u8>,
+        minutes: std::ops::Range<i64>,
+    ) -> Vec<Value> {
+        let mut readings = Vec::new();
+        for minute in minutes {
+            let reading = reading_json(sensor, lane, minute);
+            self.insert(&reading).await;
+            readings.push(reading);
+        }
+        readings
     }
 }
 

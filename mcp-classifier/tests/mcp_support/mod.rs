@@ -87,6 +87,24 @@ pub async fn call<S: Service<RoleClient>>(
         .unwrap_or_else(|e| panic!("tools/call {name} failed with a JSON-RPC error: {e}"))
 }
 
+/// Calls `name` with the arguments of each case and checks that it answers with a tool error
+/// whose text holds every one of the case's needles.
+pub async fn assert_tool_errors<'a, S: Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+    name: &'static str,
+    cases: impl IntoIterator<Item = (Value, &'a [&'a str])>,
+) {
+    for (arguments, needles) in cases {
+        let text = tool_error(&call(client, name, arguments.clone()).await);
+        for needle in needles {
+            assert!(
+                text.contains(needle),
+                "{name} {arguments}: {needle:?} not in {text:?}"
+            );
+        }
+    }
+}
+
 /// The server's name as the client learnt it (from `initialize` or `server/discover`).
 pub fn server_name<S: Service<RoleClient>>(
     client: &RunningService<RoleClient, S>,

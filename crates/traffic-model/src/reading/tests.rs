@@ -1,5 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::fmt::Debug;
+
 use chrono::{FixedOffset, SecondsFormat};
 use proptest::prelude::*;
 use serde_json::{Map, json};
@@ -114,6 +116,28 @@ fn assert_rejected_with(field: &str, values: impl IntoIterator<Item = Value>, ra
     }
 }
 
+/// Asserts that [`valid`] with `field` set to each of `raws` is rejected.
+fn assert_each_rejected(field: &str, raws: &[&str]) {
+    for raw in raws {
+        assert!(
+            parse(with(field, json!(raw))).is_err(),
+            "{field} {raw:?} should be rejected"
+        );
+    }
+}
+
+/// [`assert_rejected_with`] `needle`, for text values that the message must also quote.
+fn assert_rejected_quoting(field: &str, raws: &[&str], needle: &str) {
+    for raw in raws {
+        let message = only_error(with(field, json!(raw)), field);
+        assert!(message.contains(needle), "{raw}: {message}");
+        assert!(
+            message.contains(raw),
+            "{raw}: the message should quote the value: {message}"
+        );
+    }
+}
+
 fn sorted_fields(errors: &[FieldError]) -> Vec<&str> {
     let mut fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
     fields.sort_unstable();
@@ -131,6 +155,14 @@ fn observed_at(raw: &str) -> Result<Reading, ReadingError> {
 // ---------------------------------------------------------------------------------------------
 // A whole reading
 // ---------------------------------------------------------------------------------------------
+
+#[test]
+fn sensor_id_observed_at_and_vehicle_count_are_required() {
+    for field in ["sensor_id", "observed_at", "vehicle_count"] {
+        assert_eq!(only_error(without(field), field), "is required");
+        assert_eq!(only_error(with(field, Value::Null), field), "is required");
+    }
+}
 
 #[test]
 fn a_minimal_reading_is_accepted_with_defaults() {
@@ -212,15 +244,6 @@ fn serializing_writes_utc_and_omits_absent_optional_fields() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn sensor_id_is_required() {
-    assert_eq!(only_error(without("sensor_id"), "sensor_id"), "is required");
-    assert_eq!(
-        only_error(with("sensor_id", Value::Null), "sensor_id"),
-        "is required"
-    );
-}
-
-#[test]
 fn empty_sensor_id_is_rejected() {
     assert!(sensor_id("").is_err());
     assert!(SensorId::parse("").is_err());
@@ -241,31 +264,33 @@ fn sensor_id_of_129_characters_is_rejected() {
 
 #[test]
 fn sensor_id_with_a_space_is_rejected() {
-    for raw in [
-        " ",
-        "loop 42",
-        " loop-42",
-        "loop-42 ",
-        "loop\t42",
-        "loop-42\n",
-    ] {
-        assert!(sensor_id(raw).is_err(), "{raw:?} should be rejected");
-    }
+    assert_each_rejected(
+        "sensor_id",
+        &[
+            " ",
+            "loop 42",
+            " loop-42",
+            "loop-42 ",
+            "loop\t42",
+            "loop-42\n",
+        ],
+    );
 }
 
 #[test]
 fn sensor_id_with_unicode_is_rejected() {
-    for raw in [
-        "capteur-é",
-        "ü",
-        "séns",
-        "传感器",
-        "loop-42\u{200b}",
-        "ｌｏｏｐ",
-        "loop\u{0}42",
-    ] {
-        assert!(sensor_id(raw).is_err(), "{raw:?} should be rejected");
-    }
+    assert_each_rejected(
+        "sensor_id",
+        &[
+            "capteur-é",
+            "ü",
+            "séns",
+            "传感器",
+            "loop-42\u{200b}",
+            "ｌｏｏｐ",
+            "loop\u{0}42",
+        ],
+    );
     // 64 two-byte characters: 128 bytes, but not allowed characters.
     assert!(sensor_id(&"é".repeat(64)).is_err());
 }
@@ -341,18 +366,6 @@ fn sensor_id_deserializes_only_when_valid() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn observed_at_is_required() {
-    assert_eq!(
-        only_error(without("observed_at"), "observed_at"),
-        "is required"
-    );
-    assert_eq!(
-        only_error(with("observed_at", Value::Null), "observed_at"),
-        "is required"
-    );
-}
-
-#[test]
 fn observed_at_with_an_offset_is_stored_as_utc() {
     let cases = [
         ("2026-11-29T09:15:00+01:00", "2026-11-29T08:15:00Z"),
@@ -404,51 +417,44 @@ fn observed_at_keeps_microseconds_and_truncates_finer_digits() {
 
 #[test]
 fn observed_at_without_an_offset_is_rejected() {
-    for raw in [
+    let raws = [
         "2026-11-29T08:15:00",
         "2026-11-29T08:15:00.5",
         "2026-11-29 08:15:00",
-    ] {
-        let message = only_error(with("observed_at", json!(raw)), "observed_at");
-        assert!(message.contains("RFC 3339"), "{raw}: {message}");
-        assert!(
-            message.contains(raw),
-            "{raw}: the message should quote the value: {message}"
-        );
-    }
+    ];
+    assert_rejected_quoting("observed_at", &raws, "RFC 3339");
 }
 
 #[test]
 fn observed_at_that_is_not_an_rfc3339_timestamp_is_rejected() {
-    for raw in [
-        "",
-        "now",
-        "2026-11-29",
-        "08:15:00Z",
-        "2026-11-29T08:15Z",
-        "2026-13-01T00:00:00Z",
-        "2026-02-30T00:00:00Z",
-        "2026-11-29T24:00:01Z",
-        "2026-11-29T08:15:00+1:00",
-        "2026-11-29T08:15:00+0100",
-        "29/11/2026 08:15:00Z",
-        "1764404100",
-    ] {
-        assert!(observed_at(raw).is_err(), "{raw:?} should be rejected");
-    }
+    assert_each_rejected(
+        "observed_at",
+        &[
+            "",
+            "now",
+            "2026-11-29",
+            "08:15:00Z",
+            "2026-11-29T08:15Z",
+            "2026-13-01T00:00:00Z",
+            "2026-02-30T00:00:00Z",
+            "2026-11-29T24:00:01Z",
+            "2026-11-29T08:15:00+1:00",
+            "2026-11-29T08:15:00+0100",
+            "29/11/2026 08:15:00Z",
+            "1764404100",
+        ],
+    );
 }
 
 #[test]
 fn observed_at_that_is_not_a_string_is_rejected() {
-    for value in [
+    let values = [
         json!(1_764_404_100),
         json!(true),
         json!(["2026-11-29T08:15:00Z"]),
         json!({}),
-    ] {
-        let message = only_error(with("observed_at", value.clone()), "observed_at");
-        assert!(message.contains("RFC 3339"), "{value}: {message}");
-    }
+    ];
+    assert_rejected_with("observed_at", values, "RFC 3339");
 }
 
 #[test]
@@ -487,19 +493,18 @@ fn observed_at_from_1970_on_is_accepted() {
 
 #[test]
 fn observed_at_before_1970_is_rejected() {
-    for raw in [
+    let raws = [
         "0000-01-01T00:00:00Z",
         "0001-01-01T00:00:00Z",
         "1900-01-01T00:00:00Z",
         "1969-12-31T23:59:59.999999Z",
         "1970-01-01T00:59:59+01:00",
-    ] {
-        let message = only_error(with("observed_at", json!(raw)), "observed_at");
-        assert!(
-            message.contains("before 1970-01-01T00:00:00Z"),
-            "{raw}: {message}"
-        );
-    }
+    ];
+    assert_rejected_with(
+        "observed_at",
+        raws.map(|raw| json!(raw)),
+        "before 1970-01-01T00:00:00Z",
+    );
 }
 
 #[test]
@@ -523,17 +528,14 @@ fn stored_rows_from_before_1970_are_still_read() {
 fn observed_at_with_second_60_is_rejected_whatever_the_minute_or_offset() {
     // A real leap second, a :60 that is none, one with a fraction and one with an offset:
     // each would otherwise be stored as the next minute and collide with that reading.
-    for raw in [
+    let raws = [
         "2016-12-31T23:59:60Z",
         "2026-11-29T08:10:60Z",
         "2026-11-29T08:10:60.5Z",
         "2026-11-29T09:10:60+01:00",
         "2026-11-29T08:10:60.999999999Z",
-    ] {
-        let message = only_error(with("observed_at", json!(raw)), "observed_at");
-        assert!(message.contains("second 60"), "{raw}: {message}");
-        assert!(message.contains(raw), "{raw}: {message}");
-    }
+    ];
+    assert_rejected_quoting("observed_at", &raws, "second 60");
 }
 
 #[test]
@@ -553,216 +555,106 @@ fn every_accepted_time_is_the_instant_it_names_to_the_microsecond() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// interval_s
+// The numeric fields: interval_s, lane, vehicle_count, avg_speed_kmh, occupancy_pct,
+// speed_limit_kmh, lanes
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn interval_defaults_to_60_seconds_when_absent_or_null() {
-    assert_eq!(parse(valid()).unwrap().interval_s(), 60);
-    assert_eq!(accept("interval_s", Value::Null).interval_s(), 60);
+/// Asserts that `field`, absent from [`valid`] and set to null, reads as `absent` through `get`.
+fn assert_absent_or_null_reads_as<T: PartialEq + Debug>(
+    field: &str,
+    get: fn(&Reading) -> T,
+    absent: T,
+) {
+    assert_eq!(get(&parse(valid()).unwrap()), absent, "{field} absent");
+    assert_eq!(get(&accept(field, Value::Null)), absent, "{field} null");
+}
+
+/// Asserts that [`valid`] with `field` set to each value is accepted, and reads as the value's
+/// pair through `get`.
+fn assert_accepted<T: PartialEq + Debug>(
+    field: &str,
+    get: fn(&Reading) -> T,
+    cases: impl IntoIterator<Item = (Value, T)>,
+) {
+    for (value, read) in cases {
+        assert_eq!(
+            get(&accept(field, value.clone())),
+            read,
+            "{field} = {value}"
+        );
+    }
 }
 
 #[test]
-fn interval_of_1_and_3600_seconds_is_accepted() {
-    assert_eq!(accept("interval_s", json!(1)).interval_s(), 1);
-    assert_eq!(accept("interval_s", json!(3600)).interval_s(), 3600);
+fn interval_defaults_to_60_seconds_and_the_other_optional_fields_to_none() {
+    assert_absent_or_null_reads_as("interval_s", Reading::interval_s, 60);
+    assert_absent_or_null_reads_as("lane", Reading::lane, None);
+    assert_absent_or_null_reads_as("avg_speed_kmh", Reading::avg_speed_kmh, None);
+    assert_absent_or_null_reads_as("occupancy_pct", Reading::occupancy_pct, None);
+    assert_absent_or_null_reads_as("speed_limit_kmh", Reading::speed_limit_kmh, None);
+    assert_absent_or_null_reads_as("lanes", Reading::lanes, None);
 }
 
 #[test]
-fn interval_below_1_or_above_3600_seconds_is_rejected() {
-    assert_rejected_with(
+fn each_numeric_field_accepts_the_bounds_of_its_range() {
+    assert_accepted(
         "interval_s",
-        [json!(0), json!(3601), json!(-1)],
-        "from 1 to 3600 seconds",
+        Reading::interval_s,
+        [(json!(1), 1), (json!(3600), 3600)],
+    );
+    assert_accepted(
+        "lane",
+        Reading::lane,
+        [(json!(0), Some(0)), (json!(32), Some(32))],
+    );
+    let counts = [(json!(0), 0), (json!(100_000), 100_000)];
+    assert_accepted("vehicle_count", Reading::vehicle_count, counts);
+    // Written as floats or as integers.
+    let speeds = [
+        (json!(0.0), Some(0.0)),
+        (json!(400.0), Some(400.0)),
+        (json!(0), Some(0.0)),
+        (json!(400), Some(400.0)),
+    ];
+    assert_accepted("avg_speed_kmh", Reading::avg_speed_kmh, speeds);
+    let occupancies = [
+        (json!(0.0), Some(0.0)),
+        (json!(100.0), Some(100.0)),
+        (json!(100), Some(100.0)),
+    ];
+    assert_accepted("occupancy_pct", Reading::occupancy_pct, occupancies);
+    let limits = [(json!(5), Some(5)), (json!(200), Some(200))];
+    assert_accepted("speed_limit_kmh", Reading::speed_limit_kmh, limits);
+    assert_accepted(
+        "lanes",
+        Reading::lanes,
+        [(json!(1), Some(1)), (json!(32), Some(32))],
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// lane
-// ---------------------------------------------------------------------------------------------
-
 #[test]
-fn lane_is_optional() {
-    assert_eq!(parse(valid()).unwrap().lane(), None);
-    assert_eq!(accept("lane", Value::Null).lane(), None);
-}
-
-#[test]
-fn lane_0_and_32_are_accepted() {
-    assert_eq!(accept("lane", json!(0)).lane(), Some(0));
-    assert_eq!(accept("lane", json!(32)).lane(), Some(32));
-}
-
-#[test]
-fn lane_below_0_or_above_32_is_rejected() {
+fn each_numeric_field_rejects_values_outside_its_range() {
+    let intervals = [json!(0), json!(3601), json!(-1)];
+    assert_rejected_with("interval_s", intervals, "from 1 to 3600 seconds");
     assert_rejected_with("lane", [json!(-1), json!(33), json!(256)], "from 0 to 32");
-}
-
-// ---------------------------------------------------------------------------------------------
-// vehicle_count
-// ---------------------------------------------------------------------------------------------
-
-#[test]
-fn vehicle_count_is_required() {
-    assert_eq!(
-        only_error(without("vehicle_count"), "vehicle_count"),
-        "is required"
-    );
-    assert_eq!(
-        only_error(with("vehicle_count", Value::Null), "vehicle_count"),
-        "is required"
-    );
-}
-
-#[test]
-fn vehicle_count_of_0_and_100000_is_accepted() {
-    assert_eq!(accept("vehicle_count", json!(0)).vehicle_count(), 0);
-    assert_eq!(
-        accept("vehicle_count", json!(100_000)).vehicle_count(),
-        100_000
-    );
-}
-
-#[test]
-fn vehicle_count_below_0_or_above_100000_is_rejected() {
-    assert_rejected_with(
-        "vehicle_count",
-        [json!(-1), json!(100_001)],
-        "from 0 to 100000 vehicles",
-    );
-}
-
-// ---------------------------------------------------------------------------------------------
-// avg_speed_kmh
-// ---------------------------------------------------------------------------------------------
-
-#[test]
-fn avg_speed_is_optional() {
-    assert_eq!(parse(valid()).unwrap().avg_speed_kmh(), None);
-    assert_eq!(accept("avg_speed_kmh", Value::Null).avg_speed_kmh(), None);
-}
-
-#[test]
-fn avg_speed_of_0_and_400_kmh_is_accepted() {
-    assert_eq!(
-        accept("avg_speed_kmh", json!(0.0)).avg_speed_kmh(),
-        Some(0.0)
-    );
-    assert_eq!(
-        accept("avg_speed_kmh", json!(400.0)).avg_speed_kmh(),
-        Some(400.0)
-    );
-    assert_eq!(accept("avg_speed_kmh", json!(0)).avg_speed_kmh(), Some(0.0));
-    assert_eq!(
-        accept("avg_speed_kmh", json!(400)).avg_speed_kmh(),
-        Some(400.0)
-    );
-}
-
-#[test]
-fn avg_speed_below_0_or_above_400_kmh_is_rejected() {
-    let just_outside = [
+    let counts = [json!(-1), json!(100_001)];
+    assert_rejected_with("vehicle_count", counts, "from 0 to 100000 vehicles");
+    let speeds = [
         json!(0.0_f64.next_down()),
         json!(400.0_f64.next_up()),
         json!(-1),
         json!(401),
     ];
-    assert_rejected_with("avg_speed_kmh", just_outside, "from 0 to 400 km/h");
-}
-
-// ---------------------------------------------------------------------------------------------
-// occupancy_pct
-// ---------------------------------------------------------------------------------------------
-
-#[test]
-fn occupancy_is_optional() {
-    assert_eq!(parse(valid()).unwrap().occupancy_pct(), None);
-    assert_eq!(accept("occupancy_pct", Value::Null).occupancy_pct(), None);
-}
-
-#[test]
-fn occupancy_of_0_and_100_percent_is_accepted() {
-    assert_eq!(
-        accept("occupancy_pct", json!(0.0)).occupancy_pct(),
-        Some(0.0)
-    );
-    assert_eq!(
-        accept("occupancy_pct", json!(100.0)).occupancy_pct(),
-        Some(100.0)
-    );
-    assert_eq!(
-        accept("occupancy_pct", json!(100)).occupancy_pct(),
-        Some(100.0)
-    );
-}
-
-#[test]
-fn occupancy_below_0_is_rejected() {
-    assert_rejected_with(
-        "occupancy_pct",
-        [json!(0.0_f64.next_down()), json!(-0.5)],
-        "from 0 to 100 %",
-    );
-}
-
-#[test]
-fn occupancy_above_100_is_rejected() {
-    assert_rejected_with(
-        "occupancy_pct",
-        [json!(100.0_f64.next_up()), json!(101)],
-        "from 0 to 100 %",
-    );
-}
-
-// ---------------------------------------------------------------------------------------------
-// speed_limit_kmh
-// ---------------------------------------------------------------------------------------------
-
-#[test]
-fn speed_limit_is_optional() {
-    assert_eq!(parse(valid()).unwrap().speed_limit_kmh(), None);
-    assert_eq!(
-        accept("speed_limit_kmh", Value::Null).speed_limit_kmh(),
-        None
-    );
-}
-
-#[test]
-fn speed_limit_of_5_and_200_kmh_is_accepted() {
-    assert_eq!(
-        accept("speed_limit_kmh", json!(5)).speed_limit_kmh(),
-        Some(5)
-    );
-    assert_eq!(
-        accept("speed_limit_kmh", json!(200)).speed_limit_kmh(),
-        Some(200)
-    );
-}
-
-#[test]
-fn speed_limit_below_5_or_above_200_kmh_is_rejected() {
-    let outside = [json!(4), json!(201), json!(0), json!(65_536)];
-    assert_rejected_with("speed_limit_kmh", outside, "from 5 to 200 km/h");
-}
-
-// ---------------------------------------------------------------------------------------------
-// lanes
-// ---------------------------------------------------------------------------------------------
-
-#[test]
-fn lanes_is_optional() {
-    assert_eq!(parse(valid()).unwrap().lanes(), None);
-    assert_eq!(accept("lanes", Value::Null).lanes(), None);
-}
-
-#[test]
-fn lanes_of_1_and_32_are_accepted() {
-    assert_eq!(accept("lanes", json!(1)).lanes(), Some(1));
-    assert_eq!(accept("lanes", json!(32)).lanes(), Some(32));
-}
-
-#[test]
-fn lanes_below_1_or_above_32_is_rejected() {
+    assert_rejected_with("avg_speed_kmh", speeds, "from 0 to 400 km/h");
+    let occupancies = [
+        json!(0.0_f64.next_down()),
+        json!(-0.5),
+        json!(100.0_f64.next_up()),
+        json!(101),
+    ];
+    assert_rejected_with("occupancy_pct", occupancies, "from 0 to 100 %");
+    let limits = [json!(4), json!(201), json!(0), json!(65_536)];
+    assert_rejected_with("speed_limit_kmh", limits, "from 5 to 200 km/h");
     assert_rejected_with("lanes", [json!(0), json!(33)], "from 1 to 32 lanes");
 }
 

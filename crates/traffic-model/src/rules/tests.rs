@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::classification::{Flag, Label, LevelOfService};
+// The hand-computed cases name a level of service by its letter.
+use crate::classification::LevelOfService::{A, C, D, E, F};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -81,204 +83,123 @@ fn assert_case(c: &Classification, e: Expected<'_>) {
     );
 }
 
+/// [`classify_alone`] of `fields` with `field` set to each of `values` in turn.
+fn classify_each<const N: usize>(
+    fields: Value,
+    field: &str,
+    values: [Value; N],
+) -> [Classification; N] {
+    values.map(|value| {
+        let mut fields = fields.clone();
+        fields[field] = value;
+        classify_alone(fields)
+    })
+}
+
 fn has_reason(c: &Classification, needle: &str) -> bool {
     c.reasons.iter().any(|r| r.contains(needle))
+}
+
+/// One test per hand-computed case: `name: {fields} => label, LOS, flow, density, confidence,
+/// flags [..]`, and `reasons [..]` when the reasons must name something. The reading is
+/// [`reading`] with `fields` on top, classified alone; the hand computation is the case's doc.
+macro_rules! hand_computed {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident: $fields:tt
+        => $label:ident, $los:expr, flow $flow:expr, density $density:expr,
+           confidence $confidence:expr, flags [$($flag:ident),*]
+        $(, reasons [$($reason:literal),+])?;
+    )*) => {$(
+        $(#[$doc])*
+        #[test]
+        fn $name() {
+            let c = classify_alone(json!($fields));
+            assert_case(
+                &c,
+                Expected {
+                    label: Label::$label,
+                    los: $los,
+                    flow: $flow,
+                    density: $density,
+                    confidence: $confidence,
+                    flags: &[$(Flag::$flag),*],
+                },
+            );
+            $($(assert!(has_reason(&c, $reason), "{c:#?}");)+)?
+        }
+    )*};
 }
 
 // ---------------------------------------------------------------------------------------------
 // One case per label
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn light_fast_traffic_is_free_flow_at_los_a() {
-    // flow 10 × 3600 / 60 = 600; density 600 / 110 = 5.4545 ≤ 6.8351 → A → free_flow.
-    // speed 110 / 120 = 91.7 % ≥ 90 %: no override. Every input present, 10 ≥ 3 vehicles: 1.0.
-    let c = classify_alone(
-        json!({"lane": 1, "vehicle_count": 10, "avg_speed_kmh": 110.0,
-        "occupancy_pct": 4.0, "speed_limit_kmh": 120}),
-    );
-    assert_case(
-        &c,
-        Expected {
-            label: Label::FreeFlow,
-            los: Some(LevelOfService::A),
-            flow: 600.0,
-            density: Some(600.0 / 110.0),
-            confidence: 1.0,
-            flags: &[],
-        },
-    );
-}
+hand_computed! {
+    /// flow 10 × 3600 / 60 = 600; density 600 / 110 = 5.4545 ≤ 6.8351 → A → free_flow.
+    /// speed 110 / 120 = 91.7 % ≥ 90 %: no override. Every input present, 10 ≥ 3 vehicles: 1.0.
+    light_fast_traffic_is_free_flow_at_los_a:
+        {"lane": 1, "vehicle_count": 10, "avg_speed_kmh": 110.0,
+         "occupancy_pct": 4.0, "speed_limit_kmh": 120}
+        => FreeFlow, Some(A), flow 600.0, density Some(600.0 / 110.0), confidence 1.0, flags [];
 
-#[test]
-fn medium_density_at_full_speed_is_moderate_at_los_c() {
-    // flow 25 × 60 = 1500; density 1500 / 115 = 13.0435 in (11.1847, 16.1557] → C → moderate.
-    // 115 / 120 = 95.8 %: no override.
-    let c = classify_alone(
-        json!({"lane": 1, "vehicle_count": 25, "avg_speed_kmh": 115.0,
-        "occupancy_pct": 9.0, "speed_limit_kmh": 120}),
-    );
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Moderate,
-            los: Some(LevelOfService::C),
-            flow: 1500.0,
-            density: Some(1500.0 / 115.0),
-            confidence: 1.0,
-            flags: &[],
-        },
-    );
-}
+    /// flow 25 × 60 = 1500; density 1500 / 115 = 13.0435 in (11.1847, 16.1557] → C → moderate.
+    /// 115 / 120 = 95.8 %: no override.
+    medium_density_at_full_speed_is_moderate_at_los_c:
+        {"lane": 1, "vehicle_count": 25, "avg_speed_kmh": 115.0,
+         "occupancy_pct": 9.0, "speed_limit_kmh": 120}
+        => Moderate, Some(C), flow 1500.0, density Some(1500.0 / 115.0), confidence 1.0, flags [];
 
-#[test]
-fn near_capacity_traffic_is_heavy_at_los_e() {
-    // flow 40 × 60 = 2400; density 2400 / 100 = 24.0 in (21.7480, 27.9617] → E → heavy.
-    // 100 / 100 = 100 %: no override.
-    let c = classify_alone(
-        json!({"lane": 1, "vehicle_count": 40, "avg_speed_kmh": 100.0,
-        "occupancy_pct": 16.0, "speed_limit_kmh": 100}),
-    );
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Heavy,
-            los: Some(LevelOfService::E),
-            flow: 2400.0,
-            density: Some(24.0),
-            confidence: 1.0,
-            flags: &[],
-        },
-    );
-    assert!(
-        has_reason(
-            &c,
-            "density 24.00 veh/km/ln > 21.75 (LOS D upper bound 35 pc/mi/ln): LOS E"
-        ),
-        "{c:#?}"
-    );
-}
+    /// flow 40 × 60 = 2400; density 2400 / 100 = 24.0 in (21.7480, 27.9617] → E → heavy.
+    /// 100 / 100 = 100 %: no override.
+    near_capacity_traffic_is_heavy_at_los_e:
+        {"lane": 1, "vehicle_count": 40, "avg_speed_kmh": 100.0,
+         "occupancy_pct": 16.0, "speed_limit_kmh": 100}
+        => Heavy, Some(E), flow 2400.0, density Some(24.0), confidence 1.0, flags [],
+        reasons ["density 24.00 veh/km/ln > 21.75 (LOS D upper bound 35 pc/mi/ln): LOS E"];
 
-#[test]
-fn dense_slow_traffic_is_congested_at_los_f() {
-    // flow 30 × 60 = 1800; speed 30 < 56.33 with occupancy, so density from occupancy:
-    // 35 / 100 × 1000 / 6.5 = 53.846 > 27.9617 → F → congested.
-    // 30 / 100 = 30 % < 75 % (at least heavy): no override of congested.
-    let c = classify_alone(
-        json!({"lane": 1, "vehicle_count": 30, "avg_speed_kmh": 30.0,
-        "occupancy_pct": 35.0, "speed_limit_kmh": 100}),
-    );
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Congested,
-            los: Some(LevelOfService::F),
-            flow: 1800.0,
-            density: Some(350.0 / 6.5),
-            confidence: 1.0,
-            flags: &[],
-        },
-    );
-}
+    /// flow 30 × 60 = 1800; speed 30 < 56.33 with occupancy, so density from occupancy:
+    /// 35 / 100 × 1000 / 6.5 = 53.846 > 27.9617 → F → congested.
+    /// 30 / 100 = 30 % < 75 % (at least heavy): no override of congested.
+    dense_slow_traffic_is_congested_at_los_f:
+        {"lane": 1, "vehicle_count": 30, "avg_speed_kmh": 30.0,
+         "occupancy_pct": 35.0, "speed_limit_kmh": 100}
+        => Congested, Some(F), flow 1800.0, density Some(350.0 / 6.5), confidence 1.0, flags [];
 
-#[test]
-fn vehicles_without_speed_or_occupancy_are_unknown_with_zero_confidence() {
-    // flow 12 × 60 = 720; no speed, no occupancy, count > 0: nothing supports a call.
-    let c = classify_alone(json!({"lane": 1, "vehicle_count": 12}));
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Unknown,
-            los: None,
-            flow: 720.0,
-            density: None,
-            confidence: 0.0,
-            flags: &[],
-        },
-    );
-    assert!(has_reason(&c, "label unknown"), "{c:#?}");
+    /// flow 12 × 60 = 720; no speed, no occupancy, count > 0: nothing supports a call.
+    vehicles_without_speed_or_occupancy_are_unknown_with_zero_confidence:
+        {"lane": 1, "vehicle_count": 12}
+        => Unknown, None, flow 720.0, density None, confidence 0.0, flags [],
+        reasons ["label unknown"];
 }
 
 // ---------------------------------------------------------------------------------------------
 // Speed overrides (each only makes the label worse) and contradictions
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn a_speed_below_90_percent_of_the_limit_makes_free_flow_moderate() {
-    // flow 600; density 600 / 100 = 6.0 → A (free_flow); 100 / 120 = 83.3 % < 90 % → moderate.
-    let c = classify_alone(
-        json!({"lane": 1, "vehicle_count": 10, "avg_speed_kmh": 100.0,
-        "occupancy_pct": 4.0, "speed_limit_kmh": 120}),
-    );
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Moderate,
-            los: Some(LevelOfService::A),
-            flow: 600.0,
-            density: Some(6.0),
-            confidence: 1.0,
-            flags: &[],
-        },
-    );
-    assert!(
-        has_reason(
-            &c,
-            "speed 100.0 km/h is 83.3 % of the speed limit 120 km/h (< 90 %: below free-flow speed): \
-        at least moderate, overrides free_flow from LOS A"
-        ),
-        "{c:#?}"
-    );
-}
+hand_computed! {
+    /// flow 600; density 600 / 100 = 6.0 → A (free_flow); 100 / 120 = 83.3 % < 90 % → moderate.
+    a_speed_below_90_percent_of_the_limit_makes_free_flow_moderate:
+        {"lane": 1, "vehicle_count": 10, "avg_speed_kmh": 100.0,
+         "occupancy_pct": 4.0, "speed_limit_kmh": 120}
+        => Moderate, Some(A), flow 600.0, density Some(6.0), confidence 1.0, flags [],
+        reasons ["speed 100.0 km/h is 83.3 % of the speed limit 120 km/h (< 90 %: below free-flow speed): \
+                 at least moderate, overrides free_flow from LOS A"];
 
-#[test]
-fn a_speed_below_75_percent_of_the_limit_makes_moderate_heavy() {
-    // flow 20 × 60 = 1200; density 1200 / 60 = 20.0 → D (moderate); 60 / 120 = 50 % < 75 % → heavy.
-    let c = classify_alone(
-        json!({"lane": 1, "vehicle_count": 20, "avg_speed_kmh": 60.0,
-        "occupancy_pct": 13.0, "speed_limit_kmh": 120}),
-    );
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Heavy,
-            los: Some(LevelOfService::D),
-            flow: 1200.0,
-            density: Some(20.0),
-            confidence: 1.0,
-            flags: &[],
-        },
-    );
-    assert!(
-        has_reason(
-            &c,
-            "(< 75 %: slow): at least heavy, overrides moderate from LOS D"
-        ),
-        "{c:#?}"
-    );
-}
+    /// flow 20 × 60 = 1200; density 1200 / 60 = 20.0 → D (moderate); 60 / 120 = 50 % < 75 % → heavy.
+    a_speed_below_75_percent_of_the_limit_makes_moderate_heavy:
+        {"lane": 1, "vehicle_count": 20, "avg_speed_kmh": 60.0,
+         "occupancy_pct": 13.0, "speed_limit_kmh": 120}
+        => Heavy, Some(D), flow 1200.0, density Some(20.0), confidence 1.0, flags [],
+        reasons ["(< 75 %: slow): at least heavy, overrides moderate from LOS D"];
 
-#[test]
-fn a_speed_below_25_percent_of_the_limit_makes_moderate_congested() {
-    // flow 6 × 60 = 360; speed 25 < 56.33, so density 12 / 100 × 1000 / 6.5 = 18.4615 → D (moderate);
-    // 25 / 120 = 20.8 % < 25 % → congested. Stationary speed with LOS D is no contradiction (A–B are).
-    let c = classify_alone(json!({"lane": 1, "vehicle_count": 6, "avg_speed_kmh": 25.0,
-        "occupancy_pct": 12.0, "speed_limit_kmh": 120}));
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Congested,
-            los: Some(LevelOfService::D),
-            flow: 360.0,
-            density: Some(120.0 / 6.5),
-            confidence: 1.0,
-            flags: &[],
-        },
-    );
-    assert!(
-        has_reason(&c, "(< 25 %: stationary or queueing): at least congested"),
-        "{c:#?}"
-    );
+    /// flow 6 × 60 = 360; speed 25 < 56.33, so density 12 / 100 × 1000 / 6.5 = 18.4615 → D (moderate);
+    /// 25 / 120 = 20.8 % < 25 % → congested. Stationary speed with LOS D is no contradiction (A–B are).
+    a_speed_below_25_percent_of_the_limit_makes_moderate_congested:
+        {"lane": 1, "vehicle_count": 6, "avg_speed_kmh": 25.0,
+         "occupancy_pct": 12.0, "speed_limit_kmh": 120}
+        => Congested, Some(D), flow 360.0, density Some(120.0 / 6.5), confidence 1.0, flags [],
+        reasons ["(< 25 %: stationary or queueing): at least congested"];
 }
 
 #[test]
@@ -292,26 +213,13 @@ fn a_good_speed_never_improves_a_bad_los() {
     assert!(has_reason(&c, "no override of heavy from LOS E"), "{c:#?}");
 }
 
-#[test]
-fn without_a_limit_a_speed_below_35_mph_makes_moderate_heavy() {
-    // flow 600; speed 50 < 56.33 with occupancy: 9 / 100 × 1000 / 6.5 = 13.846 → C (moderate);
-    // 50 < 56.33 km/h (35 mph) → heavy.
-    let c = classify_alone(
-        json!({"lane": 1, "vehicle_count": 10, "avg_speed_kmh": 50.0,
-        "occupancy_pct": 9.0}),
-    );
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Heavy,
-            los: Some(LevelOfService::C),
-            flow: 600.0,
-            density: Some(90.0 / 6.5),
-            confidence: 1.0,
-            flags: &[],
-        },
-    );
-    assert!(has_reason(&c, "< 56.3 km/h, 35 mph: PeMS delay"), "{c:#?}");
+hand_computed! {
+    /// flow 600; speed 50 < 56.33 with occupancy: 9 / 100 × 1000 / 6.5 = 13.846 → C (moderate);
+    /// 50 < 56.33 km/h (35 mph) → heavy.
+    without_a_limit_a_speed_below_35_mph_makes_moderate_heavy:
+        {"lane": 1, "vehicle_count": 10, "avg_speed_kmh": 50.0, "occupancy_pct": 9.0}
+        => Heavy, Some(C), flow 600.0, density Some(90.0 / 6.5), confidence 1.0, flags [],
+        reasons ["< 56.3 km/h, 35 mph: PeMS delay"];
 }
 
 #[test]
@@ -328,23 +236,12 @@ fn without_a_limit_a_speed_of_35_mph_or_more_does_not_override() {
     );
 }
 
-#[test]
-fn without_a_limit_a_speed_below_15_mph_makes_moderate_congested() {
-    // flow 5 × 60 = 300; speed 20 < 56.33 with occupancy: 10 / 100 × 1000 / 6.5 = 15.385 → C;
-    // 20 < 24.14 km/h (15 mph) → congested.
-    let c = classify_alone(json!({"lane": 1, "vehicle_count": 5, "avg_speed_kmh": 20.0,
-        "occupancy_pct": 10.0}));
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Congested,
-            los: Some(LevelOfService::C),
-            flow: 300.0,
-            density: Some(100.0 / 6.5),
-            confidence: 1.0,
-            flags: &[],
-        },
-    );
+hand_computed! {
+    /// flow 5 × 60 = 300; speed 20 < 56.33 with occupancy: 10 / 100 × 1000 / 6.5 = 15.385 → C;
+    /// 20 < 24.14 km/h (15 mph) → congested.
+    without_a_limit_a_speed_below_15_mph_makes_moderate_congested:
+        {"lane": 1, "vehicle_count": 5, "avg_speed_kmh": 20.0, "occupancy_pct": 10.0}
+        => Congested, Some(C), flow 300.0, density Some(100.0 / 6.5), confidence 1.0, flags [];
 }
 
 #[test]
@@ -373,286 +270,110 @@ fn a_configured_free_flow_speed_is_the_reference_when_the_limit_is_unknown() {
     );
 }
 
-#[test]
-fn free_flow_speed_with_los_f_by_flow_over_speed_is_a_contradiction() {
-    // flow 50 × 60 = 3000 (not > 3000: no capacity flag); density 3000 / 100 = 30 → F → congested.
-    // 100 / 100 ≥ 90 % says free: contradiction −0.30 → 0.70.
-    let c = classify_alone(
-        json!({"lane": 1, "vehicle_count": 50, "avg_speed_kmh": 100.0,
-        "occupancy_pct": 20.0, "speed_limit_kmh": 100}),
-    );
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Congested,
-            los: Some(LevelOfService::F),
-            flow: 3000.0,
-            density: Some(30.0),
-            confidence: 0.7,
-            flags: &[],
-        },
-    );
-    assert!(
-        has_reason(
-            &c,
-            "contradiction: free-flow speed but LOS F from flow/speed"
-        ),
-        "{c:#?}"
-    );
-}
+hand_computed! {
+    /// flow 50 × 60 = 3000 (not > 3000: no capacity flag); density 3000 / 100 = 30 → F → congested.
+    /// 100 / 100 ≥ 90 % says free: contradiction −0.30 → 0.70.
+    free_flow_speed_with_los_f_by_flow_over_speed_is_a_contradiction:
+        {"lane": 1, "vehicle_count": 50, "avg_speed_kmh": 100.0,
+         "occupancy_pct": 20.0, "speed_limit_kmh": 100}
+        => Congested, Some(F), flow 3000.0, density Some(30.0), confidence 0.7, flags [],
+        reasons ["contradiction: free-flow speed but LOS F from flow/speed"];
 
-#[test]
-fn free_flow_speed_with_los_f_from_occupancy_is_a_contradiction() {
-    // Limit 20: speed 19 is 95 % (free) but < 56.33 km/h, so occupancy gives density:
-    // 40 / 100 × 1000 / 6.5 = 61.538 → F → congested; contradiction −0.30 → 0.70.
-    let c = classify_alone(json!({"lane": 1, "vehicle_count": 5, "avg_speed_kmh": 19.0,
-        "occupancy_pct": 40.0, "speed_limit_kmh": 20}));
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Congested,
-            los: Some(LevelOfService::F),
-            flow: 300.0,
-            density: Some(400.0 / 6.5),
-            confidence: 0.7,
-            flags: &[],
-        },
-    );
-    assert!(
-        has_reason(
-            &c,
-            "contradiction: free-flow speed but LOS F from occupancy"
-        ),
-        "{c:#?}"
-    );
-}
+    /// Limit 20: speed 19 is 95 % (free) but < 56.33 km/h, so occupancy gives density:
+    /// 40 / 100 × 1000 / 6.5 = 61.538 → F → congested; contradiction −0.30 → 0.70.
+    free_flow_speed_with_los_f_from_occupancy_is_a_contradiction:
+        {"lane": 1, "vehicle_count": 5, "avg_speed_kmh": 19.0,
+         "occupancy_pct": 40.0, "speed_limit_kmh": 20}
+        => Congested, Some(F), flow 300.0, density Some(400.0 / 6.5), confidence 0.7, flags [],
+        reasons ["contradiction: free-flow speed but LOS F from occupancy"];
 
-#[test]
-fn stationary_speed_with_los_a_is_a_contradiction() {
-    // flow 1 × 60 = 60; density 60 / 10 = 6.0 → A; 10 / 100 = 10 % < 25 % → congested.
-    // Drops: contradiction 0.30 + no occupancy 0.10 + small sample (1 < 3) 0.15 → 0.45.
-    let c = classify_alone(json!({"lane": 1, "vehicle_count": 1, "avg_speed_kmh": 10.0,
-        "speed_limit_kmh": 100}));
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Congested,
-            los: Some(LevelOfService::A),
-            flow: 60.0,
-            density: Some(6.0),
-            confidence: 0.45,
-            flags: &[],
-        },
-    );
-    assert!(
-        has_reason(
-            &c,
-            "contradiction: stationary speed but LOS A from flow/speed"
-        ),
-        "{c:#?}"
-    );
+    /// flow 1 × 60 = 60; density 60 / 10 = 6.0 → A; 10 / 100 = 10 % < 25 % → congested.
+    /// Drops: contradiction 0.30 + no occupancy 0.10 + small sample (1 < 3) 0.15 → 0.45.
+    stationary_speed_with_los_a_is_a_contradiction:
+        {"lane": 1, "vehicle_count": 1, "avg_speed_kmh": 10.0, "speed_limit_kmh": 100}
+        => Congested, Some(A), flow 60.0, density Some(6.0), confidence 0.45, flags [],
+        reasons ["contradiction: stationary speed but LOS A from flow/speed"];
 }
 
 // ---------------------------------------------------------------------------------------------
 // Density paths
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn without_speed_density_comes_from_occupancy_and_the_effective_vehicle_length() {
-    // flow 20 × 60 = 1200; density 15 / 100 × 1000 / 6.5 = 23.0769 → E → heavy.
-    // No speed −0.20 → 0.80.
-    let c = classify_alone(json!({"lane": 1, "vehicle_count": 20, "occupancy_pct": 15.0}));
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Heavy,
-            los: Some(LevelOfService::E),
-            flow: 1200.0,
-            density: Some(150.0 / 6.5),
-            confidence: 0.8,
-            flags: &[],
-        },
-    );
-    assert!(
-        has_reason(&c, "density 15.0 % × 1000 / 6.5 m = 23.08 veh/km/ln"),
-        "{c:#?}"
-    );
-}
+hand_computed! {
+    /// flow 20 × 60 = 1200; density 15 / 100 × 1000 / 6.5 = 23.0769 → E → heavy.
+    /// No speed −0.20 → 0.80.
+    without_speed_density_comes_from_occupancy_and_the_effective_vehicle_length:
+        {"lane": 1, "vehicle_count": 20, "occupancy_pct": 15.0}
+        => Heavy, Some(E), flow 1200.0, density Some(150.0 / 6.5), confidence 0.8, flags [],
+        reasons ["density 15.0 % × 1000 / 6.5 m = 23.08 veh/km/ln"];
 
-#[test]
-fn at_low_speed_occupancy_is_preferred_over_flow_over_speed() {
-    // speed 12 < 56.33 with occupancy: 40 / 100 × 1000 / 6.5 = 61.538 → F (flow/speed would be 600/12 = 50).
-    let c = classify_alone(
-        json!({"lane": 1, "vehicle_count": 10, "avg_speed_kmh": 12.0,
-        "occupancy_pct": 40.0, "speed_limit_kmh": 100}),
-    );
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Congested,
-            los: Some(LevelOfService::F),
-            flow: 600.0,
-            density: Some(400.0 / 6.5),
-            confidence: 1.0,
-            flags: &[],
-        },
-    );
-}
+    /// speed 12 < 56.33 with occupancy: 40 / 100 × 1000 / 6.5 = 61.538 → F (flow/speed would be 600/12 = 50).
+    at_low_speed_occupancy_is_preferred_over_flow_over_speed:
+        {"lane": 1, "vehicle_count": 10, "avg_speed_kmh": 12.0,
+         "occupancy_pct": 40.0, "speed_limit_kmh": 100}
+        => Congested, Some(F), flow 600.0, density Some(400.0 / 6.5), confidence 1.0, flags [];
 
-#[test]
-fn a_zero_occupancy_with_vehicles_is_not_preferred_over_flow_over_speed() {
-    // speed 30 < 56.33 but occupancy 0 with 10 vehicles is a broken channel: density 600 / 30 = 20.0
-    // → D; 30 / 100 = 30 % < 75 % → heavy. count_with_zero_occupancy −0.30 → 0.70.
-    let c = classify_alone(
-        json!({"lane": 1, "vehicle_count": 10, "avg_speed_kmh": 30.0,
-        "occupancy_pct": 0.0, "speed_limit_kmh": 100}),
-    );
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Heavy,
-            los: Some(LevelOfService::D),
-            flow: 600.0,
-            density: Some(20.0),
-            confidence: 0.7,
-            flags: &[Flag::CountWithZeroOccupancy],
-        },
-    );
+    /// speed 30 < 56.33 but occupancy 0 with 10 vehicles is a broken channel: density 600 / 30 = 20.0
+    /// → D; 30 / 100 = 30 % < 75 % → heavy. count_with_zero_occupancy −0.30 → 0.70.
+    a_zero_occupancy_with_vehicles_is_not_preferred_over_flow_over_speed:
+        {"lane": 1, "vehicle_count": 10, "avg_speed_kmh": 30.0,
+         "occupancy_pct": 0.0, "speed_limit_kmh": 100}
+        => Heavy, Some(D), flow 600.0, density Some(20.0), confidence 0.7, flags [CountWithZeroOccupancy];
 }
 
 #[test]
 fn at_a_speed_just_at_the_preference_bound_flow_over_speed_is_used() {
     // Bound 56.32704 km/h (35 mph). Speed 56.33 is not below it: density 600 / 56.33 = 10.6515.
     // Speed 56.32 is below it: density from occupancy 40 / 100 × 1000 / 6.5 = 61.538.
-    let at = classify_alone(
-        json!({"lane": 1, "vehicle_count": 10, "avg_speed_kmh": 56.33,
-        "occupancy_pct": 40.0, "speed_limit_kmh": 100}),
-    );
+    let fields =
+        json!({"lane": 1, "vehicle_count": 10, "occupancy_pct": 40.0, "speed_limit_kmh": 100});
+    let [at, below] = classify_each(fields, "avg_speed_kmh", [json!(56.33), json!(56.32)]);
     assert_eq!(at.density_veh_km_lane, Some(600.0 / 56.33), "{at:#?}");
-    let below = classify_alone(
-        json!({"lane": 1, "vehicle_count": 10, "avg_speed_kmh": 56.32,
-        "occupancy_pct": 40.0, "speed_limit_kmh": 100}),
-    );
     assert_eq!(below.density_veh_km_lane, Some(400.0 / 6.5), "{below:#?}");
 }
 
-#[test]
-fn a_crawl_speed_without_occupancy_gives_no_density_but_a_congested_label() {
-    // speed 4 ≤ 5: flow/speed unusable, no occupancy → no density, no LOS.
-    // 4 / 100 = 4 % < 25 % → congested from speed alone. Drops: no density 0.20 + no occupancy 0.10 → 0.70.
-    let c = classify_alone(json!({"lane": 1, "vehicle_count": 3, "avg_speed_kmh": 4.0,
-        "speed_limit_kmh": 100}));
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Congested,
-            los: None,
-            flow: 180.0,
-            density: None,
-            confidence: 0.7,
-            flags: &[],
-        },
-    );
-    assert!(has_reason(&c, "from speed alone"), "{c:#?}");
-}
+hand_computed! {
+    /// speed 4 ≤ 5: flow/speed unusable, no occupancy → no density, no LOS.
+    /// 4 / 100 = 4 % < 25 % → congested from speed alone. Drops: no density 0.20 + no occupancy 0.10 → 0.70.
+    a_crawl_speed_without_occupancy_gives_no_density_but_a_congested_label:
+        {"lane": 1, "vehicle_count": 3, "avg_speed_kmh": 4.0, "speed_limit_kmh": 100}
+        => Congested, None, flow 180.0, density None, confidence 0.7, flags [],
+        reasons ["from speed alone"];
 
-#[test]
-fn a_speed_just_above_the_minimum_is_used_for_density() {
-    // speed 5.1 > 5: density 180 / 5.1 = 35.294 → F; no occupancy −0.10 → 0.90.
-    let c = classify_alone(json!({"lane": 1, "vehicle_count": 3, "avg_speed_kmh": 5.1,
-        "speed_limit_kmh": 100}));
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Congested,
-            los: Some(LevelOfService::F),
-            flow: 180.0,
-            density: Some(180.0 / 5.1),
-            confidence: 0.9,
-            flags: &[],
-        },
-    );
-}
+    /// speed 5.1 > 5: density 180 / 5.1 = 35.294 → F; no occupancy −0.10 → 0.90.
+    a_speed_just_above_the_minimum_is_used_for_density:
+        {"lane": 1, "vehicle_count": 3, "avg_speed_kmh": 5.1, "speed_limit_kmh": 100}
+        => Congested, Some(F), flow 180.0, density Some(180.0 / 5.1), confidence 0.9, flags [];
 
-#[test]
-fn no_vehicles_and_no_occupancy_is_an_empty_road_with_reduced_confidence() {
-    // Density 0 → A → free_flow. Drops: empty road 0.20 + no occupancy 0.10 → 0.70.
-    let c = classify_alone(json!({"lane": 1, "vehicle_count": 0}));
-    assert_case(
-        &c,
-        Expected {
-            label: Label::FreeFlow,
-            los: Some(LevelOfService::A),
-            flow: 0.0,
-            density: Some(0.0),
-            confidence: 0.7,
-            flags: &[],
-        },
-    );
-}
+    /// Density 0 → A → free_flow. Drops: empty road 0.20 + no occupancy 0.10 → 0.70.
+    no_vehicles_and_no_occupancy_is_an_empty_road_with_reduced_confidence:
+        {"lane": 1, "vehicle_count": 0}
+        => FreeFlow, Some(A), flow 0.0, density Some(0.0), confidence 0.7, flags [];
 
-#[test]
-fn no_vehicles_and_zero_occupancy_is_an_empty_road() {
-    // Density 0 → A; empty road −0.20 → 0.80. A speed of no vehicles is ignored.
-    let c = classify_alone(json!({"lane": 1, "vehicle_count": 0, "occupancy_pct": 0.0,
-        "avg_speed_kmh": 0.0, "speed_limit_kmh": 100}));
-    assert_case(
-        &c,
-        Expected {
-            label: Label::FreeFlow,
-            los: Some(LevelOfService::A),
-            flow: 0.0,
-            density: Some(0.0),
-            confidence: 0.8,
-            flags: &[],
-        },
-    );
-    assert!(has_reason(&c, "avg_speed_kmh 0.0 ignored"), "{c:#?}");
-}
+    /// Density 0 → A; empty road −0.20 → 0.80. A speed of no vehicles is ignored.
+    no_vehicles_and_zero_occupancy_is_an_empty_road:
+        {"lane": 1, "vehicle_count": 0, "occupancy_pct": 0.0,
+         "avg_speed_kmh": 0.0, "speed_limit_kmh": 100}
+        => FreeFlow, Some(A), flow 0.0, density Some(0.0), confidence 0.8, flags [],
+        reasons ["avg_speed_kmh 0.0 ignored"];
 
-#[test]
-fn no_vehicles_with_high_occupancy_is_a_standing_queue_flagged_as_suspicious() {
-    // density 30 / 100 × 1000 / 6.5 = 46.154 → F → congested; zero_flow_with_occupancy −0.30 → 0.70.
-    let c = classify_alone(json!({"lane": 1, "vehicle_count": 0, "occupancy_pct": 30.0}));
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Congested,
-            los: Some(LevelOfService::F),
-            flow: 0.0,
-            density: Some(300.0 / 6.5),
-            confidence: 0.7,
-            flags: &[Flag::ZeroFlowWithOccupancy],
-        },
-    );
+    /// density 30 / 100 × 1000 / 6.5 = 46.154 → F → congested; zero_flow_with_occupancy −0.30 → 0.70.
+    no_vehicles_with_high_occupancy_is_a_standing_queue_flagged_as_suspicious:
+        {"lane": 1, "vehicle_count": 0, "occupancy_pct": 30.0}
+        => Congested, Some(F), flow 0.0, density Some(300.0 / 6.5), confidence 0.7, flags [ZeroFlowWithOccupancy];
 }
 
 // ---------------------------------------------------------------------------------------------
 // Lanes
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn a_carriageway_count_is_divided_by_its_lanes() {
-    // flow 90 × 3600 / 60 / 3 = 1800; density 1800 / 100 = 18.0 → D → moderate.
-    let c = classify_alone(
-        json!({"lanes": 3, "vehicle_count": 90, "avg_speed_kmh": 100.0,
-        "occupancy_pct": 12.0, "speed_limit_kmh": 100}),
-    );
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Moderate,
-            los: Some(LevelOfService::D),
-            flow: 1800.0,
-            density: Some(18.0),
-            confidence: 1.0,
-            flags: &[],
-        },
-    );
-    assert!(
-        has_reason(&c, "flow 90 veh × 3600 / 60 s / 3 lanes = 1800 veh/h/ln"),
-        "{c:#?}"
-    );
+hand_computed! {
+    /// flow 90 × 3600 / 60 / 3 = 1800; density 1800 / 100 = 18.0 → D → moderate.
+    a_carriageway_count_is_divided_by_its_lanes:
+        {"lanes": 3, "vehicle_count": 90, "avg_speed_kmh": 100.0,
+         "occupancy_pct": 12.0, "speed_limit_kmh": 100}
+        => Moderate, Some(D), flow 1800.0, density Some(18.0), confidence 1.0, flags [],
+        reasons ["flow 90 veh × 3600 / 60 s / 3 lanes = 1800 veh/h/ln"];
 }
 
 #[test]
@@ -666,24 +387,11 @@ fn a_lane_count_is_not_divided_even_when_lanes_is_known() {
     assert_eq!(c.confidence, 1.0);
 }
 
-#[test]
-fn a_carriageway_of_unknown_width_counts_as_one_lane_with_reduced_confidence() {
-    // flow 30 × 60 = 1800 (one lane assumed); unknown lanes −0.10 → 0.90.
-    let c = classify_alone(
-        json!({"vehicle_count": 30, "avg_speed_kmh": 100.0, "occupancy_pct": 12.0,
-        "speed_limit_kmh": 100}),
-    );
-    assert_case(
-        &c,
-        Expected {
-            label: Label::Moderate,
-            los: Some(LevelOfService::D),
-            flow: 1800.0,
-            density: Some(18.0),
-            confidence: 0.9,
-            flags: &[],
-        },
-    );
+hand_computed! {
+    /// flow 30 × 60 = 1800 (one lane assumed); unknown lanes −0.10 → 0.90.
+    a_carriageway_of_unknown_width_counts_as_one_lane_with_reduced_confidence:
+        {"vehicle_count": 30, "avg_speed_kmh": 100.0, "occupancy_pct": 12.0, "speed_limit_kmh": 100}
+        => Moderate, Some(D), flow 1800.0, density Some(18.0), confidence 0.9, flags [];
 }
 
 #[test]
@@ -755,14 +463,9 @@ fn the_los_bounds_in_veh_per_km_are_the_hcm_bounds_divided_by_1_609344() {
 fn classify_puts_a_density_just_below_and_just_above_the_los_d_bound_in_d_and_e() {
     // Bound D = 21.747991 veh/km/ln. flow 2400 (40 veh/min):
     // speed 110.4 → 21.7391 (D); speed 110.3 → 21.7588 (E).
-    let below = classify_alone(
-        json!({"lane": 1, "vehicle_count": 40, "avg_speed_kmh": 110.4,
-        "occupancy_pct": 14.0, "speed_limit_kmh": 120}),
-    );
-    let above = classify_alone(
-        json!({"lane": 1, "vehicle_count": 40, "avg_speed_kmh": 110.3,
-        "occupancy_pct": 14.0, "speed_limit_kmh": 120}),
-    );
+    let fields =
+        json!({"lane": 1, "vehicle_count": 40, "occupancy_pct": 14.0, "speed_limit_kmh": 120});
+    let [below, above] = classify_each(fields, "avg_speed_kmh", [json!(110.4), json!(110.3)]);
     assert_eq!(
         (below.level_of_service, below.label),
         (Some(LevelOfService::D), Label::Moderate)
@@ -790,101 +493,54 @@ fn misordered_los_bounds_still_give_a_monotonic_los() {
 // Single-reading flags: on, and just not on
 // ---------------------------------------------------------------------------------------------
 
-fn flags_of(fields: Value) -> Vec<Flag> {
-    let mut fields = fields;
-    fields["lane"] = json!(1);
-    classify_alone(fields).flags
+/// One test per single-reading flag: `name: {fields} => [flags], …;` — a reading of lane 1
+/// with `fields`, classified alone, raises exactly `flags`.
+macro_rules! flags_alone {
+    ($($name:ident: $($fields:tt => [$($flag:ident),*]),+;)*) => {$(
+        #[test]
+        fn $name() {
+            $(
+                let mut fields = json!($fields);
+                fields["lane"] = json!(1);
+                let raised = classify_alone(fields.clone()).flags;
+                assert_eq!(raised, [$(Flag::$flag),*], "{fields}");
+            )+
+        }
+    )*};
 }
 
-#[test]
-fn zero_flow_with_occupancy_needs_no_vehicles_and_some_occupancy() {
-    assert_eq!(
-        flags_of(json!({"vehicle_count": 0, "occupancy_pct": 0.1})),
-        [Flag::ZeroFlowWithOccupancy]
-    );
-    assert_eq!(
-        flags_of(json!({"vehicle_count": 0, "occupancy_pct": 0.0})),
-        []
-    );
-    assert_eq!(
-        flags_of(json!({"vehicle_count": 1, "occupancy_pct": 0.1})),
-        []
-    );
-}
-
-#[test]
-fn count_with_zero_occupancy_needs_vehicles_and_exactly_zero_occupancy() {
-    assert_eq!(
-        flags_of(json!({"vehicle_count": 5, "occupancy_pct": 0.0})),
-        [Flag::CountWithZeroOccupancy]
-    );
-    assert_eq!(
-        flags_of(json!({"vehicle_count": 5, "occupancy_pct": 0.1})),
-        []
-    );
-    assert_eq!(flags_of(json!({"vehicle_count": 5})), []);
-}
-
-#[test]
-fn high_occupancy_starts_at_70_percent() {
-    assert_eq!(
-        flags_of(json!({"vehicle_count": 5, "occupancy_pct": 70.0})),
-        [Flag::HighOccupancy]
-    );
-    assert_eq!(
-        flags_of(json!({"vehicle_count": 5, "occupancy_pct": 69.9})),
-        []
-    );
-}
-
-#[test]
-fn implausible_speed_is_above_limit_times_1_5_plus_20() {
+flags_alone! {
+    zero_flow_with_occupancy_needs_no_vehicles_and_some_occupancy:
+        {"vehicle_count": 0, "occupancy_pct": 0.1} => [ZeroFlowWithOccupancy],
+        {"vehicle_count": 0, "occupancy_pct": 0.0} => [],
+        {"vehicle_count": 1, "occupancy_pct": 0.1} => [];
+    count_with_zero_occupancy_needs_vehicles_and_exactly_zero_occupancy:
+        {"vehicle_count": 5, "occupancy_pct": 0.0} => [CountWithZeroOccupancy],
+        {"vehicle_count": 5, "occupancy_pct": 0.1} => [],
+        {"vehicle_count": 5} => [];
+    high_occupancy_starts_at_70_percent:
+        {"vehicle_count": 5, "occupancy_pct": 70.0} => [HighOccupancy],
+        {"vehicle_count": 5, "occupancy_pct": 69.9} => [];
     // limit 100 → bound 100 × 1.5 + 20 = 170.
-    assert_eq!(
-        flags_of(json!({"vehicle_count": 5, "avg_speed_kmh": 170.1, "speed_limit_kmh": 100})),
-        [Flag::ImplausibleSpeed]
-    );
-    assert_eq!(
-        flags_of(json!({"vehicle_count": 5, "avg_speed_kmh": 170.0, "speed_limit_kmh": 100})),
-        []
-    );
-}
-
-#[test]
-fn implausible_speed_without_a_limit_is_above_200_kmh() {
-    assert_eq!(
-        flags_of(json!({"vehicle_count": 5, "avg_speed_kmh": 200.1})),
-        [Flag::ImplausibleSpeed]
-    );
-    assert_eq!(
-        flags_of(json!({"vehicle_count": 5, "avg_speed_kmh": 200.0})),
-        []
-    );
+    implausible_speed_is_above_limit_times_1_5_plus_20:
+        {"vehicle_count": 5, "avg_speed_kmh": 170.1, "speed_limit_kmh": 100} => [ImplausibleSpeed],
+        {"vehicle_count": 5, "avg_speed_kmh": 170.0, "speed_limit_kmh": 100} => [];
     // No vehicles: the speed is ignored.
-    assert_eq!(
-        flags_of(json!({"vehicle_count": 0, "avg_speed_kmh": 300.0})),
-        []
-    );
-}
-
-#[test]
-fn flow_above_capacity_is_above_3000_veh_per_hour_per_lane() {
+    implausible_speed_without_a_limit_is_above_200_kmh:
+        {"vehicle_count": 5, "avg_speed_kmh": 200.1} => [ImplausibleSpeed],
+        {"vehicle_count": 5, "avg_speed_kmh": 200.0} => [],
+        {"vehicle_count": 0, "avg_speed_kmh": 300.0} => [];
     // 51 × 60 = 3060 > 3000; 50 × 60 = 3000 is not above.
-    assert_eq!(
-        flags_of(json!({"vehicle_count": 51, "avg_speed_kmh": 100.0})),
-        [Flag::FlowAboveCapacity]
-    );
-    assert_eq!(
-        flags_of(json!({"vehicle_count": 50, "avg_speed_kmh": 100.0})),
-        []
-    );
+    flow_above_capacity_is_above_3000_veh_per_hour_per_lane:
+        {"vehicle_count": 51, "avg_speed_kmh": 100.0} => [FlowAboveCapacity],
+        {"vehicle_count": 50, "avg_speed_kmh": 100.0} => [];
 }
 
 #[test]
 fn flow_above_capacity_is_judged_per_lane_for_a_carriageway() {
     // 101 × 60 / 2 = 3030 > 3000; 100 × 60 / 2 = 3000.
-    let on = classify_alone(json!({"lanes": 2, "vehicle_count": 101, "avg_speed_kmh": 100.0}));
-    let off = classify_alone(json!({"lanes": 2, "vehicle_count": 100, "avg_speed_kmh": 100.0}));
+    let fields = json!({"lanes": 2, "avg_speed_kmh": 100.0});
+    let [on, off] = classify_each(fields, "vehicle_count", [json!(101), json!(100)]);
     assert_eq!(on.flags, [Flag::FlowAboveCapacity]);
     assert_eq!(off.flags, []);
 }
@@ -892,14 +548,9 @@ fn flow_above_capacity_is_judged_per_lane_for_a_carriageway() {
 #[test]
 fn fewer_than_three_vehicles_lower_the_confidence_but_three_do_not() {
     // 2 vehicles: small sample −0.15 → 0.85; 3 vehicles: 1.0.
-    let two = classify_alone(
-        json!({"lane": 1, "vehicle_count": 2, "avg_speed_kmh": 100.0,
-        "occupancy_pct": 1.0, "speed_limit_kmh": 100}),
-    );
-    let three = classify_alone(
-        json!({"lane": 1, "vehicle_count": 3, "avg_speed_kmh": 100.0,
-        "occupancy_pct": 1.0, "speed_limit_kmh": 100}),
-    );
+    let fields =
+        json!({"lane": 1, "avg_speed_kmh": 100.0, "occupancy_pct": 1.0, "speed_limit_kmh": 100});
+    let [two, three] = classify_each(fields, "vehicle_count", [json!(2), json!(3)]);
     assert!((two.confidence - 0.85).abs() < 1e-9, "{two:#?}");
     assert_eq!(three.confidence, 1.0);
 }

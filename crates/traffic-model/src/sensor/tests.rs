@@ -2,18 +2,12 @@ use serde_json::{Value, json};
 
 use super::{Location, SensorMetadata};
 
+/// A document with every field, shared with the API tests of `PUT /v1/sensors/{sensor_id}`.
 fn full() -> Value {
-    json!({
-        "name": "A1 km 12.4 northbound",
-        "road": "A1",
-        "direction": "northbound",
-        "location": {"lon": 13.4050, "lat": 52.5200},
-        "lanes": 3,
-        "speed_limit_kmh": 100,
-        "free_flow_speed_kmh": 112.5,
-        "effective_vehicle_length_m": 6.2,
-        "time_zone": "Europe/Berlin"
-    })
+    serde_json::from_str(include_str!(
+        "../../../../tests/fixtures/sensor-metadata.json"
+    ))
+    .expect("the fixture is JSON")
 }
 
 /// The offending field names, in the order reported.

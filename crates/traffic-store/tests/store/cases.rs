@@ -44,6 +44,33 @@ async fn one_in_each_queue_status(store: &Store) -> Vec<traffic_store::Event> {
     claimed
 }
 
+/// `owner` records `label` for event `id`: the ids the store recorded it for (`[id]` under a
+/// live lease of `owner`, none otherwise).
+async fn complete_one(store: &Store, owner: &str, id: i64, label: Label) -> Vec<i64> {
+    store
+        .complete_many(owner, vec![(id, verdict(label))])
+        .await
+        .unwrap()
+}
+
+/// The (pending, processing, classified, failed) counts of the queue.
+async fn counts(store: &Store) -> (u64, u64, u64, u64) {
+    let c = store.counts_by_status().await.unwrap();
+    (c.pending, c.processing, c.classified, c.failed)
+}
+
+/// The ids of the first page of up to 100 events that `filter` lists.
+async fn listed(store: &Store, filter: EventFilter) -> Vec<i64> {
+    let page = store.list(filter, 100, None).await.unwrap();
+    page.items.iter().map(|e| e.id).collect()
+}
+
+/// An event's place in the queue: its status, attempts and last error.
+fn queued(e: &traffic_store::Event) -> (Status, u32, Option<String>) {
+    let p = &e.processing;
+    (e.status, p.attempts, p.last_error.clone())
+}
+
 fn sensor(id: &str) -> SensorId {
     SensorId::parse(id).expect("sensor id")
 }
@@ -371,37 +398,16 @@ pub async fn list_filters_and_orders_newest_first(db: &TestDb) {
         label: Some(label),
         ..Default::default()
     };
+    assert_eq!(listed(store, by_status(Status::Processing)).await.len(), 1);
     assert_eq!(
-        store
-            .list(by_status(Status::Processing), 100, None)
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
-    );
-    assert_eq!(
-        store
-            .list(by_status(Status::Failed), 100, None)
-            .await
-            .unwrap()
-            .items[0]
-            .id,
+        listed(store, by_status(Status::Failed)).await[0],
         claimed[1].id
     );
-    let heavy = store.list(by_label(Label::Heavy), 100, None).await.unwrap();
     assert_eq!(
-        heavy.items.iter().map(|e| e.id).collect::<Vec<_>>(),
+        listed(store, by_label(Label::Heavy)).await,
         vec![claimed[0].id]
     );
-    assert!(
-        store
-            .list(by_label(Label::Congested), 100, None)
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    assert!(listed(store, by_label(Label::Congested)).await.is_empty());
 }
 
 pub async fn a_cursor_walk_sees_every_preexisting_row_once_while_rows_arrive(db: &TestDb) {
@@ -535,19 +541,15 @@ pub async fn complete_records_the_classification_only_under_a_live_lease(db: &Te
         .unwrap();
     assert_eq!(claimed[0].id, id);
     assert!(
-        store
-            .complete_many("owner-b", vec![(id, verdict(Label::Moderate))])
+        complete_one(store, "owner-b", id, Label::Moderate)
             .await
-            .unwrap()
             .is_empty(),
         "not b's lease"
     );
     tokio::time::sleep(Duration::from_millis(450)).await;
     assert!(
-        store
-            .complete_many("owner-a", vec![(id, verdict(Label::Moderate))])
+        complete_one(store, "owner-a", id, Label::Moderate)
             .await
-            .unwrap()
             .is_empty(),
         "a completion after the lease expired is refused"
     );
@@ -561,23 +563,19 @@ pub async fn complete_records_the_classification_only_under_a_live_lease(db: &Te
         vec![(id, 2)]
     );
     assert!(
-        store
-            .complete_many("owner-a", vec![(id, verdict(Label::Congested))])
+        complete_one(store, "owner-a", id, Label::Congested)
             .await
-            .unwrap()
             .is_empty()
     );
-    let done = store.complete_many("owner-b", vec![(id, verdict(Label::Moderate))]);
-    assert_eq!(done.await.unwrap(), vec![id], "b holds the lease now");
+    let done = complete_one(store, "owner-b", id, Label::Moderate).await;
+    assert_eq!(done, vec![id], "b holds the lease now");
     let event = store.get(id).await.unwrap().unwrap();
     assert_eq!(event.status, Status::Classified);
     assert_eq!(event.classification, Some(verdict(Label::Moderate)));
     assert!(event.classified_at.is_some());
     assert!(
-        store
-            .complete_many("owner-b", vec![(id, verdict(Label::Heavy))])
+        complete_one(store, "owner-b", id, Label::Heavy)
             .await
-            .unwrap()
             .is_empty(),
         "lease ended"
     );
@@ -614,19 +612,15 @@ pub async fn failures_back_off_or_end_failed_and_release_refunds_the_attempt(db:
     let store = db.store();
     let id = store.insert(reading("f", None, 0)).await.unwrap().event.id;
     store.claim("w", 1, LEASE).await.unwrap();
+    // `w` fails the event with `error`; the event's place in the queue afterwards.
+    let fail = |error: &'static str, retry: Retry| async move {
+        assert!(store.fail(id, "w", error, retry).await.unwrap(), "{error}");
+        queued(&store.get(id).await.unwrap().unwrap())
+    };
     let later = Utc::now() + TimeDelta::milliseconds(400);
-    assert!(
-        store
-            .fail(id, "w", "classifier timed out", Retry::At(later))
-            .await
-            .unwrap()
-    );
-    let e = store.get(id).await.unwrap().unwrap();
-    assert_eq!((e.status, e.processing.attempts), (Status::Pending, 1));
-    assert_eq!(
-        e.processing.last_error.as_deref(),
-        Some("classifier timed out")
-    );
+    let error = "classifier timed out";
+    let expected = (Status::Pending, 1, Some(error.to_owned()));
+    assert_eq!(fail(error, Retry::At(later)).await, expected);
     assert!(
         store.claim("w", 1, LEASE).await.unwrap().is_empty(),
         "not due before the backoff"
@@ -653,18 +647,9 @@ pub async fn failures_back_off_or_end_failed_and_release_refunds_the_attempt(db:
 
     store.claim("w", 1, LEASE).await.unwrap();
     assert!(!store.fail(id, "intruder", "x", Retry::Never).await.unwrap());
-    assert!(
-        store
-            .fail(id, "w", "reading rejected: vehicle_count", Retry::Never)
-            .await
-            .unwrap()
-    );
-    let e = store.get(id).await.unwrap().unwrap();
-    assert_eq!(e.status, Status::Failed);
-    assert_eq!(
-        e.processing.last_error.as_deref(),
-        Some("reading rejected: vehicle_count")
-    );
+    let error = "reading rejected: vehicle_count";
+    let expected = (Status::Failed, 2, Some(error.to_owned()));
+    assert_eq!(fail(error, Retry::Never).await, expected);
     assert!(
         store.claim("w", 1, LEASE).await.unwrap().is_empty(),
         "failed events are not due"
@@ -675,10 +660,7 @@ pub async fn requeue_makes_any_event_due_again_with_a_fresh_budget(db: &TestDb) 
     let store = db.store();
     let id = store.insert(reading("r", None, 0)).await.unwrap().event.id;
     store.claim("w", 1, LEASE).await.unwrap();
-    store
-        .complete_many("w", vec![(id, verdict(Label::FreeFlow))])
-        .await
-        .unwrap();
+    complete_one(store, "w", id, Label::FreeFlow).await;
     let requeued = store.requeue(id).await.unwrap().unwrap();
     assert_eq!(
         (requeued.status, requeued.processing.attempts),
@@ -693,10 +675,8 @@ pub async fn requeue_makes_any_event_due_again_with_a_fresh_budget(db: &TestDb) 
     store.claim("old", 1, LEASE).await.unwrap();
     store.requeue(id).await.unwrap();
     assert!(
-        store
-            .complete_many("old", vec![(id, verdict(Label::Heavy))])
+        complete_one(store, "old", id, Label::Heavy)
             .await
-            .unwrap()
             .is_empty()
     );
     assert_eq!(store.claim("new", 1, LEASE).await.unwrap()[0].id, id);
@@ -747,16 +727,8 @@ pub async fn counts_by_status_counts_every_status(db: &TestDb) {
         .await
         .unwrap();
     one_in_each_queue_status(store).await;
+    assert_eq!(counts(store).await, (3, 1, 1, 1));
     let counts = store.counts_by_status().await.unwrap();
-    assert_eq!(
-        (
-            counts.pending,
-            counts.processing,
-            counts.classified,
-            counts.failed
-        ),
-        (3, 1, 1, 1)
-    );
     assert_eq!(counts.get(Status::Pending), 3);
 }
 
@@ -1006,47 +978,40 @@ pub async fn an_upgrade_keeps_every_event_in_its_status(db: &TestDb) {
         "'heavy', 'D', 1500.5, 22.5, 0.75, '[\"high_occupancy\"]', '[\"density 22.5\"]', 'old/1', '{}'",
         at(100)
     );
-    let reading = "sensor_id, observed_at, interval_s, lane, vehicle_count, received_at";
+    // A row of sensor `up`, lane 1, observed and received at minute `m`, in `status` after
+    // `attempts` and due at `due`, with `columns` set to `values` besides.
+    let row = |m: i64, status: &str, attempts: u32, due: &str, columns: &str, values: &str| {
+        format!(
+            "INSERT INTO events (sensor_id, observed_at, interval_s, lane, vehicle_count, \
+             received_at, status, attempts, next_attempt_at, {columns}) VALUES ('up', '{at}', \
+             60, 1, 3, '{at}', '{status}', {attempts}, '{due}', {values})",
+            at = at(m)
+        )
+    };
     let rows = [
         // pending, one transient failure behind it
-        format!(
-            "INSERT INTO events ({reading}, status, attempts, next_attempt_at, last_error) \
-             VALUES ('up', '{}', 60, 1, 3, '{}', 'pending', 1, '{}', 'timed out')",
-            at(1),
-            at(1),
-            at(1)
-        ),
+        row(1, "pending", 1, &at(1), "last_error", "'timed out'"),
         // processing, leased to a worker of the old release
-        format!(
-            "INSERT INTO events ({reading}, status, attempts, next_attempt_at, lease_owner, \
-             lease_until) VALUES ('up', '{}', 60, 1, 3, '{}', 'processing', 1, '{future}', \
-             'old-worker', '{future}')",
-            at(2),
-            at(2)
+        row(
+            2,
+            "processing",
+            1,
+            &future,
+            "lease_owner, lease_until",
+            &format!("'old-worker', '{future}'"),
         ),
         // classified
-        format!(
-            "INSERT INTO events ({reading}, status, attempts, next_attempt_at, {result}) \
-             VALUES ('up', '{}', 60, 1, 3, '{}', 'classified', 2, '{}', {verdict})",
-            at(3),
-            at(3),
-            at(3)
-        ),
+        row(3, "classified", 2, &at(3), result, &verdict),
         // failed for good
-        format!(
-            "INSERT INTO events ({reading}, status, attempts, next_attempt_at, last_error) \
-             VALUES ('up', '{}', 60, 1, 3, '{}', 'failed', 5, '{}', 'rejected')",
-            at(4),
-            at(4),
-            at(4)
-        ),
+        row(4, "failed", 5, &at(4), "last_error", "'rejected'"),
         // classified, then queued again by hand
-        format!(
-            "INSERT INTO events ({reading}, status, attempts, next_attempt_at, requeued, \
-             {result}) VALUES ('up', '{}', 60, 1, 3, '{}', 'pending', 0, '{}', TRUE, {verdict})",
-            at(5),
-            at(5),
-            at(5)
+        row(
+            5,
+            "pending",
+            0,
+            &at(5),
+            &format!("requeued, {result}"),
+            &format!("TRUE, {verdict}"),
         ),
     ];
     // In this order, on a fresh database: ids 1 to 5.
@@ -1062,12 +1027,8 @@ pub async fn an_upgrade_keeps_every_event_in_its_status(db: &TestDb) {
     let event = |id| async move { store.get(id).await.unwrap().unwrap() };
     let pending = event(1).await;
     assert_eq!(
-        (
-            pending.status,
-            pending.processing.attempts,
-            pending.processing.last_error.as_deref()
-        ),
-        (Status::Pending, 1, Some("timed out"))
+        queued(&pending),
+        (Status::Pending, 1, Some("timed out".to_owned()))
     );
     assert_eq!(pending.processing.next_attempt_at, Some(minute(1)));
     assert!(pending.classification.is_none());
@@ -1094,14 +1055,9 @@ pub async fn an_upgrade_keeps_every_event_in_its_status(db: &TestDb) {
         (0.75, vec![Flag::HighOccupancy], "old/1")
     );
     assert_eq!(c.reasons, vec!["density 22.5".to_owned()]);
-    let failed = event(4).await;
     assert_eq!(
-        (
-            failed.status,
-            failed.processing.attempts,
-            failed.processing.last_error.as_deref()
-        ),
-        (Status::Failed, 5, Some("rejected"))
+        queued(&event(4).await),
+        (Status::Failed, 5, Some("rejected".to_owned()))
     );
     let requeued = event(5).await;
     assert_eq!(
@@ -1110,16 +1066,7 @@ pub async fn an_upgrade_keeps_every_event_in_its_status(db: &TestDb) {
     );
     assert_eq!(requeued.classification.map(|c| c.label), Some(Label::Heavy));
 
-    let counts = store.counts_by_status().await.unwrap();
-    assert_eq!(
-        (
-            counts.pending,
-            counts.processing,
-            counts.classified,
-            counts.failed
-        ),
-        (2, 1, 1, 1)
-    );
+    assert_eq!(counts(store).await, (2, 1, 1, 1));
     let claimed: Vec<i64> = store
         .claim("new-worker", 10, LEASE)
         .await
@@ -1256,12 +1203,11 @@ pub async fn concurrent_patches_of_one_sensor_each_keep_their_change(db: &TestDb
         1,
         "one patch created the row, the others changed it"
     );
-    let stored = store
-        .sensor(sensor("S-patched"))
-        .await
-        .unwrap()
-        .expect("stored");
-    let m = stored.metadata;
+    let stored = || async {
+        let stored = store.sensor(sensor("S-patched")).await.unwrap();
+        stored.expect("stored").metadata
+    };
+    let m = stored().await;
     assert_eq!(
         (m.name.as_deref(), m.road.as_deref(), m.direction.as_deref()),
         (Some("n"), Some("A1"), Some("NB"))
@@ -1282,12 +1228,7 @@ pub async fn concurrent_patches_of_one_sensor_each_keep_their_change(db: &TestDb
         matches!(refused, traffic_store::StoreError::InvalidMetadata(_)),
         "{refused}"
     );
-    let unchanged = store
-        .sensor(sensor("S-patched"))
-        .await
-        .unwrap()
-        .expect("stored");
-    assert_eq!(unchanged.metadata.lanes, Some(3));
+    assert_eq!(stored().await.lanes, Some(3), "unchanged");
     assert_eq!(store.sensor(sensor("S-none")).await.unwrap(), None);
 }
 
