@@ -466,13 +466,14 @@ const COMPLETE_POSTGRES_HEAD: &str = concat!(
         classified_at = excluded.classified_at, attempts = excluded.attempts \
     RETURNING c.event_id, c.label, c.level_of_service, c.flow_veh_h_lane, \
               c.density_veh_km_lane, c.confidence, c.flags, c.classified_at), \
-    newest AS (\
-        SELECT DISTINCT ON (e.sensor_id, e.lane) \
-               e.sensor_id, e.lane, e.id, e.observed_at, e.interval_s, e.vehicle_count, \
+    recorded AS (\
+        SELECT e.sensor_id, e.lane, e.id, e.observed_at, e.interval_s, e.vehicle_count, \
                e.avg_speed_kmh, e.occupancy_pct, w.label, w.level_of_service, \
                w.flow_veh_h_lane, w.density_veh_km_lane, w.confidence, w.flags, w.classified_at \
-          FROM written w JOIN events e ON e.id = w.event_id \
-         ORDER BY e.sensor_id, e.lane, e.observed_at DESC), \
+          FROM written w JOIN events e ON e.id = w.event_id), \
+    newest AS (\
+        SELECT DISTINCT ON (sensor_id, lane) * FROM recorded \
+         ORDER BY sensor_id, lane, observed_at DESC), \
     state AS (\
         INSERT INTO lane_state AS s SELECT * FROM newest \
         ON CONFLICT (sensor_id, lane) DO UPDATE SET ",

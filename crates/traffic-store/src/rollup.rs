@@ -86,7 +86,8 @@ fn columns() -> Vec<(String, String)> {
 }
 
 /// The CTEs, for the statement that records classifications, that add the shares of the
-/// readings in `written` (the classifications just recorded) to both tables and take back
+/// readings in `recorded` (the classifications just recorded, beside their readings) to both
+/// tables and take back
 /// those of `old` (the classifications they replaced), for the readings of built spans only.
 /// The watermark is read FOR SHARE, so that a build waits for this statement or this statement
 /// for the build (see `build_rollups()` in the migration). Rows are upserted in key order, so
@@ -113,21 +114,26 @@ pub(crate) static RECORD_SHARES: LazyLock<String> = LazyLock::new(|| {
         .map(|(name, _)| format!("{name} = r.{name} + excluded.{name}"))
         .collect::<Vec<_>>()
         .join(", ");
+    let span_of = |row: &str| {
+        format!(
+            "date_bin('5 minutes', {row}.observed_at - {row}.interval_s * interval '1 second', \
+             timestamptz 'epoch')"
+        )
+    };
+    let (span, span_e) = (span_of("r"), span_of("e"));
     format!(
         "watermark AS (SELECT built_until FROM rollup_watermark FOR SHARE), \
         shares AS (\
-            SELECT e.sensor_id, e.lane, \
-                   date_bin('5 minutes', e.observed_at - e.interval_s * interval '1 second', \
-                            timestamptz 'epoch') AS start, \
-                   p.sign, e.interval_s, e.vehicle_count, e.avg_speed_kmh, e.occupancy_pct, \
-                   p.label, p.level_of_service, p.flow, p.flags \
-              FROM (SELECT 1 AS sign, event_id, label, level_of_service, \
-                           flow_veh_h_lane AS flow, flags FROM written \
-                    UNION ALL \
-                    SELECT -1, event_id, label, level_of_service, flow_veh_h_lane, flags \
-                      FROM old) p \
-              JOIN events e ON e.id = p.event_id \
-              CROSS JOIN watermark w \
+            SELECT r.sensor_id, r.lane, {span} AS start, 1 AS sign, r.interval_s, \
+                   r.vehicle_count, r.avg_speed_kmh, r.occupancy_pct, r.label, \
+                   r.level_of_service, r.flow_veh_h_lane AS flow, r.flags \
+              FROM recorded r CROSS JOIN watermark w \
+             WHERE r.observed_at - r.interval_s * interval '1 second' < w.built_until \
+            UNION ALL \
+            SELECT e.sensor_id, e.lane, {span_e}, -1, e.interval_s, e.vehicle_count, \
+                   e.avg_speed_kmh, e.occupancy_pct, o.label, o.level_of_service, \
+                   o.flow_veh_h_lane, o.flags \
+              FROM old o JOIN events e ON e.id = o.event_id CROSS JOIN watermark w \
              WHERE e.observed_at - e.interval_s * interval '1 second' < w.built_until), \
         five AS (\
             SELECT sensor_id, lane, start, {shares} FROM shares GROUP BY sensor_id, lane, start), \

@@ -74,7 +74,8 @@ DECLARE
     done TIMESTAMPTZ;
     target TIMESTAMPTZ;
 BEGIN
-    IF NOT pg_try_advisory_xact_lock(7372846501) THEN
+    -- One builder at a time, per watermark table (a database may hold several schemas).
+    IF NOT pg_try_advisory_xact_lock('rollup_watermark'::regclass::oid::bigint) THEN
         RETURN NULL;
     END IF;
     SELECT built_until INTO done FROM rollup_watermark FOR UPDATE;
