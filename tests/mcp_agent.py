@@ -3,6 +3,7 @@ resource templates, completions, prompts and the query tools, over stdio or Stre
 
     python tests/mcp_agent.py --stdio "mcp-classifier stdio --database-url …" --sensor A1-north --road A1
     python tests/mcp_agent.py --http http://127.0.0.1:18080/mcp --sensor A1-north --road A1
+    python tests/mcp_agent.py --http … --bearer ACCESS_TOKEN --sensor A1-north --road A1
 
 The database must hold the sensor (with the road in its metadata) and one classified reading.
 Prints one PASS/FAIL line per check; exits 1 when any failed.
@@ -11,8 +12,11 @@ Prints one PASS/FAIL line per check; exits 1 when any failed.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
+
+import httpx
 
 import anyio
 import mcp.types as types
@@ -102,6 +106,7 @@ async def main() -> int:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--stdio")
     target.add_argument("--http")
+    parser.add_argument("--bearer", help="an access token sent as Authorization: Bearer (HTTP)")
     parser.add_argument("--sensor", required=True)
     parser.add_argument("--road", required=True)
     opts = parser.parse_args()
@@ -111,7 +116,13 @@ async def main() -> int:
             async with ClientSession(streams[0], streams[1]) as session:
                 await session_checks(session, opts.sensor, opts.road)
     else:
-        async with http_client(opts.http) as streams:
+        headers = {"Authorization": f"Bearer {opts.bearer}"} if opts.bearer else {}
+        # mcp 1.x takes the headers; 2.x takes an httpx client that carries them.
+        if "headers" in inspect.signature(http_client).parameters:
+            client = http_client(opts.http, headers=headers)
+        else:
+            client = http_client(opts.http, http_client=httpx.AsyncClient(headers=headers, timeout=30))
+        async with client as streams:
             async with ClientSession(streams[0], streams[1]) as session:
                 await session_checks(session, opts.sensor, opts.road)
     print(f"{'stdio' if opts.stdio else 'http'}: {failed} failed", flush=True)

@@ -61,6 +61,12 @@ checks=(
 
 status=0
 tools=${MCP_TOOLS_DIR:-/tmp/mcp-compliance-tools}
+wait_port() {
+    for _ in $(seq 1 100); do
+        (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+}
 agent() { "$tools/venv/bin/python" tests/mcp_agent.py --sensor A1-north --road A1 "$@"; }
 # inspect TARGET...: the MCP Inspector CLI reads the resources and gets the prompts; each answer
 # must name what it should.
@@ -115,18 +121,59 @@ done
 kill "$ingest_pid" && wait "$ingest_pid" 2>/dev/null || true
 agent --stdio "$classifier stdio --database-url $sqlite_url" || status=1
 inspect -- sh -c "exec $classifier stdio --database-url $sqlite_url" || status=1
+echo "== resources, prompts and query tools on SQLite over Streamable HTTP (Python SDK, Inspector CLI)"
+sqlite_port=$((port + 2))
+"$classifier" serve --bind "127.0.0.1:$sqlite_port" --database-url "$sqlite_url" 2>"$sqlite_dir/serve.log" &
+sqlite_server=$!
+wait_port "$sqlite_port"
+agent --http "http://127.0.0.1:$sqlite_port/mcp" || status=1
+inspect --transport http --server-url "http://127.0.0.1:$sqlite_port/mcp" || status=1
+kill "$sqlite_server" && wait "$sqlite_server" 2>/dev/null || true
 rm -rf "$sqlite_dir"
 
 echo "== MCP compliance over Streamable HTTP"
 "$classifier" serve --bind "127.0.0.1:$port" 2>"${TMPDIR:-/tmp}/mcp-classifier-http-$$.log" &
 server_pid=$!
-for _ in $(seq 1 100); do
-    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.1
-done
+wait_port "$port"
 bash "$suite/run.sh" --http "http://127.0.0.1:$port/mcp" "${checks[@]}" || status=1
 echo "== resources, completions, prompts (official Python SDK) over Streamable HTTP"
 agent --http "http://127.0.0.1:$port/mcp" || status=1
 echo "== resources and prompts (MCP Inspector CLI) over Streamable HTTP"
 inspect --transport http --server-url "http://127.0.0.1:$port/mcp" || status=1
+
+# OAuth: a key of the test's own makes the issuer's key set and signs an access token with both
+# scopes; the agent presents it, and a request without one is refused with the way to the
+# protected resource metadata.
+echo "== the Python SDK with an OAuth access token over Streamable HTTP"
+oauth_dir=$(mktemp -d)
+oauth_port=$((port + 3))
+resource="http://127.0.0.1:$oauth_port/mcp"
+token=$("$tools/venv/bin/python" - "$oauth_dir/jwks.json" "$resource" <<'PY'
+import json, sys, time
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+key = Ed25519PrivateKey.generate()
+public = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
+public.update(kid="compliance", alg="EdDSA", use="sig")
+json.dump({"keys": [public]}, open(sys.argv[1], "w"))
+now = int(time.time())
+claims = {"iss": "https://issuer.test", "aud": sys.argv[2], "sub": "compliance-agent",
+          "iat": now, "exp": now + 600, "scope": "traffic:read traffic:classify"}
+print(jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": "compliance"}))
+PY
+)
+MCP_OAUTH_ISSUER=https://issuer.test MCP_OAUTH_JWKS="$oauth_dir/jwks.json" MCP_RESOURCE_URL="$resource" \
+    "$classifier" serve --bind "127.0.0.1:$oauth_port" --database-url "$DATABASE_URL" 2>"$oauth_dir/serve.log" &
+oauth_server=$!
+wait_port "$oauth_port"
+agent --http "$resource" --bearer "$token" || status=1
+refused=$(curl -s -o /dev/null -D - -X POST "$resource" -H 'Content-Type: application/json' \
+    -H 'Accept: application/json, text/event-stream' -d '{"jsonrpc":"2.0","id":1,"method":"ping"}')
+if grep -q '^HTTP/1.1 401' <<<"$refused" && grep -qi '^www-authenticate: Bearer resource_metadata=' <<<"$refused"; then
+    echo "PASS  no token: 401 with the protected resource metadata's address"
+else
+    echo "FAIL  no token: $refused"; status=1
+fi
+kill "$oauth_server" && wait "$oauth_server" 2>/dev/null || true
+rm -rf "$oauth_dir"
 exit $status

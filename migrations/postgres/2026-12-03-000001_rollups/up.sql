@@ -63,7 +63,9 @@ INSERT INTO rollup_watermark DEFAULT VALUES;
 -- nothing was due or another session is building. The first build starts at the hour before
 -- the earliest reading.
 --
--- The watermark row is locked FOR UPDATE before the sums are read: the statements recording
+-- No span at or above the watermark has a row yet (classifications add shares only below it),
+-- so the sums are plain inserts. The watermark row is locked FOR UPDATE before the sums are
+-- read: the statements recording
 -- classifications read it FOR SHARE, so this waits for those in flight to commit (and its
 -- sums, read by a later statement, see them), while those that start meanwhile wait for this
 -- transaction and then read the new watermark, adding their own shares. Each classification is
@@ -129,72 +131,14 @@ BEGIN
        AND e.observed_at - e.interval_s * interval '1 second' >= done
        AND e.observed_at - e.interval_s * interval '1 second' < target
      GROUP BY 1, 2, 3
-     ORDER BY 1, 2, 3
-    ON CONFLICT (sensor_id, lane, start) DO UPDATE
-       SET readings = r.readings + excluded.readings,
-               vehicles = r.vehicles + excluded.vehicles,
-               seconds = r.seconds + excluded.seconds,
-               flow_weighted = r.flow_weighted + excluded.flow_weighted,
-               speed_vehicles = r.speed_vehicles + excluded.speed_vehicles,
-               speed_weighted = r.speed_weighted + excluded.speed_weighted,
-               occupancy_seconds = r.occupancy_seconds + excluded.occupancy_seconds,
-               occupancy_weighted = r.occupancy_weighted + excluded.occupancy_weighted,
-               free_flow_s = r.free_flow_s + excluded.free_flow_s,
-               moderate_s = r.moderate_s + excluded.moderate_s,
-               heavy_s = r.heavy_s + excluded.heavy_s,
-               congested_s = r.congested_s + excluded.congested_s,
-               unknown_s = r.unknown_s + excluded.unknown_s,
-               los_a_s = r.los_a_s + excluded.los_a_s,
-               los_b_s = r.los_b_s + excluded.los_b_s,
-               los_c_s = r.los_c_s + excluded.los_c_s,
-               los_d_s = r.los_d_s + excluded.los_d_s,
-               los_e_s = r.los_e_s + excluded.los_e_s,
-               los_f_s = r.los_f_s + excluded.los_f_s,
-               flag_zero_flow_with_occupancy = r.flag_zero_flow_with_occupancy + excluded.flag_zero_flow_with_occupancy,
-               flag_count_with_zero_occupancy = r.flag_count_with_zero_occupancy + excluded.flag_count_with_zero_occupancy,
-               flag_high_occupancy = r.flag_high_occupancy + excluded.flag_high_occupancy,
-               flag_implausible_speed = r.flag_implausible_speed + excluded.flag_implausible_speed,
-               flag_flow_above_capacity = r.flag_flow_above_capacity + excluded.flag_flow_above_capacity,
-               flag_stuck = r.flag_stuck + excluded.flag_stuck,
-               flag_card_off = r.flag_card_off + excluded.flag_card_off,
-               flag_sudden_speed_drop = r.flag_sudden_speed_drop + excluded.flag_sudden_speed_drop,
-               flag_gap = r.flag_gap + excluded.flag_gap;
+     ORDER BY 1, 2, 3;
     INSERT INTO rollup_1h AS r (sensor_id, lane, start, readings, vehicles, seconds, flow_weighted, speed_vehicles, speed_weighted, occupancy_seconds, occupancy_weighted, free_flow_s, moderate_s, heavy_s, congested_s, unknown_s, los_a_s, los_b_s, los_c_s, los_d_s, los_e_s, los_f_s, flag_zero_flow_with_occupancy, flag_count_with_zero_occupancy, flag_high_occupancy, flag_implausible_speed, flag_flow_above_capacity, flag_stuck, flag_card_off, flag_sudden_speed_drop, flag_gap)
     SELECT sensor_id, lane, date_bin('1 hour', start, timestamptz 'epoch'),
            sum(readings), sum(vehicles), sum(seconds), sum(flow_weighted), sum(speed_vehicles), sum(speed_weighted), sum(occupancy_seconds), sum(occupancy_weighted), sum(free_flow_s), sum(moderate_s), sum(heavy_s), sum(congested_s), sum(unknown_s), sum(los_a_s), sum(los_b_s), sum(los_c_s), sum(los_d_s), sum(los_e_s), sum(los_f_s), sum(flag_zero_flow_with_occupancy), sum(flag_count_with_zero_occupancy), sum(flag_high_occupancy), sum(flag_implausible_speed), sum(flag_flow_above_capacity), sum(flag_stuck), sum(flag_card_off), sum(flag_sudden_speed_drop), sum(flag_gap)
       FROM rollup_5m
      WHERE start >= done AND start < target
      GROUP BY 1, 2, 3
-     ORDER BY 1, 2, 3
-    ON CONFLICT (sensor_id, lane, start) DO UPDATE
-       SET readings = r.readings + excluded.readings,
-               vehicles = r.vehicles + excluded.vehicles,
-               seconds = r.seconds + excluded.seconds,
-               flow_weighted = r.flow_weighted + excluded.flow_weighted,
-               speed_vehicles = r.speed_vehicles + excluded.speed_vehicles,
-               speed_weighted = r.speed_weighted + excluded.speed_weighted,
-               occupancy_seconds = r.occupancy_seconds + excluded.occupancy_seconds,
-               occupancy_weighted = r.occupancy_weighted + excluded.occupancy_weighted,
-               free_flow_s = r.free_flow_s + excluded.free_flow_s,
-               moderate_s = r.moderate_s + excluded.moderate_s,
-               heavy_s = r.heavy_s + excluded.heavy_s,
-               congested_s = r.congested_s + excluded.congested_s,
-               unknown_s = r.unknown_s + excluded.unknown_s,
-               los_a_s = r.los_a_s + excluded.los_a_s,
-               los_b_s = r.los_b_s + excluded.los_b_s,
-               los_c_s = r.los_c_s + excluded.los_c_s,
-               los_d_s = r.los_d_s + excluded.los_d_s,
-               los_e_s = r.los_e_s + excluded.los_e_s,
-               los_f_s = r.los_f_s + excluded.los_f_s,
-               flag_zero_flow_with_occupancy = r.flag_zero_flow_with_occupancy + excluded.flag_zero_flow_with_occupancy,
-               flag_count_with_zero_occupancy = r.flag_count_with_zero_occupancy + excluded.flag_count_with_zero_occupancy,
-               flag_high_occupancy = r.flag_high_occupancy + excluded.flag_high_occupancy,
-               flag_implausible_speed = r.flag_implausible_speed + excluded.flag_implausible_speed,
-               flag_flow_above_capacity = r.flag_flow_above_capacity + excluded.flag_flow_above_capacity,
-               flag_stuck = r.flag_stuck + excluded.flag_stuck,
-               flag_card_off = r.flag_card_off + excluded.flag_card_off,
-               flag_sudden_speed_drop = r.flag_sudden_speed_drop + excluded.flag_sudden_speed_drop,
-               flag_gap = r.flag_gap + excluded.flag_gap;
+     ORDER BY 1, 2, 3;
     UPDATE rollup_watermark SET built_until = target;
     RETURN target;
 END;
