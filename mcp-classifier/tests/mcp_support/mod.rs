@@ -1,8 +1,9 @@
 //! Shared by the MCP server suites (`mcp_in_process`, `mcp_binary`): readings as JSON, tool-call
-//! helpers, JSON Schema validation and a fresh store per test.
+//! helpers, JSON Schema validation, a fresh store per test, the built binary.
 
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod db;
 
 use std::collections::BTreeSet;
