@@ -1,6 +1,6 @@
-//! The built `mcp-classifier` binary as the suites that run it start it: a child in an empty
-//! temporary directory with a clean environment, killed when its guard drops; the HTTP server
-//! and the requests sent to it.
+//! The built `mcp-classifier` binary as the suites that run it (`mcp_binary`, `mcp_oauth`) start
+//! it: a child in an empty temporary directory with a clean environment, killed when its guard
+//! drops; the HTTP server and the requests sent to it.
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -19,7 +19,7 @@ pub const EXIT_WITHIN: Duration = Duration::from_secs(5);
 pub const START_WITHIN: Duration = Duration::from_secs(20);
 
 /// Variables the binary reads; none may leak in from the environment running the tests.
-pub const SERVER_ENV: [&str; 9] = [
+pub const SERVER_ENV: [&str; 12] = [
     "DATABASE_URL",
     "LOG_FORMAT",
     "MCP_BIND",
@@ -28,6 +28,9 @@ pub const SERVER_ENV: [&str; 9] = [
     "MCP_ALLOWED_ORIGINS",
     "MCP_MAX_BODY_BYTES",
     "MCP_BODY_TIMEOUT_S",
+    "MCP_OAUTH_ISSUER",
+    "MCP_OAUTH_JWKS",
+    "MCP_RESOURCE_URL",
     "RUST_LOG",
 ];
 
