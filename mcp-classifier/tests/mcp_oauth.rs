@@ -22,6 +22,26 @@ fn start(jwks: &str, extra: &[(&str, &str)]) -> HttpServer {
     HttpServer::start(&env_with(jwks, extra))
 }
 
+/// A server with OAuth against a JWKS file of one key, `k1`.
+struct OneKey {
+    key: TestKey,
+    server: HttpServer,
+    _file: JwksFile,
+}
+
+impl OneKey {
+    fn start(extra: &[(&str, &str)]) -> Self {
+        let key = TestKey::new("k1");
+        let file = JwksFile::new(&[&key]);
+        let server = start(&file.path, extra);
+        Self {
+            key,
+            server,
+            _file: file,
+        }
+    }
+}
+
 fn env_with<'a>(jwks: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut env: Vec<(&str, &str)> = vec![
         ("MCP_OAUTH_ISSUER", ISSUER),
@@ -102,9 +122,7 @@ fn assert_insufficient_scope(answer: &Answer, scope: &str, case: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth_publishes_its_protected_resource_metadata_at_both_well_known_paths() {
-    let key = TestKey::new("k1");
-    let file = JwksFile::new(&[&key]);
-    let server = start(&file.path, &[]);
+    let OneKey { server, _file, .. } = OneKey::start(&[]);
     let expected = json!({
         "resource": RESOURCE,
         "authorization_servers": [ISSUER],
@@ -164,9 +182,7 @@ async fn oauth_publishes_its_protected_resource_metadata_at_both_well_known_path
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth_answers_a_request_without_a_token_with_401_pointing_at_the_metadata() {
-    let key = TestKey::new("k1");
-    let file = JwksFile::new(&[&key]);
-    let server = start(&file.path, &[]);
+    let OneKey { server, _file, .. } = OneKey::start(&[]);
     let expected = format!(
         r#"Bearer resource_metadata="{METADATA_URL}", scope="traffic:read traffic:classify""#
     );
@@ -198,9 +214,7 @@ async fn oauth_answers_a_request_without_a_token_with_401_pointing_at_the_metada
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth_serves_the_tools_to_a_valid_token() {
-    let key = TestKey::new("k1");
-    let file = JwksFile::new(&[&key]);
-    let server = start(&file.path, &[]);
+    let OneKey { key, server, _file } = OneKey::start(&[]);
     let token = key.token("traffic:read traffic:classify");
     let result = json_rpc_result(&send(&server, Some(&token), INITIALIZE).await, 1);
     assert_eq!(result["serverInfo"]["name"], SERVER_NAME);
@@ -219,9 +233,7 @@ async fn oauth_serves_the_tools_to_a_valid_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth_refuses_tokens_that_are_expired_premature_misdirected_or_forged_with_401() {
-    let key = TestKey::new("k1");
-    let file = JwksFile::new(&[&key]);
-    let server = start(&file.path, &[]);
+    let OneKey { key, server, _file } = OneKey::start(&[]);
     let now = jsonwebtoken::get_current_timestamp();
     let good = claims(json!({}));
     // The claims or the signature of a good token swapped for others.
@@ -290,9 +302,7 @@ async fn oauth_refuses_tokens_that_are_expired_premature_misdirected_or_forged_w
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth_answers_a_token_without_the_needed_scope_with_403_insufficient_scope() {
-    let key = TestKey::new("k1");
-    let file = JwksFile::new(&[&key]);
-    let server = start(&file.path, &[]);
+    let OneKey { key, server, _file } = OneKey::start(&[]);
     let read = key.token("traffic:read");
     let classify_only = key.token("traffic:classify");
     let no_scope = key.token("openid");
@@ -467,9 +477,7 @@ fn oauth_refuses_to_start_with_settings_it_cannot_use_saying_which() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth_and_the_static_token_work_side_by_side() {
-    let key = TestKey::new("k1");
-    let file = JwksFile::new(&[&key]);
-    let server = start(&file.path, &[("MCP_AUTH_TOKEN", "s3cret")]);
+    let OneKey { key, server, _file } = OneKey::start(&[("MCP_AUTH_TOKEN", "s3cret")]);
     // The static token is granted every scope: the service-to-service path.
     json_rpc_result(&send(&server, Some("s3cret"), &classify(1)).await, 1);
     let answer = send(&server, Some("s3cret"), READ_RESOURCE).await;

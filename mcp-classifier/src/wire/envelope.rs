@@ -185,7 +185,7 @@ impl<'de> Visitor<'de> for OperationScan<'_> {
                     response = true;
                     map.next_value::<IgnoredAny>()?;
                 }
-                Member::Jsonrpc | Member::Id | Member::Other => {
+                Member::Jsonrpc | Member::Id | Member::Name | Member::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -221,54 +221,24 @@ impl<'de> Visitor<'de> for ToolName<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<ParamsMember>()? {
-            match key {
-                ParamsMember::Name if self.name.is_none() => {
+        while let Some(member) = map.next_key::<Member>()? {
+            match member {
+                Member::Name if self.name.is_none() => {
                     *self.name = Some(map.next_value()?);
                     if self.stop {
                         return Err(stop());
                     }
                 }
-                ParamsMember::Name => {
+                Member::Name => {
                     *self.name = None;
                     return Err(stop());
                 }
-                ParamsMember::Other => {
+                _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
         Ok(())
-    }
-}
-
-/// `params.name`, or any other member of `params`.
-enum ParamsMember {
-    Name,
-    Other,
-}
-
-impl<'de> Deserialize<'de> for ParamsMember {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ParamsMemberVisitor;
-
-        impl Visitor<'_> for ParamsMemberVisitor {
-            type Value = ParamsMember;
-
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a member name")
-            }
-
-            fn visit_str<E: de::Error>(self, name: &str) -> Result<ParamsMember, E> {
-                Ok(if name == "name" {
-                    ParamsMember::Name
-                } else {
-                    ParamsMember::Other
-                })
-            }
-        }
-
-        deserializer.deserialize_str(ParamsMemberVisitor)
     }
 }
 
@@ -332,7 +302,7 @@ impl<'de> Visitor<'de> for TopVisitor {
                     members.error = true;
                     map.next_value::<IgnoredAny>()?;
                 }
-                Member::Params | Member::Other => {
+                Member::Params | Member::Name | Member::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -439,6 +409,8 @@ enum Member {
     Result,
     Error,
     Params,
+    /// `name`: not an envelope member, but the tool's in a `tools/call`'s `params`.
+    Name,
     Other,
 }
 
@@ -461,6 +433,7 @@ impl<'de> Deserialize<'de> for Member {
                     "result" => Member::Result,
                     "error" => Member::Error,
                     "params" => Member::Params,
+                    "name" => Member::Name,
                     _ => Member::Other,
                 })
             }
