@@ -59,7 +59,8 @@ enum Mode {
         /// tokens must name and the `resource` of its protected resource metadata.
         #[arg(long, env = "MCP_RESOURCE_URL")]
         resource_url: Option<String>,
-        /// Extra accepted `Host` names, comma-separated (loopback and the bind address always are).
+        /// Extra accepted `Host` names, comma-separated (loopback, the bind address and the
+        /// host of MCP_RESOURCE_URL always are).
         #[arg(long, env = "MCP_ALLOWED_HOSTS", value_delimiter = ',')]
         allowed_hosts: Vec<String>,
         /// Extra accepted browser origins, comma-separated, e.g. `https://agent.example.com`.

@@ -439,6 +439,24 @@ async fn oauth_answers_503_while_the_jwks_url_has_never_loaded() {
     assert_eq!(send(&server, None, TOOLS_LIST).await.status, 401);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_fetches_the_jwks_over_tls_checked_against_the_ca_certificates() {
+    let key = TestKey::new("k1");
+    let certificate = TestCertificate::new();
+    let jwks = JwksServer::start_tls(&[&key], &certificate).await;
+    let token = key.token("traffic:read");
+    // The server's CA certificates (SSL_CERT_FILE) hold the JWKS server's certificate.
+    let trusting = start(&jwks.url, &[("SSL_CERT_FILE", &certificate.pem_path)]);
+    json_rpc_result(&send(&trusting, Some(&token), TOOLS_LIST).await, 2);
+    assert_eq!(jwks.requests(), 1);
+    // They do not: the handshake fails, no key is ever loaded.
+    let stranger = TestCertificate::new();
+    let doubting = start(&jwks.url, &[("SSL_CERT_FILE", &stranger.pem_path)]);
+    let answer = send(&doubting, Some(&token), TOOLS_LIST).await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(jwks.requests(), 1, "no request after a refused handshake");
+}
+
 /// Runs `serve` with `env`, which must refuse to start; returns its log.
 fn refuses_to_start(env: &[(&str, &str)]) -> String {
     let (mut command, dir) = command(&["serve", "--bind", "127.0.0.1:0"], env);

@@ -19,7 +19,7 @@ pub const EXIT_WITHIN: Duration = Duration::from_secs(5);
 pub const START_WITHIN: Duration = Duration::from_secs(20);
 
 /// Variables the binary reads; none may leak in from the environment running the tests.
-pub const SERVER_ENV: [&str; 12] = [
+pub const SERVER_ENV: [&str; 14] = [
     "DATABASE_URL",
     "LOG_FORMAT",
     "MCP_BIND",
@@ -32,6 +32,8 @@ pub const SERVER_ENV: [&str; 12] = [
     "MCP_OAUTH_JWKS",
     "MCP_RESOURCE_URL",
     "RUST_LOG",
+    "SSL_CERT_DIR",
+    "SSL_CERT_FILE",
 ];
 
 /// A spawned binary, killed (and reaped) on drop unless it has exited.

@@ -1,6 +1,6 @@
 //! An authorization server as far as a resource server sees one: keys made for the test (never
 //! written anywhere but a temporary JWKS), tokens signed with them, and a JWKS served over HTTP
-//! on loopback whose keys a test can swap.
+//! or HTTPS on loopback whose keys a test can swap.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,7 +10,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, get_current_timestamp};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
 
 /// The issuer the test tokens name.
 pub const ISSUER: &str = "https://auth.example.com/realms/traffic";
@@ -133,34 +135,72 @@ pub struct JwksServer {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// A certificate for `localhost` made for the test, in a temporary PEM file (for
+/// `SSL_CERT_FILE`), and the TLS acceptor that presents it.
+pub struct TestCertificate {
+    _dir: tempfile::TempDir,
+    pub pem_path: String,
+    acceptor: TlsAcceptor,
+}
+
+impl TestCertificate {
+    pub fn new() -> Self {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .expect("a certificate");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pem_path = dir.path().join("ca.pem");
+        std::fs::write(&pem_path, made.cert.pem()).expect("write the certificate");
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![made.cert.der().clone()], key)
+        .expect("TLS server config");
+        Self {
+            pem_path: pem_path.display().to_string(),
+            _dir: dir,
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+        }
+    }
+}
+
 impl JwksServer {
     pub async fn start(keys: &[&TestKey]) -> Self {
+        Self::serve(keys, None).await
+    }
+
+    /// The same over TLS with `certificate`, at `https://localhost:PORT/jwks`.
+    pub async fn start_tls(keys: &[&TestKey], certificate: &TestCertificate) -> Self {
+        Self::serve(keys, Some(certificate.acceptor.clone())).await
+    }
+
+    async fn serve(keys: &[&TestKey], tls: Option<TlsAcceptor>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let url = format!("http://{}/jwks", listener.local_addr().expect("address"));
+        let port = listener.local_addr().expect("address").port();
+        let url = match tls {
+            Some(_) => format!("https://localhost:{port}/jwks"),
+            None => format!("http://127.0.0.1:{port}/jwks"),
+        };
         let document = Arc::new(Mutex::new(jwks(keys)));
         let requests = Arc::new(AtomicUsize::new(0));
         let (served, counted) = (document.clone(), requests.clone());
         let task = tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let mut head = Vec::new();
-                let mut buffer = [0u8; 1024];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match stream.read(&mut buffer).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+            while let Ok((stream, _)) = listener.accept().await {
+                let body = served.lock().expect("keys").clone();
+                match &tls {
+                    None => answer(stream, &body, &counted).await,
+                    // A client that refuses the certificate ends the handshake: no request.
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            answer(stream, &body, &counted).await;
+                        }
                     }
                 }
-                counted.fetch_add(1, Ordering::SeqCst);
-                let body = served.lock().expect("keys").clone();
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-                     Connection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-                let _ = stream.shutdown().await;
             }
         });
         Self {
@@ -180,6 +220,30 @@ impl JwksServer {
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
+}
+
+/// Reads a request head and answers it with `body` as JSON, counting the request.
+async fn answer(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    body: &str,
+    counted: &AtomicUsize,
+) {
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buffer[..n]),
+        }
+    }
+    counted.fetch_add(1, Ordering::SeqCst);
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
 }
 
 impl Drop for JwksServer {
