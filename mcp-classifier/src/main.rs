@@ -8,6 +8,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Parser, Subcommand};
 use mcp_classifier::server::http::{self, HttpOptions};
+use mcp_classifier::server::oauth::{OAuthSettings, ResourceServer};
 use mcp_classifier::server::{ClassifierServer, Database};
 use service_kit::auth::{ExposeSecret, SecretString, secret};
 use service_kit::telemetry::{self, LogFormat, error_chain};
@@ -38,13 +39,28 @@ enum Mode {
     Stdio,
     /// Serve MCP over Streamable HTTP at /mcp.
     Serve {
-        /// Address to listen on. Binding beyond loopback without MCP_AUTH_TOKEN logs a warning.
+        /// Address to listen on. Binding beyond loopback without MCP_AUTH_TOKEN or OAuth logs a
+        /// warning.
         #[arg(long, env = "MCP_BIND", default_value = "127.0.0.1:8001")]
         bind: SocketAddr,
-        /// Bearer token every request must present (`Authorization: Bearer …`).
+        /// Bearer token every request must present (`Authorization: Bearer …`). With OAuth set
+        /// too, this token still grants every scope (service-to-service calls).
         #[arg(long, env = "MCP_AUTH_TOKEN", hide_env_values = true, value_parser = secret)]
         auth_token: Option<SecretString>,
-        /// Extra accepted `Host` names, comma-separated (loopback and the bind address always are).
+        /// OAuth: the authorization server's issuer identifier (the `iss` of its tokens). With
+        /// MCP_OAUTH_JWKS and MCP_RESOURCE_URL, every request needs an access token it issued.
+        #[arg(long, env = "MCP_OAUTH_ISSUER")]
+        oauth_issuer: Option<String>,
+        /// OAuth: the issuer's public keys (JWK Set), a file path or an https:// URL (http://
+        /// only on a loopback host).
+        #[arg(long, env = "MCP_OAUTH_JWKS")]
+        oauth_jwks: Option<String>,
+        /// OAuth: this server's public URL, e.g. https://traffic.example.com/mcp: the audience
+        /// tokens must name and the `resource` of its protected resource metadata.
+        #[arg(long, env = "MCP_RESOURCE_URL")]
+        resource_url: Option<String>,
+        /// Extra accepted `Host` names, comma-separated (loopback, the bind address and the
+        /// host of MCP_RESOURCE_URL always are).
         #[arg(long, env = "MCP_ALLOWED_HOSTS", value_delimiter = ',')]
         allowed_hosts: Vec<String>,
         /// Extra accepted browser origins, comma-separated, e.g. `https://agent.example.com`.
@@ -100,18 +116,34 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Mode::Serve {
             bind,
             auth_token,
+            oauth_issuer,
+            oauth_jwks,
+            resource_url,
             allowed_hosts,
             allowed_origins,
             max_body_bytes,
             body_timeout_s,
         } => {
             let auth_token = auth_token.filter(|t| !t.expose_secret().is_empty());
-            if !bind.ip().is_loopback() && auth_token.is_none() {
-                tracing::warn!(%bind, "listening beyond loopback without MCP_AUTH_TOKEN: anyone who can reach it may call the tools");
+            let oauth = match OAuthSettings::from_values(
+                oauth_issuer.as_deref(),
+                oauth_jwks.as_deref(),
+                resource_url.as_deref(),
+            )? {
+                Some(settings) => {
+                    tracing::info!(issuer = %settings.issuer, resource = %settings.resource.url,
+                        "OAuth: every request needs an access token of this issuer for this resource");
+                    Some(std::sync::Arc::new(ResourceServer::start(&settings).await?))
+                }
+                None => None,
+            };
+            if !bind.ip().is_loopback() && auth_token.is_none() && oauth.is_none() {
+                tracing::warn!(%bind, "listening beyond loopback without MCP_AUTH_TOKEN or OAuth: anyone who can reach it may call the tools");
             }
             let listener = tokio::net::TcpListener::bind(bind).await?;
             let options = HttpOptions {
                 auth_token,
+                oauth,
                 allowed_hosts,
                 allowed_origins,
                 max_body_bytes,

@@ -11,112 +11,20 @@ mod mcp_support;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{ChildStdin, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use mcp_support::binary::*;
 use mcp_support::db::{TestDb, on_sqlite_and_postgres};
 use mcp_support::*;
 use rmcp::model::ErrorCode;
 use rmcp::service::RunningService;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::transport::TokioChildProcess;
 use rmcp::{RoleClient, Service, ServiceExt};
 use serde_json::{Value, json};
 use tokio::process::ChildStderr;
-
-const BIN: &str = env!("CARGO_BIN_EXE_mcp-classifier");
-/// How long a child may take to exit once told to (stdin closed, SIGTERM).
-const EXIT_WITHIN: Duration = Duration::from_secs(5);
-/// How long the HTTP server may take to start listening.
-const START_WITHIN: Duration = Duration::from_secs(20);
-
-/// Variables the binary reads; none may leak in from the environment running the tests.
-const SERVER_ENV: [&str; 8] = [
-    "DATABASE_URL",
-    "LOG_FORMAT",
-    "MCP_BIND",
-    "MCP_AUTH_TOKEN",
-    "MCP_ALLOWED_HOSTS",
-    "MCP_ALLOWED_ORIGINS",
-    "MCP_MAX_BODY_BYTES",
-    "RUST_LOG",
-];
-
-/// A spawned binary, killed (and reaped) on drop unless it has exited.
-struct ChildGuard {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl ChildGuard {
-    fn spawn(mut command: Command, dir: tempfile::TempDir) -> Self {
-        let child = command.spawn().expect("spawn mcp-classifier");
-        Self { child, _dir: dir }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The exit status, if the child exits within `timeout`.
-    fn wait_for_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits up to `EXIT_WITHIN` for the exit `after` should bring, and checks its status is 0.
-    fn exits_with_status_0(&mut self, after: &str) {
-        let status = self.wait_for_exit(EXIT_WITHIN);
-        assert_exited_with_status_0(status, after, "");
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.pid().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill {signal} {} failed", self.pid());
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Fails unless `status` is an exit with status 0 (`None`: still running after `EXIT_WITHIN`);
-/// `log` is added to the failure message.
-fn assert_exited_with_status_0(status: Option<ExitStatus>, after: &str, log: &str) {
-    let status =
-        status.unwrap_or_else(|| panic!("still running {EXIT_WITHIN:?} after {after}{log}"));
-    assert!(status.success(), "exit status {status} after {after}{log}");
-}
-
-/// `mcp-classifier ARGS` in a fresh empty directory with a clean environment.
-fn command(args: &[&str], env: &[(&str, &str)]) -> (Command, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut command = Command::new(BIN);
-    command.args(args).current_dir(dir.path());
-    for name in SERVER_ENV {
-        command.env_remove(name);
-    }
-    command.envs(env.iter().copied());
-    (command, dir)
-}
 
 /// rmcp's child-process transport to `mcp-classifier stdio` run with `env`, with its stderr
 /// handle when `stderr` is piped. tokio kills the child if it is dropped; the directory must
@@ -312,17 +220,6 @@ async fn stdio_with_database_url_naming_a_missing_sqlite_file_says_that_file_is_
     assert!(!path.exists(), "the classifier never creates the database");
 }
 
-/// Reads a pipe to its end on a thread; the receiver gets everything read.
-fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        let _ = tx.send(text);
-    });
-    rx
-}
-
 /// Reads a pipe line by line on a thread; the receiver gets each line (without its line end,
 /// bytes that are not UTF-8 replaced) and is hung up on at the end.
 fn lines_of(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
@@ -403,16 +300,6 @@ impl RawStdio {
         }
         (stdout, stderr)
     }
-}
-
-const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw-test","version":"0"}}}"#;
-const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
-const TOOLS_LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
-
-fn classify_request(id: u64, event: &Value) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-           "params": {"name": "classify", "arguments": {"event": event}}})
-    .to_string()
 }
 
 /// Every line of stdout as a JSON-RPC 2.0 message, by id for responses.
@@ -542,122 +429,6 @@ async fn stdio_exits_with_status_0_when_the_client_closes_stdin_after_initialize
 }
 
 // 9. Streamable HTTP ---------------------------------------------------------------------------
-
-/// A port nobody listens on (now).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    listener.local_addr().expect("local addr").port()
-}
-
-struct HttpServer {
-    child: ChildGuard,
-    addr: SocketAddr,
-}
-
-impl HttpServer {
-    /// `mcp-classifier serve --bind 127.0.0.1:PORT`, once it accepts connections.
-    fn start(env: &[(&str, &str)]) -> Self {
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let (mut command, dir) = command(&["serve", "--bind", &addr.to_string()], env);
-        // Its log goes to the test's own stdout and stderr.
-        command.stdin(Stdio::null());
-        let mut child = ChildGuard::spawn(command, dir);
-        let deadline = Instant::now() + START_WITHIN;
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if let Some(status) = child.child.try_wait().expect("try_wait") {
-                panic!("mcp-classifier serve exited with {status} before listening on {addr}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "not listening on {addr} after {START_WITHIN:?}"
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        Self { child, addr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("reqwest client")
-}
-
-fn rmcp_transport(
-    server: &HttpServer,
-    token: Option<&str>,
-) -> StreamableHttpClientTransport<reqwest::Client> {
-    let mut config = StreamableHttpClientTransportConfig::with_uri(server.url("/mcp"));
-    if let Some(token) = token {
-        config = config.auth_header(token);
-    }
-    StreamableHttpClientTransport::with_client(http_client(), config)
-}
-
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
-    }
-}
-
-/// A POST as an MCP client sends it, with `headers` added (or replacing the defaults).
-async fn post(url: &str, headers: &[(&str, &str)], body: impl AsRef<[u8]>) -> Answer {
-    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-    let mut map = HeaderMap::new();
-    for (name, value) in [
-        ("accept", "application/json, text/event-stream"),
-        ("content-type", "application/json"),
-    ]
-    .iter()
-    .chain(headers)
-    {
-        map.insert(
-            HeaderName::from_bytes(name.as_bytes()).expect("header name"),
-            HeaderValue::from_str(value).expect("header value"),
-        );
-    }
-    let response = http_client()
-        .post(url)
-        .headers(map)
-        .body(body.as_ref().to_vec())
-        .send()
-        .await
-        .expect("POST");
-    Answer {
-        status: response.status().as_u16(),
-        headers: response.headers().clone(),
-        body: response.text().await.expect("body"),
-    }
-}
-
-/// Checks a 200 JSON-RPC response to request `id` and returns its result.
-fn json_rpc_result(answer: &Answer, id: u64) -> Value {
-    assert_eq!(answer.status, 200, "body: {}", answer.body);
-    let message = answer.json();
-    assert_eq!(message["jsonrpc"], "2.0", "{message}");
-    assert_eq!(message["id"], json!(id), "{message}");
-    assert!(message.get("error").is_none(), "{message}");
-    message["result"].clone()
-}
-
-const HTTP_VERSION: (&str, &str) = ("mcp-protocol-version", "2025-11-25");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_serves_the_tools_to_the_rmcp_streamable_http_client() {

@@ -3,7 +3,9 @@
 //! Stateless: every POST is answered on its own (plain JSON, no session), so replicas need no
 //! sticky routing and any of them can take any request. `Host` and `Origin` are checked
 //! against allow-lists (DNS-rebinding protection; a foreign `Origin` gets 403), an optional
-//! bearer token guards every request, and bodies are capped.
+//! bearer token or OAuth access tokens ([`super::oauth`]) guard every request, and bodies are
+//! capped. With OAuth, the scope a request needs is read from its body once it has arrived,
+//! before rmcp parses it, and the protected resource metadata is served beside `/mcp`.
 //!
 //! rmcp answers a body it cannot parse with `415` and plain text. The transport asks for `400`
 //! with a JSON-RPC error, so `Endpoint` keeps the body it hands to rmcp, and when rmcp refuses
@@ -31,10 +33,12 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_service::Service;
+use tracing::Instrument;
 
 use service_kit::auth::{SecretString, bearer_token, matches_any};
 
 use super::ClassifierServer;
+use super::oauth::{self, Challenge, Grant, Refusal, ResourceServer, Scopes};
 use crate::wire::envelope;
 
 /// The MCP endpoint's path.
@@ -51,8 +55,11 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Security and limits of the HTTP transport.
 #[derive(Debug, Clone, Default)]
 pub struct HttpOptions {
-    /// Required bearer token (`Authorization: Bearer …`); `None` accepts any caller.
+    /// Required bearer token (`Authorization: Bearer …`); `None` accepts any caller. Beside
+    /// `oauth`, a request presenting exactly this token is granted every scope.
     pub auth_token: Option<SecretString>,
+    /// OAuth access tokens required on every request (see [`super::oauth`]).
+    pub oauth: Option<Arc<ResourceServer>>,
     /// `Host` values accepted besides loopback and the bound address (e.g. a public name).
     pub allowed_hosts: Vec<String>,
     /// Browser origins accepted besides loopback ones (`scheme://host[:port]`).
@@ -86,9 +93,13 @@ pub async fn serve(
         Arc::new(NeverSessionManager::default()),
         rmcp_config(local, &options, max_body, cancel.clone()),
     );
-    let token: Option<Arc<SecretString>> = options.auth_token.map(Arc::new);
+    let gate = Arc::new(match (options.oauth, options.auth_token) {
+        (Some(server), token) => Gate::OAuth { server, token },
+        (None, Some(token)) => Gate::Token(token),
+        (None, None) => Gate::Open,
+    });
     let graceful = GracefulShutdown::new();
-    tracing::info!(address = %local, path = MCP_PATH, auth = token.is_some(), "serving MCP over HTTP");
+    tracing::info!(address = %local, path = MCP_PATH, auth = gate.mode(), "serving MCP over HTTP");
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {
@@ -107,7 +118,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let service = Endpoint {
             mcp: mcp.clone(),
-            token: token.clone(),
+            gate: gate.clone(),
             max_body,
             body_timeout: if options.body_timeout.is_zero() {
                 DEFAULT_BODY_TIMEOUT
@@ -121,7 +132,10 @@ pub async fn serve(
             .header_read_timeout(HEAD_TIMEOUT)
             .serve_connection(
                 TokioIo::new(stream),
-                hyper::service::service_fn(move |req| service.clone().handle(req)),
+                hyper::service::service_fn(move |req| {
+                    let span = tracing::info_span!("mcp_http", sub = tracing::field::Empty);
+                    service.clone().handle(req).instrument(span)
+                }),
             );
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
@@ -154,6 +168,13 @@ fn rmcp_config(
         hosts.push(local.ip().to_string());
     }
     hosts.extend(options.allowed_hosts.iter().cloned());
+    // The resource URL names this server: clients reach it by that host.
+    hosts.extend(
+        options
+            .oauth
+            .as_ref()
+            .map(|server| server.resource_host().to_owned()),
+    );
     let mut origins: Vec<String> = vec![
         "http://localhost:*".into(),
         "http://127.0.0.1:*".into(),
@@ -171,10 +192,77 @@ fn rmcp_config(
         .with_cancellation_token(cancel)
 }
 
+/// Who may call, and what each caller may do.
+enum Gate {
+    Open,
+    /// One static bearer token, granting everything.
+    Token(SecretString),
+    /// OAuth access tokens; the static token, when set, still grants everything (the
+    /// service-to-service path: ingest's workers).
+    OAuth {
+        server: Arc<ResourceServer>,
+        token: Option<SecretString>,
+    },
+}
+
+impl Gate {
+    fn mode(&self) -> &'static str {
+        match self {
+            Self::Open => "none",
+            Self::Token(_) => "token",
+            Self::OAuth { token: None, .. } => "oauth",
+            Self::OAuth { token: Some(_), .. } => "oauth and token",
+        }
+    }
+
+    /// What the request's bearer token grants, or the refusal to answer with.
+    async fn admit(&self, request: &Request<Incoming>) -> Result<Grant, Response<Body>> {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(bearer_token);
+        match self {
+            Self::Open => Ok(Grant::everything()),
+            Self::Token(token) if bearer_matches(presented, token) => Ok(Grant::everything()),
+            Self::Token(_) => {
+                let mut response = plain(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
+                Err(response)
+            }
+            Self::OAuth {
+                token: Some(token), ..
+            } if bearer_matches(presented, token) => Ok(Grant::everything()),
+            Self::OAuth { server, .. } => server
+                .authorize(presented)
+                .await
+                .map_err(|refusal| refused(server.challenge(&refusal))),
+        }
+    }
+
+    /// The `403 insufficient_scope` to answer when `grant` lacks a scope the message in `body`
+    /// needs. A grant of every scope (no OAuth, the static token, a token with both scopes)
+    /// reads nothing.
+    fn scope_refusal(&self, grant: &Grant, body: &[u8]) -> Option<Response<Body>> {
+        let Self::OAuth { server, .. } = self else {
+            return None;
+        };
+        if grant.scopes.contains(Scopes::ALL) {
+            return None;
+        }
+        let needed = oauth::scope::required(&envelope::operation(body));
+        (!grant.scopes.contains(needed))
+            .then(|| refused(server.challenge(&Refusal::InsufficientScope(needed))))
+    }
+}
+
 #[derive(Clone)]
 struct Endpoint {
     mcp: StreamableHttpService<ClassifierServer, NeverSessionManager>,
-    token: Option<Arc<SecretString>>,
+    gate: Arc<Gate>,
     max_body: usize,
     body_timeout: Duration,
 }
@@ -182,20 +270,23 @@ struct Endpoint {
 impl Endpoint {
     async fn handle(mut self, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         if request.uri().path() != MCP_PATH {
+            if let Gate::OAuth { server, .. } = &*self.gate
+                && server.serves_metadata_at(request.uri().path())
+            {
+                let document = server.metadata();
+                return self.metadata(request, document).await;
+            }
             return Ok(plain(
                 StatusCode::NOT_FOUND,
                 "not found: the MCP endpoint is /mcp",
             ));
         }
-        if let Some(token) = &self.token
-            && !bearer_matches(request.headers().get(header::AUTHORIZATION), token)
-        {
-            let mut response = plain(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-            return Ok(response);
+        let grant = match self.gate.admit(&request).await {
+            Ok(grant) => grant,
+            Err(refusal) => return Ok(refusal),
+        };
+        if let Some(subject) = &grant.subject {
+            tracing::Span::current().record("sub", subject.as_str());
         }
         if request.method() != Method::POST {
             return self.mcp.call(request).await;
@@ -215,7 +306,12 @@ impl Endpoint {
             return Ok(response);
         };
         let (handed, verdict) = match read {
-            Ok(Read::Whole(bytes)) => (Handed::new(Some(bytes.clone())), Verdict::Whole(bytes)),
+            Ok(Read::Whole(bytes)) => {
+                if let Some(refusal) = self.gate.scope_refusal(&grant, &bytes) {
+                    return Ok(refusal);
+                }
+                (Handed::new(Some(bytes.clone())), Verdict::Whole(bytes))
+            }
             // rmcp answers 413, once the headers have passed its checks.
             Ok(Read::OverLimit(bytes)) => (Handed::new(Some(bytes)), Verdict::OverLimit),
             Err(e) => {
@@ -248,6 +344,42 @@ impl Endpoint {
             }
             Verdict::Whole(_) | Verdict::OverLimit => response,
         })
+    }
+
+    /// The protected resource metadata, to a GET that passes rmcp's own `Host` and `Origin`
+    /// checks: rmcp runs them on any request first, and answers a GET on this stateless
+    /// endpoint with 405 once they pass; any other answer is its refusal.
+    async fn metadata(
+        mut self,
+        request: Request<Incoming>,
+        document: Bytes,
+    ) -> Result<Response<Body>, Infallible> {
+        if request.method() != Method::GET {
+            let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed: GET");
+            response
+                .headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("GET"));
+            return Ok(response);
+        }
+        let (parts, _) = request.into_parts();
+        let checked = self
+            .mcp
+            .call(Request::from_parts(parts, Handed::new(None)))
+            .await?;
+        if checked.status() != StatusCode::METHOD_NOT_ALLOWED {
+            return Ok(checked);
+        }
+        let mut response = Response::new(Full::new(document).boxed());
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("max-age=300"),
+        );
+        Ok(response)
     }
 }
 
@@ -359,16 +491,20 @@ fn json_rpc_error(id: Option<&RequestId>, error: &ErrorData) -> Response<Body> {
     response
 }
 
-/// Whether the `Authorization` header carries exactly the expected bearer token.
-fn bearer_matches(header: Option<&header::HeaderValue>, expected: &SecretString) -> bool {
-    header
-        .and_then(|h| h.to_str().ok())
-        .and_then(bearer_token)
-        .is_some_and(|presented| matches_any(presented, [expected]))
+/// Whether the presented bearer token is exactly the expected one (compared in constant time).
+fn bearer_matches(presented: Option<&str>, expected: &SecretString) -> bool {
+    presented.is_some_and(|presented| matches_any(presented, [expected]))
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())).boxed());
+/// A refusal as plain text, with its headers (`WWW-Authenticate`, `Retry-After`).
+fn refused(challenge: Challenge) -> Response<Body> {
+    let mut response = plain(challenge.status, challenge.text);
+    response.headers_mut().extend(challenge.headers);
+    response
+}
+
+fn plain(status: StatusCode, text: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(text.into()).boxed());
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -382,12 +518,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_matching_bearer_header_passes() {
-        let value = |s: &'static str| header::HeaderValue::from_static(s);
+    fn only_the_matching_bearer_token_passes() {
         let tok = SecretString::from("tok");
-        assert!(bearer_matches(Some(&value("Bearer tok")), &tok));
-        assert!(!bearer_matches(Some(&value("Bearer nope")), &tok));
-        assert!(!bearer_matches(Some(&value("Basic tok")), &tok));
+        assert!(bearer_matches(bearer_token("Bearer tok"), &tok));
+        assert!(!bearer_matches(bearer_token("Bearer nope"), &tok));
+        assert!(!bearer_matches(bearer_token("Basic tok"), &tok));
         assert!(!bearer_matches(None, &tok));
     }
 }

@@ -1,10 +1,11 @@
 //! The MCP server: one handler whose tools are thin wrappers over [`traffic_model::rules`], served over
-//! stdio ([`stdio`]) and Streamable HTTP ([`http`]), or over any byte stream (ingest runs it
-//! in-process behind a duplex pipe).
+//! stdio ([`stdio`]) and Streamable HTTP ([`http`]; access tokens: [`oauth`]), or over any byte
+//! stream (ingest runs it in-process behind a duplex pipe).
 
 pub mod args;
 pub mod batch;
 pub mod http;
+pub mod oauth;
 pub mod prompts;
 pub mod query;
 pub mod resources;

@@ -4,7 +4,9 @@
 //!
 //! rmcp answers what it cannot parse with `415` over HTTP and with silence over stdio; the
 //! checks here give the peer a JSON-RPC error instead. They read the bytes once, skipping
-//! every value they do not need, and build no `serde_json::Value`.
+//! every value they do not need, and build no `serde_json::Value`. [`operation`] reads what a
+//! message asks for (its method, and a `tools/call`'s tool) from its start, for the HTTP
+//! transport's scope check.
 
 use std::fmt;
 
@@ -88,6 +90,158 @@ pub(crate) fn leading_id(prefix: &[u8]) -> Option<RequestId> {
     found
 }
 
+/// What a message asks the server to do, as far as deciding who may ask it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Operation {
+    /// A request or notification of this method, other than `tools/call`.
+    Method(String),
+    /// A `tools/call` of the tool of this name.
+    ToolCall(String),
+    /// A response (a `result` or an `error`, no `method`): it asks for nothing.
+    Response,
+    /// Bytes whose method (or tool) cannot be read: not JSON, a batch, a `method` that is not
+    /// a string, a `tools/call` without a tool name, a member that repeats before the scan
+    /// could stop.
+    Unknown,
+}
+
+/// What the message in `bytes` asks for, read from its start: the scan stops at the `method`
+/// (at a `tools/call`'s `params.name` for that method), so the arguments of a large
+/// `classify_batch` are never read when, as clients write them, `method` and `name` come
+/// first. Values it passes are skipped, never built. rmcp refuses a message that repeats
+/// `method` or `name`, so a member after the point where the scan stopped cannot make the
+/// message ask for something else.
+pub(crate) fn operation(bytes: &[u8]) -> Operation {
+    let mut found = None;
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    // The scan stops with an error once it knows (or at malformed input); only what it
+    // stored counts.
+    let _ = OperationScan { found: &mut found }.deserialize(&mut deserializer);
+    found.unwrap_or(Operation::Unknown)
+}
+
+/// The top-level members of a message, read until its operation is known.
+struct OperationScan<'a> {
+    found: &'a mut Option<Operation>,
+}
+
+/// How a scan stops once it has what it came for (or has seen enough to know it never will).
+fn stop<E: de::Error>() -> E {
+    de::Error::custom("scan over")
+}
+
+impl<'de> DeserializeSeed<'de> for OperationScan<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for OperationScan<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut tool_call = false;
+        let mut params = false;
+        let mut tool: Option<String> = None;
+        let mut response = false;
+        while let Some(member) = map.next_key::<Member>()? {
+            match member {
+                Member::Method if !tool_call => {
+                    let method: String = map.next_value()?;
+                    if method != "tools/call" {
+                        *self.found = Some(Operation::Method(method));
+                        return Err(stop());
+                    }
+                    if let Some(tool) = tool.take() {
+                        *self.found = Some(Operation::ToolCall(tool));
+                        return Err(stop());
+                    }
+                    tool_call = true;
+                }
+                Member::Params if !params => {
+                    params = true;
+                    let mut name = None;
+                    let read = map.next_value_seed(ToolName {
+                        stop: tool_call,
+                        name: &mut name,
+                    });
+                    if tool_call {
+                        // The method is known: the name decides, whatever else follows.
+                        *self.found = name.map(Operation::ToolCall);
+                        return Err(stop());
+                    }
+                    read?;
+                    tool = name;
+                }
+                // A second `method` or `params`: rmcp refuses the message, so may the scan.
+                Member::Method | Member::Params => return Err(stop()),
+                Member::Result | Member::Error => {
+                    response = true;
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Member::Jsonrpc | Member::Id | Member::Name | Member::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if response && !tool_call {
+            *self.found = Some(Operation::Response);
+        }
+        Ok(())
+    }
+}
+
+/// Stores the `name` member of a request's `params` object. With `stop`, the scan ends as
+/// soon as it is read; otherwise (the `method` is still to come) the rest of `params` is
+/// skipped. A repeated `name` stores none.
+struct ToolName<'a> {
+    stop: bool,
+    name: &'a mut Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for ToolName<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ToolName<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a params object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(member) = map.next_key::<Member>()? {
+            match member {
+                Member::Name if self.name.is_none() => {
+                    *self.name = Some(map.next_value()?);
+                    if self.stop {
+                        return Err(stop());
+                    }
+                }
+                Member::Name => {
+                    *self.name = None;
+                    return Err(stop());
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `{"jsonrpc":"2.0","id":…,"error":…}`, with `"id": null` when the request's id is unknown, as
 /// JSON-RPC 2.0 asks (rmcp leaves `id` out instead).
 pub(crate) fn error_reply(id: Option<&RequestId>, error: &ErrorData) -> Vec<u8> {
@@ -148,7 +302,7 @@ impl<'de> Visitor<'de> for TopVisitor {
                     members.error = true;
                     map.next_value::<IgnoredAny>()?;
                 }
-                Member::Other => {
+                Member::Params | Member::Name | Member::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -254,6 +408,9 @@ enum Member {
     Id,
     Result,
     Error,
+    Params,
+    /// `name`: not an envelope member, but the tool's in a `tools/call`'s `params`.
+    Name,
     Other,
 }
 
@@ -275,6 +432,8 @@ impl<'de> Deserialize<'de> for Member {
                     "id" => Member::Id,
                     "result" => Member::Result,
                     "error" => Member::Error,
+                    "params" => Member::Params,
+                    "name" => Member::Name,
                     _ => Member::Other,
                 })
             }
@@ -582,6 +741,87 @@ mod tests {
             "",
         ] {
             assert_eq!(id(prefix), None, "{prefix}");
+        }
+    }
+
+    #[test]
+    fn the_operation_is_the_method_or_the_called_tool() {
+        let op = |text: &str| operation(text.as_bytes());
+        let method = |m: &str| Operation::Method(m.into());
+        let tool = |t: &str| Operation::ToolCall(t.into());
+        assert_eq!(
+            op(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#),
+            method("tools/list")
+        );
+        assert_eq!(
+            op(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+            method("notifications/initialized")
+        );
+        assert_eq!(
+            op(
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"classify","arguments":{}}}"#
+            ),
+            tool("classify")
+        );
+        // Any order of members; escapes are read as rmcp reads them.
+        assert_eq!(
+            op(
+                r#"{"params":{"arguments":{"name":"x"},"name":"traffic_state"},"id":1,"jsonrpc":"2.0","method":"tools\/call"}"#
+            ),
+            tool("traffic_state")
+        );
+        assert_eq!(
+            op(r#"{"jsonrpc":"2.0","id":1,"\u006dethod":"resources/read","params":{"uri":"x"}}"#),
+            method("resources/read")
+        );
+        assert_eq!(
+            op(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#),
+            Operation::Response
+        );
+        assert_eq!(
+            op(r#"{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"m"}}"#),
+            Operation::Response
+        );
+        // A response that also names a method is taken at its method.
+        assert_eq!(
+            op(r#"{"jsonrpc":"2.0","id":1,"result":{},"method":"prompts/get"}"#),
+            method("prompts/get")
+        );
+    }
+
+    #[test]
+    fn the_operation_scan_stops_at_the_tool_name() {
+        // Everything after the name is never read: broken JSON there goes unnoticed.
+        let head = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"classify_batch","arguments":{"events":["#;
+        assert_eq!(
+            operation(format!("{head}@@@ not json").as_bytes()),
+            Operation::ToolCall("classify_batch".into())
+        );
+        assert_eq!(
+            operation(br#"{"jsonrpc":"2.0","method":"ping","params":@@@"#),
+            Operation::Method("ping".into())
+        );
+    }
+
+    #[test]
+    fn what_the_scan_cannot_read_is_unknown() {
+        for text in [
+            "",
+            "not json",
+            r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
+            "42",
+            r#"{"jsonrpc":"2.0","id":1}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":7}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":3}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":[]}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","method":"tools/list"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"params":{"name":"a","name":"b"},"method":"tools/call"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"params":{},"params":{"name":"a"},"method":"tools/call"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"result":{},"method":"tools/call"}"#,
+        ] {
+            assert_eq!(operation(text.as_bytes()), Operation::Unknown, "{text}");
         }
     }
 

@@ -64,7 +64,9 @@ impl TestDb {
 }
 
 /// Two tests of `case(&TestDb)`: `$sqlite` on a temporary SQLite file, `$postgres` on a
-/// PostgreSQL schema of its own (skipped, saying so, when `TEST_DATABASE_URL` is unset).
+/// PostgreSQL schema of its own (skipped, saying so, when `TEST_DATABASE_URL` is unset). Not
+/// every suite that shares this module uses it.
+#[allow(unused_macros)]
 macro_rules! on_sqlite_and_postgres {
     ($case:ident: $sqlite:ident, $postgres:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,4 +82,5 @@ macro_rules! on_sqlite_and_postgres {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use on_sqlite_and_postgres;

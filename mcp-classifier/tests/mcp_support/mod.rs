@@ -1,9 +1,11 @@
-//! Shared by the MCP server suites (`mcp_in_process`, `mcp_binary`): readings as JSON, tool-call
-//! helpers, JSON Schema validation and a fresh store per test.
+//! Shared by the MCP server suites (`mcp_in_process`, `mcp_binary`, `mcp_oauth`): readings as
+//! JSON, tool-call helpers, JSON Schema validation, a fresh store per test, the built binary.
 
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod db;
+pub mod oauth;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
