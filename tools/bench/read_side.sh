@@ -9,7 +9,8 @@
 #     STREAM_RATE readings/s are posted and classified — commit-to-receipt p50/p99, and ingest's
 #     largest resident memory meanwhile.
 #   tools/bench/read_side.sh [SECONDS]
-# KEEP_DB=1 reuses a database a previous run loaded (the load takes minutes).
+# KEEP_DB=1 reuses a database a previous run loaded (the load takes minutes); INGEST_BIN runs
+# another build's `ingest` (e.g. an earlier revision's, for a before/after on one load).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-15}
@@ -30,7 +31,7 @@ load_read_side "$db" "$sensors" "$days"
 
 # Ulimit for a thousand stream clients on each side.
 ulimit -n 65536 2>/dev/null || true
-DATABASE_URL="$db" INGEST_BIND="127.0.0.1:$port" RUST_LOG=warn "$target/release/ingest" 2>/dev/null &
+DATABASE_URL="$db" INGEST_BIND="127.0.0.1:$port" RUST_LOG=warn "${INGEST_BIN:-$target/release/ingest}" 2>/dev/null &
 ingest=$!
 trap 'kill $ingest 2>/dev/null || true' EXIT
 url="http://127.0.0.1:$port"
