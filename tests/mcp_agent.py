@@ -16,8 +16,6 @@ import inspect
 import json
 import sys
 
-import httpx
-
 import anyio
 import mcp.types as types
 from mcp import ClientSession, StdioServerParameters, stdio_client
@@ -117,11 +115,13 @@ async def main() -> int:
                 await session_checks(session, opts.sensor, opts.road)
     else:
         headers = {"Authorization": f"Bearer {opts.bearer}"} if opts.bearer else {}
-        # mcp 1.x takes the headers; 2.x takes an httpx client that carries them.
+        # mcp 1.x takes the headers; 2.x takes an HTTP client (the SDK's own) that carries them.
         if "headers" in inspect.signature(http_client).parameters:
             client = http_client(opts.http, headers=headers)
         else:
-            client = http_client(opts.http, http_client=httpx.AsyncClient(headers=headers, timeout=30))
+            from mcp.shared._httpx_utils import create_mcp_http_client
+
+            client = http_client(opts.http, http_client=create_mcp_http_client(headers=headers))
         async with client as streams:
             async with ClientSession(streams[0], streams[1]) as session:
                 await session_checks(session, opts.sensor, opts.road)
