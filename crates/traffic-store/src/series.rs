@@ -90,17 +90,9 @@ enum Readings {
     Unclassified,
 }
 
-/// The readings of `key`'s lane (-1: every lane) whose interval starts in `[from, to)`, on
-/// PostgreSQL.
-async fn load_pg(
-    conn: &mut diesel_async::AsyncPgConnection,
-    which: Readings,
-    key: &str,
-    lane: i16,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<Observation>, StoreError> {
-    use diesel_async::RunQueryDsl;
+/// The query for `which` of a sensor lane's readings in a time range, in PostgreSQL's dialect
+/// or SQLite's (its parameters: sensor, lane or -1, from, until).
+fn readings_sql(which: Readings, postgres: bool) -> String {
     let (source, only) = match which {
         Readings::Every => (
             "events e LEFT JOIN classifications c ON c.event_id = e.id",
@@ -112,18 +104,33 @@ async fn load_pg(
             "AND c.event_id IS NULL",
         ),
     };
-    let rows: Vec<Row> = diesel::sql_query(format!(
-        "SELECT {COLUMNS}, c.flags::text AS flags FROM {source} \
-          WHERE e.sensor_id = $1 AND ($2 = -1 OR e.lane = $2) \
-            AND e.observed_at > $3 AND e.observed_at < $4 {only}"
-    ))
-    .bind::<Text, _>(key)
-    .bind::<SmallInt, _>(lane)
-    .bind::<UtcTime, _>(from)
-    .bind::<UtcTime, _>(to + MAX_INTERVAL)
-    .load(conn)
-    .await?;
-    starting_in(rows.into_iter().map(observation), from, to)
+    let (flags, p) = if postgres {
+        ("c.flags::text", '$')
+    } else {
+        ("c.flags", '?')
+    };
+    format!(
+        "SELECT {COLUMNS}, {flags} AS flags FROM {source} \
+          WHERE e.sensor_id = {p}1 AND ({p}2 = -1 OR e.lane = {p}2) \
+            AND e.observed_at > {p}3 AND e.observed_at < {p}4 {only}"
+    )
+}
+
+/// The readings of `$key`'s lane (-1: every lane) whose interval starts in `[$from, $to)`,
+/// `$which` of them, read on `$conn` (PostgreSQL's when `$postgres`).
+macro_rules! load_readings {
+    ($conn:expr, $postgres:expr, $which:expr, $key:expr, $lane:expr, $from:expr, $to:expr) => {{
+        use diesel_async::RunQueryDsl;
+        let (from, to) = ($from, $to);
+        let rows: Vec<Row> = diesel::sql_query(readings_sql($which, $postgres))
+            .bind::<Text, _>($key)
+            .bind::<SmallInt, _>($lane)
+            .bind::<UtcTime, _>(from)
+            .bind::<UtcTime, _>(to + MAX_INTERVAL)
+            .load($conn)
+            .await?;
+        starting_in(rows.into_iter().map(observation), from, to)?
+    }};
 }
 
 /// The rollups of `key`'s lane (-1: every lane) that start in `[from, to)`.
@@ -247,8 +254,7 @@ impl Store {
                 postgres: {
                     match rollups {
                         None => SeriesSources {
-                            observations: load_pg(conn, Readings::Every, &key, lane, from, to)
-                                .await?,
+                            observations: load_readings!(conn, true, Readings::Every, &key, lane, from, to),
                             rollups: Vec::new(),
                         },
                         Some((span, (a, b))) => {
@@ -261,13 +267,12 @@ impl Store {
                                     let built = rollup::watermark(conn).await?;
                                     let b = built.map_or(a, |w| b.min(span.floor(w)).max(a));
                                     let mut observations =
-                                        load_pg(conn, Readings::Every, key, lane, from, a).await?;
+                                        load_readings!(conn, true, Readings::Every, key, lane, from, a);
                                     observations.extend(
-                                        load_pg(conn, Readings::Unclassified, key, lane, a, b)
-                                            .await?,
+                                        load_readings!(conn, true, Readings::Unclassified, key, lane, a, b),
                                     );
                                     observations.extend(
-                                        load_pg(conn, Readings::Every, key, lane, b, to).await?,
+                                        load_readings!(conn, true, Readings::Every, key, lane, b, to),
                                     );
                                     let rollups = load_rollups(conn, span, key, lane, a, b).await?;
                                     Ok::<_, StoreError>(SeriesSources { observations, rollups })
@@ -277,25 +282,8 @@ impl Store {
                     }
                 },
                 sqlite: {
-                    use diesel_async::RunQueryDsl;
-                    let rows: Vec<Row> = diesel::sql_query(format!(
-                        "SELECT {COLUMNS}, c.flags AS flags \
-                           FROM events e LEFT JOIN classifications c ON c.event_id = e.id \
-                          WHERE e.sensor_id = ?1 AND (?2 = -1 OR e.lane = ?2) \
-                            AND e.observed_at > ?3 AND e.observed_at < ?4"
-                    ))
-                    .bind::<Text, _>(key)
-                    .bind::<SmallInt, _>(lane)
-                    .bind::<UtcTime, _>(from)
-                    .bind::<UtcTime, _>(to + MAX_INTERVAL)
-                    .load(conn)
-                    .await?;
                     SeriesSources {
-                        observations: starting_in(
-                            rows.into_iter().map(observation),
-                            from,
-                            to,
-                        )?,
+                        observations: load_readings!(conn, false, Readings::Every, &key, lane, from, to),
                         rollups: Vec::new(),
                     }
                 }
