@@ -199,7 +199,11 @@ fn merge_patch(target: &mut Value, patch: Value) {
     if let Value::Object(members) = target {
         for (name, value) in patch {
             if value.is_null() {
-                members.remove(&name);
+                // Every field of the document is present (null when not known): forgetting a
+                // name it lacks keeps the name, so that the check refuses it as unknown.
+                if members.remove(&name).is_none() {
+                    members.insert(name, Value::Null);
+                }
             } else {
                 merge_patch(members.entry(name).or_insert(Value::Null), value);
             }

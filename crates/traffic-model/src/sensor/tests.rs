@@ -181,6 +181,18 @@ fn a_merge_patch_is_checked_as_the_document_it_makes() {
     let mut fields: Vec<String> = refused.errors.into_iter().map(|e| e.field).collect();
     fields.sort();
     assert_eq!(fields, ["colour", "lanes"]);
+    // Forgetting a member that is no field is refused too, at any depth.
+    for (patch, field) in [
+        (json!({"": null}), ""),
+        (json!({"colour": null}), "colour"),
+        (
+            json!({"location": {"lon": 2.35, "lat": 48.85, "alt": null}}),
+            "location.alt",
+        ),
+    ] {
+        let refused = stored.patched(patch).expect_err("refused");
+        assert_eq!(refused.errors[0].field, field);
+    }
     // A location patched into metadata that had none needs both coordinates.
     let half = stored
         .patched(json!({"location": {"lon": 2.35}}))
