@@ -3,8 +3,9 @@
 //! classifications keeps the built ones right, and how a series reads them back as
 //! [`Rollup`]s.
 //!
-//! A span is built once, after it has closed, by `build_rollups()` (the migration's function,
-//! called by [`Store::build_rollups`]), which moves the watermark `rollup_watermark` past it.
+//! A 5-minute span is built once, after it has closed, by `build_rollups()` (the migration's
+//! function, called by [`Store::build_rollups`]), which adds it to its hour's row and moves the
+//! watermark `rollup_watermark` past it.
 //! Readings classified later into a built span — late readings, re-queued ones — are added by
 //! the recording statement: every column is a sum of one share per reading, so it adds the
 //! reading's share and takes back the earlier classification's share. Fresh readings, the
@@ -24,6 +25,12 @@ use traffic_model::series::{Rollup, RollupSpan, Sums};
 
 use super::decode::Decode;
 use super::{Store, StoreError};
+
+/// When the counting interval of a reading (an `events` row named `row`) starts: the span
+/// holding this instant holds the reading.
+pub(crate) fn reading_start(row: &str) -> String {
+    format!("{row}.observed_at - {row}.interval_s * interval '1 second'")
+}
 
 /// The table holding a span's sums.
 pub(crate) fn table(span: RollupSpan) -> &'static str {
@@ -116,8 +123,8 @@ pub(crate) static RECORD_SHARES: LazyLock<String> = LazyLock::new(|| {
         .join(", ");
     let span_of = |row: &str| {
         format!(
-            "date_bin('5 minutes', {row}.observed_at - {row}.interval_s * interval '1 second', \
-             timestamptz 'epoch')"
+            "date_bin('5 minutes', {}, timestamptz 'epoch')",
+            reading_start(row)
         )
     };
     let (span, span_e) = (span_of("r"), span_of("e"));

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::{Double, Nullable, SmallInt, Text};
+use diesel::sql_types::{Array, Bool, Double, Nullable, SmallInt, Text, Timestamptz};
 use traffic_model::reading::SensorId;
 use traffic_model::series::{
     BucketSize, Classified, Observation, Plan, Rollup, RollupSpan, Series, zone_or_utc,
@@ -81,48 +81,29 @@ fn observation(r: Row) -> Result<Observation, StoreError> {
 const COLUMNS: &str = "e.sensor_id, e.lane, e.observed_at, e.interval_s, e.vehicle_count, e.avg_speed_kmh, \
     e.occupancy_pct, e.lanes, c.label, c.level_of_service, c.flow_veh_h_lane";
 
-/// Which of a sensor's readings a query reads one by one.
-#[derive(Clone, Copy)]
-enum Readings {
-    Every,
-    /// Those not classified yet (in the queue, with no classification): the ones the rollups
-    /// do not hold.
-    Unclassified,
-}
-
-/// The query for `which` of a sensor lane's readings in a time range, in PostgreSQL's dialect
-/// or SQLite's (its parameters: sensor, lane or -1, from, until).
-fn readings_sql(which: Readings, postgres: bool) -> String {
-    let (source, only) = match which {
-        Readings::Every => (
-            "events e LEFT JOIN classifications c ON c.event_id = e.id",
-            "",
-        ),
-        Readings::Unclassified => (
-            "queue q JOIN events e ON e.id = q.event_id \
-             LEFT JOIN classifications c ON c.event_id = e.id",
-            "AND c.event_id IS NULL",
-        ),
-    };
+/// The query for a sensor lane's readings in a time range, in PostgreSQL's dialect or
+/// SQLite's (its parameters: sensor, lane or -1, from, until).
+fn readings_sql(postgres: bool) -> String {
     let (flags, p) = if postgres {
         ("c.flags::text", '$')
     } else {
         ("c.flags", '?')
     };
     format!(
-        "SELECT {COLUMNS}, {flags} AS flags FROM {source} \
+        "SELECT {COLUMNS}, {flags} AS flags \
+           FROM events e LEFT JOIN classifications c ON c.event_id = e.id \
           WHERE e.sensor_id = {p}1 AND ({p}2 = -1 OR e.lane = {p}2) \
-            AND e.observed_at > {p}3 AND e.observed_at < {p}4 {only}"
+            AND e.observed_at > {p}3 AND e.observed_at < {p}4"
     )
 }
 
 /// The readings of `$key`'s lane (-1: every lane) whose interval starts in `[$from, $to)`,
-/// `$which` of them, read on `$conn` (PostgreSQL's when `$postgres`).
+/// read on `$conn` (PostgreSQL's when `$postgres`).
 macro_rules! load_readings {
-    ($conn:expr, $postgres:expr, $which:expr, $key:expr, $lane:expr, $from:expr, $to:expr) => {{
+    ($conn:expr, $postgres:expr, $key:expr, $lane:expr, $from:expr, $to:expr) => {{
         use diesel_async::RunQueryDsl;
         let (from, to) = ($from, $to);
-        let rows: Vec<Row> = diesel::sql_query(readings_sql($which, $postgres))
+        let rows: Vec<Row> = diesel::sql_query(readings_sql($postgres))
             .bind::<Text, _>($key)
             .bind::<SmallInt, _>($lane)
             .bind::<UtcTime, _>(from)
@@ -133,29 +114,143 @@ macro_rules! load_readings {
     }};
 }
 
-/// The rollups of `key`'s lane (-1: every lane) that start in `[from, to)`.
-async fn load_rollups(
+/// How far the rollups are built, and the lanes of sensor `$1` (PostgreSQL): those with a
+/// number (found one index probe each, skipping from lane to lane) and whether it has readings
+/// of the whole carriageway. A query that names the lanes walks the `(sensor_id, lane,
+/// observed_at)` index over its time range only; one that leaves the lane open would walk
+/// every reading of the sensor.
+const BUILT_AND_LANES: &str = "\
+    WITH RECURSIVE lanes(lane) AS ( \
+        SELECT min(lane) FROM events WHERE sensor_id = $1 \
+        UNION ALL \
+        SELECT (SELECT min(lane) FROM events WHERE sensor_id = $1 AND lane > l.lane) \
+          FROM lanes l WHERE l.lane IS NOT NULL) \
+    SELECT (SELECT built_until FROM rollup_watermark) AS built_until, \
+           ARRAY(SELECT lane FROM lanes WHERE lane IS NOT NULL) AS lanes, \
+           EXISTS (SELECT 1 FROM events WHERE sensor_id = $1 AND lane IS NULL) AS carriageway";
+
+#[derive(QueryableByName)]
+struct BuiltAndLanes {
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    built_until: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Array<SmallInt>)]
+    lanes: Vec<i16>,
+    #[diesel(sql_type = Bool)]
+    carriageway: bool,
+}
+
+/// The lane conditions a query over some of a sensor's lanes is split into, each a range of
+/// the index: the numbered lanes in `$2`, and the whole carriageway when `carriageway`.
+fn lane_conditions(alias: &str, carriageway: bool) -> Vec<String> {
+    let mut conditions = vec![format!("{alias}lane = ANY($2)")];
+    if carriageway {
+        conditions.push(format!("{alias}lane IS NULL"));
+    }
+    conditions
+}
+
+/// PostgreSQL's readings of a window whose part `[$4, $5)` is read from the rollups
+/// (parameters: sensor, numbered lanes, from, rollups from, rollups until, until): those of
+/// the edges, and those of the rolled-up part not classified yet, each kept where its interval
+/// starts. The last part walks the queue, which holds only what waits for classification,
+/// rather than the sensor's readings of the whole part (`OFFSET 0` keeps the planner from
+/// turning the walk around).
+fn readings_beside_rollups_sql(carriageway: bool) -> String {
+    let start = rollup::reading_start("e");
+    let longest = format!("interval '{} seconds'", MAX_INTERVAL.num_seconds());
+    let mut parts = Vec::new();
+    for lanes in lane_conditions("e.", carriageway) {
+        let part = |source: &str, from: &str, until: &str, only: &str| {
+            format!(
+                "SELECT {COLUMNS}, c.flags::text AS flags FROM {source} \
+                  LEFT JOIN classifications c ON c.event_id = e.id \
+                  WHERE e.sensor_id = $1 AND {lanes} \
+                    AND e.observed_at > {from} AND e.observed_at < {until} + {longest} \
+                    AND {start} >= {from} AND {start} < {until} {only}"
+            )
+        };
+        parts.push(part("events e", "$3", "$4", ""));
+        parts.push(part("events e", "$5", "$6", ""));
+        parts.push(part(
+            "queue q CROSS JOIN LATERAL \
+             (SELECT * FROM events WHERE id = q.event_id OFFSET 0) e",
+            "$4",
+            "$5",
+            "AND c.event_id IS NULL",
+        ));
+    }
+    parts.join(" UNION ALL ")
+}
+
+/// The rollups of `span` in `[$3, $4)` (parameters: sensor, numbered lanes, from, until).
+fn rollups_sql(span: RollupSpan, carriageway: bool) -> String {
+    lane_conditions("", carriageway)
+        .into_iter()
+        .map(|lanes| {
+            format!(
+                "SELECT {} FROM {} \
+                  WHERE sensor_id = $1 AND {lanes} AND start >= $3 AND start < $4",
+                *rollup::SELECT,
+                rollup::table(span)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+/// `key`'s `lane` (all when `None`) over `[from, to)`, the covered part `[a, b)` from the
+/// rollups of `span` as far as they are built, all in one snapshot: the watermark and the
+/// lanes, then the readings and the rollups, sent together.
+async fn load_beside_rollups(
     conn: &mut diesel_async::AsyncPgConnection,
     span: RollupSpan,
     key: &str,
-    lane: i16,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<Rollup>, StoreError> {
+    lane: Option<u8>,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    (a, b): (DateTime<Utc>, DateTime<Utc>),
+) -> Result<SeriesSources, StoreError> {
     use diesel_async::RunQueryDsl;
-    let rows: Vec<RollupRow> = diesel::sql_query(format!(
-        "SELECT {} FROM {} \
-          WHERE sensor_id = $1 AND ($2 = -1 OR lane = $2) AND start >= $3 AND start < $4",
-        *rollup::SELECT,
-        rollup::table(span)
-    ))
-    .bind::<Text, _>(key)
-    .bind::<SmallInt, _>(lane)
-    .bind::<UtcTime, _>(from)
-    .bind::<UtcTime, _>(to)
-    .load(conn)
-    .await?;
-    rows.into_iter().map(RollupRow::into_rollup).collect()
+    conn.build_transaction()
+        .read_only()
+        .repeatable_read()
+        .run(async move |conn| {
+            let found: BuiltAndLanes = diesel::sql_query(BUILT_AND_LANES)
+                .bind::<Text, _>(key)
+                .get_result(conn)
+                .await?;
+            // Only built spans are in the rollups.
+            let b = found.built_until.map_or(a, |w| b.min(span.floor(w)).max(a));
+            let (lanes, carriageway) = match lane {
+                Some(lane) => (vec![i16::from(lane)], false),
+                None => (found.lanes, found.carriageway),
+            };
+            let readings = diesel::sql_query(readings_beside_rollups_sql(carriageway))
+                .bind::<Text, _>(key)
+                .bind::<Array<SmallInt>, _>(&lanes)
+                .bind::<UtcTime, _>(from)
+                .bind::<UtcTime, _>(a)
+                .bind::<UtcTime, _>(b)
+                .bind::<UtcTime, _>(to)
+                .load::<Row>(&mut &*conn);
+            let rollups = diesel::sql_query(rollups_sql(span, carriageway))
+                .bind::<Text, _>(key)
+                .bind::<Array<SmallInt>, _>(&lanes)
+                .bind::<UtcTime, _>(a)
+                .bind::<UtcTime, _>(b)
+                .load::<RollupRow>(&mut &*conn);
+            let (readings, rollups) = futures::try_join!(readings, rollups)?;
+            Ok::<_, StoreError>(SeriesSources {
+                observations: readings
+                    .into_iter()
+                    .map(observation)
+                    .collect::<Result<_, _>>()?,
+                rollups: rollups
+                    .into_iter()
+                    .map(RollupRow::into_rollup)
+                    .collect::<Result<_, _>>()?,
+            })
+        })
+        .await
 }
 
 fn starting_in(
@@ -243,6 +338,7 @@ impl Store {
         plan: &Plan,
     ) -> Result<SeriesSources, StoreError> {
         let key = sensor.as_str().to_owned();
+        let requested = lane;
         // -1: every lane (a lane number is never negative).
         let lane = lane.map_or(-1, i16::from);
         let (from, to) = plan.window();
@@ -254,36 +350,17 @@ impl Store {
                 postgres: {
                     match rollups {
                         None => SeriesSources {
-                            observations: load_readings!(conn, true, Readings::Every, &key, lane, from, to),
+                            observations: load_readings!(conn, true, &key, lane, from, to),
                             rollups: Vec::new(),
                         },
-                        Some((span, (a, b))) => {
-                            let key = key.as_str();
-                            conn.build_transaction()
-                                .read_only()
-                                .repeatable_read()
-                                .run(async move |conn| {
-                                    // Only built spans are in the rollups.
-                                    let built = rollup::watermark(conn).await?;
-                                    let b = built.map_or(a, |w| b.min(span.floor(w)).max(a));
-                                    let mut observations =
-                                        load_readings!(conn, true, Readings::Every, key, lane, from, a);
-                                    observations.extend(
-                                        load_readings!(conn, true, Readings::Unclassified, key, lane, a, b),
-                                    );
-                                    observations.extend(
-                                        load_readings!(conn, true, Readings::Every, key, lane, b, to),
-                                    );
-                                    let rollups = load_rollups(conn, span, key, lane, a, b).await?;
-                                    Ok::<_, StoreError>(SeriesSources { observations, rollups })
-                                })
-                                .await?
+                        Some((span, covered)) => {
+                            load_beside_rollups(conn, span, &key, requested, (from, to), covered).await?
                         }
                     }
                 },
                 sqlite: {
                     SeriesSources {
-                        observations: load_readings!(conn, false, Readings::Every, &key, lane, from, to),
+                        observations: load_readings!(conn, false, &key, lane, from, to),
                         rollups: Vec::new(),
                     }
                 }

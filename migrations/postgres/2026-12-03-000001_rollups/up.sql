@@ -58,18 +58,19 @@ CREATE TABLE rollup_watermark (
 );
 INSERT INTO rollup_watermark DEFAULT VALUES;
 
--- Builds the spans that start in [built_until, upto), at most `step` of them at a time
--- (hour-aligned), and moves the watermark past them; returns the new watermark, or NULL when
--- nothing was due or another session is building. The first build starts at the hour before
--- the earliest reading.
+-- Builds the 5-minute spans that start in [built_until, upto), at most `step` of time at once,
+-- adds them to their hours' rows, and moves the watermark past them; returns the new watermark,
+-- or NULL when nothing was due or another session is building. The first build starts an hour
+-- before the earliest reading (a counting interval is at most an hour long). An hour's row
+-- grows with its spans: it sums the built spans of its hour, so a series reads it only once
+-- the whole hour is below the watermark.
 --
--- No span at or above the watermark has a row yet (classifications add shares only below it),
--- so the sums are plain inserts. The watermark row is locked FOR UPDATE before the sums are
--- read: the statements recording
--- classifications read it FOR SHARE, so this waits for those in flight to commit (and its
--- sums, read by a later statement, see them), while those that start meanwhile wait for this
--- transaction and then read the new watermark, adding their own shares. Each classification is
--- thereby summed exactly once.
+-- No 5-minute span at or above the watermark has a row yet (classifications add shares only
+-- below it), so its sums are plain inserts. The watermark row is locked FOR UPDATE before the
+-- sums are read: the statements recording classifications read it FOR SHARE, so this waits
+-- for those in flight to commit (and its sums, read by a later statement, see them), while
+-- those that start meanwhile wait for this transaction and then read the new watermark, adding
+-- their own shares. Each classification is thereby summed exactly once.
 CREATE FUNCTION build_rollups(upto TIMESTAMPTZ, step INTERVAL) RETURNS TIMESTAMPTZ
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -82,13 +83,14 @@ BEGIN
     END IF;
     SELECT built_until INTO done FROM rollup_watermark FOR UPDATE;
     IF done IS NULL THEN
-        SELECT date_bin('1 hour', min(observed_at) - interval '1 hour', timestamptz 'epoch')
+        SELECT date_bin('5 minutes', min(observed_at) - interval '1 hour', timestamptz 'epoch')
           INTO done FROM events;
         IF done IS NULL THEN
             RETURN NULL;
         END IF;
     END IF;
-    target := least(date_bin('1 hour', upto, timestamptz 'epoch'), done + step);
+    target := least(date_bin('5 minutes', upto, timestamptz 'epoch'),
+                    date_bin('5 minutes', done + step, timestamptz 'epoch'));
     IF target <= done THEN
         RETURN NULL;
     END IF;
@@ -138,7 +140,36 @@ BEGIN
       FROM rollup_5m
      WHERE start >= done AND start < target
      GROUP BY 1, 2, 3
-     ORDER BY 1, 2, 3;
+     ORDER BY 1, 2, 3
+    ON CONFLICT (sensor_id, lane, start) DO UPDATE SET
+        readings = r.readings + excluded.readings,
+        vehicles = r.vehicles + excluded.vehicles,
+        seconds = r.seconds + excluded.seconds,
+        flow_weighted = r.flow_weighted + excluded.flow_weighted,
+        speed_vehicles = r.speed_vehicles + excluded.speed_vehicles,
+        speed_weighted = r.speed_weighted + excluded.speed_weighted,
+        occupancy_seconds = r.occupancy_seconds + excluded.occupancy_seconds,
+        occupancy_weighted = r.occupancy_weighted + excluded.occupancy_weighted,
+        free_flow_s = r.free_flow_s + excluded.free_flow_s,
+        moderate_s = r.moderate_s + excluded.moderate_s,
+        heavy_s = r.heavy_s + excluded.heavy_s,
+        congested_s = r.congested_s + excluded.congested_s,
+        unknown_s = r.unknown_s + excluded.unknown_s,
+        los_a_s = r.los_a_s + excluded.los_a_s,
+        los_b_s = r.los_b_s + excluded.los_b_s,
+        los_c_s = r.los_c_s + excluded.los_c_s,
+        los_d_s = r.los_d_s + excluded.los_d_s,
+        los_e_s = r.los_e_s + excluded.los_e_s,
+        los_f_s = r.los_f_s + excluded.los_f_s,
+        flag_zero_flow_with_occupancy = r.flag_zero_flow_with_occupancy + excluded.flag_zero_flow_with_occupancy,
+        flag_count_with_zero_occupancy = r.flag_count_with_zero_occupancy + excluded.flag_count_with_zero_occupancy,
+        flag_high_occupancy = r.flag_high_occupancy + excluded.flag_high_occupancy,
+        flag_implausible_speed = r.flag_implausible_speed + excluded.flag_implausible_speed,
+        flag_flow_above_capacity = r.flag_flow_above_capacity + excluded.flag_flow_above_capacity,
+        flag_stuck = r.flag_stuck + excluded.flag_stuck,
+        flag_card_off = r.flag_card_off + excluded.flag_card_off,
+        flag_sudden_speed_drop = r.flag_sudden_speed_drop + excluded.flag_sudden_speed_drop,
+        flag_gap = r.flag_gap + excluded.flag_gap;
     UPDATE rollup_watermark SET built_until = target;
     RETURN target;
 END;

@@ -1713,14 +1713,27 @@ pub async fn series_from_rollups_equal_series_from_every_reading(db: &TestDb) {
         series_both_ways(store, "roll", None, BucketSize::Hour, 0, 180).await;
     assert_eq!((summed, rollups), (counted, 0));
 
-    // The spans before t0 + 2 h are built (from the hour before the first reading), in steps;
-    // the next call has nothing to do.
+    // The 5-minute spans before t0 + 2 h 10 are built (from an hour before the first
+    // reading), an hour at a time; the third hour's row holds its first two spans; the next
+    // call has nothing to do.
     let step = TimeDelta::hours(1);
-    let mut built = None;
-    while let Some(until) = store.build_rollups(minute(130), step).await.unwrap() {
-        built = Some(until);
+    let mut built = Vec::new();
+    while let Some(until) = store.build_rollups(minute(133), step).await.unwrap() {
+        built.push(until);
     }
-    assert_eq!(built, db.is_postgres().then(|| minute(120)));
+    let steps = [0, 60, 120, 130].map(minute).to_vec();
+    assert_eq!(built, if db.is_postgres() { steps } else { Vec::new() });
+    if db.is_postgres() {
+        assert_eq!(
+            db.int(&format!(
+                "SELECT sum(readings)::int8 AS v FROM rollup_1h WHERE start = '{}'",
+                minute(120).to_rfc3339()
+            ))
+            .await,
+            // Two spans of 5 one-minute readings on two lanes.
+            20
+        );
+    }
 
     // Classified again with other verdicts, in built spans and above them: the first
     // verdicts' shares are taken back from the built ones.
