@@ -14,7 +14,8 @@ base_url=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 server_url=${base_url%/*}
 database="mcp_compliance_$$"
 
-cargo build --quiet -p mcp-classifier -p ingest
+# The workspace's feature set, as the test run built them: nothing is compiled or linked again.
+cargo build --quiet --workspace --bins
 bin=${CARGO_TARGET_DIR:-target}/debug  # where cargo put the binaries
 classifier=$bin/mcp-classifier
 

@@ -53,7 +53,8 @@ py="$venv/bin/python"
 
 # --- the service -------------------------------------------------------------------------------
 log "building ingest"
-cargo build --quiet -p ingest
+# The workspace's feature set, as the test run built them: nothing is compiled or linked again.
+cargo build --quiet --workspace --bins
 binary="$(realpath "${CARGO_TARGET_DIR:-target}")/debug/ingest"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ingest-schemathesis.XXXXXX")

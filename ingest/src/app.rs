@@ -12,10 +12,14 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use traffic_store::Store;
 
-use crate::classify::Workers;
+use crate::cache::Cache;
 use crate::classify::health::ClassifierHealth;
+use crate::classify::{Downstream, Workers};
 use crate::cli::BoxError;
 use crate::metrics::Metrics;
+use crate::problem::Problem;
+use crate::rate_limit::Limiter;
+use crate::redis::Redis;
 use crate::server::{self, ServerOptions};
 use crate::settings::{Limits, Settings};
 use crate::stream::{self, hub::Hub};
@@ -39,9 +43,27 @@ pub struct AppState {
     pub classifier: Arc<ClassifierHealth>,
     /// The live stream's fan-out in this process.
     pub hub: Arc<Hub>,
+    /// Cached answers of the reads (Redis; off without it).
+    pub cache: Cache,
+    /// Redis, when configured, for readiness.
+    pub redis: Option<Redis>,
+    /// Readings per second per sender.
+    pub limiter: Limiter,
 }
 
 impl AppState {
+    /// Spends `readings` of the rate limit of the request's sender: `429` when over it.
+    pub async fn admit(
+        &self,
+        request: &actix_web::HttpRequest,
+        readings: usize,
+    ) -> Result<(), Problem> {
+        self.limiter
+            .admit(request, readings)
+            .await
+            .map_err(|limited| Problem::rate_limited(limited.retry_after, &limited.limit))
+    }
+
     pub fn wake_workers(&self) {
         self.queue.notify_waiters();
         self.queue.notify_one();
@@ -67,6 +89,9 @@ impl Application {
             api_keys,
             classifier,
             classify,
+            redis,
+            cache,
+            rate_limit,
         } = settings;
         tracing::info!(database = %store.url, "opening the store");
         let store = Store::connect(store)?;
@@ -80,6 +105,11 @@ impl Application {
         }
         let api_keys = Arc::new(api_keys);
         let metrics = Metrics::new()?;
+        let redis = match &redis {
+            Some(settings) => Some(Redis::connect(settings, metrics.redis_errors.clone()).await?),
+            None => None,
+        };
+        let cache = Cache::new(redis.clone(), cache, metrics.cache_lookups.clone());
         let hub = Arc::new(Hub::new(STREAM_LAG, STREAM_KEEP, STREAM_LINGER));
         let (announcer, feed) = stream::start(store.clone(), Arc::clone(&hub));
         let state = Data::new(AppState {
@@ -92,6 +122,9 @@ impl Application {
                 classify.workers,
             )),
             hub,
+            cache: cache.clone(),
+            limiter: Limiter::new(rate_limit, redis.clone()),
+            redis,
         });
         let listener = TcpListener::bind(http.bind)?;
         let address = listener.local_addr()?;
@@ -127,7 +160,10 @@ impl Application {
             metrics.classify.clone(),
             Arc::clone(&state.queue),
             Arc::clone(&state.classifier),
-            announcer,
+            Downstream {
+                stream: announcer,
+                cache,
+            },
         );
         Ok(Self {
             address,

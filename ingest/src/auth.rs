@@ -54,19 +54,7 @@ impl ApiKeys {
     /// Ok when the request carries a valid key, taken from `Authorization: Bearer KEY` or
     /// `X-API-Key: KEY` and compared to every configured key in constant time.
     pub fn check(&self, request: &HttpRequest) -> Result<(), Problem> {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_token)
-            .or_else(|| {
-                request
-                    .headers()
-                    .get("x-api-key")
-                    .and_then(|v| v.to_str().ok())
-            })
-            .map(str::trim);
-        let Some(presented) = presented else {
+        let Some(presented) = presented_key(request) else {
             return Err(Problem::new(
                 Kind::Unauthorized,
                 "send an API key as `Authorization: Bearer KEY` or `X-API-Key: KEY`",
@@ -78,6 +66,22 @@ impl ApiKeys {
             Err(Problem::new(Kind::Unauthorized, "the API key is not valid"))
         }
     }
+}
+
+/// The key a request presents, from `Authorization: Bearer KEY` or `X-API-Key: KEY`.
+pub fn presented_key(request: &HttpRequest) -> Option<&str> {
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)
+        .or_else(|| {
+            request
+                .headers()
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+        })
+        .map(str::trim)
 }
 
 /// The middleware in front of every route that needs a key: refuses before the handler reads

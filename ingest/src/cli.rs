@@ -9,7 +9,10 @@ use service_kit::telemetry::LogFormat;
 use traffic_store::{DatabaseUrl, Store, StoreConfig};
 
 use crate::auth::ApiKeys;
+use crate::cache::CacheTtl;
 use crate::classify::ClassifierLink;
+use crate::rate_limit::RateLimit;
+use crate::redis::RedisSettings;
 use crate::settings::{HttpSettings, Limits, Settings, defaults};
 
 /// Traffic-sensor ingest: stores readings durably and has them classified over MCP.
@@ -185,6 +188,49 @@ pub struct ServeArgs {
         global = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1000))]
     pub classify_history_readings: usize,
 
+    /// `redis://[user:password@]host:port[/db]`: Redis for the read cache, the rate limits and
+    /// the live stream's fan-out across replicas. Unset: each process on its own, no cache.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        hide_env_values = true,
+        global = true,
+        value_parser = secret
+    )]
+    pub redis_url: Option<SecretString>,
+
+    /// Milliseconds a Redis command may take before the request goes on without it.
+    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = defaults::REDIS_TIMEOUT_MS, global = true, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub redis_timeout_ms: u64,
+
+    /// Connections to Redis.
+    #[arg(long, env = "REDIS_CONNECTIONS", default_value_t = defaults::REDIS_CONNECTIONS, global = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
+    pub redis_connections: usize,
+
+    /// Prefix of every Redis key and channel: deployments sharing one Redis need one each.
+    #[arg(long, env = "REDIS_PREFIX", default_value = defaults::REDIS_PREFIX, global = true)]
+    pub redis_prefix: String,
+
+    /// Seconds a cached answer is kept (writes retire it at once; this bounds what a write
+    /// whose retirement Redis missed could cost).
+    #[arg(long, env = "CACHE_TTL_S", default_value_t = defaults::CACHE_TTL_S, global = true, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub cache_ttl_s: u64,
+
+    /// Milliseconds a cached answer that depends on the clock (the state now, ages, windows
+    /// ending now) is kept.
+    #[arg(long, env = "CACHE_CLOCK_TTL_MS", default_value_t = defaults::CACHE_CLOCK_TTL_MS, global = true, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub cache_clock_ttl_ms: u64,
+
+    /// Readings a second each sender (API key, or address when keys are off) may write; a
+    /// batch counts its readings. Past it: 429 with Retry-After. Counted in Redis when
+    /// REDIS_URL is set (shared by the replicas), else in each process. Unset: no limit.
+    #[arg(long, env = "INGEST_RATE_LIMIT", global = true, value_parser = positive_rate)]
+    pub rate_limit: Option<f64>,
+
+    /// Readings a sender may send at once beyond INGEST_RATE_LIMIT (default: one second's).
+    #[arg(long, env = "INGEST_RATE_BURST", global = true, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub rate_burst: Option<u32>,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "INGEST_HTTP_WORKERS", global = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=512))]
     pub http_workers: Option<usize>,
@@ -267,6 +313,25 @@ impl ServeArgs {
         classify.queue_vacuum = seconds(self.queue_vacuum_s);
         classify.rollup_build = seconds(self.rollup_build_s);
         classify.retry.max_attempts = self.classify_max_attempts;
+        settings.redis = self
+            .redis_url
+            .filter(|url| !url.expose_secret().is_empty())
+            .map(|url| RedisSettings {
+                url,
+                timeout: Duration::from_millis(self.redis_timeout_ms),
+                connections: self.redis_connections,
+                prefix: self.redis_prefix,
+            });
+        settings.rate_limit = self.rate_limit.map(|per_second| RateLimit {
+            per_second,
+            burst: self
+                .rate_burst
+                .unwrap_or_else(|| per_second.ceil().clamp(1.0, f64::from(u32::MAX)) as u32),
+        });
+        settings.cache = CacheTtl {
+            stored: seconds(self.cache_ttl_s),
+            clock: Duration::from_millis(self.cache_clock_ttl_ms),
+        };
         settings
     }
 }
@@ -300,6 +365,16 @@ fn classifier_link(
 }
 
 pub type BoxError = Box<dyn Error + Send + Sync>;
+
+/// A rate in readings per second: finite and above zero.
+fn positive_rate(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 1e9 => Ok(rate),
+        _ => Err(format!(
+            "`{raw}` is not a rate above 0 (readings per second)"
+        )),
+    }
+}
 
 /// `ingest serve`: run the service until SIGTERM or SIGINT.
 pub async fn serve(database: &DatabaseArgs, args: ServeArgs) -> Result<(), BoxError> {
@@ -411,9 +486,17 @@ mod tests {
             "http://c/mcp",
             "--mcp-auth-token",
             "tok-5e6f",
+            "--redis-url",
+            "redis://:rpw-7c6d@cache:6379",
         ]);
         let shown = format!("{given:?}");
-        for secret in ["key-one-1f2e", "key-two-3d4c", "pw-9a8b", "tok-5e6f"] {
+        for secret in [
+            "key-one-1f2e",
+            "key-two-3d4c",
+            "pw-9a8b",
+            "tok-5e6f",
+            "rpw-7c6d",
+        ] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
     }

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod auth;
 pub mod body;
+pub mod cache;
 pub mod classify;
 pub mod cli;
 pub mod csv_body;
@@ -14,6 +15,8 @@ pub mod openapi;
 pub mod params;
 pub mod problem;
 pub mod query;
+pub mod rate_limit;
+pub mod redis;
 pub mod request;
 pub mod routes;
 pub mod server;

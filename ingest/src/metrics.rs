@@ -21,6 +21,10 @@ pub struct Metrics {
     pub readings: IntCounterVec,
     /// Events by queue status, refreshed at each scrape.
     pub queue_depth: IntGaugeVec,
+    /// Cache lookups by outcome: hit, miss, error.
+    pub cache_lookups: IntCounterVec,
+    /// Redis commands that failed (timeouts, connection losses).
+    pub redis_errors: IntCounter,
     /// The classification pipeline's own metrics.
     pub classify: ClassifyMetrics,
 }
@@ -61,6 +65,17 @@ impl Metrics {
             Opts::new("queue_events", "Events by classification status"),
             &["status"],
         )?;
+        let cache_lookups = IntCounterVec::new(
+            Opts::new(
+                "cache_lookups_total",
+                "Cached reads by outcome: hit, miss, error (Redis failed: answered from the database)",
+            ),
+            &["outcome"],
+        )?;
+        let redis_errors = IntCounter::new(
+            "redis_errors_total",
+            "Redis commands that failed or timed out (their callers went on without Redis)",
+        )?;
         let classify = ClassifyMetrics {
             lag: Histogram::with_opts(
                 HistogramOpts::new(
@@ -94,6 +109,8 @@ impl Metrics {
         registry.register(Box::new(body_timeouts.clone()))?;
         registry.register(Box::new(readings.clone()))?;
         registry.register(Box::new(queue_depth.clone()))?;
+        registry.register(Box::new(cache_lookups.clone()))?;
+        registry.register(Box::new(redis_errors.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -101,6 +118,8 @@ impl Metrics {
             body_timeouts,
             readings,
             queue_depth,
+            cache_lookups,
+            redis_errors,
             classify,
         })
     }

@@ -25,6 +25,7 @@ pub enum Kind {
     Unauthorized,
     NotFound,
     MethodNotAllowed,
+    RateLimited,
     Unavailable,
     Internal,
 }
@@ -45,6 +46,7 @@ impl Kind {
             Kind::Unauthorized => "unauthorized",
             Kind::NotFound => "not-found",
             Kind::MethodNotAllowed => "method-not-allowed",
+            Kind::RateLimited => "rate-limited",
             Kind::Unavailable => "database-unavailable",
             Kind::Internal => "internal-error",
         }
@@ -63,6 +65,7 @@ impl Kind {
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Kind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -83,6 +86,7 @@ impl Kind {
             Kind::Unauthorized => "A valid API key is required",
             Kind::NotFound => "Not found",
             Kind::MethodNotAllowed => "Method not allowed",
+            Kind::RateLimited => "Too many readings for this sender",
             Kind::Unavailable => "The database is unavailable",
             Kind::Internal => "Internal server error",
         }
@@ -111,8 +115,9 @@ pub struct Problem {
     #[serde(skip)]
     kind: Option<Kind>,
     /// For 405: the methods the resource allows (the `Allow` header).
+    /// A header the answer carries besides (`Allow`, `Retry-After`).
     #[serde(skip)]
-    allow: Option<Box<str>>,
+    header: Option<Box<(header::HeaderName, String)>>,
 }
 
 impl Problem {
@@ -124,8 +129,22 @@ impl Problem {
             detail: detail.into(),
             errors: Vec::new(),
             kind: Some(kind),
-            allow: None,
+            header: None,
         }
+    }
+
+    /// `429`: the sender's readings are over its rate; it may send again after `wait`.
+    pub fn rate_limited(wait: std::time::Duration, limit: &crate::rate_limit::RateLimit) -> Self {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut problem = Self::new(
+            Kind::RateLimited,
+            format!(
+                "this sender may send {} readings a second (bursts of {}); retry in {seconds} s",
+                limit.per_second, limit.burst
+            ),
+        );
+        problem.header = Some(Box::new((header::RETRY_AFTER, seconds.max(1).to_string())));
+        problem
     }
 
     /// A 405 naming the methods the resource allows.
@@ -134,7 +153,7 @@ impl Problem {
             Kind::MethodNotAllowed,
             format!("{method} is not allowed on {path}; allowed: {allow}"),
         );
-        problem.allow = Some(allow.into());
+        problem.header = Some(Box::new((header::ALLOW, allow.to_owned())));
         problem
     }
 
@@ -217,8 +236,8 @@ impl ResponseError for Problem {
         if self.kind == Some(Kind::Unauthorized) {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
-        if let Some(allow) = &self.allow {
-            response.insert_header((header::ALLOW, &**allow));
+        if let Some(extra) = &self.header {
+            response.insert_header((extra.0.clone(), extra.1.as_str()));
         }
         if self.kind == Some(Kind::Unavailable) {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));

@@ -9,7 +9,10 @@ use traffic_store::{RetryPolicy, StoreConfig};
 
 use crate::auth::ApiKeys;
 use crate::body::BodyRules;
+use crate::cache::CacheTtl;
 use crate::classify::{ClassifierLink, ClassifyConfig};
+use crate::rate_limit::RateLimit;
+use crate::redis::RedisSettings;
 
 /// The defaults, shared by `ingest --help` and [`Settings::new`].
 pub mod defaults {
@@ -27,6 +30,11 @@ pub mod defaults {
     pub const CLASSIFY_HISTORY_READINGS: usize = 24;
     pub const QUEUE_VACUUM_S: u64 = 10;
     pub const ROLLUP_BUILD_S: u64 = 60;
+    pub const REDIS_TIMEOUT_MS: u64 = 100;
+    pub const REDIS_CONNECTIONS: usize = 4;
+    pub const REDIS_PREFIX: &str = "smart-traffic";
+    pub const CACHE_TTL_S: u64 = 300;
+    pub const CACHE_CLOCK_TTL_MS: u64 = 1000;
 }
 
 /// Everything `ingest serve` needs.
@@ -39,6 +47,12 @@ pub struct Settings {
     pub api_keys: ApiKeys,
     pub classifier: ClassifierLink,
     pub classify: ClassifyConfig,
+    /// Redis, for the read cache, the rate limits and the stream's fan-out; `None`: each
+    /// process on its own.
+    pub redis: Option<RedisSettings>,
+    pub cache: CacheTtl,
+    /// Readings per second per sender; `None`: no limit.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// The HTTP server.
@@ -113,6 +127,12 @@ impl Settings {
                     ..RetryPolicy::default()
                 },
             },
+            redis: None,
+            cache: CacheTtl {
+                stored: seconds(defaults::CACHE_TTL_S),
+                clock: Duration::from_millis(defaults::CACHE_CLOCK_TTL_MS),
+            },
+            rate_limit: None,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod link_error;
 pub mod maintenance;
 pub mod worker;
 
+use crate::cache::Cache;
 use crate::stream::Announcer;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +66,14 @@ pub struct ClassifyMetrics {
     pub retries: IntCounterVec,
 }
 
+/// Where recorded results go on to, besides the database: the live stream hears of them and
+/// the cached views they change are retired.
+#[derive(Clone)]
+pub struct Downstream {
+    pub stream: Announcer,
+    pub cache: Cache,
+}
+
 /// The running workers.
 pub struct Workers {
     shutdown: CancellationToken,
@@ -79,7 +88,7 @@ impl Workers {
         metrics: ClassifyMetrics,
         wake: Arc<Notify>,
         health: Arc<ClassifierHealth>,
-        announcer: Announcer,
+        downstream: Downstream,
     ) -> Self {
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -94,7 +103,7 @@ impl Workers {
                 metrics: metrics.clone(),
                 wake: Arc::clone(&wake),
                 shutdown: shutdown.clone(),
-                announcer: announcer.clone(),
+                downstream: downstream.clone(),
             };
             tasks.spawn(worker.run());
         }

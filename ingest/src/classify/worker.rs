@@ -39,8 +39,8 @@ pub struct Worker {
     /// The classifier shares the store: it loads the history and the sensors' metadata itself
     /// (`stored_history`, `stored_sites`) instead of receiving them in the call.
     pub shares_store: bool,
-    /// Tells the live stream what was classified.
-    pub announcer: crate::stream::Announcer,
+    /// Tells the live stream what was classified, and retires the cached views it changed.
+    pub downstream: super::Downstream,
     pub store: Store,
     pub connection: Connection,
     pub config: ClassifyConfig,
@@ -357,10 +357,15 @@ impl Worker {
             .iter()
             .map(|(e, _)| (e.id, e.received_at))
             .collect();
+        let sensors: BTreeSet<SensorId> = classified
+            .iter()
+            .map(|(e, _)| e.reading.sensor_id().clone())
+            .collect();
         let results = classified.into_iter().map(|(e, c)| (e.id, c)).collect();
         match self.store.complete_many(&self.owner, results).await {
             Ok(done) => {
-                self.announcer.classified(done.clone()).await;
+                self.downstream.cache.changed(&sensors).await;
+                self.downstream.stream.classified(done.clone()).await;
                 let done: BTreeSet<i64> = done.into_iter().collect();
                 for (id, received_at) in &received {
                     if done.contains(id) {
@@ -397,7 +402,12 @@ impl Worker {
         } else {
             tracing::debug!(event = event.id, error, "classification failed; will retry");
         }
-        if let Err(e) = self.store.fail(event.id, &self.owner, error, retry).await {
+        let failed = self.store.fail(event.id, &self.owner, error, retry).await;
+        self.downstream
+            .cache
+            .changed([event.reading.sensor_id()])
+            .await;
+        if let Err(e) = failed {
             tracing::warn!(event = event.id, error = %service_kit::telemetry::error_chain(&e), "recording a failure failed");
         }
     }

@@ -1,5 +1,7 @@
 //! `/v1/events`: sensors write readings, readers list and fetch events.
 
+use std::collections::BTreeSet;
+
 use actix_web::http::header;
 use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
@@ -12,6 +14,7 @@ use traffic_store::{Cursor, Event, EventFilter, Status};
 
 use crate::app::AppState;
 use crate::body::{self, Format};
+use crate::cache::{Scope, View};
 use crate::csv_body;
 use crate::negotiate::{self, Representation};
 use crate::params::{EventId, PageSize, Path, Timestamp};
@@ -38,7 +41,11 @@ pub async fn create(
         )
         .with_errors(e.errors)
     })?;
+    state.admit(&request, 1).await?;
+    let sensor = reading.sensor_id().clone();
     let inserted = state.store.insert(reading).await?;
+    // A duplicate too: the first copy's request may have ended before its views were retired.
+    state.cache.changed([&sensor]).await;
     let event = inserted.event;
     if inserted.duplicate {
         state.metrics.count_readings(0, 1, 0);
@@ -88,6 +95,7 @@ pub async fn create_batch(
             ),
         ));
     }
+    state.admit(&request, items.len()).await?;
     let now = Utc::now();
     let mut readings = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
@@ -97,7 +105,11 @@ pub async fn create_batch(
             Err(errors) => rejected.push(RejectedReading { index, errors }),
         }
     }
+    let sensors: BTreeSet<SensorId> = readings.iter().map(|r| r.sensor_id().clone()).collect();
     let counts = state.store.insert_many_counted(readings).await?;
+    if !sensors.is_empty() {
+        state.cache.changed(&sensors).await;
+    }
     let (accepted, duplicates) = (counts.inserted, counts.duplicates);
     state
         .metrics
@@ -193,6 +205,25 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<HttpResponse, Problem> {
     let format = negotiate::choose(&request, FORMATS)?;
+    let scope = query
+        .sensor_id
+        .clone()
+        .map_or(Scope::Network, Scope::Sensor);
+    let view = View::of(&request, scope, format.media_type(), false);
+    state
+        .cache
+        .respond(&request, view, || {
+            list_page(&state, &request, format, query)
+        })
+        .await
+}
+
+async fn list_page(
+    state: &AppState,
+    request: &HttpRequest,
+    format: Representation,
+    query: ListQuery,
+) -> Result<HttpResponse, Problem> {
     let filter = EventFilter {
         sensor_id: query.sensor_id,
         from: query.from.map(|t| t.0),
@@ -206,7 +237,7 @@ pub async fn list(
         .await?;
     let next_cursor = page.next_cursor.map(|c| c.encode());
     if format == Representation::Csv {
-        let next = next_cursor.map(|c| csv_body::next_page(&request, "cursor", &c));
+        let next = next_cursor.map(|c| csv_body::next_page(request, "cursor", &c));
         return csv_body::response(&page.items, next);
     }
     Ok(HttpResponse::Ok().json(EventPage {
@@ -216,11 +247,22 @@ pub async fn list(
 }
 
 /// `GET /v1/events/{id}`.
-pub async fn get(state: Data<AppState>, Path(id): Path<EventId>) -> Result<HttpResponse, Problem> {
-    match state.store.get(id.0).await? {
-        Some(event) => Ok(HttpResponse::Ok().json(event)),
-        None => Err(no_event(id)),
-    }
+pub async fn get(
+    state: Data<AppState>,
+    request: HttpRequest,
+    Path(id): Path<EventId>,
+) -> Result<HttpResponse, Problem> {
+    // Its sensor is not known before it is read: any write retires it.
+    let view = View::of(&request, Scope::Network, "application/json", false);
+    state
+        .cache
+        .respond(&request, view, || async {
+            match state.store.get(id.0).await? {
+                Some(event) => Ok(HttpResponse::Ok().json(event)),
+                None => Err(no_event(id)),
+            }
+        })
+        .await
 }
 
 /// `POST /v1/events/{id}/classify`: queue the event again → 202.
@@ -230,6 +272,7 @@ pub async fn requeue(
 ) -> Result<HttpResponse, Problem> {
     match state.store.requeue(id.0).await? {
         Some(event) => {
+            state.cache.changed([event.reading.sensor_id()]).await;
             state.wake_workers();
             Ok(HttpResponse::Accepted().json(event))
         }

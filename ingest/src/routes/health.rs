@@ -1,5 +1,6 @@
 //! Probes and metrics: `/v1/health` (liveness, no I/O), `/v1/ready` (database reachable and
-//! migrated), `/metrics` (Prometheus text).
+//! migrated; the classifier link and Redis reported, neither making it unready), `/metrics`
+//! (Prometheus text).
 
 use std::time::Duration;
 
@@ -33,6 +34,10 @@ pub struct Readiness {
     /// The classification workers' link to the classifier. A classifier that is down does not
     /// make the service unready: readings are still accepted and wait, pending.
     pub classifier: crate::classify::health::ClassifierStatus,
+    /// `up`, or `degraded` when Redis does not answer (reads then come from the database, rate
+    /// limits are counted in each process); absent without `REDIS_URL`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<crate::redis::RedisStatus>,
 }
 
 /// `GET /v1/ready`: 200 when the database answers and its schema is current, else 503.
@@ -43,11 +48,16 @@ pub async fn ready(state: Data<AppState>) -> Result<HttpResponse, Problem> {
         store.is_migrated().await
     })
     .await;
+    let redis = match &state.redis {
+        Some(redis) => Some(redis.probe().await),
+        None => None,
+    };
     match checked {
         Ok(Ok(true)) => Ok(HttpResponse::Ok().json(Readiness {
             status: "ready",
             database: store.config().url.backend_name(),
             classifier: state.classifier.status(),
+            redis,
         })),
         Ok(Ok(false)) => Err(Problem::new(
             Kind::Unavailable,

@@ -16,6 +16,7 @@ use traffic_store::{
 
 use crate::app::AppState;
 use crate::body::{self, Format};
+use crate::cache::{Scope, View};
 use crate::geojson;
 use crate::negotiate::{self, Representation};
 use crate::params::{Bounded, BoundingBox, PageSize, Path, Road};
@@ -65,6 +66,19 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<HttpResponse, Problem> {
     let format = negotiate::choose(&request, FORMATS)?;
+    // Lanes carry their age: the clock changes the listing too.
+    let view = View::of(&request, Scope::Network, format.media_type(), true);
+    state
+        .cache
+        .respond(&request, view, || listing(&state, format, query))
+        .await
+}
+
+async fn listing(
+    state: &AppState,
+    format: Representation,
+    query: ListQuery,
+) -> Result<HttpResponse, Problem> {
     let filter = NetworkFilter {
         id_prefix: None,
         road: query.road,
@@ -120,8 +134,27 @@ pub struct SummaryQuery {
 /// metadata.
 pub async fn get(
     state: Data<AppState>,
+    request: HttpRequest,
     Path(sensor_id): Path<SensorId>,
     Query(query): Query<SummaryQuery>,
+) -> Result<HttpResponse, Problem> {
+    // Its window ends now and its lanes carry their age: the clock changes it too.
+    let view = View::of(
+        &request,
+        Scope::Sensor(sensor_id.clone()),
+        "application/json",
+        true,
+    );
+    state
+        .cache
+        .respond(&request, view, || summary(&state, sensor_id, query))
+        .await
+}
+
+async fn summary(
+    state: &AppState,
+    sensor_id: SensorId,
+    query: SummaryQuery,
 ) -> Result<HttpResponse, Problem> {
     let store = &state.store;
     let latest = store.latest_of_sensor(sensor_id.clone()).await?;
@@ -169,7 +202,8 @@ pub async fn put(
     let document = read_document(&state, &request, payload).await?;
     let metadata =
         SensorMetadata::from_json(document).map_err(|e| Problem::invalid_metadata(&e))?;
-    let (sensor, created) = state.store.put_sensor(sensor_id, metadata).await?;
+    let (sensor, created) = state.store.put_sensor(sensor_id.clone(), metadata).await?;
+    state.cache.changed([&sensor_id]).await;
     Ok(written(sensor, created))
 }
 
@@ -183,7 +217,8 @@ pub async fn patch(
 ) -> Result<HttpResponse, Problem> {
     body::format(&request, &[Format::MergePatch, Format::Json])?;
     let patch = read_document(&state, &request, payload).await?;
-    let (sensor, created) = state.store.patch_sensor(sensor_id, patch).await?;
+    let (sensor, created) = state.store.patch_sensor(sensor_id.clone(), patch).await?;
+    state.cache.changed([&sensor_id]).await;
     Ok(written(sensor, created))
 }
 

@@ -10,6 +10,7 @@ use traffic_model::series::{BucketSize, MAX_BUCKETS, MAX_WINDOW};
 use traffic_store::SeriesOutcome;
 
 use crate::app::AppState;
+use crate::cache::{Scope, View};
 use crate::csv_body;
 use crate::negotiate::{self, Representation};
 use crate::params::{self, Path, Timestamp};
@@ -46,6 +47,25 @@ pub async fn get(
     Query(query): Query<SeriesQuery>,
 ) -> Result<HttpResponse, Problem> {
     let format = negotiate::choose(&request, FORMATS)?;
+    // A window that ends now moves with the clock.
+    let view = View::of(
+        &request,
+        Scope::Sensor(sensor_id.clone()),
+        format.media_type(),
+        query.to.is_none(),
+    );
+    state
+        .cache
+        .respond(&request, view, || series(&state, sensor_id, format, query))
+        .await
+}
+
+async fn series(
+    state: &AppState,
+    sensor_id: SensorId,
+    format: Representation,
+    query: SeriesQuery,
+) -> Result<HttpResponse, Problem> {
     let (from, to) = params::window(query.from, query.to, DEFAULT_WINDOW, MAX_WINDOW)?;
     if query.lane.is_some_and(|lane| lane > 32) {
         return Err(Problem::invalid_query(

@@ -8,6 +8,7 @@ use traffic_model::classification::Label;
 use traffic_store::NetworkFilter;
 
 use crate::app::AppState;
+use crate::cache::{Scope, View};
 use crate::negotiate::{self, Representation};
 use crate::params::{BoundingBox, Road, Timestamp};
 use crate::problem::Problem;
@@ -45,6 +46,24 @@ pub async fn get(
     Query(query): Query<StateQuery>,
 ) -> Result<HttpResponse, Problem> {
     let format = negotiate::choose(&request, FORMATS)?;
+    // Ages count from `at`, or from now when it is absent.
+    let view = View::of(
+        &request,
+        Scope::Network,
+        format.media_type(),
+        query.at.is_none(),
+    );
+    state
+        .cache
+        .respond(&request, view, || network(&state, format, query))
+        .await
+}
+
+async fn network(
+    state: &AppState,
+    format: Representation,
+    query: StateQuery,
+) -> Result<HttpResponse, Problem> {
     let at = query.at.map(|t| t.0);
     let network = state.store.network_state(at, &query.filter()).await?;
     match format {

@@ -7,6 +7,7 @@
 mod auth;
 mod batch;
 mod by_id;
+mod cache;
 mod classification;
 mod docs;
 mod durability;
@@ -16,6 +17,7 @@ mod http;
 mod listing;
 mod network_state;
 mod probes;
+mod redis_server;
 mod sensor_metadata;
 mod sensors;
 mod series;
@@ -112,6 +114,13 @@ api_suite! {
         reads_answer_in_csv_when_asked,
         sensors_and_state_answer_in_geojson_when_asked,
         a_representation_not_offered_is_a_406_problem,
+    ],
+    cache: [
+        a_second_read_is_a_hit_with_the_same_etag_and_if_none_match_gets_304,
+        without_redis_answers_carry_validators_and_none_is_cached,
+        every_kind_of_write_retires_the_views_it_changes,
+        two_replicas_never_serve_a_view_missing_an_acknowledged_write,
+        with_redis_failing_every_request_is_answered_and_no_view_is_stale,
     ],
     stream: [
         classified_events_and_transitions_reach_stream_clients,

@@ -151,7 +151,7 @@ impl Outage {
 }
 
 /// A loopback port nothing listens on (bound and released).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -258,6 +258,13 @@ impl TestApp {
     /// POSTs `body` as `application/json`.
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         send(self.post(path).json(body)).await
+    }
+
+    /// GET `path`, expecting 200, as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = send(self.get(path)).await;
+        assert_eq!(response.status().as_u16(), 200, "GET {path}");
+        response.text().await.expect("a text body")
     }
 
     pub async fn get_ok(&self, path: &str) -> Value {

@@ -1,0 +1,134 @@
+//! Versions of what the cached views are made of, kept in Redis: one for the whole network and
+//! one per sensor. A view's cache key holds the version of its scope, and every acknowledged
+//! write bumps the versions it touches before it is acknowledged, so a read that starts after
+//! the acknowledgement looks for a key no stale view was stored under.
+//!
+//! An epoch, in every key, covers a write whose bump failed (Redis unreachable): the replica
+//! that wrote owes a bump of the epoch, which retires every stored view, and uses no cache
+//! until it has paid it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use fred::prelude::{KeysInterface, LuaInterface, Value};
+use traffic_model::reading::SensorId;
+
+use crate::redis::Redis;
+
+const EPOCH: &str = "version:epoch";
+const NETWORK: &str = "version:network";
+/// Increments every key it is given.
+const BUMP: &str = "for _, key in ipairs(KEYS) do redis.call('INCR', key) end return 0";
+
+/// Which writes make a view out of date.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// Any write (views over many sensors, and those found by an id of their own).
+    Network,
+    /// Writes about this sensor.
+    Sensor(SensorId),
+}
+
+fn sensor_key(sensor: &SensorId) -> String {
+    format!("version:sensor:{sensor}")
+}
+
+fn scope_key(scope: &Scope) -> String {
+    match scope {
+        Scope::Network => NETWORK.to_owned(),
+        Scope::Sensor(sensor) => sensor_key(sensor),
+    }
+}
+
+/// The versions, and whether this replica owes an epoch bump.
+#[derive(Clone)]
+pub struct Versions {
+    redis: Redis,
+    epoch_owed: Arc<AtomicBool>,
+}
+
+impl Versions {
+    pub fn new(redis: Redis) -> Self {
+        Self {
+            redis,
+            epoch_owed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The current version of `scope`, as the prefix of its views' keys; `None` when Redis
+    /// cannot say (the view is then read from the database and not stored).
+    pub async fn current(&self, scope: &Scope) -> Option<String> {
+        if self.epoch_owed.load(Ordering::Acquire) && !self.pay_epoch().await {
+            return None;
+        }
+        let keys = [self.redis.key(EPOCH), self.redis.key(&scope_key(scope))];
+        let commands = self.redis.commands()?;
+        let mut values: Vec<Option<String>> = self
+            .redis
+            .outcome("versions", commands.mget(keys.to_vec()).await)?;
+        // A version never set (or lost with Redis's data) starts at a random value, so that it
+        // cannot name views stored under an earlier life of the same key.
+        for (key, value) in keys.iter().zip(values.iter_mut()) {
+            if value.is_none() {
+                let fresh = rand::random::<u32>().to_string();
+                let _: Option<Value> = self.redis.outcome(
+                    "versions",
+                    commands
+                        .set(
+                            key.as_str(),
+                            fresh,
+                            None,
+                            Some(fred::types::SetOptions::NX),
+                            false,
+                        )
+                        .await,
+                )?;
+                *value = self
+                    .redis
+                    .outcome("versions", commands.get(key.as_str()).await)?;
+            }
+        }
+        match values.as_slice() {
+            [Some(epoch), Some(version)] => Some(format!("{epoch}.{version}")),
+            _ => None,
+        }
+    }
+
+    /// Bumps the network's version and those of `sensors`, after a write has been committed and
+    /// before it is acknowledged. A failure leaves an epoch bump owed.
+    pub async fn bump(&self, sensors: impl IntoIterator<Item = &SensorId>) {
+        let mut keys: Vec<String> = sensors
+            .into_iter()
+            .map(|s| self.redis.key(&sensor_key(s)))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.push(self.redis.key(NETWORK));
+        // One command, so that it fails fast and whole while Redis is away.
+        let done = match self.redis.commands() {
+            Some(commands) => {
+                let done = commands
+                    .eval::<Value, _, _, _>(BUMP, keys, Vec::<String>::new())
+                    .await;
+                self.redis.outcome("bump", done)
+            }
+            None => None,
+        };
+        if done.is_none() {
+            self.epoch_owed.store(true, Ordering::Release);
+        }
+    }
+
+    /// Bumps the epoch if one is owed; true when none is owed any more.
+    async fn pay_epoch(&self) -> bool {
+        let Some(commands) = self.redis.commands() else {
+            return false;
+        };
+        let bumped = commands.incr::<i64, _>(self.redis.key(EPOCH)).await;
+        let paid = self.redis.outcome("epoch", bumped).is_some();
+        if paid {
+            self.epoch_owed.store(false, Ordering::Release);
+        }
+        paid
+    }
+}
