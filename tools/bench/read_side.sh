@@ -44,9 +44,11 @@ month=$(enc '-30 days')
 three_days=$(enc '-3 days')
 hour=$(enc '-1 hour')
 
-# run NAME PATH: wrk over PATH ({sensor}: a random sensor), one line of figures.
+# run NAME PATH: wrk over PATH ({sensor}: a random sensor), one line of figures; a 2-second
+# run first warms the pool's connections and their prepared statements.
 run() {
     local out
+    SENSORS=$sensors SENSOR_PATH="$2" wrk -t1 -c"$conns" -d2s -s tools/bench/lua/random_sensor.lua "$url" >/dev/null 2>&1
     out=$(SENSORS=$sensors SENSOR_PATH="$2" wrk -t"$(( conns < 2 ? conns : 2 ))" -c"$conns" -d"${secs}s" --latency \
         -s tools/bench/lua/random_sensor.lua "$url" 2>&1)
     if echo "$out" | grep -q "Non-2xx"; then echo "$out" >&2; echo "$1: errors" >&2; return 1; fi

@@ -18,6 +18,7 @@ mod migrate;
 mod model;
 mod feed;
 mod network;
+mod prepared;
 mod queue;
 mod read;
 mod retry;

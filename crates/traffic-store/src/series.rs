@@ -12,6 +12,7 @@ use traffic_model::series::{
 };
 
 use super::decode::Decode;
+use super::prepared::Prepared;
 use super::rollup::{self, RollupRow};
 use super::rows::{Counted, LaneAt};
 use super::sql_time::UtcTime;
@@ -214,8 +215,8 @@ async fn load_beside_rollups(
         .read_only()
         .repeatable_read()
         .run(async move |conn| {
-            let found: BuiltAndLanes = diesel::sql_query(BUILT_AND_LANES)
-                .bind::<Text, _>(key)
+            let found: BuiltAndLanes = Prepared::new(BUILT_AND_LANES)
+                .bind::<Text, _>(key.to_owned())
                 .get_result(conn)
                 .await?;
             // Only built spans are in the rollups.
@@ -224,17 +225,17 @@ async fn load_beside_rollups(
                 Some(lane) => (vec![i16::from(lane)], false),
                 None => (found.lanes, found.carriageway),
             };
-            let readings = diesel::sql_query(readings_beside_rollups_sql(carriageway))
-                .bind::<Text, _>(key)
-                .bind::<Array<SmallInt>, _>(&lanes)
+            let readings = Prepared::new(readings_beside_rollups_sql(carriageway))
+                .bind::<Text, _>(key.to_owned())
+                .bind::<Array<SmallInt>, _>(lanes.clone())
                 .bind::<UtcTime, _>(from)
                 .bind::<UtcTime, _>(a)
                 .bind::<UtcTime, _>(b)
                 .bind::<UtcTime, _>(to)
                 .load::<Row>(&mut &*conn);
-            let rollups = diesel::sql_query(rollups_sql(span, carriageway))
-                .bind::<Text, _>(key)
-                .bind::<Array<SmallInt>, _>(&lanes)
+            let rollups = Prepared::new(rollups_sql(span, carriageway))
+                .bind::<Text, _>(key.to_owned())
+                .bind::<Array<SmallInt>, _>(lanes)
                 .bind::<UtcTime, _>(a)
                 .bind::<UtcTime, _>(b)
                 .load::<RollupRow>(&mut &*conn);
