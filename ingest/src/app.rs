@@ -111,7 +111,7 @@ impl Application {
         };
         let cache = Cache::new(redis.clone(), cache, metrics.cache_lookups.clone());
         let hub = Arc::new(Hub::new(STREAM_LAG, STREAM_KEEP, STREAM_LINGER));
-        let (announcer, feed) = stream::start(store.clone(), Arc::clone(&hub));
+        let (announcer, feed) = stream::start(store.clone(), Arc::clone(&hub), redis.clone());
         let state = Data::new(AppState {
             store: store.clone(),
             metrics: metrics.clone(),

@@ -34,10 +34,27 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// How long start-up waits for the first connections.
 const CONNECT_WAIT: Duration = Duration::from_secs(2);
 
+/// How every client of ours connects: reconnecting forever, with timeouts.
+fn builder(settings: &RedisSettings) -> Result<Builder, RedisError> {
+    let config = Config::from_url(settings.url.expose_secret())?;
+    let mut builder = Builder::from_config(config);
+    builder
+        .with_config(|config| config.fail_fast = false)
+        .with_connection_config(|config| {
+            config.connection_timeout = settings.timeout.max(Duration::from_secs(1));
+            config.internal_command_timeout = settings.timeout.max(Duration::from_secs(1));
+        })
+        .with_performance_config(|config| config.default_command_timeout = settings.timeout)
+        // Forever, from 50 ms up to 2 s between attempts.
+        .set_policy(ReconnectPolicy::new_exponential(0, 50, 2000, 2));
+    Ok(builder)
+}
+
 /// A pool of Redis connections and what is known of their health.
 #[derive(Clone)]
 pub struct Redis {
     pool: Pool,
+    settings: Arc<RedisSettings>,
     prefix: Arc<str>,
     options: Options,
     down: Arc<AtomicBool>,
@@ -61,20 +78,11 @@ impl Redis {
     /// Builds the pool and starts connecting in the background: a Redis that is down at start-up
     /// is a degraded service, not a failed start. `errors` counts failed commands.
     pub async fn connect(settings: &RedisSettings, errors: IntCounter) -> Result<Self, RedisError> {
-        let config = Config::from_url(settings.url.expose_secret())?;
-        let pool = Builder::from_config(config)
-            .with_config(|config| config.fail_fast = false)
-            .with_connection_config(|config| {
-                config.connection_timeout = settings.timeout.max(Duration::from_secs(1));
-                config.internal_command_timeout = settings.timeout.max(Duration::from_secs(1));
-            })
-            .with_performance_config(|config| config.default_command_timeout = settings.timeout)
-            // Forever, from 50 ms up to 2 s between attempts.
-            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2000, 2))
-            .build_pool(settings.connections.max(1))?;
+        let pool = builder(settings)?.build_pool(settings.connections.max(1))?;
         pool.connect();
         let redis = Self {
             pool,
+            settings: Arc::new(settings.clone()),
             prefix: settings.prefix.as_str().into(),
             options: Options {
                 fail_fast: true,
@@ -125,9 +133,13 @@ impl Redis {
         format!("{}:{name}", self.prefix)
     }
 
-    /// The pool itself, for callers that need their own client (a subscriber).
-    pub fn pool(&self) -> &Pool {
-        &self.pool
+    /// A client of its own for `SUBSCRIBE` (a subscribed connection can do nothing else),
+    /// connecting in the background and subscribing again after each reconnection.
+    pub fn subscriber(&self) -> Result<fred::clients::SubscriberClient, RedisError> {
+        let subscriber = builder(&self.settings)?.build_subscriber_client()?;
+        subscriber.connect();
+        subscriber.manage_subscriptions();
+        Ok(subscriber)
     }
 
     /// Notes how a command went and returns its value, if any: the first failure of an outage

@@ -139,6 +139,17 @@ const METADATA_PROBLEMS: &[(u16, &str)] = &[
         "Invalid sensor metadata (a field repeated included); `errors` lists every offending field",
     ),
 ];
+/// What a write of readings may also answer.
+const READINGS_LIMITED: &[(u16, &str)] = &[(
+    429,
+    "Over INGEST_RATE_LIMIT for this sender (a batch counts its readings); Retry-After says when to send again",
+)];
+/// A cached read's answer to `If-None-Match` naming its current `ETag`.
+const NOT_MODIFIED: (u16, &str, Option<SchemaFn>) = (
+    304,
+    "Not modified: If-None-Match names the answer's current ETag",
+    None,
+);
 const READ_PROBLEMS: &[(u16, &str)] = &[
     (400, "Invalid, unknown or repeated query parameters"),
     (401, "Missing or wrong API key (when reads need one)"),
@@ -174,6 +185,7 @@ pub static ROUTES: &[Route] = &[
             ],
             problems: &[
                 WRITE_PROBLEMS,
+                READINGS_LIMITED,
                 &[(
                     422,
                     "Invalid reading (a field repeated included); `errors` lists every offending field",
@@ -197,7 +209,7 @@ pub static ROUTES: &[Route] = &[
                 "Valid readings stored; invalid ones listed",
                 Some(schema_of::<events::BatchResult>),
             )],
-            problems: &[WRITE_PROBLEMS],
+            problems: &[WRITE_PROBLEMS, READINGS_LIMITED],
             ..Operation::NONE
         }),
     },
@@ -211,11 +223,14 @@ pub static ROUTES: &[Route] = &[
             summary: "List events newest first, filtered, with a keyset cursor",
             tag: "events",
             query: query_of::<events::ListQuery>(),
-            responses: &[(
-                200,
-                "One page of events",
-                Some(schema_of::<events::EventPage>),
-            )],
+            responses: &[
+                (
+                    200,
+                    "One page of events",
+                    Some(schema_of::<events::EventPage>),
+                ),
+                NOT_MODIFIED,
+            ],
             problems: &[READ_PROBLEMS],
             formats: events::FORMATS,
             ..Operation::NONE
@@ -231,7 +246,7 @@ pub static ROUTES: &[Route] = &[
             summary: "One event with its classification",
             tag: "events",
             path: &[PathDoc::of::<EventId>()],
-            responses: &[(200, "The event", Some(schema_of::<Event>))],
+            responses: &[(200, "The event", Some(schema_of::<Event>)), NOT_MODIFIED],
             problems: &[&[
                 (401, "Missing or wrong API key (when reads need one)"),
                 (404, "No such event"),
@@ -273,11 +288,14 @@ pub static ROUTES: &[Route] = &[
             summary: "Sensors with their metadata and each lane's latest classification, filtered",
             tag: "sensors",
             query: query_of::<sensors::ListQuery>(),
-            responses: &[(
-                200,
-                "Sensors in id order",
-                Some(schema_of::<sensors::SensorPage>),
-            )],
+            responses: &[
+                (
+                    200,
+                    "Sensors in id order",
+                    Some(schema_of::<sensors::SensorPage>),
+                ),
+                NOT_MODIFIED,
+            ],
             problems: &[READ_PROBLEMS],
             formats: sensors::FORMATS,
             ..Operation::NONE
@@ -294,11 +312,14 @@ pub static ROUTES: &[Route] = &[
             tag: "sensors",
             path: &[PathDoc::of::<SensorId>()],
             query: query_of::<sensors::SummaryQuery>(),
-            responses: &[(
-                200,
-                "The sensor's summary",
-                Some(schema_of::<sensors::SensorSummary>),
-            )],
+            responses: &[
+                (
+                    200,
+                    "The sensor's summary",
+                    Some(schema_of::<sensors::SensorSummary>),
+                ),
+                NOT_MODIFIED,
+            ],
             problems: &[
                 READ_PROBLEMS,
                 &[(404, "Neither readings nor metadata from this sensor")],
@@ -317,11 +338,14 @@ pub static ROUTES: &[Route] = &[
             tag: "sensors",
             path: &[PathDoc::of::<SensorId>()],
             query: query_of::<series::SeriesQuery>(),
-            responses: &[(
-                200,
-                "Every bucket of the window",
-                Some(schema_of::<traffic_model::series::Series>),
-            )],
+            responses: &[
+                (
+                    200,
+                    "Every bucket of the window",
+                    Some(schema_of::<traffic_model::series::Series>),
+                ),
+                NOT_MODIFIED,
+            ],
             problems: &[
                 READ_PROBLEMS,
                 &[(404, "Neither readings nor metadata from this sensor")],
@@ -372,11 +396,14 @@ pub static ROUTES: &[Route] = &[
             summary: "The network at a moment: each sensor lane's latest classification, its age and staleness",
             tag: "network",
             query: query_of::<state::StateQuery>(),
-            responses: &[(
-                200,
-                "Every lane the filters keep",
-                Some(schema_of::<traffic_store::NetworkState>),
-            )],
+            responses: &[
+                (
+                    200,
+                    "Every lane the filters keep",
+                    Some(schema_of::<traffic_store::NetworkState>),
+                ),
+                NOT_MODIFIED,
+            ],
             problems: &[READ_PROBLEMS],
             formats: state::FORMATS,
             ..Operation::NONE

@@ -1,10 +1,12 @@
 //! The live stream (`GET /v1/stream`): classified events and label transitions, pushed to
 //! every client of every replica.
 //!
-//! Workers announce the ids they classified ([`Announcer`]): on PostgreSQL with `NOTIFY`,
-//! which every replica's listener hears (its own included), on SQLite straight to the one
-//! process's feed. The feed loads the events with their lanes' neighbouring readings, turns
-//! them into items ([`items`]) and publishes them on this process's [`hub::Hub`].
+//! Workers announce the ids they classified ([`Announcer`]): with Redis on a pub/sub channel,
+//! on PostgreSQL without it with `NOTIFY` (also when publishing to Redis fails), which every
+//! replica's subscriber and listener hear (their own included); on SQLite, one process, straight
+//! to its feed. Each announcement goes one way only, so no replica hears it twice. The feed
+//! loads the events with their lanes' neighbouring readings, turns them into items ([`items`])
+//! and publishes them on this process's [`hub::Hub`].
 
 pub mod hub;
 pub mod items;
@@ -12,12 +14,14 @@ pub mod items;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 use traffic_store::Store;
 
 use self::hub::Hub;
+use crate::redis::Redis;
 
 /// Batches of ids waiting to become items; beyond, announcements are dropped (the stream
 /// is live, not durable: a client that misses items reloads `/v1/state`).
@@ -32,6 +36,12 @@ const SAID_KEPT: usize = 100_000;
 pub enum Announcer {
     /// PostgreSQL `NOTIFY`: heard by every replica, this one included.
     Database(Store),
+    /// Redis `PUBLISH` on `channel`; `NOTIFY` when Redis does not take it.
+    Redis {
+        redis: Redis,
+        channel: String,
+        store: Store,
+    },
     /// SQLite: one process, straight to its feed.
     Local(mpsc::Sender<Vec<i64>>),
 }
@@ -39,9 +49,24 @@ pub enum Announcer {
 impl Announcer {
     pub async fn classified(&self, ids: Vec<i64>) {
         match self {
-            Self::Database(store) => {
-                if let Err(e) = store.announce_classified(ids).await {
-                    tracing::warn!(error = %service_kit::telemetry::error_chain(&e), "announcing classifications failed");
+            Self::Database(store) => notify(store, ids).await,
+            Self::Redis {
+                redis,
+                channel,
+                store,
+            } => {
+                let published = match redis.commands() {
+                    Some(commands) => {
+                        let payload = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+                        let sent = commands
+                            .publish::<i64, _, _>(channel.as_str(), payload)
+                            .await;
+                        redis.outcome("publish", sent).is_some()
+                    }
+                    None => false,
+                };
+                if !published {
+                    notify(store, ids).await;
                 }
             }
             Self::Local(feed) => {
@@ -53,31 +78,103 @@ impl Announcer {
     }
 }
 
-/// Starts the feed of `hub`: the listener (PostgreSQL) and the task that builds items.
-/// Returns how workers announce, and the tasks (to abort at shutdown).
-pub fn start(store: Store, hub: Arc<Hub>) -> (Announcer, JoinSet<()>) {
+async fn notify(store: &Store, ids: Vec<i64>) {
+    if let Err(e) = store.announce_classified(ids).await {
+        tracing::warn!(error = %service_kit::telemetry::error_chain(&e), "announcing classifications failed");
+    }
+}
+
+/// Hands announced ids to the item builder; false once it is gone.
+fn forward(sender: &mpsc::Sender<Vec<i64>>, ids: Vec<i64>) -> bool {
+    match sender.try_send(ids) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::debug!("the stream feed is behind: announcement dropped");
+            true
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+/// Starts the feed of `hub`: the listener (PostgreSQL), the subscriber (Redis, when given and
+/// on PostgreSQL: SQLite runs one process) and the task that builds items. Returns how workers
+/// announce, and the tasks (to abort at shutdown).
+pub fn start(store: Store, hub: Arc<Hub>, redis: Option<Redis>) -> (Announcer, JoinSet<()>) {
     let (sender, receiver) = mpsc::channel::<Vec<i64>>(PENDING_BATCHES);
     let mut tasks = JoinSet::new();
     tasks.spawn(build(store.clone(), Arc::clone(&hub), receiver));
-    let announcer = if store.announces() {
-        let listener = store.clone();
-        tasks.spawn(async move {
-            listener
-                .listen_classified(move |ids| match sender.try_send(ids) {
-                    Ok(()) => true,
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        tracing::debug!("the stream feed is behind: announcement dropped");
-                        true
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => false,
-                })
-                .await;
-        });
-        Announcer::Database(store)
-    } else {
-        Announcer::Local(sender)
+    if !store.announces() {
+        return (Announcer::Local(sender), tasks);
+    }
+    let listener = store.clone();
+    let heard = sender.clone();
+    tasks.spawn(async move {
+        listener
+            .listen_classified(move |ids| forward(&heard, ids))
+            .await;
+    });
+    let Some(redis) = redis else {
+        return (Announcer::Database(store), tasks);
     };
-    (announcer, tasks)
+    let channel = redis.key("classified");
+    match redis.subscriber() {
+        Ok(subscriber) => {
+            let channel = channel.clone();
+            tasks.spawn(async move {
+                let mut messages = subscriber.message_rx();
+                // Once subscribed, the client subscribes again after each reconnection.
+                loop {
+                    let subscribed = match subscriber.wait_for_connect().await {
+                        Ok(()) => subscriber.subscribe(channel.as_str()).await,
+                        Err(e) => Err(e),
+                    };
+                    match subscribed {
+                        Ok(()) => break,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "subscribing to the stream's channel failed; trying again");
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+                loop {
+                    match messages.recv().await {
+                        Ok(message) => {
+                            let ids = message
+                                .value
+                                .as_str()
+                                .map(|text| parse_ids(text.as_ref()))
+                                .unwrap_or_default();
+                            if !ids.is_empty() && !forward(&sender, ids) {
+                                return;
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::debug!(n, "the stream subscriber fell behind: announcements dropped");
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            });
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no Redis subscriber: the stream fans out through PostgreSQL")
+        }
+    }
+    (
+        Announcer::Redis {
+            redis,
+            channel,
+            store: store.clone(),
+        },
+        tasks,
+    )
+}
+
+/// The ids of a published announcement (`1,2,3`); what does not parse is skipped.
+fn parse_ids(text: &str) -> Vec<i64> {
+    text.split(',')
+        .filter_map(|id| id.trim().parse().ok())
+        .collect()
 }
 
 /// Turns announced ids into items, several announcements per load when they queue up.

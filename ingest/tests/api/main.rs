@@ -17,6 +17,7 @@ mod http;
 mod listing;
 mod network_state;
 mod probes;
+mod rate_limit;
 mod redis_server;
 mod sensor_metadata;
 mod sensors;
@@ -122,11 +123,16 @@ api_suite! {
         two_replicas_never_serve_a_view_missing_an_acknowledged_write,
         with_redis_failing_every_request_is_answered_and_no_view_is_stale,
     ],
+    rate_limit: [
+        readings_over_the_rate_get_429_with_retry_after_and_a_batch_counts_its_readings,
+        the_limit_holds_across_two_replicas_and_fails_open_without_redis,
+    ],
     stream: [
         classified_events_and_transitions_reach_stream_clients,
         a_late_reading_moves_the_transition_and_the_stream_says_so,
         a_client_resumes_with_last_event_id,
         bad_stream_requests_are_refused,
+        with_redis_another_replica_s_clients_hear_through_pub_sub,
     ],
     series: [
         local_days_span_23_to_25_hours_and_buckets_sum_their_readings,

@@ -290,3 +290,43 @@ async fn a_client_that_never_reads_is_dropped_while_a_reading_one_gets_everythin
         "{tail}"
     );
 }
+
+/// With Redis, replicas fan the stream out through its pub/sub; while Redis does not answer,
+/// through PostgreSQL's `NOTIFY`.
+pub async fn with_redis_another_replica_s_clients_hear_through_pub_sub(backend: Backend) {
+    if backend != Backend::Postgres {
+        return; // Replicas share PostgreSQL; SQLite runs one process.
+    }
+    let redis = crate::redis_server::RedisServer::start().await;
+    let db = crate::support::TestDb::new(backend).await;
+    let replica = |workers: bool| {
+        let mut s = crate::support::settings(traffic_store::StoreConfig::new(db.url().clone()));
+        redis.configure(&mut s, "fan");
+        if workers {
+            with_classifier(&mut s);
+        }
+        TestApp::start(s, None)
+    };
+    let (classifying, serving) = (replica(true).await, replica(false).await);
+    // Both replicas subscribed to the channel.
+    let subscribed = || async {
+        redis.cli(&["PUBSUB", "NUMSUB", "fan:classified"]) == Some("fan:classified\n2".to_owned())
+    };
+    assert!(crate::support::eventually(Duration::from_secs(5), subscribed).await);
+    let mut client = Client::connect(&serving, "/v1/stream", None).await;
+    let t0 = Utc::now() - TimeDelta::minutes(10);
+    let first = classifying.create(&reading("fan1", t0, false)).await;
+    let events = client.expect(&["classified free_flow"]).await;
+    assert_eq!(events[0].data["id"], first["id"]);
+    // Through Redis: the worker published.
+    let stats = redis.cli(&["INFO", "commandstats"]).unwrap_or_default();
+    assert!(stats.contains("cmdstat_publish:calls="), "{stats}");
+
+    redis.pause();
+    let second = classifying
+        .create(&reading("fan1", t0 + TimeDelta::minutes(1), false))
+        .await;
+    let events = client.expect(&["classified free_flow"]).await;
+    assert_eq!(events[0].data["id"], second["id"]);
+    redis.resume();
+}
