@@ -8,6 +8,7 @@ pub mod cache;
 pub mod classify;
 pub mod cli;
 pub mod csv_body;
+pub mod digest;
 pub mod geojson;
 pub mod metrics;
 pub mod negotiate;

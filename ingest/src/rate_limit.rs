@@ -14,7 +14,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::HttpRequest;
 use fred::prelude::LuaInterface;
-use sha2::{Digest, Sha256};
 
 use crate::redis::Redis;
 
@@ -138,11 +137,7 @@ impl Limiter {
 /// show in Redis), else its peer address.
 fn sender(request: &HttpRequest) -> String {
     match crate::auth::presented_key(request) {
-        Some(key) => {
-            let digest = Sha256::digest(key.as_bytes());
-            let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-            format!("key:{hex}")
-        }
+        Some(key) => format!("key:{}", crate::digest::sha256_hex(key.as_bytes(), 12)),
         None => format!(
             "addr:{}",
             request

@@ -11,7 +11,6 @@
 pub mod versions;
 
 use std::future::Future;
-use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use actix_web::body::to_bytes;
@@ -249,11 +248,9 @@ impl Entry {
     }
 }
 
-/// A weak validator of `body`: replicas of one build give a body the same one.
+/// A weak validator of `body`, the same on every replica and every version.
 fn etag(body: &[u8]) -> String {
-    let mut hasher = std::hash::DefaultHasher::new();
-    body.hash(&mut hasher);
-    format!("W/\"{:016x}{:08x}\"", hasher.finish(), body.len())
+    format!("W/\"{}\"", crate::digest::sha256_hex(body, 16))
 }
 
 /// Whether `If-None-Match` names `etag` (weak comparison, as RFC 9110 asks for it) or is `*`.

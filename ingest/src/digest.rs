@@ -1,0 +1,13 @@
+//! Short SHA-256 digests in hex: the same on every replica and every version, and saying
+//! nothing of what they digest (ETags, the rate limit's key names).
+
+use sha2::{Digest, Sha256};
+
+/// The first `bytes` bytes of the SHA-256 of `data`, in lowercase hex.
+pub fn sha256_hex(data: &[u8], bytes: usize) -> String {
+    Sha256::digest(data)
+        .iter()
+        .take(bytes)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
