@@ -7,7 +7,7 @@
 #   - the ingest rate: single POSTs at 32 connections and 500-reading batches at 4 (the
 #     harness of ../shared/bench-peers/ingest), classification paused, on a fresh database per
 #     run, cache off and on alternated twice.
-#   tools/bench/cache.sh [SECONDS]
+#   tools/bench/cache.sh [SECONDS]     (READS=0 or INGEST=0 skips that part)
 # Needs Redis at REDIS_BENCH_URL (default redis://127.0.0.1:6379; each run uses keys of its
 # own) and wrk.
 set -euo pipefail
@@ -23,7 +23,7 @@ url="http://127.0.0.1:$port"
 
 cargo build --release --quiet -p ingest
 source tools/bench/lib.sh
-load_read_side "$pg/bench_read" 1000 7
+[ "${READS:-1}" = 0 ] || load_read_side "$pg/bench_read" 1000 7
 
 # serve DATABASE MODE [ENV…]: ingest on DATABASE, with Redis (MODE=on) or without (off).
 serve() {
@@ -51,8 +51,9 @@ read_route() { # NAME PATH MODE
 
 enc() { date -u -d "$1" +%Y-%m-%dT%H:%M:%SZ | sed 's/:/%3A/g'; }
 day="/v1/sensors/{sensor}/series?bucket=5m&from=$(enc '-1 day')&to=$(enc now)"
-echo "--- reads: $conns connections, ${secs} s each"
+[ "${READS:-1}" = 0 ] || echo "--- reads: $conns connections, ${secs} s each"
 for mode in off on; do
+    [ "${READS:-1}" = 0 ] && break
     serve bench_read "$mode" CLASSIFY_WORKERS=0
     read_route sensors "/v1/sensors?limit=1000" "$mode"
     read_route state_now "/v1/state" "$mode"
@@ -60,8 +61,9 @@ for mode in off on; do
     kill "$ingest"; wait "$ingest" 2>/dev/null || true
 done
 
-echo "--- ingest: classification paused, ${secs} s per step"
+[ "${INGEST:-1}" = 0 ] || echo "--- ingest: classification paused, ${secs} s per step"
 for round in 1 2; do
+    [ "${INGEST:-1}" = 0 ] && break
     for mode in off on; do
         psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS bench_cache_ingest WITH (FORCE)" \
             -c "CREATE DATABASE bench_cache_ingest" >/dev/null

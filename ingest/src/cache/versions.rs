@@ -7,10 +7,12 @@
 //! that wrote owes a bump of the epoch, which retires every stored view, and uses no cache
 //! until it has paid it.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use fred::prelude::{KeysInterface, LuaInterface, Value};
+use tokio::sync::{mpsc, oneshot};
 use traffic_model::reading::SensorId;
 
 use crate::redis::Redis;
@@ -40,18 +42,32 @@ fn scope_key(scope: &Scope) -> String {
     }
 }
 
+/// Most keys bumped by one script run.
+const KEYS_PER_BUMP: usize = 2000;
+
 /// The versions, and whether this replica owes an epoch bump.
 #[derive(Clone)]
 pub struct Versions {
     redis: Redis,
     epoch_owed: Arc<AtomicBool>,
+    bumps: mpsc::UnboundedSender<Bump>,
+}
+
+/// Keys to bump for one write, and where to say whether they were.
+struct Bump {
+    keys: Vec<String>,
+    done: oneshot::Sender<bool>,
 }
 
 impl Versions {
+    /// Starts the task that bumps versions (on the current runtime).
     pub fn new(redis: Redis) -> Self {
+        let (bumps, queued) = mpsc::unbounded_channel();
+        tokio::spawn(bump_queued(redis.clone(), queued));
         Self {
             redis,
             epoch_owed: Arc::new(AtomicBool::new(false)),
+            bumps,
         }
     }
 
@@ -101,20 +117,10 @@ impl Versions {
             .into_iter()
             .map(|s| self.redis.key(&sensor_key(s)))
             .collect();
-        keys.sort_unstable();
-        keys.dedup();
         keys.push(self.redis.key(NETWORK));
-        // One command, so that it fails fast and whole while Redis is away.
-        let done = match self.redis.commands() {
-            Some(commands) => {
-                let done = commands
-                    .eval::<Value, _, _, _>(BUMP, keys, Vec::<String>::new())
-                    .await;
-                self.redis.outcome("bump", done)
-            }
-            None => None,
-        };
-        if done.is_none() {
+        let (done, bumped) = oneshot::channel();
+        let queued = self.bumps.send(Bump { keys, done }).is_ok();
+        if !(queued && bumped.await.unwrap_or(false)) {
             self.epoch_owed.store(true, Ordering::Release);
         }
     }
@@ -130,5 +136,39 @@ impl Versions {
             self.epoch_owed.store(false, Ordering::Release);
         }
         paid
+    }
+}
+
+/// Bumps what writes queued, those that queued up meanwhile in one script run: under a stream
+/// of single readings, one Redis round trip serves every write that arrived during the last,
+/// instead of one each. Every write's keys go out in a run that starts after it queued, so its
+/// bump is done before it is acknowledged.
+async fn bump_queued(redis: Redis, mut queued: mpsc::UnboundedReceiver<Bump>) {
+    while let Some(first) = queued.recv().await {
+        let mut keys: BTreeSet<String> = first.keys.iter().cloned().collect();
+        let mut waiting = vec![first.done];
+        while keys.len() < KEYS_PER_BUMP {
+            match queued.try_recv() {
+                Ok(more) => {
+                    keys.extend(more.keys);
+                    waiting.push(more.done);
+                }
+                Err(_) => break,
+            }
+        }
+        // One command, so that it fails fast and whole while Redis is away.
+        let done = match redis.commands() {
+            Some(commands) => {
+                let keys: Vec<String> = keys.into_iter().collect();
+                let done = commands
+                    .eval::<Value, _, _, _>(BUMP, keys, Vec::<String>::new())
+                    .await;
+                redis.outcome("bump", done).is_some()
+            }
+            None => false,
+        };
+        for waiter in waiting {
+            let _ = waiter.send(done);
+        }
     }
 }
