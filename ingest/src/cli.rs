@@ -442,7 +442,14 @@ mod tests {
 
     #[test]
     fn no_flags_give_the_default_settings() {
-        let given = settings(&["ingest"]);
+        let mut given = settings(&["ingest"]);
+        // A setting clap reads from the environment like any other; `.ci/run` exports it for
+        // the suite.
+        let exported = std::env::var("REDIS_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty());
+        let read = given.redis.take().map(|r| r.url.expose_secret().to_owned());
+        assert_eq!(read, exported.map(|u| u.trim().to_owned()));
         let default = crate::settings::Settings::new(given.store.clone());
         assert_eq!(format!("{given:?}"), format!("{default:?}"));
     }
