@@ -97,3 +97,41 @@ impl QueryId for Prepared {
 impl Query for Prepared {
     type SqlType = Untyped;
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::sql_types::{Integer, Text};
+
+    use super::*;
+
+    #[test]
+    fn each_use_of_a_parameter_is_a_bind_of_its_own_numbered_in_order() {
+        let query = Prepared::new("SELECT $2, $1 WHERE a = $2 AND b = $10")
+            .bind::<Integer, _>(1)
+            .bind::<Text, _>("two".to_owned())
+            .bind::<Integer, _>(3)
+            .bind::<Integer, _>(4)
+            .bind::<Integer, _>(5)
+            .bind::<Integer, _>(6)
+            .bind::<Integer, _>(7)
+            .bind::<Integer, _>(8)
+            .bind::<Integer, _>(9)
+            .bind::<Integer, _>(10);
+        let shown = diesel::debug_query::<Pg, _>(&query).to_string();
+        assert!(
+            shown.starts_with(
+                "SELECT $1, $2 WHERE a = $3 AND b = $4 -- binds: [\"two\", 1, \"two\", 10]"
+            ),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_parameter_with_no_value_is_an_error_not_a_panic() {
+        use diesel::pg::PgQueryBuilder;
+        let unbound = Prepared::new("SELECT $1, $3").bind::<Integer, _>(1);
+        assert!(unbound.to_sql(&mut PgQueryBuilder::default(), &Pg).is_err());
+        let lone = Prepared::new("SELECT $");
+        assert!(lone.to_sql(&mut PgQueryBuilder::default(), &Pg).is_err());
+    }
+}

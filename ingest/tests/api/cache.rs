@@ -288,9 +288,9 @@ pub async fn two_replicas_never_serve_a_view_missing_an_acknowledged_write(backe
     assert!(hits > 20, "only {hits} hits");
 }
 
-/// Redis frozen, then back with its data, then killed and started afresh: every request is
-/// answered meanwhile, quickly, and a write whose retirement Redis missed is never hidden by a
-/// view cached before it.
+/// Redis frozen, then back with its data, then killed and started afresh, then flushed: every
+/// request is answered meanwhile, quickly, and a write whose retirement Redis missed is never
+/// hidden by a view cached before it.
 pub async fn with_redis_failing_every_request_is_answered_and_no_view_is_stale(backend: Backend) {
     let mut redis = RedisServer::start().await;
     let app = cached_app(backend, &redis).await;
@@ -354,4 +354,12 @@ pub async fn with_redis_failing_every_request_is_answered_and_no_view_is_stale(b
         .await,
         "the cache does not serve after a restart"
     );
+
+    // Flushed: versions start afresh at random values, no view from before is named again.
+    cached(&app, listing).await;
+    assert_eq!(redis.cli(&["FLUSHALL"]).as_deref(), Some("OK"));
+    let (status, cache, _, _) = read(&app, listing).await;
+    assert_eq!((status, cache.as_str()), (200, "miss"));
+    let flushed = app.create(&reading("f1", 6)).await["id"].as_i64().unwrap();
+    assert!(ids(&cached(&app, listing).await).contains(&flushed));
 }
