@@ -339,9 +339,8 @@ impl Store {
         plan: &Plan,
     ) -> Result<SeriesSources, StoreError> {
         let key = sensor.as_str().to_owned();
-        let requested = lane;
         // -1: every lane (a lane number is never negative).
-        let lane = lane.map_or(-1, i16::from);
+        let lane_or_all = lane.map_or(-1, i16::from);
         let (from, to) = plan.window();
         let rollups = plan
             .rollup_span()
@@ -351,17 +350,17 @@ impl Store {
                 postgres: {
                     match rollups {
                         None => SeriesSources {
-                            observations: load_readings!(conn, true, &key, lane, from, to),
+                            observations: load_readings!(conn, true, &key, lane_or_all, from, to),
                             rollups: Vec::new(),
                         },
                         Some((span, covered)) => {
-                            load_beside_rollups(conn, span, &key, requested, (from, to), covered).await?
+                            load_beside_rollups(conn, span, &key, lane, (from, to), covered).await?
                         }
                     }
                 },
                 sqlite: {
                     SeriesSources {
-                        observations: load_readings!(conn, false, &key, lane, from, to),
+                        observations: load_readings!(conn, false, &key, lane_or_all, from, to),
                         rollups: Vec::new(),
                     }
                 }

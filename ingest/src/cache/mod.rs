@@ -73,6 +73,17 @@ pub struct Cache {
     lookups: IntCounterVec,
 }
 
+/// What the cache holds of a view.
+enum Lookup {
+    Hit(Entry),
+    /// Not stored: render it and store it under this key.
+    Miss(String),
+    /// Redis did not answer: render it, store nothing.
+    Failed,
+    /// No cache configured.
+    Off,
+}
+
 /// A stored answer.
 struct Entry {
     content_type: String,
@@ -102,37 +113,17 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<HttpResponse, Problem>>,
     {
-        let key = match &self.store {
-            Some((redis, versions)) => match versions.current(&view.scope).await {
-                Some(version) => {
-                    let key = redis.key(&format!("view:{version}:{}", view.key));
-                    let found: Option<Option<Vec<u8>>> = match redis.commands() {
-                        Some(commands) => {
-                            redis.outcome("cache read", commands.get(key.as_str()).await)
-                        }
-                        None => None,
-                    };
-                    match found {
-                        Some(Some(bytes)) => match Entry::decode(bytes) {
-                            Some(entry) => {
-                                self.count("hit");
-                                return Ok(entry.respond(request, "hit"));
-                            }
-                            None => Some(key),
-                        },
-                        Some(None) => Some(key),
-                        None => {
-                            self.count("error");
-                            None
-                        }
-                    }
-                }
-                None => {
-                    self.count("error");
-                    None
-                }
-            },
-            None => None,
+        let key = match self.lookup(&view).await {
+            Lookup::Hit(entry) => {
+                self.count("hit");
+                return Ok(entry.respond(request, "hit"));
+            }
+            Lookup::Miss(key) => Some(key),
+            Lookup::Failed => {
+                self.count("error");
+                None
+            }
+            Lookup::Off => None,
         };
         let rendered = render().await?;
         if rendered.status() != StatusCode::OK {
@@ -156,6 +147,29 @@ impl Cache {
             }
         }
         Ok(entry.respond(request, "miss"))
+    }
+
+    /// Looks `view` up under its scope's current version.
+    async fn lookup(&self, view: &View) -> Lookup {
+        let Some((redis, versions)) = &self.store else {
+            return Lookup::Off;
+        };
+        let Some(version) = versions.current(&view.scope).await else {
+            return Lookup::Failed;
+        };
+        let key = redis.key(&format!("view:{version}:{}", view.key));
+        let Some(commands) = redis.commands() else {
+            return Lookup::Failed;
+        };
+        let found: Option<Option<Vec<u8>>> =
+            redis.outcome("cache read", commands.get(key.as_str()).await);
+        match found {
+            None => Lookup::Failed,
+            Some(stored) => match stored.and_then(Entry::decode) {
+                Some(entry) => Lookup::Hit(entry),
+                None => Lookup::Miss(key),
+            },
+        }
     }
 
     /// Retires the views a committed write changed (the network's, and those of `sensors`):
