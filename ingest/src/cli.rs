@@ -9,7 +9,7 @@ use service_kit::telemetry::LogFormat;
 use traffic_store::{DatabaseUrl, Store, StoreConfig};
 
 use crate::auth::ApiKeys;
-use crate::cache::CacheTtl;
+use crate::cache::CacheSettings;
 use crate::classify::ClassifierLink;
 use crate::rate_limit::RateLimit;
 use crate::redis::RedisSettings;
@@ -221,6 +221,12 @@ pub struct ServeArgs {
     #[arg(long, env = "CACHE_CLOCK_TTL_MS", default_value_t = defaults::CACHE_CLOCK_TTL_MS, global = true, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub cache_clock_ttl_ms: u64,
 
+    /// Seconds after which a series bucket's readings are taken as settled: the cache keeps
+    /// such buckets until a late write into them (a reading that started more than half this
+    /// long ago, its classification or re-queue, or the sensor's metadata) retires them
+    #[arg(long, env = "CACHE_SETTLED_S", default_value_t = defaults::CACHE_SETTLED_S, global = true, value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub cache_settled_s: u64,
+
     /// Readings a second each sender (API key, or address when keys are off) may write; a
     /// batch counts its readings. Past it: 429 with Retry-After. Counted in Redis when
     /// REDIS_URL is set (shared by the replicas), else in each process. Unset: no limit.
@@ -328,9 +334,10 @@ impl ServeArgs {
                 .rate_burst
                 .unwrap_or_else(|| per_second.ceil().clamp(1.0, f64::from(u32::MAX)) as u32),
         });
-        settings.cache = CacheTtl {
+        settings.cache = CacheSettings {
             stored: seconds(self.cache_ttl_s),
             clock: Duration::from_millis(self.cache_clock_ttl_ms),
+            settled: seconds(self.cache_settled_s),
         };
         settings
     }

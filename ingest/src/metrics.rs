@@ -68,9 +68,9 @@ impl Metrics {
         let cache_lookups = IntCounterVec::new(
             Opts::new(
                 "cache_lookups_total",
-                "Cached reads by outcome: hit, miss, error (Redis failed: answered from the database)",
+                "Cache lookups by kind (view: a whole answer; bucket: a settled series bucket) and outcome: hit, miss, error (Redis failed: answered from the database)",
             ),
-            &["outcome"],
+            &["kind", "outcome"],
         )?;
         let redis_errors = IntCounter::new(
             "redis_errors_total",

@@ -9,7 +9,7 @@ use traffic_store::{RetryPolicy, StoreConfig};
 
 use crate::auth::ApiKeys;
 use crate::body::BodyRules;
-use crate::cache::CacheTtl;
+use crate::cache::CacheSettings;
 use crate::classify::{ClassifierLink, ClassifyConfig};
 use crate::rate_limit::RateLimit;
 use crate::redis::RedisSettings;
@@ -35,6 +35,7 @@ pub mod defaults {
     pub const REDIS_PREFIX: &str = "smart-traffic";
     pub const CACHE_TTL_S: u64 = 300;
     pub const CACHE_CLOCK_TTL_MS: u64 = 1000;
+    pub const CACHE_SETTLED_S: u64 = 900;
 }
 
 /// Everything `ingest serve` needs.
@@ -50,7 +51,7 @@ pub struct Settings {
     /// Redis, for the read cache, the rate limits and the stream's fan-out; `None`: each
     /// process on its own.
     pub redis: Option<RedisSettings>,
-    pub cache: CacheTtl,
+    pub cache: CacheSettings,
     /// Readings per second per sender; `None`: no limit.
     pub rate_limit: Option<RateLimit>,
 }
@@ -128,9 +129,10 @@ impl Settings {
                 },
             },
             redis: None,
-            cache: CacheTtl {
+            cache: CacheSettings {
                 stored: seconds(defaults::CACHE_TTL_S),
                 clock: Duration::from_millis(defaults::CACHE_CLOCK_TTL_MS),
+                settled: seconds(defaults::CACHE_SETTLED_S),
             },
             rate_limit: None,
         }

@@ -3,7 +3,9 @@
 #   - reads on the read-side load (tools/bench/read_side.sh's 10.08 million readings; KEEP_DB=1
 #     reuses it): the sensor listing, the network state and a sensor's day in 5-minute
 #     buckets, wrk at CONNS connections (a random sensor per request), each warmed for 2 s —
-#     requests/s, p50, p99;
+#     requests/s, p50, p99; then the last day (a window that ends now) with every whole answer
+#     retired at once (CACHE_CLOCK_TTL_MS=1, as when each sensor reports every second), so
+#     that only the settled buckets come from the cache;
 #   - the ingest rate: single POSTs at 32 connections and 500-reading batches at 4 (the
 #     harness of ../shared/bench-peers/ingest), classification paused, on a fresh database per
 #     run, cache off and on alternated twice.
@@ -58,6 +60,9 @@ for mode in off on; do
     read_route sensors "/v1/sensors?limit=1000" "$mode"
     read_route state_now "/v1/state" "$mode"
     read_route day_5m "$day" "$mode"
+    kill "$ingest"; wait "$ingest" 2>/dev/null || true
+    serve bench_read "$mode" CLASSIFY_WORKERS=0 CACHE_CLOCK_TTL_MS=1
+    read_route last_day "/v1/sensors/{sensor}/series?bucket=5m" "$mode"
     kill "$ingest"; wait "$ingest" 2>/dev/null || true
 done
 

@@ -211,6 +211,10 @@ impl Reading {
     pub fn interval_s(&self) -> u32 {
         self.interval_s
     }
+    /// Start of the counting interval: the instant series buckets file the reading under.
+    pub fn start(&self) -> DateTime<Utc> {
+        self.observed_at - TimeDelta::seconds(i64::from(self.interval_s))
+    }
     pub fn lane(&self) -> Option<u8> {
         self.lane
     }

@@ -12,7 +12,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Days, NaiveTime, Offset, TimeDelta, TimeZone, Utc};
-use chrono_tz::Tz;
+pub use chrono_tz::Tz;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -134,7 +134,7 @@ impl Observation {
 }
 
 /// One bucket of a series.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Bucket {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
@@ -362,6 +362,15 @@ impl Plan {
             to,
             bounds,
         })
+    }
+
+    pub fn size(&self) -> BucketSize {
+        self.size
+    }
+
+    /// Each bucket's `[start, end)`, in time order.
+    pub fn bounds(&self) -> &[(DateTime<Utc>, DateTime<Utc>)] {
+        &self.bounds
     }
 
     /// The window, `[from, to)`.

@@ -50,7 +50,7 @@ pub use network::{
 };
 pub use retry::{Retry, RetryPolicy};
 pub use sensors::Sensor;
-pub use series::{SeriesOutcome, SeriesSources};
+pub use series::{SeriesFrame, SeriesOutcome, SeriesSources};
 pub use state::LaneState;
 pub use transitions::{Transition, TransitionPage, TransitionQuery};
 pub use write::InsertCounts;

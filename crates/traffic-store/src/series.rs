@@ -8,7 +8,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::{Array, Bool, Double, Nullable, SmallInt, Text, Timestamptz};
 use traffic_model::reading::SensorId;
 use traffic_model::series::{
-    BucketSize, Classified, Observation, Plan, Rollup, RollupSpan, Series, zone_or_utc,
+    Bucket, BucketSize, Classified, Observation, Plan, Rollup, RollupSpan, Series, Tz, zone_or_utc,
 };
 
 use super::decode::Decode;
@@ -288,6 +288,17 @@ pub struct SeriesSources {
     pub rollups: Vec<Rollup>,
 }
 
+/// A series request before its buckets are summed: the sensor's time zone, the buckets of
+/// the window, and whether the sensor has metadata.
+#[derive(Debug)]
+pub struct SeriesFrame {
+    pub sensor: SensorId,
+    pub lane: Option<u8>,
+    pub zone: Tz,
+    pub plan: Plan,
+    registered: bool,
+}
+
 impl Store {
     /// `sensor`'s series (one `lane`, or all) over `[from, to)` in buckets of `size`, aligned
     /// in the sensor's time zone; at most `max_buckets`.
@@ -300,29 +311,76 @@ impl Store {
         to: DateTime<Utc>,
         max_buckets: usize,
     ) -> Result<SeriesOutcome, StoreError> {
+        let Some(frame) = self
+            .series_frame(sensor, lane, size, (from, to), max_buckets)
+            .await?
+        else {
+            return Ok(SeriesOutcome::TooManyBuckets);
+        };
+        let buckets = self
+            .series_buckets(&frame.sensor, lane, &frame.plan)
+            .await?;
+        self.finish_series(frame, buckets).await
+    }
+
+    /// The frame of `sensor`'s series over `window`; `None` when it needs more than
+    /// `max_buckets`.
+    pub async fn series_frame(
+        &self,
+        sensor: SensorId,
+        lane: Option<u8>,
+        size: BucketSize,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        max_buckets: usize,
+    ) -> Result<Option<SeriesFrame>, StoreError> {
         let stored = self.sensor(sensor.clone()).await?;
         let zone = zone_or_utc(
             stored
                 .as_ref()
                 .and_then(|s| s.metadata.time_zone.as_deref()),
         );
-        let Some(plan) = Plan::new(size, zone, from, to, max_buckets) else {
-            return Ok(SeriesOutcome::TooManyBuckets);
-        };
-        let sources = self.series_sources(sensor.clone(), lane, &plan).await?;
-        if sources.observations.is_empty()
-            && sources.rollups.is_empty()
-            && stored.is_none()
-            && self.latest_of_sensor(sensor.clone()).await?.is_none()
+        Ok(
+            Plan::new(size, zone, from, to, max_buckets).map(|plan| SeriesFrame {
+                sensor,
+                lane,
+                zone,
+                plan,
+                registered: stored.is_some(),
+            }),
+        )
+    }
+
+    /// The buckets of `plan`, summed from what the database holds now.
+    pub async fn series_buckets(
+        &self,
+        sensor: &SensorId,
+        lane: Option<u8>,
+        plan: &Plan,
+    ) -> Result<Vec<Bucket>, StoreError> {
+        let sources = self.series_sources(sensor.clone(), lane, plan).await?;
+        Ok(plan.sum(&sources.observations, &sources.rollups))
+    }
+
+    /// The series of `frame` with its `buckets`, or `UnknownSensor` when the sensor has
+    /// neither metadata nor any reading.
+    pub async fn finish_series(
+        &self,
+        frame: SeriesFrame,
+        buckets: Vec<Bucket>,
+    ) -> Result<SeriesOutcome, StoreError> {
+        if !frame.registered
+            && buckets.iter().all(|b| b.readings == 0)
+            && self.latest_of_sensor(frame.sensor.clone()).await?.is_none()
         {
             return Ok(SeriesOutcome::UnknownSensor);
         }
+        let (from, to) = frame.plan.window();
         Ok(SeriesOutcome::Series(Series {
-            buckets: plan.sum(&sources.observations, &sources.rollups),
-            sensor_id: sensor,
-            bucket: size,
-            lane,
-            time_zone: zone.name().to_owned(),
+            buckets,
+            sensor_id: frame.sensor,
+            bucket: frame.plan.size(),
+            lane: frame.lane,
+            time_zone: frame.zone.name().to_owned(),
             from,
             to,
         }))

@@ -8,8 +8,10 @@
 //! or `miss`; a request whose `If-None-Match` names it gets `304`. Without Redis (or while it
 //! fails) each read goes to the database, with the same headers.
 
+mod settled;
 pub mod versions;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -17,26 +19,52 @@ use actix_web::body::to_bytes;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, ETAG, HeaderName, HeaderValue, IF_NONE_MATCH, LINK};
 use actix_web::{HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 use fred::prelude::{Expiration, KeysInterface, Value};
 use prometheus::IntCounterVec;
-use traffic_model::reading::SensorId;
+use traffic_model::reading::{Reading, SensorId};
 
 pub use self::versions::Scope;
 use self::versions::Versions;
-use crate::problem::{Kind, Problem};
+use crate::problem::{self, Problem};
 use crate::redis::Redis;
 
 const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 /// Bodies larger than this are served but not stored (a month of minutes as CSV, say).
 const MAX_ENTRY_BYTES: usize = 4 * 1024 * 1024;
 
-/// How long a stored view may be served.
+/// How long a stored view may be served, and when a series bucket is settled.
 #[derive(Debug, Clone, Copy)]
-pub struct CacheTtl {
+pub struct CacheSettings {
     /// Views that only writes change.
     pub stored: Duration,
     /// Views that also change with the clock: the state "now", ages, windows ending now.
     pub clock: Duration,
+    /// How long after its end a series bucket is settled: only late writes change it then
+    /// (writes whose reading started more than half this long before the writer's clock, so
+    /// replicas' clocks may disagree by up to half of it).
+    pub settled: Duration,
+}
+
+/// What a write wrote or classified: each sensor, with the start of its earliest reading.
+#[derive(Debug, Default)]
+pub struct Written(BTreeMap<SensorId, DateTime<Utc>>);
+
+impl Written {
+    pub fn of<'a>(readings: impl IntoIterator<Item = &'a Reading>) -> Self {
+        let mut earliest = BTreeMap::new();
+        for reading in readings {
+            earliest
+                .entry(reading.sensor_id().clone())
+                .and_modify(|at: &mut DateTime<Utc>| *at = (*at).min(reading.start()))
+                .or_insert_with(|| reading.start());
+        }
+        Self(earliest)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// One read's answer, as the cache knows it.
@@ -68,9 +96,18 @@ impl View {
 #[derive(Clone)]
 pub struct Cache {
     store: Option<(Redis, Versions)>,
-    ttl: CacheTtl,
+    settings: CacheSettings,
     /// Lookups by outcome: hit, miss, error (Redis failed; answered from the database).
     lookups: IntCounterVec,
+}
+
+/// What a lookup looked for.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// A whole answer.
+    View,
+    /// A settled series bucket.
+    Bucket,
 }
 
 /// What the cache holds of a view.
@@ -93,10 +130,10 @@ struct Entry {
 }
 
 impl Cache {
-    pub fn new(redis: Option<Redis>, ttl: CacheTtl, lookups: IntCounterVec) -> Self {
+    pub fn new(redis: Option<Redis>, settings: CacheSettings, lookups: IntCounterVec) -> Self {
         Self {
             store: redis.map(|r| (r.clone(), Versions::new(r))),
-            ttl,
+            settings,
             lookups,
         }
     }
@@ -115,12 +152,12 @@ impl Cache {
     {
         let key = match self.lookup(&view).await {
             Lookup::Hit(entry) => {
-                self.count("hit");
+                self.count(Kind::View, "hit", 1);
                 return Ok(entry.respond(request, "hit"));
             }
             Lookup::Miss(key) => Some(key),
             Lookup::Failed => {
-                self.count("error");
+                self.count(Kind::View, "error", 1);
                 None
             }
             Lookup::Off => None,
@@ -131,12 +168,12 @@ impl Cache {
         }
         let entry = Entry::of(rendered).await?;
         if let (Some(key), Some((redis, _))) = (key, &self.store) {
-            self.count("miss");
+            self.count(Kind::View, "miss", 1);
             if entry.body.len() <= MAX_ENTRY_BYTES {
                 let ttl = if view.clock {
-                    self.ttl.clock
+                    self.settings.clock
                 } else {
-                    self.ttl.stored
+                    self.settings.stored
                 };
                 let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
                 if let Some(commands) = redis.commands() {
@@ -172,16 +209,43 @@ impl Cache {
         }
     }
 
-    /// Retires the views a committed write changed (the network's, and those of `sensors`):
-    /// called before the write is acknowledged.
-    pub async fn changed(&self, sensors: impl IntoIterator<Item = &SensorId>) {
+    /// Retires the views a committed write changed: the network's, those of each sensor it
+    /// wrote, and a sensor's settled history when the write reached into it. Called before the
+    /// write is acknowledged.
+    pub async fn changed(&self, written: &Written) {
         if let Some((_, versions)) = &self.store {
-            versions.bump(sensors).await;
+            let late_before = Utc::now() - self.settings.settled / 2;
+            let late = written
+                .0
+                .iter()
+                .filter(|(_, start)| **start < late_before)
+                .map(|(sensor, _)| sensor);
+            versions.bump(written.0.keys(), late).await;
         }
     }
 
-    fn count(&self, outcome: &str) {
-        self.lookups.with_label_values(&[outcome]).inc();
+    /// Retires every view of `sensor`, its history's too: its metadata (time zone, lanes)
+    /// changed.
+    pub async fn changed_sensor(&self, sensor: &SensorId) {
+        if let Some((_, versions)) = &self.store {
+            versions.bump([sensor], [sensor]).await;
+        }
+    }
+
+    /// The end of the settled past at `now`: buckets that end before it only change by late
+    /// writes.
+    pub fn settled_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - self.settings.settled
+    }
+
+    fn count(&self, kind: Kind, outcome: &str, lookups: usize) {
+        let kind = match kind {
+            Kind::View => "view",
+            Kind::Bucket => "bucket",
+        };
+        self.lookups
+            .with_label_values(&[kind, outcome])
+            .inc_by(lookups as u64);
     }
 }
 
@@ -196,9 +260,12 @@ impl Entry {
         };
         let content_type = header(CONTENT_TYPE).unwrap_or_default();
         let link = header(LINK);
-        let body = to_bytes(response.into_body())
-            .await
-            .map_err(|e| Problem::new(Kind::Internal, format!("reading a response body: {e}")))?;
+        let body = to_bytes(response.into_body()).await.map_err(|e| {
+            Problem::new(
+                problem::Kind::Internal,
+                format!("reading a response body: {e}"),
+            )
+        })?;
         Ok(Self {
             etag: etag(&body),
             content_type,

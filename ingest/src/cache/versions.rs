@@ -1,5 +1,6 @@
-//! Versions of what the cached views are made of, kept in Redis: one for the whole network and
-//! one per sensor. A view's cache key holds the version of its scope, and every acknowledged
+//! Versions of what the cached views are made of, kept in Redis: one for the whole network,
+//! one per sensor, and one per sensor's settled history (its readings that started before the
+//! settling time, [`super::CacheSettings::settled`], which only late writes change). A view's cache key holds the version of its scope, and every acknowledged
 //! write bumps the versions it touches before it is acknowledged, so a read that starts after
 //! the acknowledgement looks for a key no stale view was stored under.
 //!
@@ -29,16 +30,23 @@ pub enum Scope {
     Network,
     /// Writes about this sensor.
     Sensor(SensorId),
+    /// Late writes about this sensor: into its settled buckets, or of its metadata.
+    History(SensorId),
 }
 
 fn sensor_key(sensor: &SensorId) -> String {
     format!("version:sensor:{sensor}")
 }
 
+fn history_key(sensor: &SensorId) -> String {
+    format!("version:history:{sensor}")
+}
+
 fn scope_key(scope: &Scope) -> String {
     match scope {
         Scope::Network => NETWORK.to_owned(),
         Scope::Sensor(sensor) => sensor_key(sensor),
+        Scope::History(sensor) => history_key(sensor),
     }
 }
 
@@ -110,12 +118,18 @@ impl Versions {
         }
     }
 
-    /// Bumps the network's version and those of `sensors`, after a write has been committed and
-    /// before it is acknowledged. A failure leaves an epoch bump owed.
-    pub async fn bump(&self, sensors: impl IntoIterator<Item = &SensorId>) {
+    /// Bumps the network's version, those of `sensors` and the histories of `late` ones, after
+    /// a write has been committed and before it is acknowledged. A failure leaves an epoch bump
+    /// owed.
+    pub async fn bump<'a>(
+        &self,
+        sensors: impl IntoIterator<Item = &'a SensorId>,
+        late: impl IntoIterator<Item = &'a SensorId>,
+    ) {
         let mut keys: Vec<String> = sensors
             .into_iter()
             .map(|s| self.redis.key(&sensor_key(s)))
+            .chain(late.into_iter().map(|s| self.redis.key(&history_key(s))))
             .collect();
         keys.push(self.redis.key(NETWORK));
         let (done, bumped) = oneshot::channel();

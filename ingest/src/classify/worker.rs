@@ -20,6 +20,7 @@ use traffic_store::{Event, LaneHistory, Retry, Store};
 
 use super::connection::{CallError, Connection};
 use super::{ClassifyConfig, ClassifyMetrics};
+use crate::cache::Written;
 
 /// How long a woken worker lets more readings arrive before claiming.
 const WOKEN_GATHER: Duration = Duration::from_millis(10);
@@ -357,14 +358,11 @@ impl Worker {
             .iter()
             .map(|(e, _)| (e.id, e.received_at))
             .collect();
-        let sensors: BTreeSet<SensorId> = classified
-            .iter()
-            .map(|(e, _)| e.reading.sensor_id().clone())
-            .collect();
+        let written = Written::of(classified.iter().map(|(e, _)| &e.reading));
         let results = classified.into_iter().map(|(e, c)| (e.id, c)).collect();
         match self.store.complete_many(&self.owner, results).await {
             Ok(done) => {
-                self.downstream.cache.changed(&sensors).await;
+                self.downstream.cache.changed(&written).await;
                 self.downstream.stream.classified(done.clone()).await;
                 let done: BTreeSet<i64> = done.into_iter().collect();
                 for (id, received_at) in &received {
@@ -405,7 +403,7 @@ impl Worker {
         let failed = self.store.fail(event.id, &self.owner, error, retry).await;
         self.downstream
             .cache
-            .changed([event.reading.sensor_id()])
+            .changed(&Written::of([&event.reading]))
             .await;
         if let Err(e) = failed {
             tracing::warn!(event = event.id, error = %service_kit::telemetry::error_chain(&e), "recording a failure failed");

@@ -1,7 +1,5 @@
 //! `/v1/events`: sensors write readings, readers list and fetch events.
 
-use std::collections::BTreeSet;
-
 use actix_web::http::header;
 use actix_web::web::{Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
@@ -14,7 +12,7 @@ use traffic_store::{Cursor, Event, EventFilter, Status};
 
 use crate::app::AppState;
 use crate::body::{self, Format};
-use crate::cache::{Scope, View};
+use crate::cache::{Scope, View, Written};
 use crate::csv_body;
 use crate::negotiate::{self, Representation};
 use crate::params::{EventId, PageSize, Path, Timestamp};
@@ -42,10 +40,10 @@ pub async fn create(
         .with_errors(e.errors)
     })?;
     state.admit(&request, 1).await?;
-    let sensor = reading.sensor_id().clone();
+    let written = Written::of([&reading]);
     let inserted = state.store.insert(reading).await?;
     // A duplicate too: the first copy's request may have ended before its views were retired.
-    state.cache.changed([&sensor]).await;
+    state.cache.changed(&written).await;
     let event = inserted.event;
     if inserted.duplicate {
         state.metrics.count_readings(0, 1, 0);
@@ -105,10 +103,10 @@ pub async fn create_batch(
             Err(errors) => rejected.push(RejectedReading { index, errors }),
         }
     }
-    let sensors: BTreeSet<SensorId> = readings.iter().map(|r| r.sensor_id().clone()).collect();
+    let written = Written::of(&readings);
     let counts = state.store.insert_many_counted(readings).await?;
-    if !sensors.is_empty() {
-        state.cache.changed(&sensors).await;
+    if !written.is_empty() {
+        state.cache.changed(&written).await;
     }
     let (accepted, duplicates) = (counts.inserted, counts.duplicates);
     state
@@ -272,7 +270,7 @@ pub async fn requeue(
 ) -> Result<HttpResponse, Problem> {
     match state.store.requeue(id.0).await? {
         Some(event) => {
-            state.cache.changed([event.reading.sensor_id()]).await;
+            state.cache.changed(&Written::of([&event.reading])).await;
             state.wake_workers();
             Ok(HttpResponse::Accepted().json(event))
         }

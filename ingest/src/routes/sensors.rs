@@ -203,7 +203,7 @@ pub async fn put(
     let metadata =
         SensorMetadata::from_json(document).map_err(|e| Problem::invalid_metadata(&e))?;
     let (sensor, created) = state.store.put_sensor(sensor_id.clone(), metadata).await?;
-    state.cache.changed([&sensor_id]).await;
+    state.cache.changed_sensor(&sensor_id).await;
     Ok(written(sensor, created))
 }
 
@@ -218,7 +218,7 @@ pub async fn patch(
     body::format(&request, &[Format::MergePatch, Format::Json])?;
     let patch = read_document(&state, &request, payload).await?;
     let (sensor, created) = state.store.patch_sensor(sensor_id.clone(), patch).await?;
-    state.cache.changed([&sensor_id]).await;
+    state.cache.changed_sensor(&sensor_id).await;
     Ok(written(sensor, created))
 }
 

@@ -2,7 +2,7 @@
 
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
-use chrono::TimeDelta;
+use chrono::{TimeDelta, Utc};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use traffic_model::reading::SensorId;
@@ -47,13 +47,17 @@ pub async fn get(
     Query(query): Query<SeriesQuery>,
 ) -> Result<HttpResponse, Problem> {
     let format = negotiate::choose(&request, FORMATS)?;
-    // A window that ends now moves with the clock.
-    let view = View::of(
-        &request,
-        Scope::Sensor(sensor_id.clone()),
-        format.media_type(),
-        query.to.is_none(),
-    );
+    // A window that ends in the settled past changes only by late writes; one that ends now
+    // moves with the clock.
+    let settled = query
+        .to
+        .is_some_and(|to| to.0 <= state.cache.settled_before(Utc::now()));
+    let scope = if settled {
+        Scope::History(sensor_id.clone())
+    } else {
+        Scope::Sensor(sensor_id.clone())
+    };
+    let view = View::of(&request, scope, format.media_type(), query.to.is_none());
     state
         .cache
         .respond(&request, view, || series(&state, sensor_id, format, query))
@@ -74,11 +78,22 @@ async fn series(
         ));
     }
     let size = query.bucket.unwrap_or(BucketSize::FiveMinutes);
-    let series = match state
+    let now = Utc::now();
+    let outcome = match state
         .store
-        .series(sensor_id.clone(), query.lane, size, from, to, MAX_BUCKETS)
+        .series_frame(sensor_id.clone(), query.lane, size, (from, to), MAX_BUCKETS)
         .await?
     {
+        Some(frame) => {
+            let buckets = state
+                .cache
+                .series_buckets(&state.store, &frame, now)
+                .await?;
+            state.store.finish_series(frame, buckets).await?
+        }
+        None => SeriesOutcome::TooManyBuckets,
+    };
+    let series = match outcome {
         SeriesOutcome::Series(series) => series,
         SeriesOutcome::TooManyBuckets => {
             return Err(Problem::invalid_query(

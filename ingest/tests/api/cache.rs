@@ -118,7 +118,7 @@ pub async fn a_second_read_is_a_hit_with_the_same_etag_and_if_none_match_gets_30
     }
     let metrics = app.get_text("/metrics").await;
     assert!(
-        metrics.contains("smart_traffic_cache_lookups_total{outcome=\"hit\"}"),
+        metrics.contains("smart_traffic_cache_lookups_total{kind=\"view\",outcome=\"hit\"}"),
         "{metrics}"
     );
     // Errors are answered from the database, not cached.
@@ -362,4 +362,166 @@ pub async fn with_redis_failing_every_request_is_answered_and_no_view_is_stale(b
     assert_eq!((status, cache.as_str()), (200, "miss"));
     let flushed = app.create(&reading("f1", 6)).await["id"].as_i64().unwrap();
     assert!(ids(&cached(&app, listing).await).contains(&flushed));
+}
+
+/// A counter of `/metrics` with these labels, 0 when absent.
+async fn counter(app: &TestApp, name_and_labels: &str) -> u64 {
+    let metrics = app.get_text("/metrics").await;
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+async fn bucket_hits(app: &TestApp) -> u64 {
+    counter(
+        app,
+        "smart_traffic_cache_lookups_total{kind=\"bucket\",outcome=\"hit\"}",
+    )
+    .await
+}
+
+/// The buckets of a series, with the fields that vary with the request left out.
+async fn buckets(app: &TestApp, path: &str) -> (String, Vec<Value>) {
+    let (status, cache, _, body) = read(app, path).await;
+    assert_eq!(status, 200, "GET {path}: {body}");
+    (cache, body["buckets"].as_array().expect("buckets").clone())
+}
+
+fn readings_of(buckets: &[Value]) -> u64 {
+    buckets
+        .iter()
+        .map(|b| b["readings"].as_u64().unwrap())
+        .sum()
+}
+
+/// Settled buckets come from the cache while new readings arrive, and are the same as summed
+/// from the database; a late reading, a re-queue, a classification and new metadata each
+/// retire them. A window that ends in the settled past stays cached across new readings.
+pub async fn settled_series_buckets_are_cached_until_a_late_write(backend: Backend) {
+    let redis = RedisServer::start().await;
+    let db = TestDb::new(backend).await;
+    let mut s = settings(traffic_store::StoreConfig::new(db.url().clone()));
+    redis.configure(&mut s, "h");
+    with_classifier(&mut s);
+    // Buckets that ended 10 minutes ago are settled; a write is late 5 minutes back.
+    s.cache.settled = Duration::from_secs(600);
+    let app = TestApp::start(s, Some(db)).await;
+    let now = Utc::now();
+    let readings: Vec<Value> = (3..=24)
+        .map(|k| reading_json_at("h1", Some(1), now - TimeDelta::minutes(5 * k)))
+        .collect();
+    app.create_many(&readings).await;
+    settled(&app).await;
+
+    // A window that starts inside a bucket and ends in the future (its view is retired by
+    // every write of the sensor; its settled buckets are not).
+    let at = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let from = at(now - TimeDelta::minutes(123));
+    let to = at(now + TimeDelta::minutes(2));
+    let query = |extra: &str| format!("/v1/sensors/h1/series?from={from}&to={to}{extra}");
+    let path = query("");
+    let (cache, first) = buckets(&app, &path).await;
+    assert_eq!(cache, "miss");
+    assert_eq!(readings_of(&first), 22);
+    let hits = bucket_hits(&app).await;
+    app.create(&reading_json_at("h1", Some(1), Utc::now()))
+        .await;
+    settled(&app).await;
+    // The settled buckets are stored in the background after the first read.
+    let started = Instant::now();
+    let again = loop {
+        let (cache, read) = buckets(&app, &path).await;
+        assert_eq!(cache, "miss", "a new reading retires the sensor's views");
+        assert_eq!(readings_of(&read), 23, "the new reading is summed");
+        if bucket_hits(&app).await > hits {
+            break read;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no settled bucket came from the cache"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // The same as summed wholly from the database (another lane filter: no stored bucket).
+    let (_, fresh) = buckets(&app, &query("&lane=1")).await;
+    assert_eq!(again, fresh);
+
+    // A late reading lands in a settled bucket: it is summed at once.
+    let late_at = now - TimeDelta::minutes(47);
+    let late = app.create(&reading_json_at("h1", Some(1), late_at)).await["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(readings_of(&buckets(&app, &path).await.1), 24);
+
+    // A re-queue and the classification after it: the bucket's classified count follows.
+    settled(&app).await;
+    let classified = |buckets: &[Value]| -> u64 {
+        buckets
+            .iter()
+            .map(|b| b["classified"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(classified(&buckets(&app, &path).await.1), 24);
+    app.requeue(late).await;
+    assert!(classified(&buckets(&app, &path).await.1) <= 24);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            classified(&buckets(&app, &path).await.1) == 24
+        })
+        .await
+    );
+    let (_, summed) = buckets(&app, &query("&lane=1&bucket=5m")).await;
+    assert_eq!(buckets(&app, &path).await.1, summed);
+
+    // A window in the settled past: cached under the sensor's history, so new readings leave
+    // it; a late one retires it.
+    let past = format!(
+        "/v1/sensors/h1/series?from={from}&to={}",
+        at(now - TimeDelta::minutes(30))
+    );
+    // Once the last classification's retirement, which follows its commit, is done.
+    settled(&app).await;
+    let history = |redis: &RedisServer| redis.cli(&["GET", "h:version:history:h1"]);
+    let mut version = history(&redis);
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = history(&redis);
+        if now == version {
+            break;
+        }
+        version = now;
+    }
+    let before = cached(&app, &past).await;
+    app.create(&reading_json_at("h1", Some(1), Utc::now()))
+        .await;
+    settled(&app).await;
+    let (_, cache, _, body) = read(&app, &past).await;
+    assert_eq!((cache.as_str(), &body), ("hit", &before));
+    assert_eq!(history(&redis), version, "a reading of now is not late");
+    app.create(&reading_json_at(
+        "h1",
+        Some(1),
+        now - TimeDelta::minutes(61),
+    ))
+    .await;
+    let (_, cache, _, body) = read(&app, &past).await;
+    assert_eq!(cache, "miss");
+    assert_eq!(
+        readings_of(body["buckets"].as_array().unwrap()),
+        readings_of(before["buckets"].as_array().unwrap()) + 1
+    );
+
+    // New metadata: a time zone half an hour off UTC moves every hour's bucket.
+    let hourly = query("&bucket=1h");
+    let (_, utc) = buckets(&app, &hourly).await;
+    assert!(utc[1]["start"].as_str().unwrap().contains(":00:00"));
+    app.put_sensor("h1", json!({"time_zone": "Asia/Kolkata"}))
+        .await;
+    let (_, local) = buckets(&app, &hourly).await;
+    assert!(
+        local[1]["start"].as_str().unwrap().contains(":30:00"),
+        "{local:?}"
+    );
+    assert_eq!(readings_of(&local), readings_of(&utc));
 }

@@ -122,6 +122,7 @@ api_suite! {
         every_kind_of_write_retires_the_views_it_changes,
         two_replicas_never_serve_a_view_missing_an_acknowledged_write,
         with_redis_failing_every_request_is_answered_and_no_view_is_stale,
+        settled_series_buckets_are_cached_until_a_late_write,
     ],
     rate_limit: [
         readings_over_the_rate_get_429_with_retry_after_and_a_batch_counts_its_readings,
