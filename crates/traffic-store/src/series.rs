@@ -16,7 +16,7 @@ use super::prepared::Prepared;
 use super::rollup::{self, RollupRow};
 use super::rows::{Counted, LaneAt};
 use super::sql_time::UtcTime;
-use super::{Store, StoreError};
+use super::{DatabaseUrl, Store, StoreError};
 
 /// The longest counting interval a reading may have: a reading whose interval starts in the
 /// window ends at most this long after it.
@@ -348,6 +348,14 @@ impl Store {
                 registered: stored.is_some(),
             }),
         )
+    }
+
+    /// Whether the buckets of `plan` are summed from every reading of its window: always on
+    /// SQLite; on PostgreSQL when no stored rollup span fits its buckets (1-minute buckets, a
+    /// zone whose offset is not a whole number of 5 minutes). A cache of settled buckets saves
+    /// work only then: rollups are already the database's own.
+    pub fn sums_every_reading(&self, plan: &Plan) -> bool {
+        matches!(self.config().url, DatabaseUrl::Sqlite(_)) || plan.rollup_span().is_none()
     }
 
     /// The buckets of `plan`, summed from what the database holds now.

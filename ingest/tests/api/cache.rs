@@ -415,12 +415,13 @@ pub async fn settled_series_buckets_are_cached_until_a_late_write(backend: Backe
     settled(&app).await;
 
     // A window that starts inside a bucket and ends in the future (its view is retired by
-    // every write of the sensor; its settled buckets are not).
+    // every write of the sensor; its settled buckets are not), in minutes: PostgreSQL's rollups
+    // serve longer buckets, SQLite sums every reading of either.
     let at = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let from = at(now - TimeDelta::minutes(123));
     let to = at(now + TimeDelta::minutes(2));
     let query = |extra: &str| format!("/v1/sensors/h1/series?from={from}&to={to}{extra}");
-    let path = query("");
+    let path = query("&bucket=1m");
     let (cache, first) = buckets(&app, &path).await;
     assert_eq!(cache, "miss");
     assert_eq!(readings_of(&first), 22);
@@ -444,7 +445,7 @@ pub async fn settled_series_buckets_are_cached_until_a_late_write(backend: Backe
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     // The same as summed wholly from the database (another lane filter: no stored bucket).
-    let (_, fresh) = buckets(&app, &query("&lane=1")).await;
+    let (_, fresh) = buckets(&app, &query("&bucket=1m&lane=1")).await;
     assert_eq!(again, fresh);
 
     // A late reading lands in a settled bucket: it is summed at once.
@@ -471,7 +472,7 @@ pub async fn settled_series_buckets_are_cached_until_a_late_write(backend: Backe
         })
         .await
     );
-    let (_, summed) = buckets(&app, &query("&lane=1&bucket=5m")).await;
+    let (_, summed) = buckets(&app, &query("&bucket=1m&lane=1")).await;
     assert_eq!(buckets(&app, &path).await.1, summed);
 
     // A window in the settled past: cached under the sensor's history, so new readings leave
