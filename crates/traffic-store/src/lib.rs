@@ -7,6 +7,8 @@
 
 #[macro_use]
 mod backend;
+#[macro_use]
+mod lanes;
 mod config;
 mod congestion;
 mod cursor;

@@ -5,7 +5,10 @@ use diesel::dsl::count_star;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use diesel::sql_types::{BigInt, Text};
+
 use super::model::{EventRow, StoredRow, to_events};
+use super::prepared::Prepared;
 use super::{Cursor, Event, EventFilter, LabelCounts, Page, StatusCounts, Store, StoreError};
 use traffic_model::classification::UnknownName;
 use traffic_model::reading::{Reading, SensorId};
@@ -183,19 +186,62 @@ impl Store {
     }
 }
 
+/// The id of sensor `$1`'s latest reading (PostgreSQL): each lane's latest (the whole
+/// carriageway's too), one backward probe of the `(sensor_id, lane, observed_at)` index each,
+/// then the latest of those. Ordering the sensor's readings by time instead walks the time
+/// index back from now until it meets one of them: every reading of the network for a sensor
+/// that has none, or none lately.
+const LATEST_OF_SENSOR: &str = concat!(
+    lanes_of_sensor!(),
+    "SELECT id FROM ( \
+        (SELECT id, observed_at FROM events WHERE sensor_id = $1 AND lane IS NULL \
+          ORDER BY observed_at DESC LIMIT 1) \
+        UNION ALL \
+        SELECT latest.id, latest.observed_at FROM lanes l CROSS JOIN LATERAL \
+          (SELECT id, observed_at FROM events WHERE sensor_id = $1 AND lane = l.lane \
+            ORDER BY observed_at DESC LIMIT 1) latest \
+         WHERE l.lane IS NOT NULL) each_lane \
+     ORDER BY observed_at DESC, id DESC LIMIT 1"
+);
+
+#[derive(QueryableByName)]
+struct LatestId {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
 impl Store {
     /// The sensor's latest event by `observed_at` (any lane).
     pub async fn latest_of_sensor(&self, sensor_id: SensorId) -> Result<Option<Event>, StoreError> {
         self.run(move |store| async move {
-            let row: Option<EventRow> = with_conn!(store, |conn| {
-                event_states::table
-                    .select(event_columns!())
-                    .filter(event_states::sensor_id.eq(sensor_id.as_str().to_owned()))
-                    .order((event_states::observed_at.desc(), event_states::id.desc()))
-                    .first(conn)
-                    .await
-                    .optional()?
-            });
+            let key = sensor_id.as_str().to_owned();
+            let row: Option<EventRow> = with_conn!(store, |conn|
+                postgres: {
+                    let latest: Option<LatestId> = Prepared::new(LATEST_OF_SENSOR)
+                        .bind::<Text, _>(key)
+                        .get_result(conn)
+                        .await
+                        .optional()?;
+                    match latest {
+                        None => None,
+                        Some(LatestId { id }) => event_states::table
+                            .select(event_columns!())
+                            .filter(event_states::id.eq(id))
+                            .first(conn)
+                            .await
+                            .optional()?,
+                    }
+                },
+                sqlite: {
+                    event_states::table
+                        .select(event_columns!())
+                        .filter(event_states::sensor_id.eq(key))
+                        .order((event_states::observed_at.desc(), event_states::id.desc()))
+                        .first(conn)
+                        .await
+                        .optional()?
+                }
+            );
             row.map(Event::try_from).transpose()
         })
         .await

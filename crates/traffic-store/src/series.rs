@@ -115,20 +115,14 @@ macro_rules! load_readings {
     }};
 }
 
-/// How far the rollups are built, and the lanes of sensor `$1` (PostgreSQL): those with a
-/// number (found one index probe each, skipping from lane to lane) and whether it has readings
-/// of the whole carriageway. A query that names the lanes walks the `(sensor_id, lane,
-/// observed_at)` index over its time range only; one that leaves the lane open would walk
-/// every reading of the sensor.
-const BUILT_AND_LANES: &str = "\
-    WITH RECURSIVE lanes(lane) AS ( \
-        SELECT min(lane) FROM events WHERE sensor_id = $1 \
-        UNION ALL \
-        SELECT (SELECT min(lane) FROM events WHERE sensor_id = $1 AND lane > l.lane) \
-          FROM lanes l WHERE l.lane IS NOT NULL) \
-    SELECT (SELECT built_until FROM rollup_watermark) AS built_until, \
-           ARRAY(SELECT lane FROM lanes WHERE lane IS NOT NULL) AS lanes, \
-           EXISTS (SELECT 1 FROM events WHERE sensor_id = $1 AND lane IS NULL) AS carriageway";
+/// How far the rollups are built, the numbered lanes of sensor `$1` (PostgreSQL; see
+/// `lanes_of_sensor!`) and whether it has readings of the whole carriageway.
+const BUILT_AND_LANES: &str = concat!(
+    lanes_of_sensor!(),
+    "SELECT (SELECT built_until FROM rollup_watermark) AS built_until, \
+            ARRAY(SELECT lane FROM lanes WHERE lane IS NOT NULL) AS lanes, \
+            EXISTS (SELECT 1 FROM events WHERE sensor_id = $1 AND lane IS NULL) AS carriageway"
+);
 
 #[derive(QueryableByName)]
 struct BuiltAndLanes {

@@ -1852,3 +1852,33 @@ pub async fn rollup_builds_racing_classification_sum_each_reading_once(db: &Test
     );
     assert_rollups_rebuild_alike(db).await;
 }
+
+/// A sensor's latest reading is the latest of its lanes' and of its whole carriageway's, found
+/// whatever the rest of the network holds; a sensor with none has none.
+pub async fn the_latest_reading_of_a_sensor_is_the_latest_of_all_its_lanes(db: &TestDb) {
+    let store = db.store();
+    let sensor = SensorId::parse("latest-1").unwrap();
+    assert_eq!(store.latest_of_sensor(sensor.clone()).await.unwrap(), None);
+    // Other sensors' newer readings do not count; lane 2's is the latest of this one's.
+    let readings = [
+        reading("latest-1", Some(0), 10),
+        reading("latest-1", Some(2), 30),
+        reading("latest-1", Some(1), 20),
+        reading("latest-1", None, 25),
+        reading("latest-2", Some(0), 50),
+    ];
+    store.insert_many_counted(readings.to_vec()).await.unwrap();
+    let latest = store
+        .latest_of_sensor(sensor.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.reading, readings[1]);
+    // Now the whole carriageway's.
+    let newest = reading("latest-1", None, 40);
+    store.insert(newest.clone()).await.unwrap();
+    let latest = store.latest_of_sensor(sensor).await.unwrap().unwrap();
+    assert_eq!(latest.reading, newest);
+    let unknown = SensorId::parse("latest-none").unwrap();
+    assert_eq!(store.latest_of_sensor(unknown).await.unwrap(), None);
+}

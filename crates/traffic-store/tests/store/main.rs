@@ -56,6 +56,7 @@ store_suite! {
         concurrent_inserts_of_one_reading_yield_one_row,
         concurrent_single_inserts_share_statements_and_each_gets_its_own_row,
         get_of_an_unknown_id_is_none,
+        the_latest_reading_of_a_sensor_is_the_latest_of_all_its_lanes,
         label_counts_cover_one_sensor_over_a_half_open_window,
         list_filters_and_orders_newest_first,
         a_cursor_walk_sees_every_preexisting_row_once_while_rows_arrive,
