@@ -21,7 +21,7 @@ use crate::problem::Problem;
 use crate::rate_limit::Limiter;
 use crate::redis::Redis;
 use crate::server::{self, ServerOptions};
-use crate::settings::{Limits, Settings};
+use crate::settings::{DashboardSettings, Limits, Settings};
 use crate::stream::{self, hub::Hub};
 use crate::{request, routes, unread_body};
 
@@ -49,6 +49,8 @@ pub struct AppState {
     pub redis: Option<Redis>,
     /// Readings per second per sender.
     pub limiter: Limiter,
+    /// What the dashboard's map draws under the sensors.
+    pub dashboard: DashboardSettings,
 }
 
 impl AppState {
@@ -92,6 +94,7 @@ impl Application {
             redis,
             cache,
             rate_limit,
+            dashboard,
         } = settings;
         tracing::info!(database = %store.url, "opening the store");
         let store = Store::connect(store)?;
@@ -125,6 +128,7 @@ impl Application {
             cache: cache.clone(),
             limiter: Limiter::new(rate_limit, redis.clone()),
             redis,
+            dashboard,
         });
         let listener = TcpListener::bind(http.bind)?;
         let address = listener.local_addr()?;

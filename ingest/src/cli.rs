@@ -13,7 +13,7 @@ use crate::cache::CacheSettings;
 use crate::classify::ClassifierLink;
 use crate::rate_limit::RateLimit;
 use crate::redis::RedisSettings;
-use crate::settings::{HttpSettings, Limits, Settings, defaults};
+use crate::settings::{DashboardSettings, HttpSettings, Limits, Settings, defaults};
 
 /// Traffic-sensor ingest: stores readings durably and has them classified over MCP.
 #[derive(Debug, Parser)]
@@ -237,6 +237,15 @@ pub struct ServeArgs {
     #[arg(long, env = "INGEST_RATE_BURST", global = true, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub rate_burst: Option<u32>,
 
+    /// The dashboard map's tile URL template ({z}, {x}, {y}, {s}); empty: sensors on a plain
+    /// background, nothing fetched from elsewhere
+    #[arg(long, env = "DASHBOARD_TILES_URL", default_value = defaults::DASHBOARD_TILES_URL, global = true)]
+    pub dashboard_tiles_url: String,
+
+    /// The credit the tiles' provider asks for, shown on the map
+    #[arg(long, env = "DASHBOARD_TILES_ATTRIBUTION", default_value = defaults::DASHBOARD_TILES_ATTRIBUTION, global = true)]
+    pub dashboard_tiles_attribution: String,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "INGEST_HTTP_WORKERS", global = true, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=512))]
     pub http_workers: Option<usize>,
@@ -334,6 +343,10 @@ impl ServeArgs {
                 .rate_burst
                 .unwrap_or_else(|| per_second.ceil().clamp(1.0, f64::from(u32::MAX)) as u32),
         });
+        settings.dashboard = DashboardSettings {
+            tiles_url: self.dashboard_tiles_url,
+            tiles_attribution: self.dashboard_tiles_attribution,
+        };
         settings.cache = CacheSettings {
             stored: seconds(self.cache_ttl_s),
             clock: Duration::from_millis(self.cache_clock_ttl_ms),

@@ -5,9 +5,10 @@ use sha2::{Digest, Sha256};
 
 /// The first `bytes` bytes of the SHA-256 of `data`, in lowercase hex.
 pub fn sha256_hex(data: &[u8], bytes: usize) -> String {
-    Sha256::digest(data)
-        .iter()
-        .take(bytes)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(Sha256::digest(data).iter().take(bytes))
+}
+
+/// `bytes` in lowercase hex.
+pub fn hex<'a>(bytes: impl IntoIterator<Item = &'a u8>) -> String {
+    bytes.into_iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -36,6 +36,8 @@ pub mod defaults {
     pub const CACHE_TTL_S: u64 = 300;
     pub const CACHE_CLOCK_TTL_MS: u64 = 1000;
     pub const CACHE_SETTLED_S: u64 = 900;
+    pub const DASHBOARD_TILES_URL: &str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
+    pub const DASHBOARD_TILES_ATTRIBUTION: &str = "© OpenStreetMap contributors";
 }
 
 /// Everything `ingest serve` needs.
@@ -54,6 +56,16 @@ pub struct Settings {
     pub cache: CacheSettings,
     /// Readings per second per sender; `None`: no limit.
     pub rate_limit: Option<RateLimit>,
+    pub dashboard: DashboardSettings,
+}
+
+/// What the dashboard's map draws under the sensors.
+#[derive(Debug, Clone)]
+pub struct DashboardSettings {
+    /// A tile URL template (`{z}`, `{x}`, `{y}`, `{s}`); empty: a plain background.
+    pub tiles_url: String,
+    /// The credit the tiles' provider asks for.
+    pub tiles_attribution: String,
 }
 
 /// The HTTP server.
@@ -135,6 +147,10 @@ impl Settings {
                 settled: seconds(defaults::CACHE_SETTLED_S),
             },
             rate_limit: None,
+            dashboard: DashboardSettings {
+                tiles_url: defaults::DASHBOARD_TILES_URL.to_owned(),
+                tiles_attribution: defaults::DASHBOARD_TILES_ATTRIBUTION.to_owned(),
+            },
         }
     }
 }

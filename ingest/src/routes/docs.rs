@@ -1,4 +1,4 @@
-//! `GET /openapi.json` and an interactive page for it at `GET /docs`.
+//! `GET /openapi.json`: the API's OpenAPI document (its page, `GET /docs`, is in [`super::pages`]).
 
 use std::sync::OnceLock;
 
@@ -15,21 +15,4 @@ pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .content_type(header::ContentType::json())
         .body(document())
-}
-
-/// Scalar's API reference, loaded from its CDN, pointed at `/openapi.json`.
-pub async fn page() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(header::ContentType::html())
-        .body(
-            r#"<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>smart-traffic ingest API</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body>
-<script id="api-reference" data-url="/openapi.json"></script>
-<script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference"></script>
-</body>
-</html>"#,
-        )
 }

@@ -4,6 +4,7 @@
 pub mod docs;
 pub mod events;
 pub mod health;
+pub mod pages;
 pub mod sensors;
 pub mod series;
 pub mod state;
@@ -490,7 +491,23 @@ pub static ROUTES: &[Route] = &[
         method: Method::GET,
         path: "/docs",
         access: Access::Open,
-        handler: |route| route.to(docs::page),
+        handler: |route| route.to(pages::docs),
+        operation: None,
+    },
+    // The dashboard's page and files are open: the data they show comes from the API, behind
+    // its keys.
+    Route {
+        method: Method::GET,
+        path: "/",
+        access: Access::Open,
+        handler: |route| route.to(pages::dashboard),
+        operation: None,
+    },
+    Route {
+        method: Method::GET,
+        path: "/ui/{path:.*}",
+        access: Access::Open,
+        handler: |route| route.to(pages::asset),
         operation: None,
     },
 ];

@@ -197,6 +197,8 @@ pub async fn the_docs_page_is_html_pointing_at_the_document(backend: Backend) {
     assert_eq!(content_type(&response), "text/html");
     let page = response.text().await.expect("body");
     assert!(page.contains("/openapi.json"), "{page}");
+    // Its script is served here, not by a CDN.
+    assert!(page.contains("/ui/vendor/rapidoc/"), "{page}");
 }
 
 /// Checks each response against the schema the document gives for its operation, status and

@@ -6,9 +6,11 @@
 
 mod auth;
 mod batch;
+mod browser;
 mod by_id;
 mod cache;
 mod classification;
+mod dashboard;
 mod docs;
 mod durability;
 mod events;
@@ -134,6 +136,13 @@ api_suite! {
         a_client_resumes_with_last_event_id,
         bad_stream_requests_are_refused,
         with_redis_another_replica_s_clients_hear_through_pub_sub,
+    ],
+    dashboard: [
+        a_jam_turns_the_marker_and_row_congested_live_and_the_sensor_page_charts_it,
+        with_read_keys_required_the_page_asks_for_a_key_once_then_works,
+        without_tiles_the_markers_stand_on_a_plain_background,
+        the_api_reference_renders_offline,
+        updates_take_less_than_a_frame_with_1000_sensors_at_50_a_second,
     ],
     series: [
         local_days_span_23_to_25_hours_and_buckets_sum_their_readings,
