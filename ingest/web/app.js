@@ -295,6 +295,14 @@ async function initialLoad() {
 
 let firstRoute = true;
 function route() {
+  // Skip links name an element of the page, not a view: focus it and stay.
+  const anchor = /^#([A-Za-z][\w-]*)$/.exec(location.hash);
+  const target = anchor && document.getElementById(anchor[1]);
+  if (target && !firstRoute) {
+    if (!target.hasAttribute('tabindex')) target.tabIndex = -1;
+    target.focus();
+    return;
+  }
   const match = /^#\/sensors\/(.+)$/.exec(location.hash);
   const nav = document.querySelectorAll('nav a[data-route]');
   if (match) {

@@ -47,8 +47,9 @@ function attributionHtml(text) {
   return out.innerHTML;
 }
 
-const ariaLabel = (sensor) =>
-  `${sensor.id}: ${sensor.summary.label ? labelInfo(sensor.summary.label).name : 'no reading'}, LOS ${sensor.summary.los ?? 'none'}`;
+// The marker's visible code comes first in its name, so that speech input can say what it sees.
+const ariaLabel = (sensor, label) =>
+  `${labelInfo(label).short} ${sensor.id}: ${sensor.summary.label ? labelInfo(sensor.summary.label).name : 'no reading'}, LOS ${sensor.summary.los ?? 'none'}`;
 
 export class SensorMap {
   constructor(container, { tiles, attribution, onPlain }) {
@@ -164,7 +165,7 @@ export class SensorMap {
       });
       node.dataset.sensor = sensor.id;
       node.dataset.label = label;
-      node.setAttribute('aria-label', ariaLabel(sensor));
+      node.setAttribute('aria-label', ariaLabel(sensor, label));
       entry = { marker, node, label, lat: loc.lat, lon: loc.lon };
       this.markers.set(sensor.id, entry);
       return;
@@ -179,7 +180,7 @@ export class SensorMap {
       entry.node.dataset.label = label;
       entry.label = label;
     }
-    entry.node.setAttribute('aria-label', ariaLabel(sensor));
+    entry.node.setAttribute('aria-label', ariaLabel(sensor, label));
     if (entry.marker.isTooltipOpen()) entry.marker.setTooltipContent(() => tooltipContent(sensor));
   }
 

@@ -20,10 +20,13 @@ struct Files;
 
 /// What the pages may load: their own files, and the tiles' server for images.
 fn content_policy(tiles: &str) -> String {
+    let images = match tile_origin(tiles) {
+        origin if origin.is_empty() => "'self' data:".to_owned(),
+        origin => format!("'self' data: {origin}"),
+    };
     format!(
-        "default-src 'self'; img-src 'self' data: {}; style-src 'self' 'unsafe-inline'; \
-         connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
-        tile_origin(tiles)
+        "default-src 'self'; img-src {images}; style-src 'self' 'unsafe-inline'; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
     )
 }
 
@@ -92,6 +95,14 @@ pub async fn asset(request: HttpRequest, path: Path<String>) -> Result<HttpRespo
         .ok_or_else(|| Problem::new(Kind::NotFound, format!("no file /ui/{path}")))
 }
 
+/// Whether `path` names a file inside the folder: debug builds read it from disk, and a `..`
+/// must not lead out of it.
+fn inside_folder(path: &str) -> bool {
+    !path
+        .split(['/', '\\'])
+        .any(|part| part == ".." || part == "." || part.is_empty())
+}
+
 /// The embedded file at `path`; `None` when there is none.
 fn file(request: &HttpRequest, path: &str) -> Option<HttpResponse> {
     let EmbeddedFile { data, metadata } = Files::get(path)?;
@@ -149,4 +160,61 @@ fn attribute(text: &str) -> String {
         .replace('"', "&quot;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_inside_the_folder_are_served() {
+        assert!(inside_folder("app.js"));
+        assert!(inside_folder("vendor/leaflet/leaflet.js"));
+        for outside in [
+            "../Cargo.toml",
+            "vendor/../../x",
+            "/etc/passwd",
+            "a//b",
+            "..\\x",
+            "./app.js",
+        ] {
+            assert!(!inside_folder(outside), "{outside}");
+        }
+    }
+
+    #[test]
+    fn the_content_policy_names_the_tile_server_only() {
+        assert_eq!(
+            tile_origin("https://{s}.tile.example.org/{z}/{x}/{y}.png"),
+            "https://*.tile.example.org"
+        );
+        assert_eq!(
+            tile_origin("http://127.0.0.1:8081/{z}/{x}/{y}.png"),
+            "http://127.0.0.1:8081"
+        );
+        assert_eq!(tile_origin(""), "");
+        assert_eq!(tile_origin("https://{host}/{z}/{x}/{y}.png"), "https:");
+        assert!(content_policy("").contains("img-src 'self' data:;"));
+        assert!(
+            content_policy("https://t.example/{z}/{x}/{y}.png")
+                .contains("img-src 'self' data: https://t.example;")
+        );
+    }
+
+    #[test]
+    fn settings_go_into_the_page_as_attribute_text() {
+        assert_eq!(attribute(r#"a"b<c>&"#), "a&quot;b&lt;c&gt;&amp;");
+    }
+
+    #[test]
+    fn every_page_file_is_embedded() {
+        for file in [
+            "index.html",
+            "docs.html",
+            "app.js",
+            "vendor/leaflet/leaflet.js",
+        ] {
+            assert!(Files::get(file).is_some(), "{file}");
+        }
+    }
 }

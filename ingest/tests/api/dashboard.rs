@@ -433,3 +433,147 @@ pub async fn updates_take_less_than_a_frame_with_1000_sensors_at_50_a_second(bac
     browser.assert_no_console_errors(&[]).await;
     browser.close().await;
 }
+
+/// WCAG 2.1 A and AA violations axe-core finds in the page as it stands, each as
+/// `rule (impact): help — first targets`.
+async fn accessibility_violations(browser: &Browser) -> Vec<String> {
+    const AXE: &str = include_str!("../fixtures/axe/axe.min.js");
+    browser
+        .eval(&format!("{AXE}\nreturn typeof axe === 'object'"), vec![])
+        .await;
+    let found = browser
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {runOnly: {type: 'tag',
+                                          values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+                .then(r => done(r.violations.map(v =>
+                    `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3)
+                        .map(n => n.target.join(' ')).join(', ')}`)))
+                .catch(e => done([`axe failed: ${e}`]));",
+            vec![],
+        )
+        .await
+        .expect("axe runs");
+    serde_json::from_value(found).expect("a list of violations")
+}
+
+/// The overview, a sensor's page and the key prompt pass axe-core's WCAG 2.1 A and AA rules
+/// (contrast, names, roles, keyboard focus); every label is told by text as well as colour; the
+/// table sorts from the keyboard.
+pub async fn the_pages_pass_wcag_aa_checks_and_work_from_the_keyboard(backend: Backend) {
+    let app = dashboard_app(backend, "", None).await;
+    for (k, sensor) in ["W1", "W2", "W3"].into_iter().enumerate() {
+        register(&app, sensor, u32::try_from(k).unwrap(), None).await;
+    }
+    let at = Utc::now() - TimeDelta::minutes(3);
+    post(
+        &app,
+        &[
+            reading("W1", at, false),
+            reading("W2", at, true),
+            reading("W3", at - TimeDelta::minutes(1), false),
+            reading("W3", at, true),
+        ],
+        None,
+    )
+    .await;
+    classified(&app, None).await;
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/")).await;
+    assert!(browser.until(Duration::from_secs(10), READY, vec![]).await);
+    browser
+        .wait_for("#timeline li[data-sensor=\"W3\"]", Duration::from_secs(5))
+        .await;
+    let violations = accessibility_violations(&browser).await;
+    assert!(violations.is_empty(), "overview: {violations:#?}");
+
+    // Labels are told by text too: each marker and row names its label in words or letters.
+    let untold = browser
+        .eval(
+            "return [...document.querySelectorAll('#map [data-label], #sensor-table tbody tr')]
+                .filter(e => !(e.textContent.trim() || e.getAttribute('aria-label')))
+                .map(e => e.dataset.sensor)",
+            vec![],
+        )
+        .await;
+    assert_eq!(untold, json!([]), "elements with colour only");
+
+    // The map's markers can be skipped: its skip link takes the focus to the table.
+    browser
+        .eval(
+            "document.querySelector('.map-panel a.skip').focus(); return true",
+            vec![],
+        )
+        .await;
+    browser
+        .client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .until(
+                Duration::from_secs(2),
+                "return document.activeElement?.id === 'sensor-table'",
+                vec![],
+            )
+            .await,
+        "the skip link does not reach the table"
+    );
+
+    // Sorting from the keyboard: focus the label column's button and press Enter.
+    browser
+        .eval(
+            "document.querySelector('#sensor-table th button[data-sort=\"label\"]').focus();
+             return true",
+            vec![],
+        )
+        .await;
+    browser
+        .client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .until(
+                Duration::from_secs(2),
+                "const th = document.querySelector('#sensor-table th button[data-sort=\"label\"]')
+                     .closest('th');
+                 return ['ascending', 'descending'].includes(th.getAttribute('aria-sort'))",
+                vec![],
+            )
+            .await,
+        "the label column is not sorted"
+    );
+
+    browser.goto(&app.url("/#/sensors/W3")).await;
+    browser
+        .wait_for(
+            "#sensor-page[data-sensor=\"W3\"] #series-chart[data-loaded=\"true\"]",
+            Duration::from_secs(10),
+        )
+        .await;
+    let violations = accessibility_violations(&browser).await;
+    assert!(violations.is_empty(), "sensor page: {violations:#?}");
+    browser.assert_no_console_errors(&[]).await;
+    browser.close().await;
+
+    // The key prompt.
+    let keyed = dashboard_app(backend, "", Some("k")).await;
+    let browser = Browser::start().await;
+    browser.goto(&keyed.url("/")).await;
+    browser
+        .wait_for("form#key-prompt:not([hidden])", Duration::from_secs(10))
+        .await;
+    let violations = accessibility_violations(&browser).await;
+    assert!(violations.is_empty(), "key prompt: {violations:#?}");
+    browser.close().await;
+}

@@ -70,7 +70,9 @@ pub async fn requests_no_route_serves_are_404_or_405_problems(backend: Backend) 
     let not_found = (404, "not-found");
     let not_allowed = (405, "method-not-allowed");
     for (method, path, (status, kind)) in [
-        (Method::GET, "/", not_found),
+        (Method::POST, "/", not_allowed),
+        (Method::GET, "/ui/nothing.js", not_found),
+        (Method::POST, "/ui/app.js", not_allowed),
         (Method::GET, "/v2/events", not_found),
         (Method::GET, "/v1/events/1/history", not_found),
         (Method::POST, "/v1/nothing", not_found),

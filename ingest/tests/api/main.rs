@@ -143,6 +143,7 @@ api_suite! {
         without_tiles_the_markers_stand_on_a_plain_background,
         the_api_reference_renders_offline,
         updates_take_less_than_a_frame_with_1000_sensors_at_50_a_second,
+        the_pages_pass_wcag_aa_checks_and_work_from_the_keyboard,
     ],
     series: [
         local_days_span_23_to_25_hours_and_buckets_sum_their_readings,
