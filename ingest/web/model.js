@@ -63,24 +63,9 @@ export function laneFromState(item) {
 
 /** A lane state from a classified event (the stream's `classified` data). */
 export function laneFromEvent(event) {
-  const c = event.classification;
-  if (!c) return null;
-  return {
-    lane: event.lane ?? null,
-    eventId: event.id,
-    observedAt: event.observed_at,
-    observedMs: Date.parse(event.observed_at),
-    intervalS: event.interval_s,
-    vehicles: event.vehicle_count ?? null,
-    speed: event.avg_speed_kmh ?? null,
-    occupancy: event.occupancy_pct ?? null,
-    label: c.label,
-    los: c.level_of_service ?? null,
-    flow: c.flow_veh_h_lane ?? null,
-    density: c.density_veh_km_lane ?? null,
-    confidence: c.confidence ?? null,
-    flags: c.flags ?? [],
-  };
+  if (!event.classification) return null;
+  // A state item holds the reading's fields and its classification's side by side.
+  return laneFromState({ ...event, ...event.classification, event_id: event.id });
 }
 
 /**

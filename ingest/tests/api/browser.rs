@@ -118,6 +118,25 @@ impl Browser {
         );
     }
 
+    /// Focuses the element `selector` matches and presses Enter on it, as a keyboard user would.
+    pub async fn press_enter_on(&self, selector: &str) {
+        let focused = self
+            .eval(
+                "const e = document.querySelector(arguments[0]); e?.focus();
+                 return e !== null && document.activeElement === e",
+                vec![json!(selector)],
+            )
+            .await;
+        assert_eq!(focused, json!(true), "{selector} cannot take the focus");
+        self.client
+            .active_element()
+            .await
+            .expect("the focused element")
+            .send_keys("\u{E007}")
+            .await
+            .expect("Enter is pressed");
+    }
+
     /// The console's messages since the last call (Chromium's log, read through the driver).
     pub async fn console(&self) -> Vec<ConsoleEntry> {
         let session = self

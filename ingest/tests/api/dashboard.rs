@@ -5,26 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{TimeDelta, Utc};
 use serde_json::{Value, json};
 use traffic_store::StoreConfig;
 
 use crate::browser::Browser;
-use crate::support::{Backend, TestApp, TestDb, free_port, send, settings, with_classifier};
-
-/// A reading of `sensor` lane 1 at `at`: free-flowing, or a stop-and-go jam.
-fn reading(sensor: &str, at: DateTime<Utc>, jammed: bool) -> Value {
-    let (count, speed, occupancy) = if jammed {
-        (30, 8.0, 45.0)
-    } else {
-        (10, 100.0, 5.0)
-    };
-    json!({
-        "sensor_id": sensor, "lane": 1, "observed_at": at.to_rfc3339(),
-        "vehicle_count": count, "avg_speed_kmh": speed, "occupancy_pct": occupancy,
-        "speed_limit_kmh": 100,
-    })
-}
+use crate::support::{
+    Backend, TestApp, TestDb, free_port, lane_reading as reading, send, settings, with_classifier,
+};
 
 /// The service with its classifier, drawing the map on a plain background (`tiles`: none) or
 /// with tiles from `tiles`.
@@ -500,20 +488,7 @@ pub async fn the_pages_pass_wcag_aa_checks_and_work_from_the_keyboard(backend: B
     assert_eq!(untold, json!([]), "elements with colour only");
 
     // The map's markers can be skipped: its skip link takes the focus to the table.
-    browser
-        .eval(
-            "document.querySelector('.map-panel a.skip').focus(); return true",
-            vec![],
-        )
-        .await;
-    browser
-        .client
-        .active_element()
-        .await
-        .unwrap()
-        .send_keys("\u{E007}")
-        .await
-        .unwrap();
+    browser.press_enter_on(".map-panel a.skip").await;
     assert!(
         browser
             .until(
@@ -527,20 +502,8 @@ pub async fn the_pages_pass_wcag_aa_checks_and_work_from_the_keyboard(backend: B
 
     // Sorting from the keyboard: focus the label column's button and press Enter.
     browser
-        .eval(
-            "document.querySelector('#sensor-table th button[data-sort=\"label\"]').focus();
-             return true",
-            vec![],
-        )
+        .press_enter_on("#sensor-table th button[data-sort=\"label\"]")
         .await;
-    browser
-        .client
-        .active_element()
-        .await
-        .unwrap()
-        .send_keys("\u{E007}")
-        .await
-        .unwrap();
     assert!(
         browser
             .until(

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::header::ACCEPT;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::support::{Backend, TestApp, problem, send, with_classifier};
+use crate::support::{Backend, TestApp, lane_reading as reading, problem, send, with_classifier};
 
 /// One server-sent event.
 #[derive(Debug, Clone)]
@@ -100,20 +100,6 @@ impl Client {
         assert_eq!(summary(&events), expected);
         events
     }
-}
-
-/// A reading of `sensor` lane 1 observed at `at`: free-flowing, or a stop-and-go jam.
-fn reading(sensor: &str, at: DateTime<Utc>, jammed: bool) -> Value {
-    let (count, speed, occupancy) = if jammed {
-        (30, 8.0, 45.0)
-    } else {
-        (10, 100.0, 5.0)
-    };
-    json!({
-        "sensor_id": sensor, "lane": 1, "observed_at": at.to_rfc3339(),
-        "vehicle_count": count, "avg_speed_kmh": speed, "occupancy_pct": occupancy,
-        "speed_limit_kmh": 100,
-    })
 }
 
 /// Each event as `"{event} {what}"`: the label of a classified event, `from>to` of a transition

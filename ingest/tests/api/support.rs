@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use actix_web::web::Data;
+use chrono::{DateTime, Utc};
 use ingest::app::{AppState, Application};
 use ingest::settings::Settings;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE};
@@ -148,6 +149,20 @@ impl Outage {
             }
         }
     }
+}
+
+/// A reading of `sensor` lane 1 observed at `at`: free-flowing, or a stop-and-go jam.
+pub fn lane_reading(sensor: &str, at: DateTime<Utc>, jammed: bool) -> Value {
+    let (count, speed, occupancy) = if jammed {
+        (30, 8.0, 45.0)
+    } else {
+        (10, 100.0, 5.0)
+    };
+    serde_json::json!({
+        "sensor_id": sensor, "lane": 1, "observed_at": at.to_rfc3339(),
+        "vehicle_count": count, "avg_speed_kmh": speed, "occupancy_pct": occupancy,
+        "speed_limit_kmh": 100,
+    })
 }
 
 /// A loopback port nothing listens on (bound and released).
