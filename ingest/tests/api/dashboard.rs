@@ -164,6 +164,39 @@ pub async fn a_jam_turns_the_marker_and_row_congested_live_and_the_sensor_page_c
     );
     browser.screenshot("dashboard").await;
 
+    // The table filters: by label, by road, by staleness (S2's last reading is 11 minutes old).
+    let visible_after = |field: &'static str, value: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .eval(
+                    "const [field, value] = arguments;
+                     const form = document.querySelector('#filters');
+                     form.reset();
+                     const input = form.elements[field];
+                     if (input.type === 'checkbox') input.checked = value === 'true';
+                     else input.value = value;
+                     input.dispatchEvent(new Event('change', {bubbles: true}));
+                     return [...document.querySelectorAll('#sensor-table tbody tr')]
+                         .filter(r => !r.hidden).map(r => r.dataset.sensor).sort();",
+                    vec![json!(field), json!(value)],
+                )
+                .await
+        }
+    };
+    assert_eq!(visible_after("label", "congested").await, json!(["S1"]));
+    assert_eq!(visible_after("los", "A").await, json!(["S2"]));
+    assert_eq!(visible_after("road", "A9").await, json!(["S1", "S2"]));
+    assert_eq!(visible_after("stale", "stale").await, json!(["S2"]));
+    assert_eq!(visible_after("flagged", "true").await, json!(["S1", "S2"]));
+    assert_eq!(visible_after("q", "2").await, json!(["S2"]));
+    browser
+        .eval(
+            "document.querySelector('#filters').reset(); return true",
+            vec![],
+        )
+        .await;
+
     // The sensor's page: its day as a chart with every posted bucket.
     browser.goto(&app.url("/#/sensors/S1")).await;
     browser
@@ -196,6 +229,35 @@ pub async fn a_jam_turns_the_marker_and_row_congested_live_and_the_sensor_page_c
         .await;
     assert!(text.as_str().unwrap().contains("A9"), "{text}");
     browser.screenshot("sensor").await;
+    // A week, in hours: the chart is drawn again from hourly buckets.
+    let hours = {
+        let mut starts: Vec<i64> = (0..20)
+            .map(|k| (t0 + TimeDelta::minutes(k) - TimeDelta::minutes(1)).timestamp() / 3600)
+            .collect();
+        starts.push((jam_at - TimeDelta::minutes(1)).timestamp() / 3600);
+        starts.dedup();
+        starts.len()
+    };
+    browser
+        .eval(
+            "const week = document.querySelector('#window-picker input[value=\"7d\"]');
+             week.click();
+             return true",
+            vec![],
+        )
+        .await;
+    assert!(
+        browser
+            .until(
+                Duration::from_secs(5),
+                "const chart = document.querySelector('#series-chart');
+                 return chart.dataset.loaded === 'true'
+                     && Number(chart.dataset.points) === arguments[0]",
+                vec![json!(hours)],
+            )
+            .await,
+        "the week's chart does not show {hours} hourly buckets"
+    );
     browser.assert_no_console_errors(&[]).await;
     browser.close().await;
     eprintln!("S1 shown congested {shown_after:?} after its POST was sent");
