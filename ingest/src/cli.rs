@@ -33,13 +33,59 @@ pub struct Cli {
     pub log_format: LogFormat,
 }
 
-#[derive(Debug, Clone, Copy, Default, Subcommand)]
+#[derive(Debug, Clone, Default, Subcommand)]
 pub enum Command {
     /// Serve the REST API (the default when no command is given).
     #[default]
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Play synthetic traffic (rush hours, incidents, faulty loops) against a running service
+    /// over its REST API, then compare the classifier's labels with the simulator's truth.
+    Simulate(SimulateArgs),
+}
+
+/// Settings of `ingest simulate`: a heading of their own, apart from the service's settings
+/// that every command accepts.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Simulation")]
+pub struct SimulateArgs {
+    /// Base URL of the running service.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: reqwest::Url,
+
+    /// Sensors in the network, 0.5–1 km apart along a few motorway corridors.
+    #[arg(long, default_value_t = 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=2000))]
+    pub sensors: usize,
+
+    /// Simulated time to play: whole minutes, e.g. `30m`, `2h`, `1h30m`, `1d` (at most 31d).
+    #[arg(long, default_value = "2h", value_parser = crate::simulate::parse_span)]
+    pub span: chrono::TimeDelta,
+
+    /// Simulated seconds per second: 720 plays 2 h in 10 s, 1 plays in real time.
+    #[arg(long, default_value_t = 720.0, value_parser = crate::simulate::parse_speedup)]
+    pub speedup: f64,
+
+    /// Seed of the network, traffic, incidents and faults: the same seed, options and start
+    /// give the same readings.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Readings per request: 1 posts each to /v1/events, more go to /v1/events/batch.
+    #[arg(long, default_value_t = 100, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    pub batch: usize,
+
+    /// Start of simulated time, RFC 3339 (default: the span before now, so the data ends now).
+    #[arg(long, value_parser = crate::simulate::parse_start)]
+    pub start: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// API key, sent as `Authorization: Bearer KEY` on writes and reads.
+    #[arg(long, env = "INGEST_API_KEY", hide_env_values = true, value_parser = secret)]
+    pub api_key: Option<SecretString>,
+
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
+    pub concurrency: usize,
 }
 
 /// Settings of the HTTP service.

@@ -22,5 +22,6 @@ pub mod request;
 pub mod routes;
 pub mod server;
 pub mod settings;
+pub mod simulate;
 pub mod stream;
 pub mod unread_body;

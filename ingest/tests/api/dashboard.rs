@@ -70,6 +70,24 @@ async fn classified(app: &TestApp, key: Option<&str>) {
 
 const READY: &str = "return document.body.dataset.ready === 'true'";
 
+/// A browser on `app`'s dashboard, once it has loaded (within `within`).
+async fn open_dashboard(app: &TestApp, within: Duration) -> Browser {
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/")).await;
+    assert!(
+        browser.until(within, READY, vec![]).await,
+        "the dashboard did not load"
+    );
+    browser
+}
+
+/// Whether `sensor`'s marker and table row show `label` within `within`.
+async fn shown_as(browser: &Browser, sensor: &str, label: &str, within: Duration) -> bool {
+    browser
+        .until(within, SHOWN_AS, vec![json!(sensor), json!(label)])
+        .await
+}
+
 /// Whether the marker and the table row of `arguments[0]` both show label `arguments[1]`.
 const SHOWN_AS: &str = "
     const [sensor, label] = arguments;
@@ -93,18 +111,8 @@ pub async fn a_jam_turns_the_marker_and_row_congested_live_and_the_sensor_page_c
     post(&app, &free, None).await;
     classified(&app, None).await;
 
-    let browser = Browser::start().await;
-    browser.goto(&app.url("/")).await;
-    assert!(browser.until(Duration::from_secs(10), READY, vec![]).await);
-    assert!(
-        browser
-            .until(
-                Duration::from_secs(5),
-                SHOWN_AS,
-                vec![json!("S1"), json!("free_flow")]
-            )
-            .await
-    );
+    let browser = open_dashboard(&app, Duration::from_secs(10)).await;
+    assert!(shown_as(&browser, "S1", "free_flow", Duration::from_secs(5)).await);
     // The first load's transfer, as the browser counted it (compressed bytes on the wire).
     let transfer = browser
         .eval(
@@ -128,13 +136,7 @@ pub async fn a_jam_turns_the_marker_and_row_congested_live_and_the_sensor_page_c
     let posted = Instant::now();
     post(&app, &[reading("S1", jam_at, true)], None).await;
     assert!(
-        browser
-            .until(
-                Duration::from_secs(2),
-                SHOWN_AS,
-                vec![json!("S1"), json!("congested")]
-            )
-            .await,
+        shown_as(&browser, "S1", "congested", Duration::from_secs(2)).await,
         "S1 not shown congested 2 s after its reading"
     );
     let shown_after = posted.elapsed();
@@ -153,15 +155,7 @@ pub async fn a_jam_turns_the_marker_and_row_congested_live_and_the_sensor_page_c
         .await;
     assert_eq!(first, "S1", "the newest transition comes first");
     // S2 is untouched.
-    assert!(
-        browser
-            .until(
-                Duration::from_secs(1),
-                SHOWN_AS,
-                vec![json!("S2"), json!("free_flow")]
-            )
-            .await
-    );
+    assert!(shown_as(&browser, "S2", "free_flow", Duration::from_secs(1)).await);
     browser.screenshot("dashboard").await;
 
     // The table filters: by label, by road, by staleness (S2's last reading is 11 minutes old).
@@ -297,15 +291,7 @@ pub async fn with_read_keys_required_the_page_asks_for_a_key_once_then_works(bac
     // The right one: the page loads, and keeps the key for the session only.
     browser.eval(submit, vec![json!(key)]).await;
     assert!(browser.until(Duration::from_secs(10), READY, vec![]).await);
-    assert!(
-        browser
-            .until(
-                Duration::from_secs(5),
-                SHOWN_AS,
-                vec![json!("K1"), json!("free_flow")]
-            )
-            .await
-    );
+    assert!(shown_as(&browser, "K1", "free_flow", Duration::from_secs(5)).await);
     let stored = browser
         .eval(
             "return [sessionStorage.getItem('smart-traffic-key'), localStorage.length]",
@@ -315,15 +301,7 @@ pub async fn with_read_keys_required_the_page_asks_for_a_key_once_then_works(bac
     assert_eq!(stored, json!([key, 0]));
     // Live with the key: the stream sends it too.
     post(&app, &[reading("K1", Utc::now(), true)], Some(key)).await;
-    assert!(
-        browser
-            .until(
-                Duration::from_secs(3),
-                SHOWN_AS,
-                vec![json!("K1"), json!("congested")]
-            )
-            .await
-    );
+    assert!(shown_as(&browser, "K1", "congested", Duration::from_secs(3)).await);
     // A reload in the same session does not ask again.
     browser.client.refresh().await.unwrap();
     assert!(browser.until(Duration::from_secs(10), READY, vec![]).await);
@@ -340,18 +318,8 @@ pub async fn without_tiles_the_markers_stand_on_a_plain_background(backend: Back
     register(&app, "T1", 1, None).await;
     post(&app, &[reading("T1", Utc::now(), true)], None).await;
     classified(&app, None).await;
-    let browser = Browser::start().await;
-    browser.goto(&app.url("/")).await;
-    assert!(browser.until(Duration::from_secs(10), READY, vec![]).await);
-    assert!(
-        browser
-            .until(
-                Duration::from_secs(5),
-                SHOWN_AS,
-                vec![json!("T1"), json!("congested")]
-            )
-            .await
-    );
+    let browser = open_dashboard(&app, Duration::from_secs(10)).await;
+    assert!(shown_as(&browser, "T1", "congested", Duration::from_secs(5)).await);
     // The marker is drawn inside the map's box.
     let inside = browser
         .eval(
@@ -416,9 +384,7 @@ pub async fn updates_take_less_than_a_frame_with_1000_sensors_at_50_a_second(bac
     post(&app, &first, None).await;
     classified(&app, None).await;
 
-    let browser = Browser::start().await;
-    browser.goto(&app.url("/")).await;
-    assert!(browser.until(Duration::from_secs(20), READY, vec![]).await);
+    let browser = open_dashboard(&app, Duration::from_secs(20)).await;
     let rows = browser
         .eval(
             "return document.querySelectorAll('#sensor-table tbody tr').length",
@@ -469,13 +435,7 @@ pub async fn updates_take_less_than_a_frame_with_1000_sensors_at_50_a_second(bac
         };
         let sensor = format!("L{}", 450 + j);
         assert!(
-            browser
-                .until(
-                    Duration::from_secs(2),
-                    SHOWN_AS,
-                    vec![json!(sensor), json!(label)]
-                )
-                .await,
+            shown_as(&browser, &sensor, label, Duration::from_secs(2)).await,
             "{sensor} is not shown {label}"
         );
     }
@@ -529,9 +489,7 @@ pub async fn the_pages_pass_wcag_aa_checks_and_work_from_the_keyboard(backend: B
     )
     .await;
     classified(&app, None).await;
-    let browser = Browser::start().await;
-    browser.goto(&app.url("/")).await;
-    assert!(browser.until(Duration::from_secs(10), READY, vec![]).await);
+    let browser = open_dashboard(&app, Duration::from_secs(10)).await;
     browser
         .wait_for("#timeline li[data-sensor=\"W3\"]", Duration::from_secs(5))
         .await;

@@ -24,6 +24,7 @@ mod redis_server;
 mod sensor_metadata;
 mod sensors;
 mod series;
+mod simulate;
 mod stream;
 mod support;
 mod transitions;
@@ -198,5 +199,8 @@ api_suite! {
     durability: [
         a_client_hanging_up_does_not_cancel_the_write,
         the_pool_stays_healthy_after_hang_ups,
+    ],
+    simulate: [
+        a_simulated_morning_is_stored_classified_and_its_incident_detected,
     ],
 }
