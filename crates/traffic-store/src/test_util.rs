@@ -113,6 +113,13 @@ impl TestDatabase {
         self.dir.path()
     }
 
+    /// PostgreSQL's server URL (without the schema) and the test's schema; `None` on SQLite.
+    pub fn postgres_schema(&self) -> Option<(&str, &str)> {
+        self.pg_schema
+            .as_ref()
+            .map(|(base, schema)| (base.as_str(), schema.as_str()))
+    }
+
     async fn connect(&self) -> Result<Conn, String> {
         match &self.url {
             DatabaseUrl::Postgres(url) => AsyncPgConnection::establish(url.expose_secret())
