@@ -51,7 +51,7 @@ pub enum Command {
 #[command(next_help_heading = "Simulation")]
 pub struct SimulateArgs {
     /// Base URL of the running service.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    #[arg(long, env = "INGEST_URL", default_value = "http://127.0.0.1:8080")]
     pub url: reqwest::Url,
 
     /// Sensors in the network, 0.5–1 km apart along a few motorway corridors.
