@@ -173,7 +173,11 @@ pub async fn every_kind_of_write_retires_the_views_it_changes(backend: Backend) 
 
     // A re-queue: the event is pending, or classified again, never the view from before.
     let requeued = app.requeue(second).await;
-    assert_eq!(requeued["status"], "pending");
+    // Queued again: waiting, or already claimed by a worker the re-queue woke.
+    assert!(
+        ["pending", "processing"].contains(&requeued["status"].as_str().unwrap_or("")),
+        "{requeued}"
+    );
     let (_, cache, _, again) = read(&app, &format!("/v1/events/{second}")).await;
     assert_eq!(cache, "miss");
     assert_ne!(again, event);
