@@ -18,6 +18,8 @@ pub struct Browser {
     pub client: Client,
     driver: Child,
     port: u16,
+    /// The WebDriver session, ended on drop when the test did not close it.
+    session: Option<String>,
 }
 
 /// One message of the browser's console.
@@ -72,10 +74,12 @@ impl Browser {
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
+        let session = client.session_id().await.ok().flatten();
         Self {
             client,
             driver,
             port,
+            session,
         }
     }
 
@@ -194,16 +198,37 @@ impl Browser {
         path
     }
 
+    /// Ends the session (the browser quits); the driver stops on drop.
     pub async fn close(mut self) {
-        let client = self.client.clone();
-        let _ = client.close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        let _ = self.client.clone().close().await;
+        self.session = None;
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // A test that failed before closing its session: ask the driver to end it, so the
+        // browser quits instead of outliving the killed driver.
+        if let Some(session) = self.session.take() {
+            end_session(self.port, &session);
+        }
         let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// `DELETE /session/{session}` to the driver on `port`, blocking (drop cannot await), for at
+/// most a few seconds.
+fn end_session(port: u16, session: &str) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let request = format!(
+        "DELETE /session/{session} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_ok() {
+        let _ = stream.read_to_end(&mut Vec::new());
     }
 }
