@@ -54,10 +54,9 @@ impl Written {
     pub fn of<'a>(readings: impl IntoIterator<Item = &'a Reading>) -> Self {
         let mut earliest = BTreeMap::new();
         for reading in readings {
-            earliest
-                .entry(reading.sensor_id().clone())
-                .and_modify(|at: &mut DateTime<Utc>| *at = (*at).min(reading.start()))
-                .or_insert_with(|| reading.start());
+            let start = reading.start();
+            let at = earliest.entry(reading.sensor_id().clone()).or_insert(start);
+            *at = (*at).min(start);
         }
         Self(earliest)
     }

@@ -143,12 +143,7 @@ impl Browser {
 
     /// The console's messages since the last call (Chromium's log, read through the driver).
     pub async fn console(&self) -> Vec<ConsoleEntry> {
-        let session = self
-            .client
-            .session_id()
-            .await
-            .expect("a session")
-            .expect("a session id");
+        let session = self.session.as_deref().expect("an open session");
         let url = format!("http://127.0.0.1:{}/session/{session}/se/log", self.port);
         let answer: Value = reqwest::Client::new()
             .post(url)
