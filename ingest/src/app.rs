@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::problem::Problem;
 use crate::rate_limit::Limiter;
 use crate::redis::Redis;
+use crate::retention::RetentionSettings;
 use crate::server::{self, ServerOptions};
 use crate::settings::{DashboardSettings, Limits, Settings};
 use crate::stream::{self, hub::Hub};
@@ -51,6 +52,8 @@ pub struct AppState {
     pub limiter: Limiter,
     /// What the dashboard's map draws under the sensors.
     pub dashboard: DashboardSettings,
+    /// What is kept: readings older are refused.
+    pub retention: RetentionSettings,
 }
 
 impl AppState {
@@ -96,6 +99,7 @@ impl Application {
             rate_limit,
             dashboard,
         } = settings;
+        classify.retention.check()?;
         tracing::info!(database = %store.url, "opening the store");
         let store = Store::connect(store)?;
         if skip_migrations {
@@ -129,6 +133,7 @@ impl Application {
             limiter: Limiter::new(rate_limit, redis.clone()),
             redis,
             dashboard,
+            retention: classify.retention.clone(),
         });
         let listener = TcpListener::bind(http.bind)?;
         let address = listener.local_addr()?;

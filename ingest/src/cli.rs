@@ -13,6 +13,7 @@ use crate::cache::CacheSettings;
 use crate::classify::ClassifierLink;
 use crate::rate_limit::RateLimit;
 use crate::redis::RedisSettings;
+use crate::retention::RetentionSettings;
 use crate::settings::{DashboardSettings, HttpSettings, Limits, Settings, defaults};
 
 /// Traffic-sensor ingest: stores readings durably and has them classified over MCP.
@@ -40,6 +41,10 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Create the day partitions ahead, build the closed rollup spans and remove what
+    /// DATA_RETENTION_DAYS and ROLLUP_RETENTION_DAYS let expire, then print what was done (for
+    /// a scheduler; the service does the same every MAINTAIN_S).
+    Maintain,
     /// Play synthetic traffic (rush hours, incidents, faulty loops) against a running service
     /// over its REST API, then compare the classifier's labels with the simulator's truth.
     Simulate(SimulateArgs),
@@ -212,6 +217,26 @@ pub struct ServeArgs {
     #[arg(long, env = "ROLLUP_BUILD_S", default_value_t = defaults::ROLLUP_BUILD_S, global = true, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub rollup_build_s: u64,
 
+    /// Whole UTC days of readings kept besides today's; older ones are removed (PostgreSQL:
+    /// whole day partitions dropped) and refused when they arrive. Unset: all are kept.
+    #[arg(long, env = "DATA_RETENTION_DAYS", global = true, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub data_retention_days: Option<u32>,
+
+    /// Whole UTC days of 5-minute and hourly rollups kept (PostgreSQL), at least
+    /// DATA_RETENTION_DAYS: series older than the readings kept are summed from them. Unset:
+    /// all are kept.
+    #[arg(long, env = "ROLLUP_RETENTION_DAYS", global = true, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub rollup_retention_days: Option<u32>,
+
+    /// Days of day partitions created ahead of today (PostgreSQL).
+    #[arg(long, env = "PARTITIONS_AHEAD_DAYS", default_value_t = defaults::PARTITIONS_AHEAD_DAYS, global = true, value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub partitions_ahead_days: u32,
+
+    /// Seconds between upkeep passes: partitions created ahead, expired data removed; 0
+    /// leaves them to other replicas or to `ingest maintain` run by a scheduler.
+    #[arg(long, env = "MAINTAIN_S", default_value_t = defaults::MAINTAIN_S, global = true, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub maintain_s: u64,
+
     /// Milliseconds a worker waits after a claim that did not fill a batch, so that the next
     /// claim gathers more readings (fewer, larger claims; adds at most this much lag).
     #[arg(long, env = "CLASSIFY_GATHER_MS", default_value_t = defaults::CLASSIFY_GATHER_MS, global = true, value_parser = clap::value_parser!(u64).range(0..=60_000))]
@@ -345,10 +370,21 @@ impl DatabaseArgs {
 }
 
 impl ServeArgs {
+    /// What is kept, and how often the upkeep runs.
+    pub fn retention(&self) -> RetentionSettings {
+        RetentionSettings {
+            readings_days: self.data_retention_days,
+            rollups_days: self.rollup_retention_days,
+            partitions_ahead_days: self.partitions_ahead_days,
+            period: Duration::from_secs(self.maintain_s),
+        }
+    }
+
     /// The settings these flags describe, over the database `store`.
     pub fn settings(self, store: StoreConfig) -> Settings {
         let seconds = Duration::from_secs;
         let mut settings = Settings::new(store);
+        let retention = self.retention();
         settings.skip_migrations = self.skip_migrations;
         settings.http = HttpSettings {
             bind: self.bind,
@@ -373,6 +409,7 @@ impl ServeArgs {
         classify.history_readings = self.classify_history_readings;
         classify.queue_vacuum = seconds(self.queue_vacuum_s);
         classify.rollup_build = seconds(self.rollup_build_s);
+        classify.retention = retention;
         classify.retry.max_attempts = self.classify_max_attempts;
         settings.redis = self
             .redis_url
@@ -447,6 +484,28 @@ pub async fn serve(database: &DatabaseArgs, args: ServeArgs) -> Result<(), BoxEr
     let settings = args.settings(database.store_config()?);
     let application = crate::app::Application::build(settings).await?;
     application.run_until_stopped().await?;
+    Ok(())
+}
+
+/// `ingest maintain`: one upkeep pass, reported as JSON on standard output.
+pub async fn maintain(database: &DatabaseArgs, args: &ServeArgs) -> Result<(), BoxError> {
+    let retention = args.retention();
+    retention.check()?;
+    let store = Store::connect(database.store_config()?)?;
+    let rollups_built_until = crate::classify::maintenance::build_closed_rollups(&store).await?;
+    let done = crate::retention::upkeep(&store, &retention, chrono::Utc::now()).await?;
+    let report = serde_json::json!({
+        "rollups_built_until": rollups_built_until,
+        "partitions_created": done.partitions_created,
+        "days_dropped": done.days_dropped,
+        "readings_deleted": done.readings_deleted,
+        "rollups_deleted": done.rollups_deleted,
+        "retained": store.retained().await.map(|r| serde_json::json!({
+            "readings_from": r.readings_from,
+            "rollups_from": r.rollups_from,
+        }))?,
+    });
+    println!("{report}");
     Ok(())
 }
 

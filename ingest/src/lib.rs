@@ -19,6 +19,7 @@ pub mod query;
 pub mod rate_limit;
 pub mod redis;
 pub mod request;
+pub mod retention;
 pub mod routes;
 pub mod server;
 pub mod settings;

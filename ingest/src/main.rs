@@ -18,6 +18,7 @@ async fn main() -> std::process::ExitCode {
     let outcome = match cli.command.unwrap_or_default() {
         Command::Serve => ingest::cli::serve(&cli.database, cli.serve).await,
         Command::Migrate => ingest::cli::migrate(&cli.database).await,
+        Command::Maintain => ingest::cli::maintain(&cli.database, &cli.serve).await,
         Command::Simulate(args) => ingest::simulate::command(args).await,
     };
     match outcome {

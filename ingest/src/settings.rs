@@ -13,6 +13,7 @@ use crate::cache::CacheSettings;
 use crate::classify::{ClassifierLink, ClassifyConfig};
 use crate::rate_limit::RateLimit;
 use crate::redis::RedisSettings;
+use crate::retention::RetentionSettings;
 
 /// The defaults, shared by `ingest --help` and [`Settings::new`].
 pub mod defaults {
@@ -30,6 +31,8 @@ pub mod defaults {
     pub const CLASSIFY_HISTORY_READINGS: usize = 24;
     pub const QUEUE_VACUUM_S: u64 = 10;
     pub const ROLLUP_BUILD_S: u64 = 60;
+    pub const PARTITIONS_AHEAD_DAYS: u32 = 7;
+    pub const MAINTAIN_S: u64 = 600;
     pub const REDIS_TIMEOUT_MS: u64 = 100;
     pub const REDIS_CONNECTIONS: usize = 4;
     pub const REDIS_PREFIX: &str = "smart-traffic";
@@ -135,6 +138,12 @@ impl Settings {
                 history_readings: defaults::CLASSIFY_HISTORY_READINGS,
                 queue_vacuum: seconds(defaults::QUEUE_VACUUM_S),
                 rollup_build: seconds(defaults::ROLLUP_BUILD_S),
+                retention: RetentionSettings {
+                    readings_days: None,
+                    rollups_days: None,
+                    partitions_ahead_days: defaults::PARTITIONS_AHEAD_DAYS,
+                    period: seconds(defaults::MAINTAIN_S),
+                },
                 retry: RetryPolicy {
                     max_attempts: defaults::CLASSIFY_MAX_ATTEMPTS,
                     ..RetryPolicy::default()

@@ -8,7 +8,7 @@
 # PostgreSQL: the backlog is generated in SQL; needs PostgreSQL on 127.0.0.1:5432 (BENCH_PG)
 # with its server processes visible in /proc. SQLite: a file in a temporary directory, the
 # backlog posted through the batch API with classification paused (its CPU is the ingest
-# process's own).
+# process's own). INGEST_BIN runs another build's `ingest` instead of this tree's release build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 n=${1:-1000000}
@@ -16,7 +16,7 @@ backend=${2:-postgres}
 pg=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 port=${DRAIN_BENCH_PORT:-18320}
 url="http://127.0.0.1:$port"
-bin="${CARGO_TARGET_DIR:-target}/release/ingest"
+bin=${INGEST_BIN:-"${CARGO_TARGET_DIR:-target}/release/ingest"}
 source tools/bench/lib.sh
 hz=$(getconf CLK_TCK)
 cpu_of() {  # PID: CPU seconds (user + system) so far
@@ -38,13 +38,17 @@ start_ingest() {  # extra VAR=VALUE pairs
 }
 trap 'kill $ingest 2>/dev/null || true' EXIT
 
-cargo build --release --quiet -p ingest
+[ -n "${INGEST_BIN:-}" ] || cargo build --release --quiet -p ingest
 case $backend in
 postgres)
     database_url="$pg/bench_drain"
     q() { psql "$database_url" -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
     psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS bench_drain WITH (FORCE)" -c "CREATE DATABASE bench_drain" >/dev/null
     DATABASE_URL="$database_url" RUST_LOG=warn "$bin" migrate
+    # The days the backlog spans get their partitions (where the schema has them).
+    q "SELECT create_event_partitions(ARRAY(SELECT timestamptz '2026-11-30 00:00:00+00' + d * interval '1 day'
+                                             FROM generate_series(0, $n / 5760000) AS d))
+        WHERE to_regproc('create_event_partitions') IS NOT NULL" >/dev/null
     q "INSERT INTO events (sensor_id, observed_at, interval_s, lane, vehicle_count, avg_speed_kmh,
                            occupancy_pct, received_at)
        SELECT 'drain-' || (k / 4 % 1000), timestamptz '2026-11-30 00:00:00+00' + make_interval(mins => k / 4000),

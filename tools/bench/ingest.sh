@@ -4,7 +4,9 @@
 # the same run (pgbench INSERT … RETURNING at 32 clients; COPY and 500-row INSERTs), and beside
 # the FastAPI design this product replaces.
 #   tools/bench/ingest.sh [HARNESS_DIR] [SECONDS]
-# HARNESS_DIR defaults to ../shared/bench-peers/ingest (harness/ and fastapi-peer/).
+# HARNESS_DIR defaults to ../shared/bench-peers/ingest (harness/ and fastapi-peer/). INGEST_BIN runs
+# another build's `ingest` (another revision's, for a before-and-after in one run) instead of this
+# tree's release build.
 # Needs PostgreSQL on 127.0.0.1:5432 (BENCH_PG, default postgres://postgres@127.0.0.1:5432) and wrk.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,11 +23,15 @@ export PG_PIDS=$(pgrep -o -u postgres -x postgres || pgrep -o postgres || true)
 single_pool=$((secs * 10000))
 batch_pool=$((secs * 200))
 
-cargo build --release --quiet -p ingest
+bin=${INGEST_BIN:-}
+if [ -z "$bin" ]; then
+    cargo build --release --quiet -p ingest
+    bin="${CARGO_TARGET_DIR:-target}/release/ingest"
+fi
 psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CREATE DATABASE $database" >/dev/null
 
 DATABASE_URL="$pg/$database" INGEST_BIND="127.0.0.1:$port" CLASSIFY_WORKERS=0 RUST_LOG=warn \
-    "${CARGO_TARGET_DIR:-target}/release/ingest" 2>/dev/null &
+    "$bin" 2>/dev/null &
 ingest=$!
 source tools/bench/lib.sh
 cleanup() { kill $ingest $peer_pids 2>/dev/null || true; }
@@ -49,6 +55,7 @@ if [ -s "$csv" ]; then
     unique_csv=${TMPDIR:-/tmp}/bench-pg-copy-events-unique.csv
     awk -F, '!seen[$1 FS $2 FS $6]++' "$csv" > "$unique_csv"
     rows=$(wc -l < "$unique_csv")
+    csv_partitions "$pg/$database" "$unique_csv"
     psql "$pg/$database" -qc "TRUNCATE events" -c "ALTER TABLE events ALTER interval_s SET DEFAULT 60" -c CHECKPOINT >/dev/null
     t0=$(date +%s.%N)
     psql "$pg/$database" -qc "\\copy events (sensor_id, observed_at, vehicle_count, avg_speed_kmh, occupancy_pct, lane) FROM '$unique_csv' WITH (FORMAT csv)" >/dev/null

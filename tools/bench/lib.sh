@@ -24,6 +24,17 @@ start_fastapi_peer() {
     wait_healthy http://127.0.0.1:18100
 }
 
+# csv_partitions DATABASE_URL CSV: where the schema has day partitions, those of every day the
+# harness's generated rows (observed_at in the second column) fall on, and the days beside them.
+csv_partitions() {
+    local days
+    days=$(awk -F, '{ print substr($2, 1, 10) }' "$2" | sort -u | sed "s/.*/'&'::date/" | paste -sd,)
+    psql "$1" -qAtX -c "SELECT create_event_partitions(ARRAY(
+                              SELECT d + k FROM unnest(ARRAY[$days]) AS d, generate_series(-1, 1) AS k
+                          )::timestamptz[])
+                         WHERE to_regproc('create_event_partitions') IS NOT NULL" >/dev/null
+}
+
 # load_read_side DATABASE_URL SENSORS DAYS: the read-side benchmarks' database, SENSORS × DAYS ×
 # 1440 one-minute readings, classified (sql/read_side_load.sql); with KEEP_DB=1 a database a
 # previous run loaded with as many sensors is reused (the load takes minutes). Needs the release

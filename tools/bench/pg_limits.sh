@@ -19,6 +19,7 @@ csv=${CSV:-/tmp/bench_ceiling_1000000.csv}
 backlog=${BACKLOG:-200000}
 clients=4
 unique_csv=${TMPDIR:-/tmp}/bench-pg-limits-unique.csv
+source tools/bench/lib.sh
 trap 'rm -f "$unique_csv"; psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
 
 if [ ! -s "$csv" ]; then
@@ -33,6 +34,7 @@ q() { psql "$db" -qX -v ON_ERROR_STOP=1 "$@" >/dev/null; }
 fresh() {  # a new database with the product's schema, as migrated
     psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CREATE DATABASE $database" >/dev/null
     for up in migrations/postgres/*/up.sql; do q -f "$up"; done
+    csv_partitions "$db" "$unique_csv"
     q -c "ALTER TABLE events ALTER interval_s SET DEFAULT 60"
 }
 checks() {  # every CHECK constraint of events, as DROP CONSTRAINT clauses

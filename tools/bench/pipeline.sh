@@ -10,7 +10,8 @@
 # DRAIN (default 1000000; 0 skips it) readings pending for the drain step. STEADY_MINUTES (default
 # 0: skipped) runs batches at STEADY_RATE readings/s (default 8000) for that long and prints the lag
 # of each minute.
-# HARNESS_DIR defaults to ../shared/bench-peers/ingest. RATES (paced single POSTs, offered
+# HARNESS_DIR defaults to ../shared/bench-peers/ingest. INGEST_BIN runs another build's `ingest`
+# (another revision's, for a before-and-after in one run) instead of this tree's release build. RATES (paced single POSTs, offered
 # readings/s) default "500 1000 2000"; BATCH_RATES (paced 500-reading batches at 4 connections,
 # offered readings/s) default "2000 4000 8000".
 set -euo pipefail
@@ -26,9 +27,13 @@ db="$pg/$database"
 export BENCH_LUA_DIR="$peers/harness/lua"
 conns=16
 
-cargo build --release --quiet -p ingest
+bin=${INGEST_BIN:-}
+if [ -z "$bin" ]; then
+    cargo build --release --quiet -p ingest
+    bin="${CARGO_TARGET_DIR:-target}/release/ingest"
+fi
 psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CREATE DATABASE $database" >/dev/null
-DATABASE_URL="$db" INGEST_BIND="127.0.0.1:$port" RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/ingest" 2>/dev/null &
+DATABASE_URL="$db" INGEST_BIND="127.0.0.1:$port" RUST_LOG=warn "$bin" 2>/dev/null &
 ingest=$!
 source tools/bench/lib.sh
 trap 'kill $ingest 2>/dev/null || true; stop_peer' EXIT
@@ -44,7 +49,7 @@ steady_rate=${STEADY_RATE:-8000}
 echo "== reference: ingest only (classification paused)"
 psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS ${database}_ref WITH (FORCE)" -c "CREATE DATABASE ${database}_ref" >/dev/null
 DATABASE_URL="$pg/${database}_ref" INGEST_BIND="127.0.0.1:$((port + 1))" CLASSIFY_WORKERS=0 RUST_LOG=warn \
-    "${CARGO_TARGET_DIR:-target}/release/ingest" 2>/dev/null &
+    "$bin" 2>/dev/null &
 reference=$!
 wait_healthy "http://127.0.0.1:$((port + 1))"
 ref_single=$(POOL=$((secs * 10000)) bash "$peers/harness/ingest_single.sh" "http://127.0.0.1:$((port + 1))" 32 "$secs" \

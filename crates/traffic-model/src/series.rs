@@ -449,6 +449,21 @@ pub struct Series {
     /// Every bucket from the one holding `from` to the one holding the last instant before
     /// `to`, empty ones included.
     pub buckets: Vec<Bucket>,
+    /// Present when the window reaches back before the readings still kept: what its older
+    /// buckets are summed from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention: Option<SeriesRetention>,
+}
+
+/// What retention has removed from a series' window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct SeriesRetention {
+    /// Readings are kept from this moment: the buckets before it are summed from the stored
+    /// 5-minute and hourly rollups.
+    pub readings_from: DateTime<Utc>,
+    /// Rollups are kept from this moment: buckets before it hold nothing. Null: every rollup
+    /// is kept.
+    pub rollups_from: Option<DateTime<Utc>>,
 }
 
 /// Parses an IANA zone name, UTC for none.

@@ -249,7 +249,8 @@ impl Store {
                     use diesel_async::RunQueryDsl;
                     let rows: Vec<QualifyingRow> = diesel::sql_query(format!(
                         "SELECT {QUALIFYING_COLUMNS} \
-                           FROM classifications c JOIN events e ON e.id = c.event_id \
+                           FROM classifications c \
+                           JOIN events e ON e.id = c.event_id AND e.observed_at = c.observed_at \
                           WHERE c.label = ANY($1) AND c.observed_at >= $2 AND c.observed_at < $3"
                     ))
                     .bind::<Array<Text>, _>(labels)

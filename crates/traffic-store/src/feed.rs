@@ -96,32 +96,49 @@ fn mark(
 }
 
 /// The classified reading before (`<`, newest first) or after (`>`, oldest first) `k`'s in its
-/// lane; `{lane}` is filled per backend.
-fn probe(direction: &str, lane: &str) -> String {
+/// lane, as `columns`; `{lane}` is filled per backend.
+fn probe(direction: &str, lane: &str, columns: &str) -> String {
     let order = if direction == "<" { "DESC" } else { "ASC" };
     format!(
-        "SELECT x.id FROM events x JOIN classifications xc ON xc.event_id = x.id \
+        "SELECT {columns} FROM events x \
+           JOIN classifications xc ON xc.event_id = x.id AND xc.observed_at = x.observed_at \
          WHERE x.sensor_id = k.sensor_id AND {lane} AND x.observed_at {direction} k.observed_at \
          ORDER BY x.observed_at {order} LIMIT 1"
     )
 }
 
 /// The classified readings before and after each event `k` that `which` selects, `lane`
-/// matching a reading `x` to `k`'s lane.
-fn marks_sql(lane: &str, which: &str) -> String {
+/// matching a reading `x` to `k`'s lane. PostgreSQL reads each neighbour whole where its
+/// probe finds it (LATERAL), within the partitions of its days; SQLite, which has no LATERAL,
+/// finds its id and joins it again.
+fn marks_sql(lane: &str, which: &str, lateral: bool) -> String {
+    let (neighbours, label) = if lateral {
+        let found = "x.id, x.observed_at, xc.label, xc.level_of_service";
+        let joined = format!(
+            "LEFT JOIN LATERAL ({}) p ON TRUE LEFT JOIN LATERAL ({}) n ON TRUE",
+            probe("<", lane, found),
+            probe(">", lane, found)
+        );
+        (joined, ["p", "n"])
+    } else {
+        let joined = format!(
+            "LEFT JOIN events p ON p.id = ({}) \
+             LEFT JOIN classifications pc ON pc.event_id = p.id \
+             LEFT JOIN events n ON n.id = ({}) \
+             LEFT JOIN classifications nc ON nc.event_id = n.id",
+            probe("<", lane, "x.id"),
+            probe(">", lane, "x.id")
+        );
+        (joined, ["pc", "nc"])
+    };
+    let [pc, nc] = label;
     format!(
         "SELECT k.id, p.id AS prev_id, p.observed_at AS prev_at, \
-                pc.label AS prev_label, pc.level_of_service AS prev_los, \
+                {pc}.label AS prev_label, {pc}.level_of_service AS prev_los, \
                 n.id AS next_id, n.observed_at AS next_at, \
-                nc.label AS next_label, nc.level_of_service AS next_los \
-           FROM events k \
-           LEFT JOIN events p ON p.id = ({}) \
-           LEFT JOIN classifications pc ON pc.event_id = p.id \
-           LEFT JOIN events n ON n.id = ({}) \
-           LEFT JOIN classifications nc ON nc.event_id = n.id \
-          WHERE {which}",
-        probe("<", lane),
-        probe(">", lane)
+                {nc}.label AS next_label, {nc}.level_of_service AS next_los \
+           FROM events k {neighbours} \
+          WHERE {which}"
     )
 }
 
@@ -256,7 +273,7 @@ async fn marks_of(store: &Store, chunk: Vec<i64>) -> Result<Marks, StoreError> {
             let mut marks = Vec::new();
             // A lane and a whole carriageway apart, so that each walks the index.
             for (lane, lane_of_k) in [("x.lane = k.lane", "k.lane IS NOT NULL"), ("x.lane IS NULL", "k.lane IS NULL")] {
-                let sql = marks_sql(lane, &format!("k.id = ANY($1) AND {lane_of_k}"));
+                let sql = marks_sql(lane, &format!("k.id = ANY($1) AND {lane_of_k}"), true);
                 let rows: Vec<MarksRow> = diesel::sql_query(sql)
                     .bind::<Array<BigInt>, _>(chunk.clone())
                     .load(conn)
@@ -270,7 +287,7 @@ async fn marks_of(store: &Store, chunk: Vec<i64>) -> Result<Marks, StoreError> {
         sqlite: {
             use diesel_async::RunQueryDsl;
             let list = vec!["?"; chunk.len()].join(", ");
-            let sql = marks_sql("x.lane IS k.lane", &format!("k.id IN ({list})"));
+            let sql = marks_sql("x.lane IS k.lane", &format!("k.id IN ({list})"), false);
             let mut query = diesel::sql_query(sql).into_boxed();
             for id in &chunk {
                 query = query.bind::<BigInt, _>(*id);

@@ -20,9 +20,11 @@ mod migrate;
 mod model;
 mod feed;
 mod network;
+mod partitions;
 mod prepared;
 mod queue;
 mod read;
+mod retention;
 mod retry;
 mod rollup;
 mod rows;
@@ -50,9 +52,10 @@ pub use network::{
     AgedLane, NetworkFilter, NetworkState, SensorListing, SensorListingPage, StateItem,
     StateSummary,
 };
+pub use retention::{Removed, Retained};
 pub use retry::{Retry, RetryPolicy};
 pub use sensors::Sensor;
-pub use series::{SeriesFrame, SeriesOutcome, SeriesSources};
+pub use series::{SeriesFrame, SeriesOutcome, SeriesSources, before_retention};
 pub use state::LaneState;
 pub use transitions::{Transition, TransitionPage, TransitionQuery};
 pub use write::InsertCounts;

@@ -120,11 +120,19 @@ const CLAIM_POSTGRES: &str = "\
                     WHERE NOT failed AND next_attempt_at <= $3 \
                     ORDER BY next_attempt_at, event_id LIMIT $4 \
                       FOR UPDATE SKIP LOCKED)) \
-        RETURNING q.event_id, q.attempts, q.requeued, q.last_error) \
+        RETURNING q.event_id, q.observed_at, q.attempts, q.requeued, q.last_error) \
     SELECT e.id, e.sensor_id, e.observed_at, e.interval_s, e.lane, e.vehicle_count, \
            e.avg_speed_kmh, e.occupancy_pct, e.speed_limit_kmh, e.lanes, e.received_at, \
            l.event_id, l.attempts, l.requeued, l.last_error \
-      FROM leased l JOIN events e ON e.id = l.event_id";
+      FROM leased l JOIN events e ON e.id = l.event_id AND e.observed_at = l.observed_at";
+
+/// PostgreSQL queues event `$1` again at `$2` (see [`Store::requeue`]), if it exists.
+const REQUEUE_POSTGRES: &str = "\
+    INSERT INTO queue (event_id, observed_at, next_attempt_at, attempts, requeued, failed) \
+    SELECT id, observed_at, $2, 0, TRUE, FALSE FROM events WHERE id = $1 \
+    ON CONFLICT (event_id) DO UPDATE SET \
+        next_attempt_at = excluded.next_attempt_at, attempts = 0, requeued = TRUE, \
+        failed = FALSE, lease_owner = NULL, lease_until = NULL";
 
 /// A queue row as a claim leaves it.
 #[derive(Debug, Queryable, QueryableByName)]
@@ -304,32 +312,43 @@ impl Store {
     pub async fn requeue(&self, id: i64) -> Result<Option<Event>, StoreError> {
         self.run(move |store| async move {
             let now = super::backend::now();
-            let row: Option<EventRow> = with_conn!(store, |conn| {
-                let stored: Option<i64> = events::table
-                    .select(events::id)
-                    .filter(events::id.eq(id))
-                    .first(conn)
-                    .await
-                    .optional()?;
-                if stored.is_some() {
-                    let fresh = (
-                        queue::next_attempt_at.eq(now),
-                        queue::attempts.eq(0),
-                        queue::requeued.eq(true),
-                        queue::failed.eq(false),
-                        queue::lease_owner.eq(None::<String>),
-                        queue::lease_until.eq(None::<DateTime<Utc>>),
-                    );
-                    diesel::insert_into(queue::table)
-                        .values((queue::event_id.eq(id), fresh.clone()))
-                        .on_conflict(queue::event_id)
-                        .do_update()
-                        .set(fresh)
+            let row: Option<EventRow> = with_conn!(store, |conn|
+                postgres: {
+                    // The queue row names the reading's day, read with it in one statement.
+                    diesel::sql_query(REQUEUE_POSTGRES)
+                        .bind::<diesel::sql_types::BigInt, _>(id)
+                        .bind::<diesel::sql_types::Timestamptz, _>(now)
                         .execute(conn)
                         .await?;
+                    events_by_id!([id]).first(conn).await.optional()?
+                },
+                sqlite: {
+                    let stored: Option<i64> = events::table
+                        .select(events::id)
+                        .filter(events::id.eq(id))
+                        .first(conn)
+                        .await
+                        .optional()?;
+                    if stored.is_some() {
+                        let fresh = (
+                            queue::next_attempt_at.eq(now),
+                            queue::attempts.eq(0),
+                            queue::requeued.eq(true),
+                            queue::failed.eq(false),
+                            queue::lease_owner.eq(None::<String>),
+                            queue::lease_until.eq(None::<DateTime<Utc>>),
+                        );
+                        diesel::insert_into(queue::table)
+                            .values((queue::event_id.eq(id), fresh.clone()))
+                            .on_conflict(queue::event_id)
+                            .do_update()
+                            .set(fresh)
+                            .execute(conn)
+                            .await?;
+                    }
+                    events_by_id!([id]).first(conn).await.optional()?
                 }
-                events_by_id!([id]).first(conn).await.optional()?
-            });
+            );
             row.map(Event::try_from).transpose()
         })
         .await
@@ -429,8 +448,10 @@ static COMPLETE_POSTGRES: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{COMPLETE_POSTGRES_HEAD}, \
         old AS (\
-            SELECT c.event_id, c.label, c.level_of_service, c.flow_veh_h_lane, c.flags \
-              FROM done JOIN classifications c ON c.event_id = done.event_id \
+            SELECT c.event_id, c.observed_at, c.label, c.level_of_service, c.flow_veh_h_lane, \
+                   c.flags \
+              FROM done JOIN classifications c \
+                ON c.event_id = done.event_id AND c.observed_at = done.observed_at \
              WHERE done.requeued), \
         {} \
         SELECT event_id AS id FROM written",
@@ -449,28 +470,28 @@ const COMPLETE_POSTGRES_HEAD: &str = concat!(
     done AS (\
         DELETE FROM queue q USING v \
          WHERE q.event_id = v.id AND q.lease_owner = v.owner AND q.lease_until > v.at \
-        RETURNING q.event_id, q.attempts, q.requeued), \
+        RETURNING q.event_id, q.observed_at, q.attempts, q.requeued), \
     written AS (\
     INSERT INTO classifications AS c (event_id, observed_at, label, level_of_service, \
         flow_veh_h_lane, density_veh_km_lane, confidence, flags, reasons, classifier_version, \
         classified_at, attempts) \
-    SELECT v.id, e.observed_at, v.label, v.level_of_service, v.flow, v.density, v.confidence, \
-           v.flags, v.reasons, v.version, v.at, done.attempts \
-      FROM done JOIN v ON v.id = done.event_id JOIN events e ON e.id = done.event_id \
-    ON CONFLICT (event_id) DO UPDATE SET \
+    SELECT v.id, done.observed_at, v.label, v.level_of_service, v.flow, v.density, \
+           v.confidence, v.flags, v.reasons, v.version, v.at, done.attempts \
+      FROM done JOIN v ON v.id = done.event_id \
+    ON CONFLICT (event_id, observed_at) DO UPDATE SET \
         label = excluded.label, level_of_service = excluded.level_of_service, \
         flow_veh_h_lane = excluded.flow_veh_h_lane, \
         density_veh_km_lane = excluded.density_veh_km_lane, confidence = excluded.confidence, \
         flags = excluded.flags, reasons = excluded.reasons, \
         classifier_version = excluded.classifier_version, \
         classified_at = excluded.classified_at, attempts = excluded.attempts \
-    RETURNING c.event_id, c.label, c.level_of_service, c.flow_veh_h_lane, \
+    RETURNING c.event_id, c.observed_at, c.label, c.level_of_service, c.flow_veh_h_lane, \
               c.density_veh_km_lane, c.confidence, c.flags, c.classified_at), \
     recorded AS (\
         SELECT e.sensor_id, e.lane, e.id, e.observed_at, e.interval_s, e.vehicle_count, \
                e.avg_speed_kmh, e.occupancy_pct, w.label, w.level_of_service, \
                w.flow_veh_h_lane, w.density_veh_km_lane, w.confidence, w.flags, w.classified_at \
-          FROM written w JOIN events e ON e.id = w.event_id), \
+          FROM written w JOIN events e ON e.id = w.event_id AND e.observed_at = w.observed_at), \
     newest AS (\
         SELECT DISTINCT ON (sensor_id, lane) * FROM recorded \
          ORDER BY sensor_id, lane, observed_at DESC), \

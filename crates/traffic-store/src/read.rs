@@ -193,7 +193,7 @@ impl Store {
 /// that has none, or none lately.
 const LATEST_OF_SENSOR: &str = concat!(
     lanes_of_sensor!(),
-    "SELECT id FROM ( \
+    "SELECT id, observed_at FROM ( \
         (SELECT id, observed_at FROM events WHERE sensor_id = $1 AND lane IS NULL \
           ORDER BY observed_at DESC LIMIT 1) \
         UNION ALL \
@@ -208,6 +208,8 @@ const LATEST_OF_SENSOR: &str = concat!(
 struct LatestId {
     #[diesel(sql_type = BigInt)]
     id: i64,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    observed_at: DateTime<Utc>,
 }
 
 impl Store {
@@ -224,9 +226,11 @@ impl Store {
                         .optional()?;
                     match latest {
                         None => None,
-                        Some(LatestId { id }) => event_states::table
+                        // With its time, the row is looked up in its day's partition alone.
+                        Some(LatestId { id, observed_at }) => event_states::table
                             .select(event_columns!())
                             .filter(event_states::id.eq(id))
+                            .filter(event_states::observed_at.eq(observed_at))
                             .first(conn)
                             .await
                             .optional()?,

@@ -140,7 +140,8 @@ pub(crate) static RECORD_SHARES: LazyLock<String> = LazyLock::new(|| {
             SELECT e.sensor_id, e.lane, {span_e}, -1, e.interval_s, e.vehicle_count, \
                    e.avg_speed_kmh, e.occupancy_pct, o.label, o.level_of_service, \
                    o.flow_veh_h_lane, o.flags \
-              FROM old o JOIN events e ON e.id = o.event_id CROSS JOIN watermark w \
+              FROM old o JOIN events e ON e.id = o.event_id AND e.observed_at = o.observed_at \
+             CROSS JOIN watermark w \
              WHERE e.observed_at - e.interval_s * interval '1 second' < w.built_until), \
         five AS (\
             SELECT sensor_id, lane, start, {shares} FROM shares GROUP BY sensor_id, lane, start), \

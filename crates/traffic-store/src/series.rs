@@ -8,7 +8,8 @@ use diesel::QueryableByName;
 use diesel::sql_types::{Array, Bool, Double, Nullable, SmallInt, Text, Timestamptz};
 use traffic_model::reading::SensorId;
 use traffic_model::series::{
-    Bucket, BucketSize, Classified, Observation, Plan, Rollup, RollupSpan, Series, Tz, zone_or_utc,
+    Bucket, BucketSize, Classified, Observation, Plan, Rollup, RollupSpan, Series, SeriesRetention,
+    Tz, zone_or_utc,
 };
 
 use super::decode::Decode;
@@ -92,7 +93,8 @@ fn readings_sql(postgres: bool) -> String {
     };
     format!(
         "SELECT {COLUMNS}, {flags} AS flags \
-           FROM events e LEFT JOIN classifications c ON c.event_id = e.id \
+           FROM events e \
+           LEFT JOIN classifications c ON c.event_id = e.id AND c.observed_at = e.observed_at \
           WHERE e.sensor_id = {p}1 AND ({p}2 = -1 OR e.lane = {p}2) \
             AND e.observed_at > {p}3 AND e.observed_at < {p}4"
     )
@@ -158,7 +160,8 @@ fn readings_beside_rollups_sql(carriageway: bool) -> String {
         let part = |source: &str, from: &str, until: &str, only: &str| {
             format!(
                 "SELECT {COLUMNS}, c.flags::text AS flags FROM {source} \
-                  LEFT JOIN classifications c ON c.event_id = e.id \
+                  LEFT JOIN classifications c \
+                    ON c.event_id = e.id AND c.observed_at = e.observed_at \
                   WHERE e.sensor_id = $1 AND {lanes} \
                     AND e.observed_at > {from} AND e.observed_at < {until} + {longest} \
                     AND {start} >= {from} AND {start} < {until} {only}"
@@ -168,7 +171,8 @@ fn readings_beside_rollups_sql(carriageway: bool) -> String {
         parts.push(part("events e", "$5", "$6", ""));
         parts.push(part(
             "queue q CROSS JOIN LATERAL \
-             (SELECT * FROM events WHERE id = q.event_id OFFSET 0) e",
+             (SELECT * FROM events \
+               WHERE id = q.event_id AND observed_at = q.observed_at OFFSET 0) e",
             "$4",
             "$5",
             "AND c.event_id IS NULL",
@@ -271,6 +275,21 @@ pub enum SeriesOutcome {
     TooManyBuckets,
     /// The sensor has neither readings nor metadata.
     UnknownSensor,
+    /// The window reaches back before the readings still kept (from the moment given), and
+    /// its buckets cannot be summed from rollups (SQLite, 1-minute buckets, a zone whose
+    /// offset is not a whole number of 5 minutes).
+    BeforeRetention(DateTime<Utc>),
+}
+
+/// Why a window that reaches back before the readings kept (from `readings_from`) has no
+/// series in the buckets asked for, and what would.
+pub fn before_retention(readings_from: DateTime<Utc>) -> String {
+    format!(
+        "readings are kept from {}; earlier buckets are summed from the 5-minute and hourly \
+         rollups (PostgreSQL), which fit buckets of 5 minutes or longer: ask for such buckets, \
+         or a window from then on",
+        readings_from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
 }
 
 /// What a series is summed from.
@@ -291,6 +310,8 @@ pub struct SeriesFrame {
     pub zone: Tz,
     pub plan: Plan,
     registered: bool,
+    /// Set when the window reaches back before the readings still kept.
+    retention: Option<SeriesRetention>,
 }
 
 impl Store {
@@ -328,6 +349,7 @@ impl Store {
         max_buckets: usize,
     ) -> Result<Option<SeriesFrame>, StoreError> {
         let stored = self.sensor(sensor.clone()).await?;
+        let retained = self.retained().await?;
         let zone = zone_or_utc(
             stored
                 .as_ref()
@@ -335,6 +357,13 @@ impl Store {
         );
         Ok(
             Plan::new(size, zone, from, to, max_buckets).map(|plan| SeriesFrame {
+                retention: retained
+                    .readings_from
+                    .filter(|kept| plan.window().0 < *kept)
+                    .map(|readings_from| SeriesRetention {
+                        readings_from,
+                        rollups_from: retained.rollups_from,
+                    }),
                 sensor,
                 lane,
                 zone,
@@ -363,13 +392,20 @@ impl Store {
         Ok(plan.sum(&sources.observations, &sources.rollups))
     }
 
-    /// The series of `frame` with its `buckets`, or `UnknownSensor` when the sensor has
-    /// neither metadata nor any reading.
+    /// The series of `frame` with its `buckets`; `BeforeRetention` when the window reaches
+    /// back before the readings kept and nothing else can sum it, `UnknownSensor` when the
+    /// sensor has neither metadata nor any reading.
     pub async fn finish_series(
         &self,
         frame: SeriesFrame,
         buckets: Vec<Bucket>,
     ) -> Result<SeriesOutcome, StoreError> {
+        // First: a sensor whose readings retention removed is not unknown for that.
+        if let Some(retention) = frame.retention
+            && self.sums_every_reading(&frame.plan)
+        {
+            return Ok(SeriesOutcome::BeforeRetention(retention.readings_from));
+        }
         if !frame.registered
             && buckets.iter().all(|b| b.readings == 0)
             && self.latest_of_sensor(frame.sensor.clone()).await?.is_none()
@@ -385,6 +421,7 @@ impl Store {
             time_zone: frame.zone.name().to_owned(),
             from,
             to,
+            retention: frame.retention,
         }))
     }
 

@@ -147,6 +147,7 @@ impl Store {
                                     "SELECT x.* FROM lane_state l CROSS JOIN LATERAL ( \
                                          SELECT {} FROM events e \
                                          JOIN classifications c ON c.event_id = e.id \
+                                          AND c.observed_at = e.observed_at \
                                          WHERE e.sensor_id = l.sensor_id AND {lane_match} \
                                            AND e.observed_at <= $1 \
                                          ORDER BY e.observed_at DESC LIMIT 1) x \

@@ -105,7 +105,8 @@ impl Row {
 const TRANSITIONS: &str = "\
     WITH readings AS (\
         SELECT e.sensor_id, e.lane, e.observed_at, e.id, c.label, c.level_of_service \
-          FROM events e JOIN classifications c ON c.event_id = e.id \
+          FROM events e \
+          JOIN classifications c ON c.event_id = e.id AND c.observed_at = e.observed_at \
          WHERE e.observed_at >= {from} AND e.observed_at < {to} {sensors} \
         UNION ALL {seed}), \
     paired AS (\
@@ -153,7 +154,8 @@ impl Store {
                             "SELECT x.* FROM lane_state l CROSS JOIN LATERAL ( \
                                  SELECT e.sensor_id, e.lane, e.observed_at, e.id, c.label, \
                                         c.level_of_service \
-                                   FROM events e JOIN classifications c ON c.event_id = e.id \
+                                   FROM events e JOIN classifications c \
+                                     ON c.event_id = e.id AND c.observed_at = e.observed_at \
                                   WHERE e.sensor_id = l.sensor_id AND {lane_match} \
                                     AND e.observed_at < $1 \
                                   ORDER BY e.observed_at DESC LIMIT 1) x \

@@ -1,13 +1,15 @@
 //! The store's upkeep beside classification, each task on its own period: the queue table's
-//! vacuum and the building of closed rollup spans.
+//! vacuum, the building of closed rollup spans, and the day partitions and retention.
 
 use std::future::Future;
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use traffic_store::{Store, StoreError};
+
+use crate::retention::{RetentionSettings, Upkeep};
 
 /// Dead queue rows worth a vacuum: a few seconds of classification at full speed, a pass over a
 /// table that small takes milliseconds.
@@ -37,10 +39,15 @@ async fn periodically<F, Fut>(
             () = tokio::time::sleep(period) => {}
             () = shutdown.cancelled() => return,
         }
-        let span = tracing::debug_span!("maintenance", task = name);
-        if let Err(e) = task().instrument(span).await {
-            tracing::warn!(task = name, error = %service_kit::telemetry::error_chain(&e), "maintenance failed");
-        }
+        run_once(name, task()).await;
+    }
+}
+
+/// Runs one pass of task `name` in a span of its own; a failure is logged.
+async fn run_once(name: &'static str, pass: impl Future<Output = Result<(), StoreError>>) {
+    let span = tracing::debug_span!("maintenance", task = name);
+    if let Err(e) = pass.instrument(span).await {
+        tracing::warn!(task = name, error = %service_kit::telemetry::error_chain(&e), "maintenance failed");
     }
 }
 
@@ -55,17 +62,40 @@ pub async fn vacuum_queue(store: Store, period: Duration, shutdown: Cancellation
     .await;
 }
 
+/// Creates the day partitions ahead and removes what has expired (see
+/// [`crate::retention::upkeep`]), at start and then every period; replicas doing it at once
+/// take turns in the database.
+pub async fn upkeep(store: Store, settings: RetentionSettings, shutdown: CancellationToken) {
+    let pass = || async {
+        let done = crate::retention::upkeep(&store, &settings, Utc::now()).await?;
+        if done != Upkeep::default() {
+            tracing::info!(?done, "upkeep: partitions created, expired data removed");
+        }
+        Ok(())
+    };
+    run_once("upkeep", pass()).await;
+    periodically("upkeep", settings.period, shutdown, pass).await;
+}
+
 /// Builds the rollup spans that have closed (see [`Store::build_rollups`]), catching up a step
 /// at a time; replicas share the work (one builds while the others skip).
 pub async fn build_rollups(store: Store, period: Duration, shutdown: CancellationToken) {
     periodically("rollup_build", period, shutdown, || async {
-        while let Some(built_until) = store
-            .build_rollups(Utc::now() - ROLLUP_SETTLE, ROLLUP_STEP)
-            .await?
-        {
-            tracing::debug!(%built_until, "built rollups");
-        }
-        Ok(())
+        build_closed_rollups(&store).await.map(drop)
     })
     .await;
+}
+
+/// Builds every closed rollup span not built yet, a step at a time; returns the last
+/// watermark it set (`None`: nothing was due, or another replica was building).
+pub async fn build_closed_rollups(store: &Store) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let mut last = None;
+    while let Some(built_until) = store
+        .build_rollups(Utc::now() - ROLLUP_SETTLE, ROLLUP_STEP)
+        .await?
+    {
+        tracing::debug!(%built_until, "built rollups");
+        last = Some(built_until);
+    }
+    Ok(last)
 }

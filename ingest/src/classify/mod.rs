@@ -20,6 +20,8 @@ use prometheus::{Histogram, IntCounterVec};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+use crate::retention::RetentionSettings;
 use traffic_store::{RetryPolicy, Store};
 
 pub use self::connection::ClassifierLink;
@@ -52,6 +54,9 @@ pub struct ClassifyConfig {
     /// How often closed rollup spans are built (see [`Store::build_rollups`]); zero leaves
     /// them to another replica (series then sum every reading of unbuilt spans).
     pub rollup_build: Duration,
+    /// What is kept, and how often the partitions ahead and the removal of what expired are
+    /// seen to (see [`crate::retention`]).
+    pub retention: RetentionSettings,
     pub retry: RetryPolicy,
 }
 
@@ -118,6 +123,13 @@ impl Workers {
             tasks.spawn(maintenance::build_rollups(
                 store.clone(),
                 config.rollup_build,
+                shutdown.clone(),
+            ));
+        }
+        if !config.retention.period.is_zero() {
+            tasks.spawn(maintenance::upkeep(
+                store.clone(),
+                config.retention.clone(),
                 shutdown.clone(),
             ));
         }

@@ -31,14 +31,18 @@ pub async fn create(
     body::format(&request, &[Format::Json])?;
     let bytes = body::read(&request, payload, state.limits.reading()).await?;
     let input: ReadingInput = serde_json::from_slice(&bytes).map_err(malformed)?;
-    let reading = Reading::from_input(input, Utc::now()).map_err(|e| {
-        state.metrics.count_readings(0, 0, 1);
-        Problem::new(
-            Kind::InvalidReading,
-            format!("{} field(s) are invalid", e.errors.len()),
-        )
-        .with_errors(e.errors)
-    })?;
+    let now = Utc::now();
+    let reading = Reading::from_input(input, now)
+        .map_err(|e| e.errors)
+        .and_then(|reading| kept(&state, reading, now))
+        .map_err(|errors| {
+            state.metrics.count_readings(0, 0, 1);
+            Problem::new(
+                Kind::InvalidReading,
+                format!("{} field(s) are invalid", errors.len()),
+            )
+            .with_errors(errors)
+        })?;
     state.admit(&request, 1).await?;
     let written = Written::of([&reading]);
     let inserted = state.store.insert(reading).await?;
@@ -54,6 +58,18 @@ pub async fn create(
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/events/{}", event.id)))
         .json(event))
+}
+
+/// `reading`, unless it is older than the readings kept (DATA_RETENTION_DAYS).
+fn kept(
+    state: &AppState,
+    reading: Reading,
+    now: chrono::DateTime<Utc>,
+) -> Result<Reading, Vec<FieldError>> {
+    match state.retention.refusal(&reading, now) {
+        Some(refusal) => Err(vec![refusal]),
+        None => Ok(reading),
+    }
 }
 
 /// The answer to a batch.
@@ -98,7 +114,10 @@ pub async fn create_batch(
     let mut readings = Vec::with_capacity(items.len());
     let mut rejected = Vec::new();
     for (index, item) in items {
-        match item.and_then(|input| Reading::from_input(input, now).map_err(|e| e.errors)) {
+        let reading = item
+            .and_then(|input| Reading::from_input(input, now).map_err(|e| e.errors))
+            .and_then(|reading| kept(&state, reading, now));
+        match reading {
             Ok(reading) => readings.push(reading),
             Err(errors) => rejected.push(RejectedReading { index, errors }),
         }

@@ -103,6 +103,12 @@ async fn series(
                 ),
             ));
         }
+        SeriesOutcome::BeforeRetention(readings_from) => {
+            return Err(Problem::invalid_query(
+                "from",
+                &traffic_store::before_retention(readings_from),
+            ));
+        }
         SeriesOutcome::UnknownSensor => {
             return Err(Problem::new(
                 Kind::NotFound,

@@ -21,6 +21,7 @@ mod network_state;
 mod probes;
 mod rate_limit;
 mod redis_server;
+mod retention;
 mod sensor_metadata;
 mod sensors;
 mod series;
@@ -60,6 +61,7 @@ macro_rules! api_suite {
 }
 
 api_suite! {
+    retention: [readings_older_than_the_retention_are_refused_and_expired_days_are_said_so],
     events: [
         a_valid_reading_is_stored_and_answered_with_201_and_its_location,
         a_resent_reading_returns_the_first_event_with_200_and_stores_one_row,

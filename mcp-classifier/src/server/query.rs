@@ -481,6 +481,9 @@ most 288 buckets per answer; `next_from` continues. Read-only.",
         let mut series = match outcome {
             SeriesOutcome::Series(series) => series,
             SeriesOutcome::UnknownSensor => return Err(error_text(unknown_sensor())),
+            SeriesOutcome::BeforeRetention(readings_from) => {
+                return Err(error_text(traffic_store::before_retention(readings_from)));
+            }
             SeriesOutcome::TooManyBuckets => {
                 return Err(error_text(format!(
                     "the window holds more than {} buckets of {size}: use a longer `bucket` or a shorter window",

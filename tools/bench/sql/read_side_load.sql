@@ -4,6 +4,8 @@
 -- Run on a migrated database: psql -v sensors=1000 -v days=7 -f read_side_load.sql
 \set ON_ERROR_STOP on
 ALTER TABLE events DISABLE TRIGGER events_enqueue;
+SELECT create_event_partitions(ARRAY(
+           SELECT generate_series(now() - make_interval(days => :days + 1), now(), interval '1 day')));
 
 INSERT INTO sensors (sensor_id, name, road, direction, lon, lat, lanes, speed_limit_kmh,
                      time_zone, updated_at)

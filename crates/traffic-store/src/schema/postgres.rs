@@ -63,6 +63,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         failed -> Bool,
         requeued -> Bool,
+        observed_at -> Timestamptz,
     }
 }
 

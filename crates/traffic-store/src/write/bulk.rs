@@ -47,38 +47,46 @@ impl Store {
         let total = readings.len();
         let readings = Arc::new(readings);
         let inserted = self
-            .run(move |store| async move {
-                let now = crate::backend::now();
-                Ok(with_conn!(store, |conn|
-                    postgres: {
-                        use diesel_async::RunQueryDsl;
-                        unnest_insert(&readings, now).execute(conn).await?
-                    },
-                    sqlite: {
-                        conn.spawn_blocking(move |conn| {
-                            use diesel::RunQueryDsl;
-                            conn.immediate_transaction(|conn| {
-                                let mut inserted = 0;
-                                for chunk in readings.chunks(INSERT_CHUNK) {
-                                    let values: Vec<_> =
-                                        chunk.iter().map(|r| reading_values!(r, now)).collect();
-                                    inserted += diesel::insert_into(events::table)
-                                        .values(values)
-                                        .on_conflict_do_nothing()
-                                        .execute(conn)?;
-                                }
-                                Ok::<_, diesel::result::Error>(inserted)
-                            })
-                        })
-                        .await?
-                    }
-                ))
+            .with_partitions(&readings, || {
+                self.insert_counted_once(Arc::clone(&readings))
             })
             .await?;
         Ok(InsertCounts {
             inserted,
             duplicates: total - inserted,
         })
+    }
+
+    /// One try of [`Store::insert_many_counted`]: the rows it stored.
+    async fn insert_counted_once(&self, readings: Arc<Vec<Reading>>) -> Result<usize, StoreError> {
+        self.run(move |store| async move {
+            let now = crate::backend::now();
+            Ok(with_conn!(store, |conn|
+                postgres: {
+                    use diesel_async::RunQueryDsl;
+                    unnest_insert(&readings, now).execute(conn).await?
+                },
+                sqlite: {
+                    conn.spawn_blocking(move |conn| {
+                        use diesel::RunQueryDsl;
+                        conn.immediate_transaction(|conn| {
+                            let mut inserted = 0;
+                            for chunk in readings.chunks(INSERT_CHUNK) {
+                                let values: Vec<_> =
+                                    chunk.iter().map(|r| reading_values!(r, now)).collect();
+                                inserted += diesel::insert_into(events::table)
+                                    .values(values)
+                                    .on_conflict_do_nothing()
+                                    .execute(conn)?;
+                            }
+                            Ok::<_, diesel::result::Error>(inserted)
+                        })
+                    })
+                    .await?
+                }
+            ))
+        })
+        .await
     }
 }
 

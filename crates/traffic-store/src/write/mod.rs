@@ -58,6 +58,15 @@ impl Store {
         &self,
         readings: Arc<Vec<Reading>>,
     ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+        self.with_partitions(&readings, || self.insert_chunk_once(Arc::clone(&readings)))
+            .await
+    }
+
+    /// One try of [`Store::insert_chunk`].
+    async fn insert_chunk_once(
+        &self,
+        readings: Arc<Vec<Reading>>,
+    ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
         let now = super::backend::now();
         let (fresh, existing) = with_conn!(self, |conn|
             postgres: {

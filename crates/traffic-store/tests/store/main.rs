@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cases;
+mod retention;
 mod support;
 
 macro_rules! store_suite {
@@ -78,11 +79,14 @@ store_suite! {
         lane_states_hold_each_lane_s_latest_classification_now_and_at_any_moment,
         transitions_are_label_changes_in_lane_order_and_follow_late_readings,
         congestion_periods_are_those_the_label_transitions_give,
+        a_day_without_a_partition_gets_one_for_its_readings,
+        retention_removes_whole_days_and_series_say_what_they_are_summed_from,
         series_from_rollups_equal_series_from_every_reading,
         rollup_builds_racing_classification_sum_each_reading_once,
     ],
     empty: [
         concurrent_first_starts_migrate_an_empty_database_once,
         an_upgrade_keeps_every_event_in_its_status,
+        an_upgrade_to_day_partitions_keeps_every_event_in_its_status,
     ]
 }
