@@ -28,11 +28,16 @@ start_fastapi_peer() {
 # harness's generated rows (observed_at in the second column) fall on, and the days beside them.
 csv_partitions() {
     local days
+    partitioned "$1" || return 0
     days=$(awk -F, '{ print substr($2, 1, 10) }' "$2" | sort -u | sed "s/.*/'&'::date/" | paste -sd,)
     psql "$1" -qAtX -c "SELECT create_event_partitions(ARRAY(
                               SELECT d + k FROM unnest(ARRAY[$days]) AS d, generate_series(-1, 1) AS k
-                          )::timestamptz[])
-                         WHERE to_regproc('create_event_partitions') IS NOT NULL" >/dev/null
+                          )::timestamptz[])" >/dev/null
+}
+
+# partitioned DATABASE_URL: whether its schema has day partitions (an earlier revision's has not).
+partitioned() {
+    [ "$(psql "$1" -qAtX -c "SELECT to_regproc('create_event_partitions') IS NOT NULL")" = t ]
 }
 
 # load_read_side DATABASE_URL SENSORS DAYS: the read-side benchmarks' database, SENSORS × DAYS ×

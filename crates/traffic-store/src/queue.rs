@@ -17,6 +17,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::model::{EventRow, StoredRow};
+use super::prepared::Prepared;
 use super::{Event, Retry, Store, StoreError};
 use traffic_model::classification::Classification;
 
@@ -201,8 +202,10 @@ impl Store {
             let rows: Vec<ClaimedRow> = with_conn!(store, |conn|
                 postgres: {
                     use diesel::sql_types::{BigInt, Text, Timestamptz};
-                    diesel::sql_query(CLAIM_POSTGRES)
-                        .bind::<Text, _>(&owner)
+                    // Prepared once per connection: planned each time, the join over every
+                    // day's partition took 3.7 ms to plan over 31 days, longer than it runs.
+                    Prepared::new(CLAIM_POSTGRES)
+                        .bind::<Text, _>(owner.clone())
                         .bind::<Timestamptz, _>(until)
                         .bind::<Timestamptz, _>(now)
                         .bind::<BigInt, _>(limit)
@@ -430,8 +433,9 @@ struct ReturnedId {
 /// PostgreSQL records a chunk of results in one statement: the queue rows still leased to the
 /// worker are deleted and their classifications appended (or replace an earlier one, for an
 /// event queued again by hand). The results come column by column, one array each: a statement
-/// of fixed text, planned in a fraction of a millisecond, where a VALUES list of 11 000
-/// parameters took PostgreSQL longer to plan than to run.
+/// of fixed text, planned in a few milliseconds, where a VALUES list of 11 000 parameters took
+/// PostgreSQL longer to plan than to run. It is planned each time, not prepared: a custom plan
+/// sees how many results the arrays hold, and the plans tuned below rely on that.
 ///
 /// The lease owner and the time come from `v` (a column of every result row) rather than as
 /// constants. Compared with constants, `lease_owner` and `lease_until` (NULL in most rows of the

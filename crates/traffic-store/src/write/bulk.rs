@@ -1,16 +1,15 @@
 //! Batches whose sender needs only counts: no rows come back, so neither `RETURNING` nor the
 //! look-up of the rows that collided is paid for.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Utc};
 use diesel::ExpressionMethods;
-use diesel::pg::Pg;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{Array, Double, Integer, Nullable, SmallInt, Text, Timestamptz};
 
 use super::INSERT_CHUNK;
 use crate::backend::column;
+use crate::prepared::Prepared;
 use crate::{Store, StoreError};
 use traffic_model::reading::Reading;
 
@@ -24,7 +23,8 @@ pub struct InsertCounts {
 }
 
 /// PostgreSQL takes the batch column by column: nine arrays and the time, instead of eleven
-/// parameters per reading, so the statement stays the same size whatever the batch size.
+/// parameters per reading, so the statement stays the same whatever the batch size and is
+/// prepared once per connection.
 const UNNEST_INSERT: &str = "\
     INSERT INTO events (sensor_id, observed_at, interval_s, lane, vehicle_count, avg_speed_kmh, \
                         occupancy_pct, speed_limit_kmh, lanes, received_at) \
@@ -32,6 +32,14 @@ const UNNEST_INSERT: &str = "\
       FROM unnest($1::text[], $2::timestamptz[], $3::int4[], $4::int2[], $5::int4[], \
                   $6::float8[], $7::float8[], $8::int2[], $9::int2[]) AS r \
     ON CONFLICT DO NOTHING";
+
+/// [`UNNEST_INSERT`] returning the rows it stored, as [`crate::model::StoredRow`]s.
+pub(super) static UNNEST_INSERT_RETURNING: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{UNNEST_INSERT} RETURNING id, sensor_id, observed_at, interval_s, lane, vehicle_count, \
+         avg_speed_kmh, occupancy_pct, speed_limit_kmh, lanes, received_at"
+    )
+});
 
 impl Store {
     /// Stores many readings as pending events in one transaction and says how many were new.
@@ -64,7 +72,7 @@ impl Store {
             Ok(with_conn!(store, |conn|
                 postgres: {
                     use diesel_async::RunQueryDsl;
-                    unnest_insert(&readings, now).execute(conn).await?
+                    unnest_insert(UNNEST_INSERT, &readings, now).execute(conn).await?
                 },
                 sqlite: {
                     conn.spawn_blocking(move |conn| {
@@ -90,10 +98,10 @@ impl Store {
     }
 }
 
-/// The [`UNNEST_INSERT`] statement with the batch bound as one array per column.
-fn unnest_insert(readings: &[Reading], now: DateTime<Utc>) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
-    diesel::sql_query(UNNEST_INSERT)
-        .into_boxed()
+/// `sql` ([`UNNEST_INSERT`], perhaps with a `RETURNING`) with `readings` bound as one array
+/// per column.
+pub(super) fn unnest_insert(sql: &str, readings: &[Reading], now: DateTime<Utc>) -> Prepared {
+    Prepared::new(sql)
         .bind::<Array<Text>, _>(column(readings, |r| r.sensor_id().as_str().to_owned()))
         .bind::<Array<Timestamptz>, _>(column(readings, Reading::observed_at))
         .bind::<Array<Integer>, _>(column(readings, |r| r.interval_s() as i32))

@@ -71,13 +71,23 @@ impl Store {
         let (fresh, existing) = with_conn!(self, |conn|
             postgres: {
                 use diesel_async::RunQueryDsl;
+                // The rows bound column by column to one prepared statement of fixed text
+                // (see `bulk`), returned as stored.
+                macro_rules! returning {
+                    ($conn:ident, $chunk:ident) => {
+                        bulk::unnest_insert(bulk::UNNEST_INSERT_RETURNING.as_str(), $chunk, now)
+                            .load($conn)
+                            .await?
+                    };
+                }
                 if readings.len() <= INSERT_CHUNK {
                     // One INSERT is atomic on its own; the follow-up only reads committed rows.
                     // Skipping BEGIN/COMMIT saves two round trips on every single POST.
-                    insert_chunks!(conn, &readings, now, .await)
+                    insert_chunks!(conn, &readings, |chunk| returning!(conn, chunk), .await)
                 } else {
                     conn.transaction(async |conn| {
-                        let (fresh, existing) = insert_chunks!(conn, &readings, now, .await);
+                        let (fresh, existing) =
+                            insert_chunks!(conn, &readings, |chunk| returning!(conn, chunk), .await);
                         Ok::<_, StoreError>((fresh, Ok(existing?)))
                     })
                     .await?
@@ -91,7 +101,15 @@ impl Store {
                 conn.spawn_blocking(move |conn| {
                     use diesel::RunQueryDsl;
                     conn.immediate_transaction(|conn| {
-                        let (fresh, existing) = insert_chunks!(conn, &readings, now,);
+                        let (fresh, existing) = insert_chunks!(conn, &readings, |chunk| {
+                            let values: Vec<_> =
+                                chunk.iter().map(|r| reading_values!(r, now)).collect();
+                            diesel::insert_into(events::table)
+                                .values(values)
+                                .on_conflict_do_nothing()
+                                .returning(stored_columns!(events))
+                                .get_results(conn)?
+                        },);
                         Ok::<_, diesel::result::Error>((fresh, Ok(existing?)))
                     })
                 })
@@ -117,24 +135,19 @@ fn only(mut results: Vec<Result<Inserted, StoreError>>) -> Result<Inserted, Stor
     }
 }
 
-/// Inserts `readings` chunk by chunk: the rows the INSERTs created, and the already stored
-/// rows the others collided with — or the error that kept those from being read (the rows
-/// created stay created: without a transaction each INSERT commits on its own).
-/// `$($await)*` is `.await` on an async connection and nothing on a synchronous one.
+/// Inserts `readings` chunk by chunk, `$insert` storing each `$chunk` and evaluating to the rows
+/// it created: those rows, and the already stored rows the others collided with — or the error
+/// that kept those from being read (the rows created stay created: without a transaction each
+/// INSERT commits on its own). `$($await)*` is `.await` on an async connection and nothing on a
+/// synchronous one.
 macro_rules! insert_chunks {
-    ($conn:ident, $readings:expr, $now:expr, $($await:tt)*) => {{
+    ($conn:ident, $readings:expr, |$chunk:ident| $insert:expr, $($await:tt)*) => {{
         let readings: &[Reading] = $readings;
         let mut fresh: Vec<StoredRow> = Vec::with_capacity(readings.len());
         let mut existing: Result<Vec<EventRow>, diesel::result::Error> = Ok(Vec::new());
-        for chunk in readings.chunks(INSERT_CHUNK) {
-            let values: Vec<_> = chunk.iter().map(|r| reading_values!(r, $now)).collect();
-            let created: Vec<StoredRow> = diesel::insert_into(events::table)
-                .values(values)
-                .on_conflict_do_nothing()
-                .returning(stored_columns!(events))
-                .get_results($conn)
-                $($await)*?;
-            let (sensors, times) = collided(chunk, &created);
+        for $chunk in readings.chunks(INSERT_CHUNK) {
+            let created: Vec<StoredRow> = $insert;
+            let (sensors, times) = collided($chunk, &created);
             fresh.extend(created);
             if let (false, Ok(found)) = (sensors.is_empty(), existing.as_mut()) {
                 // Over-fetches the sensors × times product; match_inputs keeps exact keys.
