@@ -28,6 +28,8 @@ cleanup() {
 trap cleanup EXIT
 export DATABASE_URL="$server_url/$database"
 "$bin/ingest" migrate >/dev/null 2>&1
+# A row written by hand needs its day's partition (the service makes its own).
+psql "$DATABASE_URL" -qAtc "SELECT create_event_partitions(ARRAY['2026-03-02T07:00:00Z'::timestamptz])" >/dev/null
 event_id=$(psql "$DATABASE_URL" -qAtc "INSERT INTO events (sensor_id, observed_at, interval_s, lane, vehicle_count, avg_speed_kmh, occupancy_pct)
                                       VALUES ('A1-north', '2026-03-02T07:00:00Z', 60, 1, 25, 62.5, 14.2) RETURNING id")
 # The query tools' data: the sensor's place, and one classified reading in the lane's state.
