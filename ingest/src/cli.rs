@@ -494,19 +494,22 @@ pub async fn maintain(database: &DatabaseArgs, args: &ServeArgs) -> Result<(), B
     let store = Store::connect(database.store_config()?)?;
     let rollups_built_until = crate::classify::maintenance::build_closed_rollups(&store).await?;
     let done = crate::retention::upkeep(&store, &retention, chrono::Utc::now()).await?;
-    let report = serde_json::json!({
-        "rollups_built_until": rollups_built_until,
-        "partitions_created": done.partitions_created,
-        "days_dropped": done.days_dropped,
-        "readings_deleted": done.readings_deleted,
-        "rollups_deleted": done.rollups_deleted,
-        "retained": store.retained().await.map(|r| serde_json::json!({
-            "readings_from": r.readings_from,
-            "rollups_from": r.rollups_from,
-        }))?,
-    });
-    println!("{report}");
+    let report = MaintainReport {
+        rollups_built_until,
+        done,
+        retained: store.retained().await?,
+    };
+    println!("{}", serde_json::to_string(&report)?);
     Ok(())
+}
+
+/// What `ingest maintain` prints.
+#[derive(serde::Serialize)]
+struct MaintainReport {
+    rollups_built_until: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(flatten)]
+    done: crate::retention::Upkeep,
+    retained: traffic_store::Retained,
 }
 
 /// `ingest migrate`: bring the schema up to date, for operators who migrate before deploying.

@@ -27,7 +27,7 @@ const BATCH: i64 = 5_000;
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// From when what is stored reaches back, once retention has removed something older.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, QueryableByName)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, QueryableByName, serde::Serialize)]
 pub struct Retained {
     /// Readings and their classifications are kept from here on (`None`: all of them).
     #[diesel(sql_type = Nullable<UtcTime>)]
