@@ -107,6 +107,15 @@ impl Application {
         } else {
             store.migrate().await?;
         }
+        // Today's partition and the days ahead exist before the first request rather than
+        // being raced by it (a write that finds none would create it while the request waits).
+        let ahead = classify.retention.partitions_ahead_days;
+        if let Err(e) = store
+            .create_partitions_ahead(chrono::Utc::now(), ahead)
+            .await
+        {
+            tracing::warn!(error = %service_kit::telemetry::error_chain(&e), "could not create the day partitions ahead; writes create their own");
+        }
         if !http.bind.ip().is_loopback() && !api_keys.is_enabled() {
             tracing::warn!(bind = %http.bind, "listening beyond loopback without INGEST_API_KEYS: anyone who can reach it may write readings");
         }
