@@ -6,20 +6,7 @@
 
 use std::time::Duration;
 
-use smart_traffic_e2e::{Ingest, TestDatabase, reading};
-
-/// Reads `response`'s body until it holds `needle` or `within` passes; what it read.
-async fn read_until(response: &mut reqwest::Response, needle: &str, within: Duration) -> String {
-    let mut body = String::new();
-    let deadline = tokio::time::Instant::now() + within;
-    while !body.contains(needle) {
-        match tokio::time::timeout_at(deadline, response.chunk()).await {
-            Ok(Ok(Some(bytes))) => body.push_str(&String::from_utf8_lossy(&bytes)),
-            _ => break,
-        }
-    }
-    body
-}
+use smart_traffic_e2e::{Ingest, TestDatabase, read_until, reading};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_classified_on_one_replica_reaches_the_stream_clients_of_another() {

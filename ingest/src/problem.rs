@@ -27,6 +27,7 @@ pub enum Kind {
     MethodNotAllowed,
     RateLimited,
     Unavailable,
+    StorageFull,
     Internal,
 }
 
@@ -48,6 +49,7 @@ impl Kind {
             Kind::MethodNotAllowed => "method-not-allowed",
             Kind::RateLimited => "rate-limited",
             Kind::Unavailable => "database-unavailable",
+            Kind::StorageFull => "storage-full",
             Kind::Internal => "internal-error",
         }
     }
@@ -67,6 +69,7 @@ impl Kind {
             Kind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Kind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -88,6 +91,7 @@ impl Kind {
             Kind::MethodNotAllowed => "Method not allowed",
             Kind::RateLimited => "Too many readings for this sender",
             Kind::Unavailable => "The database is unavailable",
+            Kind::StorageFull => "The database has no room to write",
             Kind::Internal => "Internal server error",
         }
     }
@@ -185,6 +189,13 @@ impl Problem {
         if !error.is_unavailable() {
             return Self::internal(error);
         }
+        if error.is_storage_full() {
+            tracing::error!(error = %service_kit::telemetry::error_chain(error), "database out of storage");
+            return Self::new(
+                Kind::StorageFull,
+                "the database has no room to write; nothing was written, retry once space is freed",
+            );
+        }
         tracing::warn!(error = %service_kit::telemetry::error_chain(error), "database unavailable");
         let detail = if matches!(error, StoreError::Unavailable(_)) {
             "the database could not be reached; nothing was written, retry later"
@@ -239,8 +250,15 @@ impl ResponseError for Problem {
         if let Some(extra) = &self.header {
             response.insert_header((extra.0.clone(), extra.1.as_str()));
         }
-        if self.kind == Some(Kind::Unavailable) {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        match self.kind {
+            Some(Kind::Unavailable) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            }
+            // Space comes back only when an operator makes it: ask senders to back off longer.
+            Some(Kind::StorageFull) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("30")));
+            }
+            _ => {}
         }
         if self.kind == Some(Kind::BodyTimeout) {
             // The rest of the body may still come; the connection cannot be reused.

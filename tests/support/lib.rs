@@ -11,14 +11,18 @@
 
 mod binaries;
 mod ingest;
+pub mod ledger;
+pub mod pg_server;
 mod process;
 pub mod raw;
 mod readings;
+mod redis_server;
 
 pub use binaries::{Binaries, binaries};
 pub use ingest::{Classifier, Ingest, metric};
 pub use process::{Proc, free_port};
 pub use readings::{at, reading};
+pub use redis_server::RedisServer;
 pub use traffic_store::test_util::TestDatabase;
 
 use std::future::Future;
@@ -50,6 +54,24 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Reads `response`'s body (a live stream) until it holds `needle` or `within` passes; what
+/// it read.
+pub async fn read_until(
+    response: &mut reqwest::Response,
+    needle: &str,
+    within: Duration,
+) -> String {
+    let mut body = String::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while !body.contains(needle) {
+        match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(bytes))) => body.push_str(&String::from_utf8_lossy(&bytes)),
+            _ => break,
+        }
+    }
+    body
 }
 
 /// Waits up to `timeout` (saying `what` if it runs out) until `n` events are classified,

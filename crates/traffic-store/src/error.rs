@@ -68,6 +68,27 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// True when the database refused a write for want of space (SQLite's `SQLITE_FULL`,
+    /// PostgreSQL's `53100`): nothing was written, and retrying helps only once an operator
+    /// has made room. A subset of [`StoreError::is_unavailable`].
+    pub fn is_storage_full(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            StoreError::Shared(inner) => inner.is_storage_full(),
+            StoreError::Query(Error::DatabaseError(DatabaseErrorKind::Unknown, info)) => {
+                STORAGE_FULL
+                    .iter()
+                    .any(|start| info.message().starts_with(start))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Out of space, by the start of the message: PostgreSQL's 53100, SQLite's `SQLITE_FULL`.
+const STORAGE_FULL: &[&str] = &["could not extend file", "database or disk is full"];
+
 /// The server's own conditions, by the start of their messages (PostgreSQL's SQLSTATE in
 /// brackets, then SQLite's). A connection that dies without a word is `UnableToSendCommand`.
 const OPERATIONAL: &[&str] = &[
@@ -81,19 +102,20 @@ const OPERATIONAL: &[&str] = &[
     // 53300 too many connections
     "sorry, too many clients",
     "remaining connection slots are reserved",
-    // 53100 disk full, 53200 out of memory
-    "could not extend file",
+    // 53200 out of memory (53100 disk full: STORAGE_FULL)
     "out of memory",
     // 40P01
     "deadlock detected",
-    // SQLITE_BUSY, SQLITE_FULL, SQLITE_IOERR
+    // SQLITE_BUSY, SQLITE_IOERR (SQLITE_FULL: STORAGE_FULL)
     "database is locked",
-    "database or disk is full",
     "disk I/O error",
 ];
 
 fn is_operational(message: &str) -> bool {
-    OPERATIONAL.iter().any(|start| message.starts_with(start))
+    OPERATIONAL
+        .iter()
+        .chain(STORAGE_FULL)
+        .any(|start| message.starts_with(start))
 }
 
 #[cfg(test)]
@@ -123,6 +145,23 @@ mod tests {
         }
         let closed = database_error(DatabaseErrorKind::UnableToSendCommand, "connection closed");
         assert!(closed.is_unavailable());
+    }
+
+    #[test]
+    fn a_write_refused_for_want_of_space_is_storage_full_and_unavailable() {
+        for message in [
+            "database or disk is full",
+            "could not extend file \"base/16384/16397\": No space left on device",
+        ] {
+            let error = database_error(DatabaseErrorKind::Unknown, message);
+            assert!(
+                error.is_storage_full() && error.is_unavailable(),
+                "{message}"
+            );
+            assert!(StoreError::Shared(std::sync::Arc::new(error)).is_storage_full());
+        }
+        let busy = database_error(DatabaseErrorKind::Unknown, "database is locked");
+        assert!(busy.is_unavailable() && !busy.is_storage_full());
     }
 
     #[test]

@@ -70,6 +70,12 @@ impl TestDatabase {
             eprintln!("skipped: TEST_DATABASE_URL is not set, the PostgreSQL variant did not run");
             return None;
         };
+        Some(Self::postgres_at(&base).await)
+    }
+
+    /// A fresh schema on the server (and database) of `base`, a `postgres://` URL; panics
+    /// when it cannot be reached.
+    pub async fn postgres_at(base: &str) -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let schema = format!(
             "test_{}_{}_{}",
@@ -77,11 +83,9 @@ impl TestDatabase {
             NEXT.fetch_add(1, Ordering::Relaxed),
             Utc::now().timestamp_micros()
         );
-        let mut admin = AsyncPgConnection::establish(&base)
+        let mut admin = AsyncPgConnection::establish(base)
             .await
-            .unwrap_or_else(|e| {
-                panic!("TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}")
-            });
+            .unwrap_or_else(|e| panic!("PostgreSQL at {base} is unreachable: {e}"));
         admin
             .batch_execute(&format!("CREATE SCHEMA {schema}"))
             .await
@@ -90,11 +94,11 @@ impl TestDatabase {
         let url = DatabaseUrl::Postgres(
             format!("{base}{separator}options=-c%20search_path%3D{schema}").into(),
         );
-        Some(Self {
+        Self {
             url,
             dir: tempfile::tempdir().expect("temp dir"),
-            pg_schema: Some((base, schema)),
-        })
+            pg_schema: Some((base.to_owned(), schema)),
+        }
     }
 
     pub fn url(&self) -> &DatabaseUrl {

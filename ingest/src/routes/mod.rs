@@ -116,6 +116,10 @@ const WRITE_PROBLEMS: &[(u16, &str)] = &[
         "Content type other than JSON, or an encoding other than gzip",
     ),
     (503, "Database unavailable; nothing was written"),
+    (
+        507,
+        "The database has no room to write; nothing was written (Retry-After)",
+    ),
 ];
 /// What a write of sensor metadata answers (`PUT` and `PATCH`).
 const SENSOR_WRITTEN: &[(u16, &str, Option<SchemaFn>)] = &[

@@ -10,7 +10,7 @@ use reqwest::header::{ETAG, IF_NONE_MATCH};
 use serde_json::{Value, json};
 use traffic_store::test_util::reading_json_at;
 
-use crate::redis_server::RedisServer;
+use crate::redis_server::{RedisServer, UseRedis};
 use crate::support::{Backend, TestApp, TestDb, eventually, send, settings, with_classifier};
 
 /// A reading of `sensor` observed `minutes_ago`.

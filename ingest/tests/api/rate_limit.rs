@@ -11,7 +11,7 @@ use reqwest::Response;
 use serde_json::{Value, json};
 use traffic_store::test_util::reading_json_at;
 
-use crate::redis_server::RedisServer;
+use crate::redis_server::{RedisServer, UseRedis};
 use crate::support::{Backend, TestApp, TestDb, problem, send, settings};
 
 /// The `n`th reading of `sensor`, a minute apart.

@@ -283,6 +283,7 @@ pub async fn with_redis_another_replica_s_clients_hear_through_pub_sub(backend: 
     if backend != Backend::Postgres {
         return; // Replicas share PostgreSQL; SQLite runs one process.
     }
+    use crate::redis_server::UseRedis;
     let redis = crate::redis_server::RedisServer::start().await;
     let db = crate::support::TestDb::new(backend).await;
     let replica = |workers: bool| {
