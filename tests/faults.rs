@@ -82,6 +82,25 @@ async fn postgres_restarted_and_crashed_during_sustained_ingest_loses_no_acknowl
         Duration::from_millis(20),
         CLIENT_TIMEOUT,
     );
+    let reads = Load::reads(
+        &[ingest.url("")],
+        &[
+            "/v1/events?limit=20",
+            "/v1/sensors",
+            "/v1/sensors/pg-0",
+            "/v1/sensors/pg-0/series",
+            "/v1/state",
+            "/v1/transitions",
+        ],
+        Duration::from_millis(20),
+        CLIENT_TIMEOUT,
+    );
+    let mut stream = reqwest::Client::new()
+        .get(ingest.url("/v1/stream?sensor_id=pg-sse"))
+        .send()
+        .await
+        .unwrap();
+    read_until(&mut stream, "retry:", Duration::from_secs(5)).await;
     pause(Duration::from_secs(2)).await;
     blocking(|| pg.stop(StopMode::Fast));
     pause(Duration::from_secs(3)).await;
@@ -93,16 +112,30 @@ async fn postgres_restarted_and_crashed_during_sustained_ingest_loses_no_acknowl
     let back = Instant::now();
     pause(Duration::from_secs(5)).await;
     let ledger = load.finish().await;
+    let read_ledger = reads.finish().await;
 
-    let statuses = ledger.statuses();
-    eprintln!("answers: {statuses:?}, slowest {:?}", ledger.slowest());
-    assert!(
-        statuses.get(&503).copied().unwrap_or(0) > 0,
-        "no request met the outage: {statuses:?}"
-    );
-    ledger.assert_fast_failures(&[UNAVAILABLE], Duration::from_secs(2 + 5 + 3));
-    recovered(&ledger, back, Duration::from_secs(2));
+    for (what, ledger) in [("writes", &ledger), ("reads", &read_ledger)] {
+        let statuses = ledger.statuses();
+        eprintln!("{what}: {statuses:?}, slowest {:?}", ledger.slowest());
+        assert!(
+            statuses.get(&503).copied().unwrap_or(0) > 0,
+            "no {what} met the outage: {statuses:?}"
+        );
+        ledger.assert_fast_failures(&[UNAVAILABLE], Duration::from_secs(2 + 5 + 3));
+        recovered(ledger, back, Duration::from_secs(2));
+    }
     ledger.assert_all_classified(&db, SETTLE).await;
+
+    // The live stream opened before the outage still delivers what is classified after it.
+    let id = ingest
+        .create(&smart_traffic_e2e::reading("pg-sse", 0))
+        .await;
+    let needle = format!("\"id\":{id},");
+    let body = read_until(&mut stream, &needle, Duration::from_secs(15)).await;
+    assert!(
+        body.contains(&needle),
+        "the stream never got event {id}: {body}"
+    );
     let log = ingest.proc().log();
     assert!(
         !log.contains("internal error"),

@@ -47,11 +47,7 @@ impl Load {
         timeout: Duration,
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(timeout)
-            .build()
-            .expect("reqwest client");
+        let http = client(timeout);
         let tasks = (0..clients)
             .map(|c| {
                 let sensor = format!("{prefix}-{c}");
@@ -82,6 +78,35 @@ impl Load {
         Self { stop, tasks }
     }
 
+    /// One client reading `paths` in turn from `bases`, pausing `pace` between requests: the
+    /// read side under the same fault. Its ledger has answers and no acknowledged readings.
+    pub fn reads(bases: &[String], paths: &[&str], pace: Duration, timeout: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let http = client(timeout);
+        let urls: Vec<String> = bases
+            .iter()
+            .flat_map(|base| paths.iter().map(move |path| format!("{base}{path}")))
+            .collect();
+        let task = {
+            let stop = Arc::clone(&stop);
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                for url in urls.iter().cycle() {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    answers.push(answer_of(http.get(url)).await.0);
+                    tokio::time::sleep(pace).await;
+                }
+                (answers, Vec::new())
+            })
+        };
+        Self {
+            stop,
+            tasks: vec![task],
+        }
+    }
+
     /// Stops the clients after their request in flight, and gathers their ledgers.
     pub async fn finish(self) -> Ledger {
         self.stop.store(true, Ordering::Relaxed);
@@ -96,6 +121,14 @@ impl Load {
     }
 }
 
+fn client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(timeout)
+        .build()
+        .expect("reqwest client")
+}
+
 /// POSTs the readings of `keys`: the answer, and the keys a `2xx` acknowledged.
 async fn post(http: &reqwest::Client, base: &str, keys: &[Key]) -> (Answer, Vec<Key>) {
     let bodies: Vec<Value> = keys.iter().map(|(s, m)| reading(s, *m)).collect();
@@ -104,28 +137,7 @@ async fn post(http: &reqwest::Client, base: &str, keys: &[Key]) -> (Answer, Vec<
     } else {
         http.post(format!("{base}/v1/events/batch")).json(&bodies)
     };
-    let started = Instant::now();
-    let response = request.send().await;
-    let mut answer = Answer {
-        status: 0,
-        retry_after: None,
-        problem_type: None,
-        elapsed: Duration::ZERO,
-        at: started,
-    };
-    let Ok(response) = response else {
-        answer.elapsed = started.elapsed();
-        return (answer, Vec::new());
-    };
-    answer.status = response.status().as_u16();
-    answer.retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    answer.elapsed = started.elapsed();
-    answer.problem_type = body["type"].as_str().map(str::to_owned);
+    let (answer, body) = answer_of(request).await;
     if !(200..300).contains(&answer.status) {
         return (answer, Vec::new());
     }
@@ -142,6 +154,33 @@ async fn post(http: &reqwest::Client, base: &str, keys: &[Key]) -> (Answer, Vec<
         .map(|(_, key)| key.clone())
         .collect();
     (answer, stored)
+}
+
+/// Sends `request`: the answer as the client saw it, and its JSON body (`Null` if none).
+async fn answer_of(request: reqwest::RequestBuilder) -> (Answer, Value) {
+    let started = Instant::now();
+    let response = request.send().await;
+    let mut answer = Answer {
+        status: 0,
+        retry_after: None,
+        problem_type: None,
+        elapsed: Duration::ZERO,
+        at: started,
+    };
+    let Ok(response) = response else {
+        answer.elapsed = started.elapsed();
+        return (answer, Value::Null);
+    };
+    answer.status = response.status().as_u16();
+    answer.retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    answer.elapsed = started.elapsed();
+    answer.problem_type = body["type"].as_str().map(str::to_owned);
+    (answer, body)
 }
 
 #[derive(Debug, Default)]
