@@ -116,11 +116,34 @@ pub async fn read(
     sink.finish(rules.limit)
 }
 
+/// Decodes a gzip body arriving in `chunks` exactly as [`read`] decodes one with
+/// `Content-Encoding: gzip`: at most `limit` bytes, decoding stopped at the first byte past it.
+pub fn gunzip<'a>(
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+    limit: usize,
+) -> Result<Bytes, Problem> {
+    let mut sink = Decoder::Gzip(Box::new(MultiGzDecoder::new(Limited::new(limit))));
+    for chunk in chunks {
+        sink.write(chunk, limit)?;
+    }
+    sink.finish(limit)
+}
+
 /// The body so far, refusing to grow past the limit.
 struct Limited {
     body: Vec<u8>,
     limit: usize,
     over: bool,
+}
+
+impl Limited {
+    fn new(limit: usize) -> Self {
+        Self {
+            body: Vec::new(),
+            limit,
+            over: false,
+        }
+    }
 }
 
 impl Write for Limited {
@@ -159,11 +182,7 @@ fn decoder(request: &HttpRequest, limit: usize) -> Result<Decoder, Problem> {
             .trim()
             .to_ascii_lowercase()
     });
-    let sink = Limited {
-        body: Vec::new(),
-        limit,
-        over: false,
-    };
+    let sink = Limited::new(limit);
     match (first.as_deref(), encodings.next()) {
         (None | Some("identity"), None) => Ok(Decoder::Identity(sink)),
         (Some("gzip" | "x-gzip"), None) => Ok(Decoder::Gzip(Box::new(MultiGzDecoder::new(sink)))),
@@ -248,15 +267,7 @@ mod tests {
     }
 
     fn decode(encoded: &[u8], limit: usize, chunk: usize) -> Result<Bytes, Problem> {
-        let mut decoder = Decoder::Gzip(Box::new(MultiGzDecoder::new(Limited {
-            body: Vec::new(),
-            limit,
-            over: false,
-        })));
-        for piece in encoded.chunks(chunk) {
-            decoder.write(piece, limit)?;
-        }
-        decoder.finish(limit)
+        gunzip(encoded.chunks(chunk), limit)
     }
 
     #[test]
@@ -274,11 +285,7 @@ mod tests {
     fn a_bomb_stops_at_the_limit_without_buffering_past_it() {
         let bomb = gzip(&vec![b' '; 64 << 20]);
         let limit = 1 << 20;
-        let mut decoder = Decoder::Gzip(Box::new(MultiGzDecoder::new(Limited {
-            body: Vec::new(),
-            limit,
-            over: false,
-        })));
+        let mut decoder = Decoder::Gzip(Box::new(MultiGzDecoder::new(Limited::new(limit))));
         let error = bomb
             .chunks(64 << 10)
             .try_for_each(|piece| decoder.write(piece, limit))

@@ -143,9 +143,10 @@ pub async fn create_batch(
 
 /// The batch's items with their index (array position, or NDJSON line number from 0; blank lines
 /// are skipped but counted), each a parsed item or the reason its line is not JSON.
-type BatchItems = Vec<(usize, Result<ReadingInput, Vec<FieldError>>)>;
+pub type BatchItems = Vec<(usize, Result<ReadingInput, Vec<FieldError>>)>;
 
-fn split_batch(bytes: &[u8], format: Format) -> Result<BatchItems, Problem> {
+/// Splits a batch body into its items: a JSON array's elements, or NDJSON's lines.
+pub fn split_batch(bytes: &[u8], format: Format) -> Result<BatchItems, Problem> {
     match format {
         // Items accept any JSON value, so a data error can only be a body that is no array.
         // (A batch is never a merge patch: `create_batch` accepts JSON and NDJSON only.)

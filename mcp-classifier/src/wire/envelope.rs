@@ -77,7 +77,7 @@ pub(crate) fn check(bytes: &[u8]) -> Result<Envelope, ErrorData> {
 /// The `id` member of the JSON object `prefix` begins with, when it is a string or an integer
 /// and appears within `prefix`. Other members' values, strings and nested values included, are
 /// skipped by serde_json's parser, so an `"id"` inside them is never taken for the message's.
-pub(crate) fn leading_id(prefix: &[u8]) -> Option<RequestId> {
+pub fn leading_id(prefix: &[u8]) -> Option<RequestId> {
     let mut found = None;
     let mut deserializer = serde_json::Deserializer::from_slice(prefix);
     // The search stops with an error once it has what it came for (or at the prefix's end);
@@ -92,7 +92,7 @@ pub(crate) fn leading_id(prefix: &[u8]) -> Option<RequestId> {
 
 /// What a message asks the server to do, as far as deciding who may ask it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Operation {
+pub enum Operation {
     /// A request or notification of this method, other than `tools/call`.
     Method(String),
     /// A `tools/call` of the tool of this name.
@@ -111,7 +111,7 @@ pub(crate) enum Operation {
 /// first. Values it passes are skipped, never built. rmcp refuses a message that repeats
 /// `method` or `name`, so a member after the point where the scan stopped cannot make the
 /// message ask for something else.
-pub(crate) fn operation(bytes: &[u8]) -> Operation {
+pub fn operation(bytes: &[u8]) -> Operation {
     let mut found = None;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     // The scan stops with an error once it knows (or at malformed input); only what it

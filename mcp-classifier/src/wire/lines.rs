@@ -22,7 +22,7 @@ const ID_SEARCH: usize = 64 * 1024;
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// What one line amounted to. Only a failure of the byte stream ends the stream of these.
-pub(super) enum Incoming<Role: ServiceRole> {
+pub enum Incoming<Role: ServiceRole> {
     Message(Box<RxJsonRpcMessage<Role>>),
     /// A line that is no message the service can take: the peer is owed this error. Our reply
     /// is itself a response, which a peer never answers and we never answer either, so a peer
@@ -36,7 +36,7 @@ pub(super) enum Incoming<Role: ServiceRole> {
     Skipped,
 }
 
-pub(super) struct LineCodec<Role: ServiceRole> {
+pub struct LineCodec<Role: ServiceRole> {
     hot: HotDecoder<Role>,
     /// rmcp's codec, for its rule on a line that fails to parse (a foreign notification is
     /// ignored).
@@ -48,7 +48,7 @@ pub(super) struct LineCodec<Role: ServiceRole> {
 }
 
 impl<Role: ServiceRole> LineCodec<Role> {
-    pub(super) fn new(hot: HotDecoder<Role>) -> Self {
+    pub fn new(hot: HotDecoder<Role>) -> Self {
         Self {
             hot,
             fallback: JsonRpcMessageCodec::default(),

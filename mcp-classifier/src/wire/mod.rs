@@ -30,8 +30,13 @@ use tokio::sync::Mutex;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use self::envelope::error_reply;
-use self::lines::{Incoming, LineCodec};
 pub use self::tool_call::tool_call_request;
+// For the fuzz targets (fuzz/): the line framing, and the envelope reads the transports and
+// the HTTP scope check rely on.
+#[doc(hidden)]
+pub use self::envelope::{Operation, leading_id, operation};
+#[doc(hidden)]
+pub use self::lines::{Incoming, LineCodec};
 pub use self::tool_result::tool_result_response;
 
 /// Parses the role's most frequent message directly; `None` sends the line down rmcp's path.
