@@ -227,7 +227,7 @@ impl Decoder {
     fn write(&mut self, chunk: &[u8], limit: usize) -> Result<(), Problem> {
         let result = match self {
             Decoder::Identity(sink) => sink.write_all(chunk),
-            Decoder::Gzip(gzip) => gzip.write_all(chunk),
+            Decoder::Gzip(gzip) => gzip.write_all(chunk).inspect_err(|_| drain(gzip)),
         };
         result.map_err(|_| self.error(limit))
     }
@@ -241,12 +241,16 @@ impl Decoder {
                     .finish()
                     .map(|sink| Bytes::from(sink.body))
                     .map_err(|_| not_gzip()),
-                Err(_) => Err(Decoder::Gzip(gzip).error(limit)),
+                Err(_) => {
+                    drain(&mut gzip);
+                    Err(Decoder::Gzip(gzip).error(limit))
+                }
             },
         }
     }
 
-    /// What a failed write or finish means: the limit was reached, or the gzip is broken.
+    /// What a failed write or finish means: the limit was reached, or the gzip is broken. A
+    /// broken stream is drained first (see [`drain`]).
     fn error(&self, limit: usize) -> Problem {
         let over = match self {
             Decoder::Identity(sink) => sink.over,
@@ -254,6 +258,16 @@ impl Decoder {
         };
         if over { too_large(limit) } else { not_gzip() }
     }
+}
+
+/// Writes out what the decoder had decoded when it failed. flate2 keeps the output of its
+/// last step until the next write: when a corrupt byte stops a step, the bytes decoded before
+/// it were never offered to the limit. Offered now, they count as they would have had the
+/// body arrived in smaller chunks, so a body both too large and corrupt further on is too
+/// large however it arrives (stream order decides). The sink still refuses past the limit.
+fn drain(gzip: &mut MultiGzDecoder<Limited>) {
+    // The error of the flush itself is the one already being reported, or the limit's.
+    let _ = gzip.flush();
 }
 
 #[cfg(test)]
@@ -295,6 +309,25 @@ mod tests {
             unreachable!()
         };
         assert!(gzip.get_ref().body.capacity() <= limit);
+    }
+
+    #[test]
+    fn too_large_before_a_corrupt_byte_is_too_large_however_the_body_arrives() {
+        // Found by the gzip fuzz target: a member whose deflate data turns corrupt after it has
+        // decoded past the limit was malformed in one write and too large in 16-byte ones.
+        let body: [u8; 70] = [
+            0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0e, 0x03, 0x02, 0x41, 0xed, 0x8e,
+            0xc2, 0x20, 0x14, 0x44, 0xef, 0xf2, 0xd7, 0xb4, 0x02, 0x4d, 0x6b, 0xc3, 0xce, 0x3b,
+            0xb8, 0xd2, 0x18, 0x82, 0xf4, 0xc7, 0x12, 0x7a, 0x90, 0x42, 0x9b, 0x18, 0xe3, 0xdd,
+            0xfd, 0x49, 0xb9, 0x80, 0xfb, 0xae, 0xe7, 0xcd, 0xcc, 0xbb, 0xbe, 0x21, 0x63, 0xc8,
+            0x71, 0xd6, 0x6e, 0x00, 0x00, 0x00, 0x10, 0x07, 0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00,
+        ];
+        for chunk in [1, 16, body.len()] {
+            let error = decode(&body, 100, chunk).unwrap_err();
+            assert_eq!(error.kind(), Some(Kind::BodyTooLarge), "chunks of {chunk}");
+        }
+        let error = decode(&body, 1 << 20, body.len()).unwrap_err();
+        assert_eq!(error.kind(), Some(Kind::MalformedBody), "within the limit");
     }
 
     #[test]

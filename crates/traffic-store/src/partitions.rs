@@ -100,3 +100,49 @@ impl Store {
         }
     }
 }
+
+#[derive(diesel::QueryableByName)]
+struct StalePartition {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+impl Store {
+    /// Analyses each day partition of `events` and `classifications` whose rows changed by at
+    /// least `min_changed` (and a tenth) since it was last analysed, and returns how many it
+    /// did. Without statistics the planner guesses, and its guesses for a partition filling up
+    /// turned the stream's look-ups by id into scans of the whole day (843 ms for 500 ids
+    /// instead of 11 ms); autovacuum analyses them where it runs, but it may be off or busy.
+    /// PostgreSQL only; a partition another session is analysing is skipped.
+    pub async fn analyze_partitions(&self, min_changed: i64) -> Result<usize, StoreError> {
+        self.run(move |store| async move {
+            Ok(with_conn!(store, |conn|
+                postgres: {
+                    use diesel_async::RunQueryDsl;
+                    let stale: Vec<StalePartition> = diesel::sql_query(
+                        "SELECT format('%I.%I', s.schemaname, s.relname) AS name \
+                           FROM pg_stat_user_tables s JOIN pg_inherits i ON i.inhrelid = s.relid \
+                          WHERE i.inhparent IN ('events'::regclass, 'classifications'::regclass) \
+                            AND s.n_mod_since_analyze >= GREATEST($1, s.n_live_tup / 10)",
+                    )
+                    .bind::<diesel::sql_types::BigInt, _>(min_changed)
+                    .load(conn)
+                    .await?;
+                    for partition in &stale {
+                        diesel_async::SimpleAsyncConnection::batch_execute(
+                            conn,
+                            &format!("ANALYZE (SKIP_LOCKED) {}", partition.name),
+                        )
+                        .await?;
+                    }
+                    stale.len()
+                },
+                sqlite: {
+                    let _ = conn;
+                    0
+                }
+            ))
+        })
+        .await
+    }
+}

@@ -15,6 +15,10 @@ use crate::retention::{RetentionSettings, Upkeep};
 /// table that small takes milliseconds.
 const QUEUE_VACUUM_MIN_DEAD: i64 = 20_000;
 
+/// Rows changed in a day partition (and at least a tenth of it) before it is analysed again:
+/// as often as autovacuum would on a small partition, far less on a large one.
+const PARTITION_ANALYZE_MIN_CHANGED: i64 = 10_000;
+
 /// How long a rollup span stays open after its end: most readings of it have arrived by then
 /// (those that come later are added to the built span as they are classified).
 const ROLLUP_SETTLE: TimeDelta = TimeDelta::minutes(10);
@@ -51,11 +55,19 @@ async fn run_once(name: &'static str, pass: impl Future<Output = Result<(), Stor
     }
 }
 
-/// Keeps the queue table small while its rows are classified (see [`Store::vacuum_queue`]).
+/// Keeps the queue table small while its rows are classified (see [`Store::vacuum_queue`]),
+/// and the statistics of the day partitions being written current (see
+/// [`Store::analyze_partitions`]).
 pub async fn vacuum_queue(store: Store, period: Duration, shutdown: CancellationToken) {
     periodically("queue_vacuum", period, shutdown, || async {
         if store.vacuum_queue(QUEUE_VACUUM_MIN_DEAD).await? {
             tracing::debug!("vacuumed the queue table");
+        }
+        let analyzed = store
+            .analyze_partitions(PARTITION_ANALYZE_MIN_CHANGED)
+            .await?;
+        if analyzed > 0 {
+            tracing::debug!(analyzed, "analysed day partitions");
         }
         Ok(())
     })

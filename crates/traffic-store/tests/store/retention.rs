@@ -55,7 +55,29 @@ pub async fn a_day_without_a_partition_gets_one_for_its_readings(db: &TestDb) {
         assert_eq!(store.create_partitions_ahead(now, 3).await.unwrap(), 0);
         assert_eq!(partitions(db, "events").await, 7);
         assert_eq!(partitions(db, "classifications").await, 7);
+
+        // The partitions written are analysed once their changes are counted (the server's
+        // counters arrive within a second or so), and only those.
+        let reltuples = |day: &'static str| async move {
+            db.int(&format!(
+                "SELECT reltuples::bigint AS v FROM pg_class WHERE oid = 'events_p{day}'::regclass"
+            ))
+            .await
+        };
+        assert_eq!(reltuples("20190301").await, -1, "never analysed yet");
+        let mut analyzed = 0;
+        for _ in 0..100 {
+            analyzed += store.analyze_partitions(1).await.unwrap();
+            if reltuples("20190301").await == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(reltuples("20190301").await, 2);
+        assert!((1..=3).contains(&analyzed), "{analyzed}");
+        assert_eq!(store.analyze_partitions(1_000).await.unwrap(), 0);
     } else {
+        assert_eq!(store.analyze_partitions(1).await.unwrap(), 0);
         assert_eq!(store.create_partitions_ahead(now, 3).await.unwrap(), 0);
     }
 }
