@@ -78,15 +78,29 @@ pub(crate) fn check(bytes: &[u8]) -> Result<Envelope, ErrorData> {
 /// and appears within `prefix`. Other members' values, strings and nested values included, are
 /// skipped by serde_json's parser, so an `"id"` inside them is never taken for the message's.
 pub fn leading_id(prefix: &[u8]) -> Option<RequestId> {
+    let id = search_id(prefix)?;
+    // A number that runs into the end of the prefix may go on past it (`12` of `1234`, `1.0`
+    // of `1.05`, `1` of `1e3`): it is known whole only when no continuation changes it. More
+    // digits change any number that reaches the end (or make it no integer, or no JSON), but
+    // for a zero or where digits are past f64's precision; an exponent changes those, unless
+    // nothing can (`0e0`).
+    if matches!(id, RequestId::Number(_)) && prefix.last().is_some_and(u8::is_ascii_digit) {
+        let unchanged = |more: &[u8]| search_id(&[prefix, more].concat()).as_ref() == Some(&id);
+        if !(unchanged(b"1") && unchanged(b"e9")) {
+            return None;
+        }
+    }
+    Some(id)
+}
+
+/// The `id` member of the JSON object `prefix` begins with, if a usable id is read whole
+/// within it (a number may still be cut: see [`leading_id`]).
+fn search_id(prefix: &[u8]) -> Option<RequestId> {
     let mut found = None;
     let mut deserializer = serde_json::Deserializer::from_slice(prefix);
     // The search stops with an error once it has what it came for (or at the prefix's end);
     // only what it stored counts.
-    let _ = IdSearch {
-        found: &mut found,
-        prefix,
-    }
-    .deserialize(&mut deserializer);
+    let _ = IdSearch { found: &mut found }.deserialize(&mut deserializer);
     found
 }
 
@@ -527,7 +541,6 @@ impl<'de> Visitor<'de> for KindVisitor {
 /// id, and stops.
 struct IdSearch<'a> {
     found: &'a mut Option<RequestId>,
-    prefix: &'a [u8],
 }
 
 impl<'de> DeserializeSeed<'de> for IdSearch<'_> {
@@ -551,15 +564,7 @@ impl<'de> Visitor<'de> for IdSearch<'_> {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
-            let id: RequestId = map.next_value()?;
-            // A number that runs into the end of the prefix may go on past it (`12` of `1234`):
-            // only a number followed by something is known whole.
-            let cut_short = matches!(id, RequestId::Number(_))
-                && self.prefix.last().is_some_and(u8::is_ascii_digit)
-                && map.next_key::<IgnoredAny>().is_err();
-            if !cut_short {
-                *self.found = Some(id);
-            }
+            *self.found = Some(map.next_value()?);
             return Err(de::Error::custom("found the id"));
         }
         Ok(())
@@ -731,6 +736,17 @@ mod tests {
             Some(RequestId::Number(12))
         );
         assert_eq!(id(r#"{"jsonrpc":"2.0","id":"ab"#), None);
+        for cut in [r#"{"id":1.0"#, r#"{"id":1e2"#, r#"{"id":0"#, r#"{"id":0.0"#] {
+            assert_eq!(id(cut), None, "{cut}");
+        }
+        // Whatever follows, this one stays 0.
+        assert_eq!(id(r#"{"id":0e0"#), Some(RequestId::Number(0)));
+        assert_eq!(id(r#"{"id":1.0,"#), Some(RequestId::Number(1)));
+        // Found by the mcp_lines fuzz target: a number followed by something is whole, even
+        // when the line goes on to end in a digit (it was taken for a cut number then).
+        let line = b"{\"jsonrpc\":\"2.0\",\"id\":2\0\0,\"error\":{\"code\":-32602}2";
+        assert_eq!(leading_id(line), Some(RequestId::Number(2)));
+        assert_eq!(leading_id(&line[..24]), Some(RequestId::Number(2)));
         // Ids rmcp would not take are none.
         for prefix in [
             r#"{"id":null,"#,
