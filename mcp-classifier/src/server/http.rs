@@ -292,6 +292,21 @@ impl Endpoint {
             return self.mcp.call(request).await;
         }
         let (parts, body) = request.into_parts();
+        // A declared length over the limit is refused before anything is read: waiting for a
+        // body that will be refused would hold the connection until the body timeout.
+        if body
+            .size_hint()
+            .exact()
+            .is_some_and(|length| length > self.max_body as u64)
+        {
+            let handed = Handed::new(None);
+            let reached = handed.reached.clone();
+            let response = self.mcp.call(Request::from_parts(parts, handed)).await?;
+            if !reached.load(Ordering::Relaxed) {
+                return Ok(response);
+            }
+            return Ok(too_large(self.max_body));
+        }
         let Ok(read) =
             tokio::time::timeout(self.body_timeout, read_body(body, self.max_body)).await
         else {
@@ -491,6 +506,20 @@ fn json_rpc_error(id: Option<&RequestId>, error: &ErrorData) -> Response<Body> {
     response
 }
 
+/// `413` for a body whose declared length is over `limit`, in rmcp's words for a body that
+/// grows past it; the connection is closed, its body unread.
+fn too_large(limit: usize) -> Response<Body> {
+    let mut response = plain(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("Payload Too Large: request body exceeds {limit} bytes"),
+    );
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    response
+}
+
 /// Whether the presented bearer token is exactly the expected one (compared in constant time).
 fn bearer_matches(presented: Option<&str>, expected: &SecretString) -> bool {
     presented.is_some_and(|presented| matches_any(presented, [expected]))
@@ -524,5 +553,59 @@ mod tests {
         assert!(!bearer_matches(bearer_token("Bearer nope"), &tok));
         assert!(!bearer_matches(bearer_token("Basic tok"), &tok));
         assert!(!bearer_matches(None, &tok));
+    }
+
+    /// Starts the server on a loopback port with a 1 KiB body limit and a 30 s body timeout.
+    async fn small_server() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = ClassifierServer::new(
+            traffic_model::rules::RulesConfig::default(),
+            crate::server::Database::Unavailable("none".into()),
+        );
+        let options = HttpOptions {
+            max_body_bytes: 1024,
+            ..HttpOptions::default()
+        };
+        tokio::spawn(serve(server, listener, options, std::future::pending()));
+        addr
+    }
+
+    /// Writes `head` and a few bytes of body, and returns what comes back within 2 s.
+    async fn answer_to(addr: SocketAddr, head: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(b"{\"js").await.unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_over_the_limit_is_refused_before_the_body_arrives() {
+        let addr = small_server().await;
+        let post = |host: &str| {
+            format!(
+                "POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+                 Accept: application/json, text/event-stream\r\nContent-Length: 1073741824\r\n\r\n"
+            )
+        };
+        let answer = answer_to(addr, &post("127.0.0.1")).await;
+        assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+        assert!(
+            answer.ends_with("Payload Too Large: request body exceeds 1024 bytes"),
+            "{answer}"
+        );
+        // The checks of the head still come first.
+        let answer = answer_to(addr, &post("evil.example")).await;
+        assert!(answer.starts_with("HTTP/1.1 403 "), "{answer}");
     }
 }
