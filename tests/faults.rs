@@ -53,6 +53,18 @@ fn recovered(ledger: &Ledger, since: Instant, grace: Duration) {
     );
 }
 
+/// Posts a reading of `sensor` to `ingest` and asserts that `stream` (a live stream of that
+/// sensor) delivers it classified within 15 s.
+async fn delivers(stream: &mut reqwest::Response, ingest: &Ingest, sensor: &str) {
+    let id = ingest.create(&smart_traffic_e2e::reading(sensor, 0)).await;
+    let needle = format!("\"id\":{id},");
+    let body = read_until(stream, &needle, Duration::from_secs(15)).await;
+    assert!(
+        body.contains(&needle),
+        "the stream never got event {id}: {body}"
+    );
+}
+
 /// PostgreSQL stopped for three seconds (a planned restart: sessions ended, new connections
 /// refused), then crashed (`pg_ctl stop -m immediate`) and started again, while four clients
 /// post single readings and batches. During each outage requests get `503` with `Retry-After`
@@ -127,15 +139,7 @@ async fn postgres_restarted_and_crashed_during_sustained_ingest_loses_no_acknowl
     ledger.assert_all_classified(&db, SETTLE).await;
 
     // The live stream opened before the outage still delivers what is classified after it.
-    let id = ingest
-        .create(&smart_traffic_e2e::reading("pg-sse", 0))
-        .await;
-    let needle = format!("\"id\":{id},");
-    let body = read_until(&mut stream, &needle, Duration::from_secs(15)).await;
-    assert!(
-        body.contains(&needle),
-        "the stream never got event {id}: {body}"
-    );
+    delivers(&mut stream, &ingest, "pg-sse").await;
     let log = ingest.proc().log();
     assert!(
         !log.contains("internal error"),
@@ -310,15 +314,7 @@ async fn redis_killed_and_restarted_during_sustained_ingest_fails_no_write() {
         .await
         .unwrap();
     read_until(&mut stream, "retry:", Duration::from_secs(5)).await;
-    let id = a
-        .create(&smart_traffic_e2e::reading("after-redis", 0))
-        .await;
-    let needle = format!("\"id\":{id},");
-    let body = read_until(&mut stream, &needle, Duration::from_secs(15)).await;
-    assert!(
-        body.contains(&needle),
-        "b's stream never got event {id}: {body}"
-    );
+    delivers(&mut stream, &a, "after-redis").await;
     for replica in [&a, &b] {
         let errors = smart_traffic_e2e::metric(
             &replica.metrics().await,

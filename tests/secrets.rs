@@ -39,6 +39,17 @@ fn lines_with<'a>(log: &'a str, secret: &str) -> Vec<&'a str> {
     log.lines().filter(|l| l.contains(secret)).take(5).collect()
 }
 
+/// Asserts that `response` is a `401` whose headers and body do not hold `wrong`.
+async fn refused_without_echo(response: reqwest::Response, wrong: &str) {
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let headers = format!("{:?}", response.headers());
+    let answer = format!("{headers} {}", response.text().await.unwrap());
+    assert!(
+        !answer.contains(wrong),
+        "the refusal echoes {wrong}: {answer}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_appears_in_the_output_of_either_binary_even_at_trace_level() {
     let Some(db) = TestDatabase::postgres().await else {
@@ -99,13 +110,7 @@ async fn no_secret_appears_in_the_output_of_either_binary_even_at_trace_level() 
         .send()
         .await
         .unwrap();
-    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
-    let headers = format!("{:?}", refused.headers());
-    let answer = format!("{headers} {}", refused.text().await.unwrap());
-    assert!(
-        !answer.contains(WRONG_KEY),
-        "the refusal echoes the key: {answer}"
-    );
+    refused_without_echo(refused, WRONG_KEY).await;
     let refused = http
         .post(&mcp_url)
         .bearer_auth(WRONG_TOKEN)
@@ -114,13 +119,7 @@ async fn no_secret_appears_in_the_output_of_either_binary_even_at_trace_level() 
         .send()
         .await
         .unwrap();
-    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
-    let headers = format!("{:?}", refused.headers());
-    let answer = format!("{headers} {}", refused.text().await.unwrap());
-    assert!(
-        !answer.contains(WRONG_TOKEN),
-        "the refusal echoes the token: {answer}"
-    );
+    refused_without_echo(refused, WRONG_TOKEN).await;
     // A cached read goes through Redis.
     let read = http
         .get(ingest.url("/v1/sensors"))
