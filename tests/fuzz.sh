@@ -12,11 +12,16 @@ root=$PWD
 seconds=${FUZZ_SECONDS:-50}
 export RUSTC_BOOTSTRAP=1
 
-# The fuzz build (sanitizers, coverage) must not share the workspace's build directory.
-if [[ -n ${CARGO_TARGET_DIR:-} ]]; then
+# The fuzz build (sanitizers, coverage) must not share the workspace's build directory. It
+# builds every dependency again with those flags (half an hour on two cores), so by default it
+# is kept outside the checkout, in the user's cache, where the next checkout finds it and
+# rebuilds only the project's own crates; FUZZ_TARGET_DIR puts it elsewhere.
+if [[ -n ${FUZZ_TARGET_DIR:-} ]]; then
+    target_dir=$FUZZ_TARGET_DIR
+elif [[ -n ${CARGO_TARGET_DIR:-} ]]; then
     target_dir=$CARGO_TARGET_DIR/fuzz
 else
-    target_dir=$root/fuzz/target
+    target_dir=${XDG_CACHE_HOME:-$HOME/.cache}/smart-traffic/fuzz-target
 fi
 unset CARGO_TARGET_DIR
 
