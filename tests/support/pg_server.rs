@@ -103,7 +103,8 @@ impl PgServer {
         format!("{}/data", path(self.dir.path()))
     }
 
-    fn run(&self, program: &str, args: &[&str]) -> Output {
+    /// The server binary `program` with `args`, as the user the server runs as.
+    fn command(&self, program: &str, args: &[&str]) -> Command {
         let program = path(&self.bindir.join(program));
         let mut command = if self.as_postgres {
             let mut command = Command::new("runuser");
@@ -113,23 +114,19 @@ impl PgServer {
             Command::new(&program)
         };
         command.args(args);
-        run(&mut command)
+        command
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        run(&mut self.command(program, args))
     }
 }
 
 impl Drop for PgServer {
     fn drop(&mut self) {
-        let program = path(&self.bindir.join("pg_ctl"));
         let data = self.data();
-        let args = ["-D", data.as_str(), "-m", "immediate", "-w", "stop"];
-        let _ = if self.as_postgres {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--", &program])
-                .args(args)
-                .output()
-        } else {
-            Command::new(&program).args(args).output()
-        };
+        let stop = ["-D", data.as_str(), "-m", "immediate", "-w", "stop"];
+        let _ = self.command("pg_ctl", &stop).output();
     }
 }
 
